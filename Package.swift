@@ -1,0 +1,72 @@
+// swift-tools-version:6.1
+//
+// Switchyard: a Swift toolkit for research on Mixture-of-Experts routing.
+// No unsafeFlags anywhere: optimisation flags live in the Makefile, so that other
+// packages can depend on Switchyard to write their own routers.
+import PackageDescription
+
+let package = Package(
+    name: "Switchyard",
+    products: [
+        .library(name: "TensorCore", targets: ["TensorCore"]),
+        .library(name: "Routing", targets: ["Routing"]),
+        .library(name: "Layers", targets: ["Layers"]),
+        .library(name: "Datasets", targets: ["Datasets"]),
+        .library(name: "Traces", targets: ["Traces"]),
+        .library(name: "RoutingStatistics", targets: ["RoutingStatistics"]),
+        .library(name: "SwitchyardCLI", targets: ["SwitchyardCLI"]),
+        .executable(name: "switchyard", targets: ["switchyard"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries: one C module each, kept apart (their cblas enums clash).
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CGSL",
+            providers: [.apt(["libgsl-dev"])]),
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
+
+        // Float32 tensors, GEMM through OpenBLAS, fused kernels, seeded RNG.
+        .target(name: "TensorCore", dependencies: ["COpenBLAS"]),
+
+        // Reading gzip or raw files, atomic writes, and the error type for bad input.
+        .target(name: "FileIO", dependencies: ["CZlib"]),
+
+        // The Router protocol, RoutingPlan, the router registry and every router.
+        .target(name: "Routing", dependencies: ["TensorCore"]),
+
+        // Model layers with explicit forward/backward, the MoE layer, losses, AdamW.
+        .target(name: "Layers", dependencies: ["TensorCore", "Routing"]),
+
+        // Image data sets: IDX (MNIST, Fashion-MNIST), CIFAR-10 binary, batching.
+        .target(name: "Datasets", dependencies: ["TensorCore", "FileIO"]),
+
+        // Routing traces: the in-memory form, Switchyard's file format, CSV and NPY import.
+        .target(name: "Traces", dependencies: ["FileIO"]),
+
+        // Statistics on routing traces, on GNU GSL.
+        .target(name: "RoutingStatistics", dependencies: ["CGSL", "Traces"]),
+
+        // Benchmarks behind `switchyard bench`, each side by side with its reference.
+        .target(name: "Benchmarks", dependencies: ["TensorCore", "COpenBLAS"]),
+
+        // The command-line interface as a library, so that a user's package can register
+        // its own routers and run the same commands (see docs/custom-router.md).
+        .target(
+            name: "SwitchyardCLI",
+            dependencies: [
+                "TensorCore", "Benchmarks",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(name: "switchyard", dependencies: ["SwitchyardCLI"]),
+
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,69 @@
+import Foundation
+import COpenBLAS
+import TensorCore
+
+/// Switchyard's ``gemm(_:_:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)`` wrapper timed side by
+/// side with a direct `cblas_sgemm` call on the same n × n matrices.
+public struct GEMMBenchmark: Sendable {
+    /// Matrix size.
+    public let size: Int
+    /// OpenBLAS threads in force.
+    public let threads: Int
+    /// Median GFLOP/s of the wrapper.
+    public let wrapperGFLOPS: Double
+    /// Median GFLOP/s of the direct call.
+    public let directGFLOPS: Double
+
+    /// The wrapper's throughput as a fraction of the direct call's.
+    public var ratio: Double { wrapperGFLOPS / directGFLOPS }
+
+    /// Runs `repetitions` alternating timed rounds of each side.
+    public static func run(size n: Int, repetitions: Int) -> GEMMBenchmark {
+        var rng = SeededRNG(seed: 1)
+        let a = Tensor(shape: [n, n]), b = Tensor(shape: [n, n]), c = Tensor(shape: [n, n])
+        rng.fillGaussian(a.pointer, count: a.count)
+        rng.fillGaussian(b.pointer, count: b.count)
+        let flops = 2.0 * Double(n) * Double(n) * Double(n)
+
+        func wrapper() {
+            gemm(.none, .none, m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n,
+                 c: c.pointer, ldc: n)
+        }
+        func direct() {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n),
+                        1, a.pointer, Int32(n), b.pointer, Int32(n), 0, c.pointer, Int32(n))
+        }
+        // Calls per round so that one round lasts about 50 ms.
+        for _ in 0..<3 { direct(); wrapper() }
+        let t0 = monotonicSeconds()
+        direct()
+        let once = max(monotonicSeconds() - t0, 1e-7)
+        let calls = max(1, Int(0.05 / once))
+
+        func timeRound(_ body: () -> Void) -> Double {
+            let start = monotonicSeconds()
+            for _ in 0..<calls { body() }
+            return flops * Double(calls) / (monotonicSeconds() - start) / 1e9
+        }
+        var wrapperRates: [Double] = [], directRates: [Double] = []
+        for _ in 0..<repetitions {
+            directRates.append(timeRound(direct))
+            wrapperRates.append(timeRound(wrapper))
+        }
+        return GEMMBenchmark(size: n, threads: BLASThreads.current,
+                             wrapperGFLOPS: median(wrapperRates), directGFLOPS: median(directRates))
+    }
+
+    /// The result as a markdown table.
+    public var markdownTable: String {
+        func f(_ x: Double) -> String { String(format: "%.1f", x) }
+        return """
+        | side | size | threads | median GFLOP/s |
+        |---|---|---|---|
+        | direct cblas_sgemm | \(size) | \(threads) | \(f(directGFLOPS)) |
+        | Switchyard gemm | \(size) | \(threads) | \(f(wrapperGFLOPS)) |
+
+        wrapper / direct = \(String(format: "%.3f", ratio))
+        """
+    }
+}

@@ -1,0 +1,6 @@
+/// Switchyard's own routers, registered in ``RouterRegistry/shared`` in this order.
+/// A router in a user's package is registered by the user instead
+/// (`RouterRegistry.shared.register(MyRouter.self)`), with no change to Switchyard.
+let builtinRouters: [any Router.Type] = [
+    DenseRouter.self,
+]

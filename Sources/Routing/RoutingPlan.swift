@@ -1,0 +1,105 @@
+import TensorCore
+
+/// A router's decision for one routing group of `tokenCount` tokens: for each expert,
+/// the tokens it takes and their combine weights, plus what the statistics and the
+/// training loop need to know about the decision.
+///
+/// Assignments are stored grouped by expert (compressed-sparse-row form): the tokens
+/// of expert `e` are `tokens[expertOffsets[e] ..< expertOffsets[e + 1]]`, with their
+/// weights at the same positions of `weights`. The MoE layer gathers each expert's
+/// tokens into one contiguous buffer, runs the expert, and scatter-adds
+/// `weight · FFN_e(x_t)` into the output of token `t`.
+///
+/// A plan is reused across steps: routers call ``reset(tokenCount:expertCount:)`` and
+/// then ``append(expert:token:weight:)`` expert by expert, so no step allocates.
+public final class RoutingPlan: @unchecked Sendable {
+    /// The number of tokens routed.
+    public private(set) var tokenCount = 0
+    /// The number of experts.
+    public private(set) var expertCount = 0
+    /// Token indices grouped by expert.
+    public private(set) var tokens: [Int32] = []
+    /// Combine weights, aligned with ``tokens``.
+    public private(set) var weights: [Float] = []
+    /// Start of each expert's group in ``tokens``; length expertCount + 1.
+    public private(set) var expertOffsets: [Int] = [0]
+
+    /// The router's probabilities (tokenCount × expertCount) when it has them, else nil.
+    /// Written by the router; read by traces and statistics.
+    public var probabilities: Tensor?
+    /// Each token's first-choice expert before any capacity limit (−1 for none), or
+    /// empty when the router has no preference (random routers).
+    public var preferredExpert: [Int32] = []
+    /// The per-expert capacity the router enforced, or nil for none.
+    public var capacity: Int?
+    /// The auxiliary loss, already multiplied by its weights (0 when the router has none).
+    public var auxiliaryLoss: Float = 0
+    /// The auxiliary loss's named terms (e.g. "balance", "z"), weighted, for metrics.
+    public var auxiliaryTerms: [(name: String, value: Float)] = []
+    /// When true, the MoE layer ignores the assignments and sends every token, with
+    /// weight 1, through one FFN whose weights are the mean of all experts' weights
+    /// (random-batch routing at evaluation).
+    public var usesAveragedExperts = false
+
+    /// An empty plan.
+    public init() {}
+
+    /// Clears the plan for a new routing group; keeps the storage.
+    public func reset(tokenCount: Int, expertCount: Int) {
+        self.tokenCount = tokenCount
+        self.expertCount = expertCount
+        tokens.removeAll(keepingCapacity: true)
+        weights.removeAll(keepingCapacity: true)
+        expertOffsets.removeAll(keepingCapacity: true)
+        expertOffsets.append(0)
+        preferredExpert.removeAll(keepingCapacity: true)
+        capacity = nil
+        auxiliaryLoss = 0
+        auxiliaryTerms.removeAll(keepingCapacity: true)
+        usesAveragedExperts = false
+    }
+
+    /// The expert whose group ``append(expert:token:weight:)`` is filling.
+    public var currentExpert: Int { expertOffsets.count - 1 }
+
+    /// Adds `token` with `weight` to `expert`'s group. Experts must be filled in order
+    /// 0, 1, …, E−1; an expert may be skipped (it then takes no tokens).
+    public func append(expert: Int, token: Int, weight: Float) {
+        precondition(expert >= currentExpert && expert < expertCount,
+                     "experts must be filled in increasing order (at \(currentExpert), got \(expert))")
+        precondition(token >= 0 && token < tokenCount, "token \(token) out of 0..<\(tokenCount)")
+        while currentExpert < expert { expertOffsets.append(tokens.count) }
+        tokens.append(Int32(token))
+        weights.append(weight)
+    }
+
+    /// Closes the remaining expert groups; call after the last ``append(expert:token:weight:)``.
+    public func finish() {
+        while expertOffsets.count < expertCount + 1 { expertOffsets.append(tokens.count) }
+    }
+
+    /// Fills the plan from per-expert lists in one go (for routers that build lists).
+    public func set(assignments: [[(token: Int, weight: Float)]]) {
+        precondition(assignments.count == expertCount, "need one list per expert")
+        for (e, list) in assignments.enumerated() {
+            for a in list { append(expert: e, token: a.token, weight: a.weight) }
+        }
+        finish()
+    }
+
+    /// The range of ``tokens`` and ``weights`` that belongs to expert `e`.
+    @inlinable public func range(ofExpert e: Int) -> Range<Int> { expertOffsets[e] ..< expertOffsets[e + 1] }
+
+    /// The number of tokens expert `e` takes.
+    public func load(ofExpert e: Int) -> Int { expertOffsets[e + 1] - expertOffsets[e] }
+
+    /// The total number of (token, expert) assignments.
+    public var assignmentCount: Int { tokens.count }
+
+    /// How many experts took each token.
+    public func expertsPerToken() -> [Int] {
+        var counts = [Int](repeating: 0, count: tokenCount)
+        for t in tokens { counts[Int(t)] += 1 }
+        return counts
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+
+/// The version printed by `switchyard --version`.
+public let switchyardVersion = "0.1.0"
+
+/// The root `switchyard` command.
+///
+/// A user's package that registers its own routers runs the same command line from its
+/// own executable:
+///
+/// ```swift
+/// import Routing
+/// import SwitchyardCLI
+///
+/// RouterRegistry.shared.register(MyRouter.self)
+/// SwitchyardCommand.main()
+/// ```
+public struct SwitchyardCommand: ParsableCommand {
+    /// The command's help, subcommands and version.
+    public static let configuration = CommandConfiguration(
+        commandName: "switchyard",
+        abstract: "Train Mixture-of-Experts Vision Transformers on the CPU and measure what their routers do.",
+        discussion: """
+        Switchyard trains small Vision Transformers whose feed-forward layers are \
+        Mixture-of-Experts layers, records which expert took which token, and answers \
+        with statistics (load balance, token-expert affinity, compute heterogeneity, \
+        run-to-run comparisons with confidence intervals) written as markdown reports.
+
+        Typical session:
+          switchyard bench gemm                 # how fast this machine multiplies matrices
+
+        Every subcommand has its own --help with examples.
+        """,
+        version: switchyardVersion,
+        subcommands: [BenchCommand.self]
+    )
+
+    /// Creates the command; argument parsing fills it in.
+    public init() {}
+}

@@ -1,0 +1,94 @@
+import COpenBLAS
+
+/// Whether a GEMM operand is used as stored or transposed.
+public enum Transpose: Sendable {
+    /// Use the matrix as stored.
+    case none
+    /// Use the transpose of the stored matrix.
+    case transposed
+
+    @inline(__always) var cblas: CBLAS_TRANSPOSE {
+        self == .none ? CblasNoTrans : CblasTrans
+    }
+}
+
+/// Single-precision general matrix multiply through OpenBLAS `cblas_sgemm`, row-major:
+/// `C = alpha · op(A) · op(B) + beta · C`, with `op(A)` of size m × k and `op(B)` of
+/// size k × n.
+///
+/// `lda`, `ldb` and `ldc` are the row strides of the matrices *as stored*: for
+/// `transA == .none`, A is stored m × k and `lda ≥ k`; for `.transposed`, A is stored
+/// k × m and `lda ≥ m`. `beta = 1` accumulates into C (how backward passes add
+/// parameter gradients); `beta = 0` overwrites it (C need not be initialised).
+///
+/// ```swift
+/// // y[n, out] = x[n, in] · W[out, in]ᵀ
+/// gemm(.none, .transposed, m: n, n: out, k: in,
+///      a: x, lda: in, b: w, ldb: in, c: y, ldc: out)
+/// ```
+@inline(__always)
+public func gemm(
+    _ transA: Transpose, _ transB: Transpose,
+    m: Int, n: Int, k: Int,
+    alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    if m == 0 || n == 0 { return }
+    if k == 0 {
+        // BLAS leaves C untouched for k = 0 only when beta = 1; make every beta exact.
+        for i in 0..<m {
+            let row = c + i * ldc
+            for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] }
+        }
+        return
+    }
+    cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas,
+                Int32(m), Int32(n), Int32(k),
+                alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// A loop of `batch` independent GEMMs over equally strided operands:
+/// for each i, `C_i = alpha · op(A_i) · op(B_i) + beta · C_i` with
+/// `A_i = a + i·strideA`, `B_i = b + i·strideB`, `C_i = c + i·strideC`.
+public func batchedGEMM(
+    _ transA: Transpose, _ transB: Transpose,
+    batch: Int, m: Int, n: Int, k: Int,
+    alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int, strideA: Int,
+    b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+    beta: Float = 0,
+    c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int
+) {
+    for i in 0..<batch {
+        gemm(transA, transB, m: m, n: n, k: k, alpha: alpha,
+             a: a + i * strideA, lda: lda, b: b + i * strideB, ldb: ldb,
+             beta: beta, c: c + i * strideC, ldc: ldc)
+    }
+}
+
+extension Tensor {
+    /// The matrix product of two rank-2 tensors, `op(self) · op(other)`, in a new tensor.
+    public func matmul(_ other: Tensor, transposeSelf: Transpose = .none,
+                       transposeOther: Transpose = .none) -> Tensor {
+        precondition(rank == 2 && other.rank == 2, "matmul needs rank-2 tensors, got \(shape) and \(other.shape)")
+        let (m, k) = transposeSelf == .none ? (shape[0], shape[1]) : (shape[1], shape[0])
+        let (k2, n) = transposeOther == .none ? (other.shape[0], other.shape[1]) : (other.shape[1], other.shape[0])
+        precondition(k == k2, "matmul: inner dimensions differ, \(shape) and \(other.shape)")
+        let result = Tensor(shape: [m, n])
+        gemm(transposeSelf, transposeOther, m: m, n: n, k: k,
+             a: pointer, lda: shape[1], b: other.pointer, ldb: other.shape[1],
+             c: result.pointer, ldc: n)
+        return result
+    }
+}
+
+/// The number of threads OpenBLAS uses for GEMM.
+public enum BLASThreads {
+    /// Sets the OpenBLAS thread count (results are reproducible for a fixed count).
+    public static func set(_ count: Int) { openblas_set_num_threads(Int32(count)) }
+    /// The OpenBLAS thread count now in force.
+    public static var current: Int { Int(openblas_get_num_threads()) }
+}

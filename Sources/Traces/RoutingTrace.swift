@@ -1,0 +1,89 @@
+/// What the routers of a model did with a set of tokens: for every MoE layer and every
+/// token, the experts that took it with their combine weights, plus what the statistics
+/// need to explain it (the token's image label and patch position, the router's top
+/// probability and entropy, optionally the full router probabilities).
+///
+/// This is the only thing the statistics read: they never see a model. Switchyard's
+/// training runs write it (``RoutingTraceFile``, `docs/trace-format.md`), and other
+/// frameworks' routing decisions can be imported from CSV or NumPy `.npy` arrays.
+///
+/// Tokens are numbered `0..<tokenCount` and are the same tokens in every layer.
+public struct RoutingTrace: Equatable, Sendable {
+    /// The number of experts in each MoE layer (all layers have the same count).
+    public var expertCount: Int
+    /// The number of tokens, the same in every layer.
+    public var tokenCount: Int
+    /// The class label of each token's image, or nil when unknown. Length ``tokenCount``.
+    public var labels: [Int32]?
+    /// Each token's position in its image (0 = CLS, 1… = patches), or nil. Length ``tokenCount``.
+    public var positions: [Int32]?
+    /// The number of classes the labels range over (labels are `0..<classCount`), or 0.
+    public var classCount: Int
+    /// Class names for reports, index = label; may be empty.
+    public var classNames: [String]
+    /// One entry per MoE layer, in model order.
+    public var layers: [LayerRouting]
+    /// Free-form provenance: router name, run directory, epoch, … (written into reports).
+    public var metadata: [String: String]
+
+    /// A trace; ``validate()`` checks that the parts agree.
+    public init(expertCount: Int, tokenCount: Int, labels: [Int32]? = nil, positions: [Int32]? = nil,
+                classCount: Int = 0, classNames: [String] = [], layers: [LayerRouting],
+                metadata: [String: String] = [:]) {
+        self.expertCount = expertCount
+        self.tokenCount = tokenCount
+        self.labels = labels
+        self.positions = positions
+        self.classCount = classCount
+        self.classNames = classNames
+        self.layers = layers
+        self.metadata = metadata
+    }
+
+    /// The total number of (token, layer, expert) assignments.
+    public var assignmentCount: Int { layers.reduce(0) { $0 + $1.experts.count } }
+}
+
+/// One MoE layer's routing of all tokens, in compressed-sparse-row form: the
+/// assignments of token `t` are the entries `offsets[t] ..< offsets[t + 1]` of
+/// ``experts`` and ``weights``. A token with no assignment was dropped (Switch over
+/// capacity) or picked by no expert (Expert Choice).
+public struct LayerRouting: Equatable, Sendable {
+    /// The layer's index in the model (block number).
+    public var layer: Int
+    /// Row offsets, length tokenCount + 1, starting at 0 and non-decreasing.
+    public var offsets: [Int32]
+    /// The expert of each assignment, in `0..<expertCount`.
+    public var experts: [Int32]
+    /// The combine weight of each assignment (≥ 0).
+    public var weights: [Float]
+    /// The router's largest probability for each token, or nil when the router has none.
+    public var topProbability: [Float]?
+    /// The entropy in nats of the router's distribution for each token, or nil.
+    public var routerEntropy: [Float]?
+    /// The full router probabilities, tokenCount × expertCount row-major, or nil.
+    public var probabilities: [Float]?
+    /// The router's first-choice expert for each token before capacity limits, or nil.
+    /// With it, dropped tokens and top-1 agreement can be computed exactly.
+    public var preferredExpert: [Int32]?
+    /// Each expert's capacity in tokens when the router had one, else nil.
+    public var capacity: Int?
+
+    /// A layer's routing; ``RoutingTrace/validate()`` checks it.
+    public init(layer: Int, offsets: [Int32], experts: [Int32], weights: [Float],
+                topProbability: [Float]? = nil, routerEntropy: [Float]? = nil,
+                probabilities: [Float]? = nil, preferredExpert: [Int32]? = nil, capacity: Int? = nil) {
+        self.layer = layer
+        self.offsets = offsets
+        self.experts = experts
+        self.weights = weights
+        self.topProbability = topProbability
+        self.routerEntropy = routerEntropy
+        self.probabilities = probabilities
+        self.preferredExpert = preferredExpert
+        self.capacity = capacity
+    }
+
+    /// The number of experts that took token `t`.
+    @inlinable public func expertsPerToken(_ t: Int) -> Int { Int(offsets[t + 1] - offsets[t]) }
+}
