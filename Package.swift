@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "FileIO", dependencies: ["CZlib"]),
 
         // The Router protocol, RoutingPlan, the router registry and every router.
-        .target(name: "Routing", dependencies: ["TensorCore"]),
+        .target(name: "Routing", dependencies: ["TensorCore", "FileIO"]),
 
         // Model layers with explicit forward/backward, the MoE layer, losses, AdamW.
         .target(name: "Layers", dependencies: ["TensorCore", "Routing"]),
@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "SwitchyardCLI",
             dependencies: [
-                "TensorCore", "Benchmarks",
+                "TensorCore", "Benchmarks", "Routing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "switchyard", dependencies: ["SwitchyardCLI"]),

@@ -1,3 +1,4 @@
+import FileIO
 import Foundation
 import TensorCore
 
@@ -92,84 +93,26 @@ public final class RouterRegistry: @unchecked Sendable {
                                  allowed: "one of: " + all.map(\.name).joined(separator: ", "))
     }
 
-    // MARK: Options as JSON
+    // MARK: Options
 
-    /// Decodes a configuration from the defaults overlaid with `options`, then validates it.
+    /// The defaults overlaid with `options`, validated.
     static func configuration<R: Router>(_: R.Type, options: [String: String], expertCount: Int) throws
         -> R.Configuration {
-        let defaults = R.Configuration()
-        guard !options.isEmpty else {
-            try defaults.validate(expertCount: expertCount)
-            return defaults
-        }
-        var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(defaults)) as? [String: Any] ?? [:]
-        // The Swift type of each field, to read the option text as that type.
-        var fieldTypes: [String: Any] = [:]
-        for child in Mirror(reflecting: defaults).children {
-            if let label = child.label { fieldTypes[label] = child.value }
-        }
-        for (key, text) in options.sorted(by: { $0.key < $1.key }) {
-            guard object[key] != nil || fieldTypes[key] != nil else {
-                throw RouterConfigurationError(
-                    router: R.name, field: key, value: text,
-                    allowed: "one of the options " + object.keys.sorted().joined(separator: ", "))
-            }
-            object[key] = try parse(text, like: fieldTypes[key] as Any, router: R.name, field: key)
-        }
-        let data = try JSONSerialization.data(withJSONObject: object)
+        let overrides = options.keys.sorted().map { (path: $0, text: options[$0]!) }
         let configuration: R.Configuration
         do {
-            configuration = try JSONDecoder().decode(R.Configuration.self, from: data)
-        } catch {
-            let fields = options.keys.sorted().joined(separator: ", ")
-            throw RouterConfigurationError(router: R.name, field: fields,
-                                           value: options.keys.sorted().map { options[$0]! }.joined(separator: ", "),
-                                           allowed: "values of the types the defaults have (see switchyard routers)")
+            configuration = try JSONOverrides.apply(overrides, to: R.Configuration(), what: "router \(R.name)")
+        } catch let error as InputError {
+            throw RouterConfigurationError(router: R.name, field: overrides.map(\.path).joined(separator: ", "),
+                                           value: overrides.map(\.text).joined(separator: ", "),
+                                           allowed: error.message)
         }
         try configuration.validate(expertCount: expertCount)
         return configuration
     }
 
-    /// Reads `text` as a value of the same Swift type as `current` (a default value).
-    static func parse(_ text: String, like current: Any, router: String, field: String) throws -> Any {
-        switch current {
-        case is Bool, is Bool?:
-            switch text.lowercased() {
-            case "true", "yes", "1": return true
-            case "false", "no", "0": return false
-            default: throw RouterConfigurationError(router: router, field: field, value: text, allowed: "true or false")
-            }
-        case is Int, is Int?:
-            guard let value = Int(text) else {
-                throw RouterConfigurationError(router: router, field: field, value: text, allowed: "a whole number")
-            }
-            return value
-        case is Double, is Float, is Double?, is Float?:
-            guard let value = Double(text), value.isFinite else {
-                throw RouterConfigurationError(router: router, field: field, value: text, allowed: "a finite number")
-            }
-            return value
-        default:
-            return text
-        }
-    }
-
     /// A configuration's fields as (key, JSON value) pairs sorted by key.
     static func fields<C: Encodable>(of configuration: C) -> [(key: String, value: String)] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        guard let data = try? encoder.encode(configuration),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [] }
-        return object.keys.sorted().map { key in
-            let value = object[key]!
-            let text: String
-            if let data = try? JSONSerialization.data(withJSONObject: [value], options: [.fragmentsAllowed]),
-               let s = String(data: data, encoding: .utf8) {
-                text = String(s.dropFirst().dropLast())
-            } else {
-                text = "\(value)"
-            }
-            return (key, text)
-        }
+        JSONOverrides.fields(of: configuration)
     }
 }

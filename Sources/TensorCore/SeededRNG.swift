@@ -42,6 +42,20 @@ public struct SeededRNG: RandomNumberGenerator, Sendable {
         SeededRNG(seed: seed &* 0x2545_F491_4F6C_DD1D ^ (stream &+ 0x632B_E59B_D9B4_E019))
     }
 
+    /// The generator's complete state (four 64-bit words and a cached Gaussian), for
+    /// checkpoints: a generator restored with ``init(state:)`` continues the same stream.
+    public var state: [UInt64] {
+        [s0, s1, s2, s3, spareGaussian.map { UInt64($0.bitPattern) | (1 << 32) } ?? 0]
+    }
+
+    /// A generator that continues the stream whose ``state`` was saved; nil if `state` is
+    /// not five words or is the all-zero state xoshiro cannot leave.
+    public init?(state: [UInt64]) {
+        guard state.count == 5, state[0] | state[1] | state[2] | state[3] != 0 else { return nil }
+        s0 = state[0]; s1 = state[1]; s2 = state[2]; s3 = state[3]
+        spareGaussian = state[4] & (1 << 32) != 0 ? Float(bitPattern: UInt32(truncatingIfNeeded: state[4])) : nil
+    }
+
     /// The next 64 random bits.
     public mutating func next() -> UInt64 {
         let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9

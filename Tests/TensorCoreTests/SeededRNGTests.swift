@@ -56,4 +56,14 @@ final class SeededRNGTests: XCTestCase {
         var r1 = SeededRNG(seed: 5), r2 = SeededRNG(seed: 5)
         XCTAssertEqual(r1.permutation(50), r2.permutation(50))
     }
+
+    func testSavedStateContinuesTheStream() {
+        var a = SeededRNG(seed: 9)
+        _ = a.nextGaussian()   // leaves a cached Gaussian in the state
+        var b = SeededRNG(state: a.state)!
+        XCTAssertEqual((0..<10).map { _ in a.nextGaussian() }, (0..<10).map { _ in b.nextGaussian() })
+        XCTAssertEqual(a.next(), b.next())
+        XCTAssertNil(SeededRNG(state: [0, 0, 0, 0, 0]))
+        XCTAssertNil(SeededRNG(state: [1, 2]))
+    }
 }

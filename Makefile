@@ -1,0 +1,36 @@
+# Switchyard: the two commands of README's Quick start, and the rest.
+#   make demo   install what is missing, build in release mode, run the main job
+#   make test   run the test suite (what CI runs)
+# Optimisation flags live here, never in Package.swift (unsafeFlags would stop other
+# packages from depending on Switchyard).
+
+SWIFT         ?= swift
+RELEASE_FLAGS ?= -c release -Xswiftc -enforce-exclusivity=unchecked
+BIN           := .build/release/switchyard
+THREADS       ?= 2
+SEED          ?= 0
+RUN_DIR       ?= runs/demo-switch
+REPORT_DIR    ?= reports/demo
+
+.PHONY: demo test deps build release bench clean
+
+deps:
+	bash scripts/install-deps.sh
+
+build:
+	$(SWIFT) build
+
+release:
+	$(SWIFT) build $(RELEASE_FLAGS) --product switchyard
+
+demo: deps release
+	$(BIN) bench gemm --threads $(THREADS)
+
+test:
+	$(SWIFT) test
+
+bench: release
+	$(BIN) bench gemm --threads $(THREADS)
+
+clean:
+	rm -rf .build
