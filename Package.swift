@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "Layers", targets: ["Layers"]),
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Traces", targets: ["Traces"]),
+        .library(name: "VisionTransformer", targets: ["VisionTransformer"]),
+        .library(name: "Training", targets: ["Training"]),
         .library(name: "RoutingStatistics", targets: ["RoutingStatistics"]),
         .library(name: "SwitchyardCLI", targets: ["SwitchyardCLI"]),
         .executable(name: "switchyard", targets: ["switchyard"]),
@@ -52,6 +54,12 @@ let package = Package(
 
         // Statistics on routing traces, on GNU GSL.
         .target(name: "RoutingStatistics", dependencies: ["CGSL", "Traces"]),
+
+        // The Vision Transformer with MoE feed-forward blocks.
+        .target(name: "VisionTransformer", dependencies: ["Layers", "Routing", "TensorCore", "FileIO"]),
+
+        // Training runs: configurations and presets, the loop, checkpoints, metrics, traces.
+        .target(name: "Training", dependencies: ["VisionTransformer", "Layers", "Routing", "Datasets", "Traces", "FileIO", "TensorCore"]),
 
         // Benchmarks behind `switchyard bench`, each side by side with its reference.
         .target(name: "Benchmarks", dependencies: ["TensorCore", "COpenBLAS"]),

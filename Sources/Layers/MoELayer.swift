@@ -100,7 +100,8 @@ public final class MoELayer: Layer {
         let y = output.pointer
         if plan.usesAveragedExperts {
             averagesAtEvaluation = true
-            let merged = averaged ?? FeedForward(name: "averaged", width: width, hidden: hidden)
+            var unused = SeededRNG(seed: 0)
+            let merged = averaged ?? FeedForward(name: "averaged", width: width, hidden: hidden, rng: &unused)
             averaged = merged
             merged.assignAverage(of: experts)
             merged.forward(x, rows: n, into: y)

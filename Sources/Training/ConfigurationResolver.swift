@@ -1,0 +1,53 @@
+import FileIO
+import Foundation
+import Routing
+
+/// Builds a run's configuration from a preset (or a saved `config.json`) and command-line
+/// settings, and validates it before any work starts.
+public enum ConfigurationResolver {
+    /// The configuration of preset `preset` (or of the JSON file at `file`) with `settings`
+    /// (`path=value`, e.g. `model.width=128`, `epochs=1`) applied, validated, router options
+    /// included.
+    public static func resolve(preset: String?, file: String?, settings: [(path: String, text: String)])
+        throws -> TrainingConfiguration {
+        var configuration: TrainingConfiguration
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw InputError(file: file, message: "cannot read the configuration file")
+            }
+            do {
+                configuration = try JSONDecoder().decode(TrainingConfiguration.self, from: data)
+            } catch {
+                throw InputError(file: file, message: "not a Switchyard training configuration (\(describe(error)))")
+            }
+        } else {
+            let name = preset ?? "fmnist-small"
+            guard let base = Presets.named(name) else {
+                throw InputError(location: "--preset", message: "no preset named '\(name)'; presets: \(Presets.all.map(\.name).joined(separator: ", "))")
+            }
+            configuration = base
+        }
+        configuration = try JSONOverrides.apply(settings, to: configuration, what: "configuration")
+        try configuration.validate()
+        // Router options are validated by building the router's configuration.
+        _ = try RouterRegistry.shared.resolvedOptions(name: configuration.model.router,
+                                                      options: configuration.model.routerOptions,
+                                                      expertCount: configuration.model.experts)
+        return configuration
+    }
+
+    static func describe(_ error: Error) -> String {
+        switch error as? DecodingError {
+        case .keyNotFound(let key, let context):
+            return "missing field \((context.codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: "."))"
+        case .typeMismatch(let type, let context):
+            return "field \(context.codingPath.map(\.stringValue).joined(separator: ".")) must be \(type)"
+        case .valueNotFound(_, let context):
+            return "field \(context.codingPath.map(\.stringValue).joined(separator: ".")) is null"
+        case .dataCorrupted(let context):
+            return context.debugDescription
+        default:
+            return "\(error)"
+        }
+    }
+}
