@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "SwitchyardCLI",
             dependencies: [
-                "TensorCore", "Benchmarks", "Routing",
+                "TensorCore", "Benchmarks", "Routing", "Training", "Traces", "FileIO", "VisionTransformer", "Datasets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "switchyard", dependencies: ["SwitchyardCLI"]),

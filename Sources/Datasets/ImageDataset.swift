@@ -41,3 +41,13 @@ public struct ImageDataset: Sendable {
     /// Pixels per image.
     public var pixelsPerImage: Int { channels * height * width }
 }
+
+extension ImageDataset {
+    /// The first `n` images (all of them if there are fewer).
+    public func prefix(_ n: Int) -> ImageDataset {
+        let k = Swift.min(n, count)
+        return ImageDataset(name: name, count: k, channels: channels, height: height, width: width,
+                            pixels: Array(pixels[0..<(k * pixelsPerImage)]), labels: Array(labels[0..<k]),
+                            classNames: classNames)
+    }
+}

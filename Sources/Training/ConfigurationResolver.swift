@@ -28,12 +28,16 @@ public enum ConfigurationResolver {
             configuration = base
         }
         configuration = try JSONOverrides.apply(settings, to: configuration, what: "configuration")
+        try validate(configuration)
+        return configuration
+    }
+
+    /// Validates every field, the router's name and its options.
+    public static func validate(_ configuration: TrainingConfiguration) throws {
         try configuration.validate()
-        // Router options are validated by building the router's configuration.
         _ = try RouterRegistry.shared.resolvedOptions(name: configuration.model.router,
                                                       options: configuration.model.routerOptions,
                                                       expertCount: configuration.model.experts)
-        return configuration
     }
 
     static func describe(_ error: Error) -> String {

@@ -1,0 +1,140 @@
+import ArgumentParser
+import FileIO
+import Foundation
+import Training
+
+/// Options shared by commands that build a run configuration.
+struct ConfigurationOptions: ParsableArguments {
+    @Option(help: "Start from this preset (see `switchyard presets`).")
+    var preset: String?
+
+    @Option(name: .customLong("config"), help: "Start from this configuration file (a run's config.json) instead of a preset.")
+    var configFile: String?
+
+    @Option(help: "The router (see `switchyard routers`); same as --set model.router=NAME.")
+    var router: String?
+
+    @Option(name: .customLong("router-option"), help: ArgumentHelp("A router hyperparameter, NAME=VALUE (repeatable).", valueName: "name=value"))
+    var routerOptions: [String] = []
+
+    @Option(help: "Experts per MoE layer; same as --set model.experts=N.")
+    var experts: Int?
+
+    @Option(help: "The seed of every random draw.")
+    var seed: Int?
+
+    @Option(help: "Passes over the training set.")
+    var epochs: Int?
+
+    @Option(name: .customLong("batch-size"), help: "Images per step.")
+    var batchSize: Int?
+
+    @Option(help: "Threads for OpenBLAS.")
+    var threads: Int?
+
+    @Option(name: .customLong("data-dir"), help: "Directory of the data set's files (default: the data set's usual place).")
+    var dataDirectory: String?
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Any configuration field, PATH=VALUE (repeatable), e.g. model.width=128 or optimizer.learningRate=3e-4.", valueName: "path=value"))
+    var settings: [String] = []
+
+    /// The validated configuration these options describe.
+    func resolve() throws -> TrainingConfiguration {
+        var pairs = try JSONOverrides.parse(settings, option: "--set")
+        if let router { pairs.append(("model.router", router)) }
+        if let experts { pairs.append(("model.experts", String(experts))) }
+        if let seed { pairs.append(("seed", String(seed))) }
+        if let epochs { pairs.append(("epochs", String(epochs))) }
+        if let batchSize { pairs.append(("batchSize", String(batchSize))) }
+        if let threads { pairs.append(("threads", String(threads))) }
+        if let dataDirectory { pairs.append(("data.directory", dataDirectory)) }
+        var configuration = try ConfigurationResolver.resolve(preset: preset, file: configFile, settings: pairs)
+        if !routerOptions.isEmpty {
+            for (key, value) in try JSONOverrides.parse(routerOptions, option: "--router-option") {
+                configuration.model.routerOptions[key] = value
+            }
+            try ConfigurationResolver.validate(configuration)
+        }
+        return configuration
+    }
+}
+
+/// `switchyard train`: trains a ViT with MoE blocks and writes a run directory.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a Vision Transformer with MoE feed-forward blocks and write a run directory.",
+        discussion: """
+        The run directory gets config.json, metrics.jsonl (per-step loss, learning rate, \
+        tokens per expert, dropped tokens), epochs.jsonl (test accuracy per epoch and class), \
+        checkpoints/epoch-N.ckpt and traces/epoch-N.sytrace (the routing of every test token), \
+        and summary.json at the end.
+
+        Examples:
+          switchyard train --preset fmnist-small --router expert-choice --seed 0 --out runs/ec
+          switchyard train --router switch --router-option trainingCapacityFactor=1.0 --out runs/sw-cf1
+          switchyard train --preset tiny --router top-2 --epochs 1 --out runs/smoke
+          switchyard train --set model.width=128 --set optimizer.learningRate=5e-4 --out runs/wide
+          switchyard train --out runs/ec --resume          # continue after the last checkpoint
+        """
+    )
+
+    @OptionGroup var options: ConfigurationOptions
+
+    @Option(help: "The run directory to write.")
+    var out: String
+
+    @Flag(help: "Continue the run in --out from its newest checkpoint (same configuration).")
+    var resume = false
+
+    @Flag(help: "Print nothing but errors.")
+    var quiet = false
+
+    func run() throws {
+        var configuration = try options.resolve()
+        if resume {
+            let saved = (out as NSString).appendingPathComponent("config.json")
+            if FileManager.default.fileExists(atPath: saved), options.configFile == nil, options.preset == nil,
+               options.settings.isEmpty, options.router == nil {
+                configuration = try ConfigurationResolver.resolve(preset: nil, file: saved, settings: [])
+            }
+        }
+        let trainer = try Trainer(configuration: configuration, runDirectory: out, resume: resume, quiet: quiet)
+        try trainer.run()
+        print(out)
+    }
+}
+
+/// `switchyard presets`: the named starting configurations.
+struct PresetsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "presets",
+        abstract: "List the presets, or print one as JSON.",
+        discussion: """
+        Every field of a preset can be changed with --set PATH=VALUE on train, e.g.
+          switchyard train --preset fmnist-small --set model.depth=6 --out runs/deep
+
+        Examples:
+          switchyard presets
+          switchyard presets fmnist-small      # the full configuration as JSON
+        """
+    )
+
+    @Argument(help: "A preset to print in full.")
+    var name: String?
+
+    func run() throws {
+        if let name {
+            guard let preset = Presets.named(name) else {
+                throw ValidationError("no preset named '\(name)'; presets: \(Presets.all.map(\.name).joined(separator: ", "))")
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(preset), as: UTF8.self))
+            return
+        }
+        for preset in Presets.all {
+            print("\(preset.name)\n  \(preset.summary)")
+        }
+    }
+}
