@@ -3,4 +3,10 @@
 /// (`RouterRegistry.shared.register(MyRouter.self)`), with no change to Switchyard.
 let builtinRouters: [any Router.Type] = [
     DenseRouter.self,
+    RandomTokenRouter.self,
+    RandomBatchRouter.self,
+    NoisyTopKRouter.self,
+    SwitchRouter.self,
+    ExpertChoiceRouter.self,
+    TopTwoRouter.self,
 ]

@@ -1,0 +1,99 @@
+import Foundation
+import TensorCore
+
+/// The learned linear map of a router, logits = x·Wᵀ with W of shape [E, d] (no bias), with
+/// the buffers its forward and backward reuse. Initialised N(0, s/d) with s = 0.1, the Switch
+/// Transformer's reduced initialisation scale (Fedus et al. 2021, §2.3).
+public final class RouterGate {
+    /// W, [E, d].
+    public let weight: Parameter
+    /// Token width d.
+    public let width: Int
+    /// Experts E.
+    public let experts: Int
+    /// The logits of the last ``forward(_:tokenCount:)``, [n, E].
+    public private(set) var logits: Tensor
+    /// A scratch buffer of dL/dlogits, [n, E], zeroed by ``forward(_:tokenCount:)``.
+    public private(set) var dLogits: Tensor
+
+    /// A gate from width `width` to `experts` logits.
+    public init(name: String, width: Int, experts: Int, rng: inout SeededRNG) {
+        self.width = width
+        self.experts = experts
+        weight = Parameter(name: name, shape: [experts, width], decays: true)
+        rng.fillGaussian(weight.value.pointer, count: weight.count, std: (0.1 / Float(width)).squareRoot())
+        logits = Tensor(shape: [0, experts])
+        dLogits = Tensor(shape: [0, experts])
+    }
+
+    /// Grows the buffers to `n` rows if needed (never shrinks them).
+    public func reserve(_ n: Int) {
+        if logits.shape[0] < n {
+            logits = Tensor(shape: [n, experts])
+            dLogits = Tensor(shape: [n, experts])
+        }
+    }
+
+    /// Computes logits = x·Wᵀ for `n` tokens into ``logits`` and zeroes ``dLogits``.
+    @discardableResult
+    public func forward(_ x: UnsafePointer<Float>, tokenCount n: Int) -> UnsafeMutablePointer<Float> {
+        reserve(n)
+        gemm(.none, .transposed, m: n, n: experts, k: width, a: x, lda: width,
+             b: weight.value.pointer, ldb: width, c: logits.pointer, ldc: experts)
+        dLogits.pointer.update(repeating: 0, count: n * experts)
+        return logits.pointer
+    }
+
+    /// Given dL/dlogits in ``dLogits`` (or `dLogits`) for the `n` tokens `x` of the last
+    /// forward: dW += dLogitsᵀ·x and dInput += dLogits·W.
+    public func backward(_ x: UnsafePointer<Float>, tokenCount n: Int, dInput: UnsafeMutablePointer<Float>,
+                         dLogits external: UnsafePointer<Float>? = nil) {
+        let g = external ?? UnsafePointer(dLogits.pointer)
+        gemm(.transposed, .none, m: experts, n: width, k: n, a: g, lda: experts, b: x, ldb: width,
+             beta: 1, c: weight.gradient.pointer, ldc: width)
+        gemm(.none, .none, m: n, n: width, k: experts, a: g, lda: experts, b: weight.value.pointer, ldb: width,
+             beta: 1, c: dInput, ldc: width)
+    }
+}
+
+/// The load-balancing loss of Switch Transformers (Fedus et al. 2021, eq. 4), also GShard's:
+/// L = α·E·Σ_e f_e·P_e, with f_e the fraction of the n tokens whose first choice is e and P_e
+/// the mean router probability of e. Returns L and writes ∂L/∂p_te = α·E·f_e/n into `dProbabilities`
+/// scaled by `scale` (added).
+@discardableResult
+func balanceLoss(probabilities p: UnsafePointer<Float>, firstChoice: UnsafePointer<Int32>, tokenCount n: Int,
+                 experts e: Int, alpha: Float, counts: inout [Int], meanProbability: inout [Float]) -> Float {
+    guard n > 0, alpha != 0 else { return 0 }
+    counts = [Int](repeating: 0, count: e)
+    meanProbability = [Float](repeating: 0, count: e)
+    for t in 0..<n {
+        counts[Int(firstChoice[t])] += 1
+        let row = p + t * e
+        for j in 0..<e { meanProbability[j] += row[j] }
+    }
+    var loss: Float = 0
+    for j in 0..<e {
+        meanProbability[j] /= Float(n)
+        loss += Float(counts[j]) / Float(n) * meanProbability[j]
+    }
+    return alpha * Float(e) * loss
+}
+
+/// Adds `scale`·∂(balance loss)/∂p to `dp` (n × E): ∂L/∂p_te = α·E·f_e/n.
+func balanceLossBackward(counts: [Int], tokenCount n: Int, experts e: Int, alpha: Float, scale: Float,
+                         dProbabilities dp: UnsafeMutablePointer<Float>) {
+    guard n > 0, alpha != 0 else { return }
+    for j in 0..<e {
+        let g = scale * alpha * Float(e) * Float(counts[j]) / Float(n) / Float(n)
+        if g == 0 { continue }
+        for t in 0..<n { dp[t * e + j] += g }
+    }
+}
+
+/// The number of tokens an expert may take: ⌈factor · assignments / E⌉, at least 1 (0 when
+/// there are no tokens).
+func expertCapacity(factor: Double, assignments: Int, experts: Int) -> Int {
+    guard assignments > 0 else { return 0 }
+    // The small slack keeps exact products (1.25 · 6400 / 4 = 2000) from rounding up past them.
+    return max(1, Int((factor * Double(assignments) / Double(experts) - 1e-9).rounded(.up)))
+}
