@@ -74,7 +74,14 @@ let package = Package(
             ]),
         .executableTarget(name: "switchyard", dependencies: ["SwitchyardCLI"]),
 
+        // Finite-difference gradient checking shared by the tests.
+        .target(name: "SwitchyardTestSupport", dependencies: ["TensorCore"], path: "Tests/SwitchyardTestSupport"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "Layers", "TensorCore", "SwitchyardTestSupport"]),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "Routing", "TensorCore", "VisionTransformer", "SwitchyardTestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "FileIO", "TensorCore"]),
+        .testTarget(name: "TracesTests", dependencies: ["Traces", "FileIO"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Traces", "Datasets", "FileIO", "Routing", "TensorCore"]),
     ],
     swiftLanguageModes: [.v5]
 )

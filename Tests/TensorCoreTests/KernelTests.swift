@@ -164,7 +164,8 @@ final class KernelTests: XCTestCase {
         geluForward(x, into: &y, count: 5)
         for i in 0..<5 {
             let v = Double(x[i])
-            let expected = 0.5 * v * (1 + tanh((2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v)))
+            let u: Double = (2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v)
+            let expected: Double = 0.5 * v * (1 + tanh(u))
             XCTAssertEqual(Double(y[i]), expected, accuracy: 1e-6)
         }
         XCTAssertEqual(y[2], 0)
@@ -181,8 +182,11 @@ final class KernelTests: XCTestCase {
     }
 
     func referenceTopK(_ column: [Float], k: Int) -> [(Float, Int32)] {
-        Array(column.enumerated().map { ($0.element, Int32($0.offset)) }
-            .sorted { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }.prefix(k))
+        let pairs: [(Float, Int32)] = column.enumerated().map { ($0.element, Int32($0.offset)) }
+        let sorted = pairs.sorted { (a: (Float, Int32), b: (Float, Int32)) -> Bool in
+            a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
+        }
+        return Array(sorted.prefix(k))
     }
 
     func testTopKRowsAndColumnsAgainstSorting() {
