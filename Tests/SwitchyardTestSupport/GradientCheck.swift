@@ -12,9 +12,10 @@ public enum GradientCheck {
     /// `values[0..<count]`) and central differences, over at most `sample` coordinates spread
     /// over the array. `loss` must recompute the whole forward from `values`; it may return nil
     /// when the perturbation changed a discrete choice (a router's top-k): that coordinate is
-    /// skipped.
+    /// skipped. With `normwise`, the error is ‖a − n‖/(‖a‖ + ‖n‖) over the sample instead.
     public static func maxRelativeError(values: UnsafeMutablePointer<Float>, count: Int, analytic: [Float],
-                                        sample: Int = 24, step: Float = 1e-2, loss: () -> Double?) -> Double {
+                                        sample: Int = 24, step: Float = 1e-2, normwise: Bool = false,
+                                        loss: () -> Double?) -> Double {
         precondition(analytic.count == count, "analytic gradient has \(analytic.count) values for \(count)")
         guard count > 0 else { return 0 }
         let stride = max(1, count / sample)
@@ -30,6 +31,13 @@ public enum GradientCheck {
             values[i] = saved
             if let plus, let minus { pairs.append((Double(analytic[i]), (plus - minus) / (2 * Double(h)))) }
             i += stride
+        }
+        if normwise {
+            // ‖a − n‖ / (‖a‖ + ‖n‖) over the sampled coordinates: robust to Float32 rounding in
+            // coordinates whose gradient is tiny, still ≈ 1 for a wrong sign or factor.
+            let difference = pairs.reduce(0.0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
+            let a = pairs.reduce(0.0) { $0 + $1.0 * $1.0 }.squareRoot(), n = pairs.reduce(0.0) { $0 + $1.1 * $1.1 }.squareRoot()
+            return a + n == 0 ? 0 : difference / (a + n)
         }
         let floor = max(1e-6, 1e-3 * (pairs.map { abs($0.1) }.max() ?? 0))
         return pairs.map { abs($0.0 - $0.1) / max(abs($0.0) + abs($0.1), floor) }.max() ?? 0
