@@ -66,7 +66,8 @@ public struct LayerRouting: Equatable, Sendable {
     /// The router's first-choice expert for each token before capacity limits, or nil.
     /// With it, dropped tokens and top-1 agreement can be computed exactly.
     public var preferredExpert: [Int32]?
-    /// Each expert's capacity in tokens when the router had one, else nil.
+    /// Each expert's capacity in tokens summed over all routing groups (batches) of the trace,
+    /// when the router had one, else nil: expert e's utilisation is its load / capacity.
     public var capacity: Int?
 
     /// A layer's routing; ``RoutingTrace/validate()`` checks it.

@@ -72,7 +72,7 @@ public final class TraceRecorder {
                 layer.weights[slot] = plan.weights[i]
             }
         }
-        if plan.capacity != nil { layer.capacity = plan.capacity }
+        if let capacity = plan.capacity { layer.capacity = (layer.capacity ?? 0) + capacity }
         if !plan.preferredExpert.isEmpty {
             if layer.preferredExpert == nil { layer.preferredExpert = [] }
             layer.preferredExpert!.append(contentsOf: plan.preferredExpert.prefix(n))

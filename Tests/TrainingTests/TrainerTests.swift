@@ -1,0 +1,118 @@
+import XCTest
+@testable import FileIO
+@testable import Traces
+@testable import Training
+
+/// Short real training runs on the committed Fashion-MNIST subset.
+final class TrainerTests: XCTestCase {
+    var root: String!
+
+    override func setUpWithError() throws {
+        root = NSTemporaryDirectory() + "switchyard-train-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: root) }
+
+    /// The `tiny` preset cut to 1,024 training and 200 test images, batch 32: 32 steps an epoch.
+    func configuration(router: String, epochs: Int = 2) throws -> TrainingConfiguration {
+        try ConfigurationResolver.resolve(preset: "tiny", file: nil, settings: [
+            ("model.router", router), ("data.trainLimit", "1024"), ("data.testLimit", "200"),
+            ("batchSize", "32"), ("epochs", String(epochs)), ("threads", "1"), ("logEvery", "4"),
+        ])
+    }
+
+    func testTinyRunLearnsAndWritesTheRunDirectory() throws {
+        let dir = root + "/ec"
+        let summary = try Trainer(configuration: configuration(router: "expert-choice"), runDirectory: dir, quiet: true).run()
+        let steps = try MetricsLog.read(StepRecord.self, from: dir + "/metrics.jsonl")
+        XCTAssertEqual(steps.last?.step, 64)
+        let early = steps.prefix(3).map(\.crossEntropy).reduce(0, +) / 3
+        let late = steps.suffix(3).map(\.crossEntropy).reduce(0, +) / 3
+        XCTAssertLessThan(late, early - 0.5, "the loss must fall: \(early) → \(late)")
+        XCTAssertGreaterThan(summary.testAccuracy, 0.45, "chance is 0.10")
+        XCTAssertEqual(summary.steps, 64)
+        XCTAssertEqual(summary.perClassAccuracy.count, 10)
+        // Expert Choice: every expert took exactly k = ⌈n·2/4⌉ tokens in every logged step.
+        let n = 32 * 17
+        for record in steps { for layer in record.tokensPerExpert { XCTAssertEqual(layer, [Int](repeating: n / 2, count: 4)) } }
+        let epochs = try MetricsLog.read(EpochRecord.self, from: dir + "/epochs.jsonl")
+        XCTAssertEqual(epochs.map(\.epoch), [1, 2])
+        let trace = try RoutingTraceFile.read(dir + "/" + epochs[1].trace!)
+        XCTAssertEqual(trace.tokenCount, 200 * 17)
+        XCTAssertEqual(trace.layers.count, 2)
+        XCTAssertEqual(trace.labels?.count, 200 * 17)
+        XCTAssertEqual(trace.positions?.prefix(17).map { Int($0) }, Array(0..<17))
+        // Expert Choice fills its capacity exactly: ⌈n·2/4⌉ per batch, summed over the batches.
+        let capacity = 6 * (32 * 17 / 2) + (8 * 17 / 2)
+        XCTAssertEqual(trace.layers[0].capacity, capacity)
+        for e in 0..<4 { XCTAssertEqual(trace.layers[1].experts.filter { $0 == Int32(e) }.count, capacity) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/checkpoints/epoch-2.ckpt"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/summary.json"))
+    }
+
+    func testSameSeedSameNumbers() throws {
+        let a = try Trainer(configuration: configuration(router: "top-2", epochs: 1), runDirectory: root + "/a", quiet: true).run()
+        let b = try Trainer(configuration: configuration(router: "top-2", epochs: 1), runDirectory: root + "/b", quiet: true).run()
+        XCTAssertEqual(a.testAccuracy, b.testAccuracy)
+        let la = try MetricsLog.read(StepRecord.self, from: root + "/a/metrics.jsonl").map(\.loss)
+        let lb = try MetricsLog.read(StepRecord.self, from: root + "/b/metrics.jsonl").map(\.loss)
+        XCTAssertEqual(la, lb)
+        var other = try configuration(router: "top-2", epochs: 1)
+        other.seed = 1
+        try Trainer(configuration: other, runDirectory: root + "/c", quiet: true).run()
+        let lc = try MetricsLog.read(StepRecord.self, from: root + "/c/metrics.jsonl").map(\.loss)
+        XCTAssertNotEqual(la, lc)
+    }
+
+    func testResumingFromAnEpochCheckpointIsBitIdentical() throws {
+        let config = try configuration(router: "noisy-top-k")
+        try Trainer(configuration: config, runDirectory: root + "/full", quiet: true).run()
+        // A run that stopped after epoch 1: its directory holds only the first checkpoint.
+        let partial = root + "/partial"
+        try FileManager.default.createDirectory(atPath: partial + "/checkpoints", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: root + "/full/checkpoints/epoch-1.ckpt", toPath: partial + "/checkpoints/epoch-1.ckpt")
+        try Trainer(configuration: config, runDirectory: partial, resume: true, quiet: true).run()
+        let uninterrupted = try Checkpoint.read(root + "/full/checkpoints/epoch-2.ckpt")
+        let resumed = try Checkpoint.read(partial + "/checkpoints/epoch-2.ckpt")
+        XCTAssertEqual(resumed.header.step, uninterrupted.header.step)
+        XCTAssertEqual(resumed.header.arrays, uninterrupted.header.arrays)
+        for (a, b) in zip(resumed.arrays, uninterrupted.arrays) {
+            XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern))
+        }
+    }
+
+    func testCorruptCheckpointsAreRejected() throws {
+        let dir = root + "/run"
+        try Trainer(configuration: configuration(router: "switch", epochs: 1), runDirectory: dir, quiet: true).run()
+        let path = dir + "/checkpoints/epoch-1.ckpt"
+        var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        XCTAssertNoThrow(try Checkpoint.read(path))
+        bytes[bytes.count / 2] ^= 0x40
+        try AtomicFile.write(bytes, to: path)
+        XCTAssertThrowsError(try Checkpoint.read(path)) { XCTAssertTrue("\($0)".contains("checksum"), "\($0)") }
+        try AtomicFile.write(Array(bytes.prefix(100)), to: path)
+        XCTAssertThrowsError(try Checkpoint.read(path)) { XCTAssertTrue("\($0)".contains(path), "\($0)") }
+        XCTAssertThrowsError(try Trainer(configuration: configuration(router: "switch", epochs: 1), runDirectory: dir, resume: true, quiet: true))
+    }
+
+    func testConfigurationErrorsNameTheFieldAndRange() {
+        func assertRejected(_ settings: [(String, String)], mentions: [String], line: UInt = #line) {
+            XCTAssertThrowsError(try ConfigurationResolver.resolve(preset: "tiny", file: nil, settings: settings.map { (path: $0.0, text: $0.1) }), line: line) { error in
+                for word in mentions { XCTAssertTrue("\(error)".contains(word), "'\(error)' should mention '\(word)'", line: line) }
+            }
+        }
+        assertRejected([("model.experts", "0")], mentions: ["model.experts", "0", "1 to 4096"])
+        assertRejected([("model.patchSize", "5")], mentions: ["model.patchSize", "divisor"])
+        assertRejected([("model.heads", "3")], mentions: ["model.heads", "dividing width"])
+        assertRejected([("optimizer.learningRate", "-1")], mentions: ["learningRate", "> 0"])
+        assertRejected([("batchSize", "0")], mentions: ["batchSize", "at least 1"])
+        assertRejected([("model.widht", "3")], mentions: ["widht", "unknown option"])
+        assertRejected([("epochs", "two")], mentions: ["epochs", "two"])
+        assertRejected([("model.router", "magic")], mentions: ["magic", "switch"])
+        assertRejected([("model.router", "noisy-top-k"), ("model.experts", "1")], mentions: ["k", "1 to E = 1"])
+        XCTAssertThrowsError(try ConfigurationResolver.resolve(preset: "huge", file: nil, settings: [])) {
+            XCTAssertTrue("\($0)".contains("fmnist-small"))
+        }
+    }
+}
