@@ -26,7 +26,10 @@ release:
 demo: deps release
 	$(BIN) bench gemm --threads $(THREADS)
 
+# The example package (a user's custom router) is built and trains a few steps first; the
+# test suite runs last, so its summary closes the output.
 test:
+	bash scripts/test-example.sh
 	$(SWIFT) test
 
 bench: release

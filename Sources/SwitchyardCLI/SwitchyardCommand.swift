@@ -32,7 +32,7 @@ public struct SwitchyardCommand: ParsableCommand {
         Every subcommand has its own --help with examples.
         """,
         version: switchyardVersion,
-        subcommands: [TrainCommand.self, PresetsCommand.self, RoutersCommand.self, BenchCommand.self]
+        subcommands: [TrainCommand.self, EvalCommand.self, PresetsCommand.self, RoutersCommand.self, BenchCommand.self]
     )
 
     /// Creates the command; argument parsing fills it in.

@@ -301,9 +301,13 @@ public final class Trainer {
 
     /// Restores parameters, optimiser state, generators and counters from a checkpoint written
     /// by a run with the same configuration.
-    public func restore(from checkpointPath: String) throws {
+    /// With `ignoringDataDirectory`, a checkpoint whose run read its data from elsewhere is
+    /// accepted (evaluating on another machine).
+    public func restore(from checkpointPath: String, ignoringDataDirectory: Bool = false) throws {
         let checkpoint = try Checkpoint.read(checkpointPath)
-        guard checkpoint.header.configuration == configuration else {
+        var saved = checkpoint.header.configuration
+        if ignoringDataDirectory { saved.data.directory = configuration.data.directory }
+        guard saved == configuration else {
             throw InputError(file: checkpointPath, location: "header.configuration",
                              message: "the checkpoint was written by a run with a different configuration; resume with the run's own settings")
         }

@@ -1,0 +1,7 @@
+import Routing
+import SwitchyardCLI
+
+// Register the new router, then run Switchyard's command line: `my-switchyard routers` lists
+// `hash`, and `my-switchyard train --router hash --out runs/hash` trains with it.
+RouterRegistry.shared.register(HashRouter.self)
+SwitchyardCommand.main()
