@@ -10,7 +10,6 @@ BIN           := .build/release/switchyard
 THREADS       ?= 2
 SEED          ?= 0
 RUN_DIR       ?= runs/demo-switch
-REPORT_DIR    ?= reports/demo
 
 .PHONY: demo test deps build release bench clean
 
@@ -23,8 +22,11 @@ build:
 release:
 	$(SWIFT) build $(RELEASE_FLAGS) --product switchyard
 
+# The main job: train the default preset (fmnist-small, switch router) on Fashion-MNIST and
+# evaluate the final checkpoint. About 10 minutes on two cores.
 demo: deps release
-	$(BIN) bench gemm --threads $(THREADS)
+	$(BIN) train --preset fmnist-small --router switch --seed $(SEED) --threads $(THREADS) --out $(RUN_DIR)
+	$(BIN) eval $(RUN_DIR)
 
 # The example package (a user's custom router) is built and trains a few steps first; the
 # test suite runs last, so its summary closes the output.

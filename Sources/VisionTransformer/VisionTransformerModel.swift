@@ -49,7 +49,7 @@ public final class VisionTransformerModel: Layer {
                 router = DenseRouter(configuration: .init(), modelWidth: c.width, expertCount: 1, rng: &rng)
             }
             blocks.append(TransformerBlock(name: "blocks.\(b)", width: c.width, heads: c.heads,
-                                           hidden: c.expertHidden, router: router, rng: &rng))
+                                           hidden: c.expertHidden, router: router, dropout: c.dropout, rng: &rng))
         }
         self.blocks = blocks
         finalNorm = LayerNormLayer(name: "final_norm", width: c.width)

@@ -9,7 +9,7 @@ import XCTest
 /// routers' auxiliary losses, with respect to a sample of every parameter.
 final class ModelGradientTests: XCTestCase {
     func testWholeTinyModel() throws {
-        for router in ["switch", "expert-choice"] {
+        for (router, dropout) in [("switch", Float(0)), ("expert-choice", Float(0)), ("dense", Float(0.3))] {
             var configuration = ViTConfiguration()
             configuration.imageSize = 4
             configuration.patchSize = 2
@@ -22,6 +22,7 @@ final class ModelGradientTests: XCTestCase {
             configuration.classifierHidden = 5
             configuration.moeEvery = 1
             configuration.router = router
+            configuration.dropout = dropout
             configuration.routerOptions = router == "switch" ? ["trainingCapacityFactor": "2", "balanceLossWeight": "0.1"] : [:]
             var rng = SeededRNG(seed: 12)
             let model = try VisionTransformerModel(configuration: configuration, rng: &rng)
