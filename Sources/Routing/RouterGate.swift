@@ -58,35 +58,39 @@ public final class RouterGate {
 
 /// The load-balancing loss of Switch Transformers (Fedus et al. 2021, eq. 4), also GShard's:
 /// L = α·E·Σ_e f_e·P_e, with f_e the fraction of the n tokens whose first choice is e and P_e
-/// the mean router probability of e. Returns L and writes ∂L/∂p_te = α·E·f_e/n into `dProbabilities`
-/// scaled by `scale` (added).
-@discardableResult
-func balanceLoss(probabilities p: UnsafePointer<Float>, firstChoice: UnsafePointer<Int32>, tokenCount n: Int,
-                 experts e: Int, alpha: Float, counts: inout [Int], meanProbability: inout [Float]) -> Float {
-    guard n > 0, alpha != 0 else { return 0 }
-    counts = [Int](repeating: 0, count: e)
-    meanProbability = [Float](repeating: 0, count: e)
-    for t in 0..<n {
-        counts[Int(firstChoice[t])] += 1
-        let row = p + t * e
-        for j in 0..<e { meanProbability[j] += row[j] }
-    }
-    var loss: Float = 0
-    for j in 0..<e {
-        meanProbability[j] /= Float(n)
-        loss += Float(counts[j]) / Float(n) * meanProbability[j]
-    }
-    return alpha * Float(e) * loss
-}
+/// the mean router probability of e. f is counted, not differentiated: ∂L/∂p_te = α·E·f_e/n.
+struct BalanceLoss {
+    /// α.
+    let weight: Float
+    /// First-choice counts per expert of the last ``forward(probabilities:firstChoice:tokenCount:experts:)``.
+    private(set) var counts: [Int] = []
 
-/// Adds `scale`·∂(balance loss)/∂p to `dp` (n × E): ∂L/∂p_te = α·E·f_e/n.
-func balanceLossBackward(counts: [Int], tokenCount n: Int, experts e: Int, alpha: Float, scale: Float,
-                         dProbabilities dp: UnsafeMutablePointer<Float>) {
-    guard n > 0, alpha != 0 else { return }
-    for j in 0..<e {
-        let g = scale * alpha * Float(e) * Float(counts[j]) / Float(n) / Float(n)
-        if g == 0 { continue }
-        for t in 0..<n { dp[t * e + j] += g }
+    init(weight: Float) { self.weight = weight }
+
+    /// L for `n` tokens with router probabilities `p` (n × E) and first choices.
+    mutating func forward(probabilities p: UnsafePointer<Float>, firstChoice: UnsafePointer<Int32>,
+                          tokenCount n: Int, experts e: Int) -> Float {
+        counts = [Int](repeating: 0, count: e)
+        guard n > 0, weight != 0 else { return 0 }
+        var meanProbability = [Float](repeating: 0, count: e)
+        for t in 0..<n {
+            counts[Int(firstChoice[t])] += 1
+            let row = p + t * e
+            for j in 0..<e { meanProbability[j] += row[j] }
+        }
+        var loss: Float = 0
+        for j in 0..<e { loss += Float(counts[j]) / Float(n) * meanProbability[j] / Float(n) }
+        return weight * Float(e) * loss
+    }
+
+    /// Adds `scale`·∂L/∂p to `dp` (n × E).
+    func backward(tokenCount n: Int, experts e: Int, scale: Float, dProbabilities dp: UnsafeMutablePointer<Float>) {
+        guard n > 0, weight != 0 else { return }
+        for j in 0..<e {
+            let g = scale * weight * Float(e) * Float(counts[j]) / Float(n) / Float(n)
+            if g == 0 { continue }
+            for t in 0..<n { dp[t * e + j] += g }
+        }
     }
 }
 

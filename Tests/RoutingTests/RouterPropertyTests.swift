@@ -190,4 +190,27 @@ final class RouterPropertyTests: XCTestCase {
             }
         }
     }
+
+    func testBalanceLossKnownAnswers() {
+        // Uniform probabilities and balanced first choices: L = α·E·Σ (1/E)(1/E) = α.
+        var loss = BalanceLoss(weight: 0.01)
+        let uniform = [Float](repeating: 0.25, count: 8 * 4)
+        XCTAssertEqual(loss.forward(probabilities: uniform, firstChoice: [0, 1, 2, 3, 0, 1, 2, 3], tokenCount: 8, experts: 4), 0.01, accuracy: 1e-7)
+        // Total collapse: every token to expert 0 with probability 1: L = α·E.
+        var collapsed = [Float](repeating: 0, count: 8 * 4)
+        for t in 0..<8 { collapsed[t * 4] = 1 }
+        XCTAssertEqual(loss.forward(probabilities: collapsed, firstChoice: [Int32](repeating: 0, count: 8), tokenCount: 8, experts: 4), 0.04, accuracy: 1e-7)
+        var dp = [Float](repeating: 0, count: 8 * 4)
+        loss.backward(tokenCount: 8, experts: 4, scale: 1, dProbabilities: &dp)
+        XCTAssertEqual(dp[0], 0.01 * 4 * 1 / 8, accuracy: 1e-7)   // α·E·f₀/n with f₀ = 1
+        XCTAssertEqual(dp[1], 0)
+    }
+
+    func testSwitchZLossKnownAnswer() throws {
+        // Zero router weights: logits 0, logsumexp = ln E for every token, z = c_z·(ln E)².
+        let router = try makeRouter("switch", ["balanceLossWeight": "0", "zLossWeight": "0.5"]) as! SwitchRouter
+        router.gate.weight.value.zero()
+        let plan = route(router, randomTokens(10))
+        XCTAssertEqual(plan.auxiliaryLoss, 0.5 * logf(4) * logf(4), accuracy: 1e-6)
+    }
 }

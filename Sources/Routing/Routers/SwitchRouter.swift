@@ -66,8 +66,7 @@ public final class SwitchRouter: Router {
     private let probabilities: PlanProbabilities
     private var firstChoice: [Int32] = []
     private var logSumExp: [Float] = []
-    private var counts: [Int] = []
-    private var meanProbability: [Float] = []
+    private var balance: BalanceLoss
     private var jittered: Tensor = Tensor(shape: [0])
     private var jitterFactors: Tensor = Tensor(shape: [0])
     private var usedJitter = false
@@ -80,6 +79,7 @@ public final class SwitchRouter: Router {
         gate = RouterGate(name: "gate.weight", width: modelWidth, experts: expertCount, rng: &rng)
         probabilities = PlanProbabilities(experts: expertCount)
         lists = ExpertLists(experts: expertCount)
+        balance = BalanceLoss(weight: configuration.balanceLossWeight)
     }
 
     /// Top-1 with capacity.
@@ -126,15 +126,14 @@ public final class SwitchRouter: Router {
         plan.probabilities = probabilities.tensor
         plan.preferredExpert = firstChoice
         plan.capacity = capacity
-        let balance = balanceLoss(probabilities: p, firstChoice: firstChoice, tokenCount: n, experts: e,
-                                  alpha: configuration.balanceLossWeight, counts: &counts, meanProbability: &meanProbability)
+        let balanceValue = balance.forward(probabilities: p, firstChoice: firstChoice, tokenCount: n, experts: e)
         var z: Float = 0
         if configuration.zLossWeight > 0 && n > 0 {
             for t in 0..<n { z += logSumExp[t] * logSumExp[t] }
             z = configuration.zLossWeight * z / Float(n)
         }
-        plan.auxiliaryLoss = balance + z
-        plan.auxiliaryTerms = [("balance", balance), ("z", z)]
+        plan.auxiliaryLoss = balanceValue + z
+        plan.auxiliaryTerms = [("balance", balanceValue), ("z", z)]
     }
 
     /// Through the combine weights p_te*, the balance loss (via P) and the z-loss.
@@ -148,8 +147,7 @@ public final class SwitchRouter: Router {
                 dLogits[Int(plan.tokens[i]) * e + expert] += dWeights[i]
             }
         }
-        balanceLossBackward(counts: counts, tokenCount: n, experts: e, alpha: configuration.balanceLossWeight,
-                            scale: auxiliaryLossScale, dProbabilities: dLogits)
+        balance.backward(tokenCount: n, experts: e, scale: auxiliaryLossScale, dProbabilities: dLogits)
         softmaxRowsBackward(output: p, dOutput: dLogits, dInput: dLogits, rows: n, width: e)
         if configuration.zLossWeight > 0 && n > 0 {
             // ∂(c_z·mean lse²)/∂logit_te = 2·c_z·lse_t·p_te / n.

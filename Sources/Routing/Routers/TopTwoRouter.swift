@@ -82,8 +82,7 @@ public final class TopTwoRouter: Router {
     private var second: [Int32] = []
     private var keptFirst: [Bool] = []
     private var keptSecond: [Bool] = []
-    private var counts: [Int] = []
-    private var meanProbability: [Float] = []
+    private var balance: BalanceLoss
     private var lists: ExpertLists
 
     /// A top-2 router for width `modelWidth`.
@@ -93,6 +92,7 @@ public final class TopTwoRouter: Router {
         gate = RouterGate(name: "gate.weight", width: modelWidth, experts: expertCount, rng: &rng)
         probabilities = PlanProbabilities(experts: expertCount)
         lists = ExpertLists(experts: expertCount)
+        balance = BalanceLoss(weight: configuration.balanceLossWeight)
     }
 
     /// The combine weight of a token's first or second expert given what was kept.
@@ -145,10 +145,9 @@ public final class TopTwoRouter: Router {
         plan.probabilities = probabilities.tensor
         plan.preferredExpert = first
         plan.capacity = capacity
-        let balance = balanceLoss(probabilities: p, firstChoice: first, tokenCount: n, experts: e,
-                                  alpha: configuration.balanceLossWeight, counts: &counts, meanProbability: &meanProbability)
-        plan.auxiliaryLoss = balance
-        plan.auxiliaryTerms = [("balance", balance)]
+        let balanceValue = balance.forward(probabilities: p, firstChoice: first, tokenCount: n, experts: e)
+        plan.auxiliaryLoss = balanceValue
+        plan.auxiliaryTerms = [("balance", balanceValue)]
     }
 
     /// Through g₁ = p₁/(p₁+p₂), g₂ = p₂/(p₁+p₂) and the balance loss.
@@ -172,8 +171,7 @@ public final class TopTwoRouter: Router {
                 }
             }
         }
-        balanceLossBackward(counts: counts, tokenCount: n, experts: e, alpha: configuration.balanceLossWeight,
-                            scale: auxiliaryLossScale, dProbabilities: dp)
+        balance.backward(tokenCount: n, experts: e, scale: auxiliaryLossScale, dProbabilities: dp)
         softmaxRowsBackward(output: p, dOutput: dp, dInput: dp, rows: n, width: e)
         gate.backward(x, tokenCount: n, dInput: dInput)
     }
