@@ -169,6 +169,13 @@ final class KernelTests: XCTestCase {
             XCTAssertEqual(Double(y[i]), expected, accuracy: 1e-6)
         }
         XCTAssertEqual(y[2], 0)
+        // Far tails: no overflow to NaN.
+        var tails = [Float](repeating: 0, count: 2), dTails = tails
+        geluForward([-60, 60], into: &tails, count: 2)
+        geluBackward(input: [-60, 60], dOutput: [1, 1], dInput: &dTails, count: 2)
+        XCTAssertEqual(tails[0], 0)
+        XCTAssertEqual(tails[1], 60)
+        XCTAssertEqual(dTails, [0, 1])
         let xs = random(12, scale: 2)
         checkGradient(count: xs.count, tolerance: 2e-3, forward: { x in
             var y = [Float](repeating: 0, count: x.count)
