@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["TensorCore", "FileIO"]),
 
         // Routing traces: the in-memory form, Switchyard's file format, CSV and NPY import.
-        .target(name: "Traces", dependencies: ["FileIO"]),
+        .target(name: "Traces", dependencies: ["FileIO", "CZlib"]),
 
         // Statistics on routing traces, on GNU GSL.
         .target(name: "RoutingStatistics", dependencies: ["CGSL", "Traces"]),
@@ -67,6 +67,7 @@ let package = Package(
         .executableTarget(name: "switchyard", dependencies: ["SwitchyardCLI"]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "TracesTests", dependencies: ["Traces", "FileIO"]),
     ],
     swiftLanguageModes: [.v5]
 )
