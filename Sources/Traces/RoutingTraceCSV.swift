@@ -87,8 +87,12 @@ public enum RoutingTraceCSV {
     }
 
     /// Reads header and rows, checking every cell.
-    static func scan(_ b: UnsafeBufferPointer<UInt8>, file: String, expertCount: Int?) throws -> Rows {
-        let end = b.count
+    static func scan(_ buffer: UnsafeBufferPointer<UInt8>, file: String, expertCount: Int?) throws -> Rows {
+        guard let b = buffer.baseAddress, buffer.count > 0 else {
+            throw InputError(file: file, location: "line 1",
+                             message: "the file is empty; expected a header with the columns \(requiredColumns.joined(separator: ","))")
+        }
+        let end = buffer.count
         var p = 0
         // A UTF-8 byte order mark, as Excel writes.
         if end >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF { p = 3 }
@@ -96,7 +100,7 @@ public enum RoutingTraceCSV {
         // Header.
         var headerEnd = p
         while headerEnd < end && b[headerEnd] != 0x0A && b[headerEnd] != 0x0D { headerEnd += 1 }
-        let headerText = String(decoding: UnsafeBufferPointer(rebasing: b[p..<headerEnd]), as: UTF8.self)
+        let headerText = String(decoding: UnsafeBufferPointer(rebasing: buffer[p..<headerEnd]), as: UTF8.self)
         if headerText.trimmingCharacters(in: .whitespaces).isEmpty {
             throw InputError(file: file, location: "line 1",
                              message: "no header; expected a header with the columns \(requiredColumns.joined(separator: ","))")
@@ -128,11 +132,14 @@ public enum RoutingTraceCSV {
         if p < end && b[p] == 0x0A { p += 1 }
 
         let expertLimit = expertCount ?? RoutingTrace.maximumExpertCount
+        var tokens: [Int32] = [], layers: [Int32] = [], experts: [Int32] = [], weights: [Float] = []
+        var labels: [Int32] = [], positions: [Int32] = [], probs: [Float] = [], lines: [UInt32] = []
+        let hasLabel = rows.hasLabel, hasPosition = rows.hasPosition, hasProb = rows.hasProb
         var line = 1
         var scratch = [CChar](repeating: 0, count: 64)
         try scratch.withUnsafeMutableBufferPointer { scratch in
             func cellText(_ s: Int, _ e: Int) -> String {
-                String(decoding: UnsafeBufferPointer(rebasing: b[s..<min(e, s + 80)]), as: UTF8.self)
+                String(decoding: UnsafeBufferPointer(rebasing: buffer[s..<min(e, s + 80)]), as: UTF8.self)
                     + (e - s > 80 ? "…" : "")
             }
             func cellError(_ column: Column, _ s: Int, _ e: Int, _ what: String) -> InputError {
@@ -241,16 +248,24 @@ public enum RoutingTraceCSV {
                     throw InputError(file: file, location: "line \(line), column 'weight'",
                                      message: "'\(cellText(weightStart, weightEnd))' is empty; a row with an expert needs a combine weight")
                 }
-                rows.token.append(token)
-                rows.layer.append(layer)
-                rows.expert.append(expert)
-                rows.weight.append(expert >= 0 ? weight : 0)
-                if rows.hasLabel { rows.label.append(label) }
-                if rows.hasPosition { rows.position.append(position) }
-                if rows.hasProb { rows.prob.append(prob) }
-                rows.line.append(UInt32(line))
+                tokens.append(token)
+                layers.append(layer)
+                experts.append(expert)
+                weights.append(expert >= 0 ? weight : 0)
+                if hasLabel { labels.append(label) }
+                if hasPosition { positions.append(position) }
+                if hasProb { probs.append(prob) }
+                lines.append(UInt32(line))
             }
         }
+        rows.token = tokens
+        rows.layer = layers
+        rows.expert = experts
+        rows.weight = weights
+        rows.label = labels
+        rows.position = positions
+        rows.prob = probs
+        rows.line = lines
         if rows.token.isEmpty {
             throw InputError(file: file, location: "line 2", message: "no data rows after the header")
         }
@@ -259,7 +274,7 @@ public enum RoutingTraceCSV {
 
     /// Whether `b[s..<e]` holds only spaces and tabs.
     @inline(__always)
-    static func isBlank(_ b: UnsafeBufferPointer<UInt8>, _ s: Int, _ e: Int) -> Bool {
+    static func isBlank(_ b: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> Bool {
         var i = s
         while i < e {
             if b[i] != 0x20 && b[i] != 0x09 { return false }
@@ -270,7 +285,7 @@ public enum RoutingTraceCSV {
 
     /// An integer cell: optional spaces, sign, up to 18 digits, optionally a fraction of
     /// zeros (`3.0`, as pandas writes integer columns that held a missing value), spaces.
-    static func parseInteger(_ b: UnsafeBufferPointer<UInt8>, _ s: Int, _ e: Int) -> Int? {
+    static func parseInteger(_ b: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> Int? {
         var i = s, end = e
         while i < end && (b[i] == 0x20 || b[i] == 0x09) { i += 1 }
         while end > i && (b[end - 1] == 0x20 || b[end - 1] == 0x09) { end -= 1 }
@@ -292,7 +307,7 @@ public enum RoutingTraceCSV {
     }
 
     /// A decimal floating-point cell, through the C library's correctly rounded `strtof`.
-    static func parseFloat(_ b: UnsafeBufferPointer<UInt8>, _ s: Int, _ e: Int,
+    static func parseFloat(_ b: UnsafePointer<UInt8>, _ s: Int, _ e: Int,
                            _ scratch: UnsafeMutableBufferPointer<CChar>) -> Float? {
         var i = s, end = e
         while i < end && (b[i] == 0x20 || b[i] == 0x09) { i += 1 }
@@ -311,30 +326,46 @@ public enum RoutingTraceCSV {
     static func build(_ rows: Rows, file: String, expertCount given: Int?) throws -> RoutingTrace {
         let rowCount = rows.token.count
 
-        // Layers: the distinct block numbers, in increasing order.
+        // Pass 1: each row's layer entry (block numbers in order of appearance for now),
+        // the largest token and expert.
         var layerIndex: [Int32: Int] = [:]
-        var lastLayer: Int32 = -1, lastIndex = -1
         var rowLayer = [Int32](repeating: 0, count: rowCount)
         var maxToken: Int32 = 0, maxTokenRow = 0, maxExpert: Int32 = -1
-        for r in 0..<rowCount {
-            let l = rows.layer[r]
-            if l != lastLayer {
-                if let known = layerIndex[l] {
-                    lastIndex = known
-                } else {
-                    lastIndex = layerIndex.count
-                    layerIndex[l] = lastIndex
+        rows.token.withUnsafeBufferPointer { tb in
+            rows.layer.withUnsafeBufferPointer { lb in
+                rows.expert.withUnsafeBufferPointer { eb in
+                    rowLayer.withUnsafeMutableBufferPointer { rb in
+                        let tok = tb.baseAddress!, lay = lb.baseAddress!, exp = eb.baseAddress!, out = rb.baseAddress!
+                        var lastLayer: Int32 = -1, lastIndex = -1
+                        for r in 0..<rowCount {
+                            let l = lay[r]
+                            if l != lastLayer {
+                                if let known = layerIndex[l] {
+                                    lastIndex = known
+                                } else {
+                                    lastIndex = layerIndex.count
+                                    layerIndex[l] = lastIndex
+                                }
+                                lastLayer = l
+                            }
+                            out[r] = Int32(lastIndex)
+                            if tok[r] > maxToken { maxToken = tok[r]; maxTokenRow = r }
+                            if exp[r] > maxExpert { maxExpert = exp[r] }
+                        }
+                    }
                 }
-                lastLayer = l
             }
-            rowLayer[r] = Int32(lastIndex)
-            if rows.token[r] > maxToken { maxToken = rows.token[r]; maxTokenRow = r }
-            maxExpert = max(maxExpert, rows.expert[r])
         }
+        // Layer entries in increasing block order.
         let blockNumbers = layerIndex.keys.sorted()
         var remap = [Int32](repeating: 0, count: blockNumbers.count)
         for (sortedIndex, block) in blockNumbers.enumerated() { remap[layerIndex[block]!] = Int32(sortedIndex) }
-        for r in 0..<rowCount { rowLayer[r] = remap[Int(rowLayer[r])] }
+        remap.withUnsafeBufferPointer { m in
+            rowLayer.withUnsafeMutableBufferPointer { rb in
+                let out = rb.baseAddress!
+                for r in 0..<rowCount { out[r] = m[Int(out[r])] }
+            }
+        }
 
         let tokenCount = Int(maxToken) + 1
         // Tokens are numbered densely; a gap of over a million tokens with no row at all
@@ -358,22 +389,28 @@ public enum RoutingTraceCSV {
         func perToken(_ values: [Int32], _ name: String) throws -> [Int32] {
             let unseen = Int32.min
             var result = [Int32](repeating: unseen, count: tokenCount)
-            try result.withUnsafeMutableBufferPointer { out in
-                try values.withUnsafeBufferPointer { v in
-                    try rows.token.withUnsafeBufferPointer { tok in
+            let conflict: Int? = result.withUnsafeMutableBufferPointer { ob in
+                values.withUnsafeBufferPointer { vb in
+                    rows.token.withUnsafeBufferPointer { tb in
+                        let out = ob.baseAddress!, v = vb.baseAddress!, tok = tb.baseAddress!
                         for r in 0..<rowCount {
                             let t = Int(tok[r])
                             if out[t] == unseen {
                                 out[t] = v[r]
                             } else if out[t] != v[r] {
-                                let first = rows.firstLine { tok[$0] == tok[r] } ?? 0
-                                throw InputError(file: file, location: "line \(rows.line[r]), column '\(name)'",
-                                                 message: "token \(t) has \(name) \(v[r]) here but \(out[t]) on line \(first)")
+                                return r
                             }
                         }
+                        for t in 0..<tokenCount where out[t] == unseen { out[t] = -1 }
+                        return nil
                     }
                 }
-                for t in 0..<tokenCount where out[t] == unseen { out[t] = -1 }
+            }
+            if let r = conflict {
+                let token = rows.token[r]
+                let first = rows.firstLine { rows.token[$0] == token } ?? 0
+                throw InputError(file: file, location: "line \(rows.line[r]), column '\(name)'",
+                                 message: "token \(token) has \(name) \(values[r]) here but \(result[Int(token)]) on line \(first)")
             }
             return result
         }
@@ -381,50 +418,88 @@ public enum RoutingTraceCSV {
         let positions = rows.hasPosition ? try perToken(rows.position, "position") : nil
         let classCount = labels.map { Int(($0.max() ?? -1) + 1) } ?? 0
 
-        // CSR layout per layer: count, prefix sum, fill in file order.
+        // CSR layout of every layer in flat arrays: layer l's offsets are
+        // offsets[l·(n+1) ..< (l+1)·(n+1)], its assignments start at layerStart[l].
         let layerCount = blockNumbers.count
-        var offsets = [[Int32]](repeating: [Int32](repeating: 0, count: tokenCount + 1), count: layerCount)
-        var assignmentCounts = [Int](repeating: 0, count: layerCount)
-        for r in 0..<rowCount where rows.expert[r] >= 0 {
-            let l = Int(rowLayer[r])
-            offsets[l][Int(rows.token[r]) + 1] += 1
-            assignmentCounts[l] += 1
-            if assignmentCounts[l] > Int(Int32.max) {
-                throw InputError(file: file, location: "line \(rows.line[r])",
-                                 message: "layer \(blockNumbers[l]) has more than \(Int32.max) assignments")
+        let stride = tokenCount + 1
+        var offsets = [Int32](repeating: 0, count: layerCount * stride)
+        var layerStart = [Int](repeating: 0, count: layerCount + 1)
+        // The layer whose assignments do not fit 32-bit offsets, if any.
+        let overfull: Int? = offsets.withUnsafeMutableBufferPointer { ob in
+            rows.token.withUnsafeBufferPointer { tb in
+                rows.expert.withUnsafeBufferPointer { eb in
+                    rowLayer.withUnsafeBufferPointer { lb in
+                        let o = ob.baseAddress!, tok = tb.baseAddress!, exp = eb.baseAddress!, lay = lb.baseAddress!
+                        for r in 0..<rowCount where exp[r] >= 0 {
+                            let slot = Int(lay[r]) * stride + Int(tok[r]) + 1
+                            if o[slot] == Int32.max { return Int(lay[r]) }
+                            o[slot] += 1
+                        }
+                        for l in 0..<layerCount {
+                            var total = 0
+                            for t in 0..<tokenCount {
+                                total += Int(o[l * stride + t + 1])
+                                if total > Int(Int32.max) { return l }
+                                o[l * stride + t + 1] = Int32(total)
+                            }
+                            layerStart[l + 1] = layerStart[l] + total
+                        }
+                        return nil
+                    }
+                }
             }
         }
-        var experts: [[Int32]] = []
-        var weights: [[Float]] = []
-        var cursors: [[Int32]] = []
-        for l in 0..<layerCount {
-            offsets[l].withUnsafeMutableBufferPointer { o in
-                for t in 0..<tokenCount { o[t + 1] += o[t] }
-            }
-            cursors.append(offsets[l])
-            experts.append([Int32](repeating: 0, count: assignmentCounts[l]))
-            weights.append([Float](repeating: 0, count: assignmentCounts[l]))
+        if let l = overfull {
+            throw InputError(file: file, location: "layer \(blockNumbers[l])",
+                             message: "more than \(Int32.max) assignments in one layer")
         }
-        for r in 0..<rowCount where rows.expert[r] >= 0 {
-            let l = Int(rowLayer[r]), t = Int(rows.token[r])
-            let slot = Int(cursors[l][t])
-            cursors[l][t] += 1
-            experts[l][slot] = rows.expert[r]
-            weights[l][slot] = rows.weight[r]
+        let total = layerStart[layerCount]
+        var flatExperts = [Int32](repeating: 0, count: total)
+        var flatWeights = [Float](repeating: 0, count: total)
+        var cursors = offsets
+        cursors.withUnsafeMutableBufferPointer { cb in
+            flatExperts.withUnsafeMutableBufferPointer { feb in
+                flatWeights.withUnsafeMutableBufferPointer { fwb in
+                    rows.token.withUnsafeBufferPointer { tb in
+                        rows.expert.withUnsafeBufferPointer { eb in
+                            rows.weight.withUnsafeBufferPointer { wb in
+                                rowLayer.withUnsafeBufferPointer { lb in
+                                    layerStart.withUnsafeBufferPointer { sb in
+                                        guard total > 0 else { return }
+                                        let c = cb.baseAddress!, fe = feb.baseAddress!, fw = fwb.baseAddress!
+                                        let tok = tb.baseAddress!, exp = eb.baseAddress!, w = wb.baseAddress!
+                                        let lay = lb.baseAddress!, start = sb.baseAddress!
+                                        for r in 0..<rowCount where exp[r] >= 0 {
+                                            let l = Int(lay[r])
+                                            let cursor = l * stride + Int(tok[r])
+                                            let slot = start[l] + Int(c[cursor])
+                                            c[cursor] += 1
+                                            fe[slot] = exp[r]
+                                            fw[slot] = w[r]
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
 
         // The same expert twice for one token in one layer.
         for l in 0..<layerCount {
             var scratch: [Int32] = []
-            let duplicate: (token: Int, expert: Int32)? = offsets[l].withUnsafeBufferPointer { o in
-                experts[l].withUnsafeBufferPointer { e in
-                    for t in 0..<tokenCount {
-                        if let d = LayerRouting.duplicate(in: e, from: Int(o[t]), to: Int(o[t + 1]), scratch: &scratch) {
-                            return (t, e[d])
-                        }
+            let duplicate: (token: Int, expert: Int32)? = flatExperts.withUnsafeBufferPointer { eb in
+                let base = layerStart[l]
+                let layerExperts = UnsafeBufferPointer(rebasing: eb[base..<layerStart[l + 1]])
+                for t in 0..<tokenCount {
+                    let from = Int(offsets[l * stride + t]), to = Int(offsets[l * stride + t + 1])
+                    if to - from > 1,
+                       let d = LayerRouting.duplicate(in: layerExperts, from: from, to: to, scratch: &scratch) {
+                        return (t, layerExperts[d])
                     }
-                    return nil
                 }
+                return nil
             }
             if let duplicate {
                 let block = blockNumbers[l]
@@ -442,17 +517,27 @@ public enum RoutingTraceCSV {
         var notes: [String] = []
         var topProbabilities = [[Float]?](repeating: nil, count: layerCount)
         if rows.hasProb {
-            var top = [[Float]](repeating: [Float](repeating: -1, count: tokenCount), count: layerCount)
-            for r in 0..<rowCount {
-                let p = rows.prob[r]
-                if p.isNaN { continue }
-                let l = Int(rowLayer[r]), t = Int(rows.token[r])
-                if p > top[l][t] { top[l][t] = p }
+            var top = [Float](repeating: -1, count: layerCount * tokenCount)
+            top.withUnsafeMutableBufferPointer { ob in
+                rows.prob.withUnsafeBufferPointer { pb in
+                    rows.token.withUnsafeBufferPointer { tb in
+                        rowLayer.withUnsafeBufferPointer { lb in
+                            let out = ob.baseAddress!, prob = pb.baseAddress!, tok = tb.baseAddress!, lay = lb.baseAddress!
+                            for r in 0..<rowCount {
+                                let p = prob[r]
+                                if p.isNaN { continue }
+                                let i = Int(lay[r]) * tokenCount + Int(tok[r])
+                                if p > out[i] { out[i] = p }
+                            }
+                        }
+                    }
+                }
             }
             for l in 0..<layerCount {
-                let missing = top[l].reduce(0) { $0 + ($1 < 0 ? 1 : 0) }
+                let values = Array(top[(l * tokenCount)..<((l + 1) * tokenCount)])
+                let missing = values.reduce(0) { $0 + ($1 < 0 ? 1 : 0) }
                 if missing == 0 {
-                    topProbabilities[l] = top[l]
+                    topProbabilities[l] = values
                 } else if missing < tokenCount {
                     notes.append("layer \(blockNumbers[l]): no top probability, \(missing) of \(tokenCount) tokens have no prob (write a row with expert -1 for dropped tokens)")
                 }
@@ -461,8 +546,11 @@ public enum RoutingTraceCSV {
 
         var layers: [LayerRouting] = []
         for l in 0..<layerCount {
-            layers.append(LayerRouting(layer: Int(blockNumbers[l]), offsets: offsets[l], experts: experts[l],
-                                       weights: weights[l], topProbability: topProbabilities[l]))
+            layers.append(LayerRouting(
+                layer: Int(blockNumbers[l]), offsets: Array(offsets[(l * stride)..<((l + 1) * stride)]),
+                experts: Array(flatExperts[layerStart[l]..<layerStart[l + 1]]),
+                weights: Array(flatWeights[layerStart[l]..<layerStart[l + 1]]),
+                topProbability: topProbabilities[l]))
         }
         var metadata = ["source": file, "sourceFormat": "csv"]
         if !notes.isEmpty { metadata["importNotes"] = notes.joined(separator: "; ") }
