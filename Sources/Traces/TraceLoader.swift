@@ -62,7 +62,7 @@ public enum TraceLoader {
         }
         let names: [String]
         do {
-            names = try FileManager.default.contentsOfDirectory(atPath: folder)
+            names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
         } catch {
             throw InputError(file: folder, message: "cannot list the folder (\(error.localizedDescription))")
         }
