@@ -374,6 +374,13 @@ public enum RoutingTraceCSV {
             throw InputError(file: file, location: "line \(rows.line[maxTokenRow]), column 'token'",
                              message: "token \(maxToken) makes \(tokenCount) tokens for \(rowCount) rows; tokens must be numbered 0, 1, 2, … without large gaps")
         }
+        // Every layer gets per-token arrays; so many layers × tokens for so few rows means
+        // the layer or token numbers are wrong (and would allocate for nothing).
+        let (cells, overflow) = blockNumbers.count.multipliedReportingOverflow(by: tokenCount + 1)
+        if overflow || cells > 64 * rowCount + (1 << 24) {
+            throw InputError(file: file, location: "column 'layer'",
+                             message: "\(blockNumbers.count) distinct layers × \(tokenCount) tokens for only \(rowCount) rows; check the layer and token numbers")
+        }
         let expertCount: Int
         if let given {
             expertCount = given

@@ -185,6 +185,11 @@ final class RoutingTraceCSVTests: XCTestCase {
         assertInputError(try parse(header + "0,0,-1,\n"), file: "in.csv", message: "expert count is unknown")
         assertInputError(try parse(header + "0,0,1,0.5\n5000000,0,1,1\n"), file: "in.csv",
                          location: "line 3, column 'token'", message: "without large gaps")
+        // 5000 layers × ~1,000,000 tokens from 10,000 rows: rejected before allocating.
+        var sparse = header
+        for r in 0..<5_000 { sparse += "\(r * 200),\(r),0,1\n\(r * 200 + 1),\(r),1,1\n" }
+        assertInputError(try parse(sparse), file: "in.csv", location: "column 'layer'",
+                         message: "5000 distinct layers × 999802 tokens for only 10000 rows")
         assertInputError(try RoutingTraceCSV.read(path("missing.csv")), file: path("missing.csv"), message: "no such file")
     }
 
