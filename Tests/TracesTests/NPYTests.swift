@@ -213,3 +213,38 @@ final class RoutingTraceNPYTests: XCTestCase {
         check("experts.npy", "expected 2 (tokens × k) or 3")
     }
 }
+
+/// Files written by numpy 2.4 itself (`np.save` and `np.lib.format.write_array` with
+/// versions 2.0 and 3.0), base64-encoded, so the reader is checked against the real thing.
+final class NumpyWrittenFileTests: XCTestCase {
+    static let experts = "k05VTVBZAQB2AHsnZGVzY3InOiAnPGk4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDMsIDIpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoCAAAAAAAAAAAAAAAAAAAAAQAAAAAAAAD///////////////////////////////8="
+    static let probsV2 = "k05VTVBZAgB0AAAAeydkZXNjcic6ICc8ZjQnLCAnZm9ydHJhbl9vcmRlcic6IEZhbHNlLCAnc2hhcGUnOiAoMywgMyksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAIA+AAAAAAAAQD8AAAA/AAAAPwAAAAAAAAA+AAAAPgAAQD8="
+    static let labelsV3 = "k05VTVBZAwB0AAAAeydkZXNjcic6ICc8aTQnLCAnZm9ydHJhbl9vcmRlcic6IEZhbHNlLCAnc2hhcGUnOiAoMywpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoEAAAAAQAAAP////8="
+    static let weightsF64 = "k05VTVBZAQB2AHsnZGVzY3InOiAnPGY4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDMsIDIpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAADoPwAAAAAAANA/AAAAAAAA8D8AAAAAAAAAAAAAAAAAAOA/AAAAAAAA4D8="
+    static let fortran = "k05VTVBZAQB2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBUcnVlLCAnc2hhcGUnOiAoMiwgMyksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAIA/AACAPwAAgD8AAIA/AACAPwAAgD8="
+    static let bigEndian = "k05VTVBZAQB2AHsnZGVzY3InOiAnPmk0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAABAAAAAg=="
+
+    func bytes(_ base64: String) -> [UInt8] { Array(Data(base64Encoded: base64)!) }
+
+    func testNumpyFilesMakeTheExpectedTrace() throws {
+        let directory = try makeTemporaryDirectory(name)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try put(bytes(Self.experts), directory, "experts.npy")
+        try put(bytes(Self.probsV2), directory, "probs.npy")
+        try put(bytes(Self.labelsV3), directory, "labels.npy")
+        try put(bytes(Self.weightsF64), directory, "weights.npy")
+        let trace = try TraceLoader.load(directory)
+        XCTAssertEqual(trace.expertCount, 3)
+        XCTAssertEqual(trace.labels, [4, 1, -1])
+        XCTAssertEqual(trace.layers[0].offsets, [0, 2, 3, 3])
+        XCTAssertEqual(trace.layers[0].experts, [2, 0, 1])
+        XCTAssertEqual(trace.layers[0].weights, [0.75, 0.25, 1.0])
+        XCTAssertEqual(trace.layers[0].topProbability, [0.75, 0.5, 0.75])
+        XCTAssertEqual(trace.layers[0].preferredExpert, [2, 0, 2])
+    }
+
+    func testNumpyFortranAndBigEndianFilesAreRefused() {
+        assertInputError(try NPYArray.parse(bytes(Self.fortran), file: "f.npy"), file: "f.npy", message: "fortran_order is True")
+        assertInputError(try NPYArray.parse(bytes(Self.bigEndian), file: "b.npy"), file: "b.npy", message: "big-endian")
+    }
+}
