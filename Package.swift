@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["TensorCore", "FileIO"]),
 
         // Routing traces: the in-memory form, Switchyard's file format, CSV and NPY import.
-        .target(name: "Traces", dependencies: ["FileIO"]),
+        .target(name: "Traces", dependencies: ["FileIO", "CZlib"]),
 
         // Statistics on routing traces, on GNU GSL.
         .target(name: "RoutingStatistics", dependencies: ["CGSL", "Traces"]),
