@@ -75,7 +75,7 @@ public final class MoELayer: Layer {
     }
 
     /// True when the router evaluates with averaged experts (random-batch routing).
-    public private(set) var averagesAtEvaluation = false
+    public var averagesAtEvaluation: Bool { router.evaluatesWithAveragedExperts }
 
     private func ensureCapacity(tokens n: Int, assignments a: Int) {
         if output.shape[0] < n { output = Tensor(shape: [n, width]) }
@@ -99,7 +99,6 @@ public final class MoELayer: Layer {
         ensureCapacity(tokens: n, assignments: a)
         let y = output.pointer
         if plan.usesAveragedExperts {
-            averagesAtEvaluation = true
             var unused = SeededRNG(seed: 0)
             let merged = averaged ?? FeedForward(name: "averaged", width: width, hidden: hidden, rng: &unused)
             averaged = merged

@@ -68,6 +68,10 @@ public protocol Router: AnyObject {
     var expertCount: Int { get }
     /// The router's trainable parameters (empty for random routers).
     var parameters: [Parameter] { get }
+    /// Whether evaluation plans ask for the experts' averaged weights
+    /// (`RoutingPlan.usesAveragedExperts`), so that the evaluated model holds one FFN per
+    /// layer. False unless a router says otherwise.
+    var evaluatesWithAveragedExperts: Bool { get }
 
     /// Routes `n` tokens whose representations are the rows of `x` (n × modelWidth,
     /// row-major) into `plan`, and caches what ``backward(plan:dWeights:auxiliaryLossScale:input:dInput:)``
@@ -82,6 +86,11 @@ public protocol Router: AnyObject {
     /// gradients and *adds* its contribution to dL/dx into `dInput` (n × modelWidth).
     func backward(plan: RoutingPlan, dWeights: UnsafePointer<Float>, auxiliaryLossScale: Float,
                   input x: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>)
+}
+
+extension Router {
+    /// Most routers evaluate with their experts as trained.
+    public var evaluatesWithAveragedExperts: Bool { false }
 }
 
 /// A router hyperparameter outside its allowed range.

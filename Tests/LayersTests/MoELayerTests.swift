@@ -82,6 +82,7 @@ final class MoELayerTests: XCTestCase {
 
     func testRandomBatchEvaluationEqualsOneFFNWithAveragedWeights() throws {
         let moe = try layer("random-batch")
+        XCTAssertEqual(moe.evaluationParameterCount, moe.experts[0].parameterCount, "known before any evaluation")
         var rng = SeededRNG(seed: 10)
         let x = Tensor(shape: [n, d])
         rng.fillGaussian(x.pointer, count: x.count)

@@ -35,6 +35,8 @@ public final class RandomBatchRouter: Router {
     public let expertCount: Int
     /// None.
     public var parameters: [Parameter] { [] }
+    /// True: evaluation uses the experts' averaged weights.
+    public var evaluatesWithAveragedExperts: Bool { true }
 
     /// A random-batch router.
     public init(configuration: Configuration, modelWidth: Int, expertCount: Int, rng: inout SeededRNG) {
