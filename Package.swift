@@ -67,6 +67,7 @@ let package = Package(
         .executableTarget(name: "switchyard", dependencies: ["SwitchyardCLI"]),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "RoutingStatisticsTests", dependencies: ["RoutingStatistics", "Traces"]),
     ],
     swiftLanguageModes: [.v5]
 )
