@@ -70,6 +70,7 @@ let package = Package(
             name: "SwitchyardCLI",
             dependencies: [
                 "TensorCore", "Benchmarks", "Routing", "Training", "Traces", "FileIO", "VisionTransformer", "Datasets",
+                "RoutingStatistics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "switchyard", dependencies: ["SwitchyardCLI"]),
@@ -82,6 +83,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "FileIO", "TensorCore"]),
         .testTarget(name: "TracesTests", dependencies: ["Traces", "FileIO"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Traces", "Datasets", "FileIO", "Routing", "TensorCore"]),
+        .testTarget(name: "RoutingStatisticsTests", dependencies: ["RoutingStatistics", "Traces"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure performance (run from a release build: make bench).",
-        subcommands: [BenchGEMMCommand.self]
+        subcommands: [BenchGEMMCommand.self, BenchStatsCommand.self]
     )
 }
 

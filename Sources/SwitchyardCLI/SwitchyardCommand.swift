@@ -27,12 +27,14 @@ public struct SwitchyardCommand: ParsableCommand {
         run-to-run comparisons with confidence intervals) written as markdown reports.
 
         Typical session:
-          switchyard bench gemm                 # how fast this machine multiplies matrices
+          switchyard routers                                 # what routers there are
+          switchyard train --router expert-choice --out runs/ec
+          switchyard analyze runs/ec --json runs/ec/analysis.json
 
         Every subcommand has its own --help with examples.
         """,
         version: switchyardVersion,
-        subcommands: [TrainCommand.self, EvalCommand.self, PresetsCommand.self, RoutersCommand.self, BenchCommand.self]
+        subcommands: [TrainCommand.self, EvalCommand.self, AnalyzeCommand.self, PresetsCommand.self, RoutersCommand.self, BenchCommand.self]
     )
 
     /// Creates the command; argument parsing fills it in.

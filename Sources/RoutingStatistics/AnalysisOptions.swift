@@ -1,0 +1,44 @@
+/// What ``analyze(trace:options:)`` computes beyond the point statistics, and how.
+public struct AnalysisOptions: Sendable, Equatable {
+    /// Bootstrap resamples for the confidence intervals; 0 turns the intervals off.
+    public var bootstrapResamples: Int
+    /// Confidence level of the intervals, in (0, 1).
+    public var confidenceLevel: Double
+    /// Label permutations for the mutual-information test; 0 turns the test off.
+    public var permutations: Int
+    /// The seed of every random draw (bootstrap and permutations use separate streams).
+    public var seed: UInt64
+    /// What the bootstrap resamples and the permutation test permutes.
+    public var resamplingUnit: ResamplingUnit
+    /// Whether the JSON carries the class × expert, position × expert and class × expert
+    /// probability tables (they can be large for all layers together).
+    public var includeTables: Bool
+    /// The file the trace came from, named in error messages.
+    public var source: String?
+
+    /// Options; the defaults are 200 resamples, 95 % intervals, 200 permutations, seed 0,
+    /// automatic resampling unit, tables included.
+    public init(bootstrapResamples: Int = 200, confidenceLevel: Double = 0.95, permutations: Int = 200,
+                seed: UInt64 = 0, resamplingUnit: ResamplingUnit = .automatic, includeTables: Bool = true,
+                source: String? = nil) {
+        self.bootstrapResamples = bootstrapResamples
+        self.confidenceLevel = confidenceLevel
+        self.permutations = permutations
+        self.seed = seed
+        self.resamplingUnit = resamplingUnit
+        self.includeTables = includeTables
+        self.source = source
+    }
+}
+
+/// The unit of resampling. Tokens of one image share the image's label and content, so
+/// they are not independent; resampling whole images keeps that dependence.
+public enum ResamplingUnit: String, Codable, Sendable, Equatable, CaseIterable {
+    /// Images when the positions show tokens grouped by image (runs of consecutive
+    /// positions that all start at the same position, one label per run), else tokens.
+    case automatic
+    /// Individual tokens.
+    case tokens
+    /// Whole images (runs of consecutive positions); needs positions that group tokens.
+    case images
+}

@@ -1,0 +1,163 @@
+import CGSL
+import Foundation
+
+/// The imbalance numbers of a vector of per-expert counts, shared by the full load
+/// statistics and the bootstrap so that estimate and replicates agree exactly.
+struct LoadSummary {
+    var mean = Double.nan
+    var cv = Double.nan
+    var maxVio = Double.nan
+    var gini = Double.nan
+
+    /// Mean by `gsl_stats_mean`, population standard deviation by
+    /// `gsl_stats_sd_with_fixed_mean` (divisor E), Gini by ``Statistics/gini(_:)``.
+    init(_ counts: [Double]) {
+        let e = counts.count
+        guard e > 0 else { return }
+        counts.withUnsafeBufferPointer { c in
+            mean = gsl_stats_mean(c.baseAddress, 1, e)
+            guard mean > 0 else { return }
+            let sd = gsl_stats_sd_with_fixed_mean(c.baseAddress, 1, e, mean)
+            cv = sd / mean
+            maxVio = (gsl_stats_max(c.baseAddress, 1, e) - mean) / mean
+        }
+        gini = Statistics.gini(counts) ?? .nan
+    }
+}
+
+/// The bootstrapped numbers of one scope.
+struct Headline {
+    var cv = Double.nan
+    var gini = Double.nan
+    var maxVio = Double.nan
+    var mutualInformation = Double.nan
+    var cramersV = Double.nan
+    var meanExpertsPerToken = Double.nan
+}
+
+/// Turns per-layer class × pattern tables into the per-expert counts and class ×
+/// expert tables of every layer and of all layers (class × (layer, expert)), and
+/// from those the headline numbers.
+struct ScopeTables {
+    let expertCount: Int
+    let classCount: Int
+    let layerCount: Int
+    /// Per layer: experts of each pattern (CSR).
+    let patternOffsets: [[Int32]]
+    let patternMembers: [[Int32]]
+    /// Per layer: pattern count.
+    let patternCounts: [Int]
+
+    /// Tables over each layer's routing patterns.
+    init(reductions: [LayerReduction], expertCount: Int, classCount: Int) {
+        self.init(patterns: reductions.map(\.patternExperts), expertCount: expertCount, classCount: classCount)
+    }
+
+    /// Tables whose columns are the experts themselves, for `layerCount` layers.
+    init(identityFor layerCount: Int, expertCount: Int, classCount: Int) {
+        let identity = (0..<expertCount).map { [Int32($0)] }
+        self.init(patterns: [[[Int32]]](repeating: identity, count: layerCount), expertCount: expertCount,
+                  classCount: classCount)
+    }
+
+    private init(patterns: [[[Int32]]], expertCount: Int, classCount: Int) {
+        self.expertCount = expertCount
+        self.classCount = classCount
+        layerCount = patterns.count
+        var offsets: [[Int32]] = [], members: [[Int32]] = []
+        for layerPatterns in patterns {
+            var o: [Int32] = [0], m: [Int32] = []
+            for p in layerPatterns {
+                m += p
+                o.append(Int32(m.count))
+            }
+            offsets.append(o)
+            members.append(m)
+        }
+        patternOffsets = offsets
+        patternMembers = members
+        patternCounts = patterns.map(\.count)
+    }
+
+    /// The class × slot table (row-major `classCount × (L·E)`, slot = layer · E + expert)
+    /// and the number of assignments per layer, from per-layer class × pattern tables.
+    func classSlotTable(_ tables: [[Double]]) -> (table: [Double], assignments: [Double]) {
+        let e = expertCount, slots = layerCount * e
+        var out = [Double](repeating: 0, count: classCount * slots)
+        var assignments = [Double](repeating: 0, count: layerCount)
+        out.withUnsafeMutableBufferPointer { o in
+            for l in 0..<layerCount {
+                let p = patternCounts[l]
+                var a = 0.0
+                tables[l].withUnsafeBufferPointer { tb in
+                patternOffsets[l].withUnsafeBufferPointer { off in
+                patternMembers[l].withUnsafeBufferPointer { mem in
+                    for c in 0..<classCount {
+                        let row = o.baseAddress! + c * slots + l * e
+                        for q in 0..<p {
+                            let v = tb[c * p + q]
+                            if v == 0 { continue }
+                            for j in Int(off[q])..<Int(off[q + 1]) {
+                                row[Int(mem[j])] += v
+                                a += v
+                            }
+                        }
+                    }
+                }}}
+                assignments[l] = a
+            }
+        }
+        return (out, assignments)
+    }
+
+    /// Per-expert counts of layer `l` (or all L·E slots when `l` is nil).
+    func expertCounts(_ classSlot: [Double], layer l: Int?) -> [Double] {
+        let e = expertCount, slots = layerCount * e
+        let first = l.map { $0 * e } ?? 0, width = l == nil ? slots : e
+        var counts = [Double](repeating: 0, count: width)
+        for c in 0..<classCount {
+            for s in 0..<width { counts[s] += classSlot[c * slots + first + s] }
+        }
+        return counts
+    }
+
+    /// The class × expert block of layer `l` (or the whole class × slot table).
+    func classExpert(_ classSlot: [Double], layer l: Int?) -> [Double] {
+        guard let l else { return classSlot }
+        let e = expertCount, slots = layerCount * e
+        var out = [Double](repeating: 0, count: classCount * e)
+        for c in 0..<classCount {
+            for s in 0..<e { out[c * e + s] = classSlot[c * slots + l * e + s] }
+        }
+        return out
+    }
+
+    /// The headline numbers of every layer and, last, of all layers.
+    /// `mutualInformation` only: skip the load numbers (for the permutation test).
+    func headlines(_ tables: [[Double]], tokens: Double, withAffinity: Bool,
+                   mutualInformationOnly: Bool = false) -> [Headline] {
+        let (classSlot, assignments) = classSlotTable(tables)
+        var out: [Headline] = []
+        for scope in 0...layerCount {
+            let l: Int? = scope < layerCount ? scope : nil
+            var h = Headline()
+            if !mutualInformationOnly {
+                let load = LoadSummary(expertCounts(classSlot, layer: l))
+                h.cv = load.cv
+                h.gini = load.gini
+                h.maxVio = load.maxVio
+                let a = l.map { assignments[$0] } ?? assignments.reduce(0, +)
+                h.meanExpertsPerToken = a / (tokens * Double(l == nil ? layerCount : 1))
+            }
+            if withAffinity {
+                let width = l == nil ? layerCount * expertCount : expertCount
+                let table = Statistics.contingency(flat: classExpert(classSlot, layer: l), rows: classCount,
+                                                   columns: width)
+                h.mutualInformation = table.mutualInformationBits ?? .nan
+                h.cramersV = table.cramersV ?? .nan
+            }
+            out.append(h)
+        }
+        return out
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+
+extension TraceAnalysis {
+    /// The analysis as JSON: snake_case keys, sorted, pretty-printed; undefined values
+    /// (NaN, ±∞, missing tables) are `null`.
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+
+    /// A terminal summary: a header, then three aligned lines per layer and for all
+    /// layers (load; affinity; experts per token), with bootstrap intervals in brackets.
+    ///
+    /// ```
+    /// layer 0     load      CV 0.112 [0.101, 0.124]  Gini 0.061 [0.055, 0.067]  MaxVio 0.204 …
+    ///             affinity  MI 0.412 bits [0.401, 0.420]  V 0.301 […]  perm p 0.005  …
+    ///             tokens    experts/token 1.000 [1.000, 1.000]  0:0.0% 1:100.0% 2:0.0% …
+    /// ```
+    public func summary() -> String {
+        var lines: [String] = []
+        let classes = classCount > 0 ? ", \(classCount) classes" : ""
+        lines.append("Routing trace: \(layerCount) layer\(layerCount == 1 ? "" : "s") × \(tokenCount) tokens, "
+                     + "\(expertCount) experts\(classes)")
+        var r = "Resampling: \(resampling.units) \(resampling.unit)"
+        if resampling.bootstrapResamples > 0 {
+            r += ", \(resampling.bootstrapResamples) bootstrap resamples "
+                + "(\(formatPercent(resampling.confidenceLevel, digits: 0)) intervals)"
+        }
+        if resampling.permutations > 0 { r += ", \(resampling.permutations) permutations" }
+        lines.append(r + ", seed \(resampling.seed)")
+        for scope in layers + [overall] {
+            lines.append("")
+            lines += scope.summaryLines()
+        }
+        if !layerTransitions.isEmpty {
+            lines.append("")
+            let parts = layerTransitions.map {
+                "\($0.fromLayer)→\($0.toLayer) \(formatNumber($0.mutualInformationBits)) bits"
+            }
+            lines.append("top-1 MI between consecutive layers: " + parts.joined(separator: ", "))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension LayerAnalysis {
+    /// The three summary lines of this scope.
+    func summaryLines() -> [String] {
+        let label = scope.padding(toLength: max(12, scope.count + 1), withPad: " ", startingAt: 0)
+        let indent = String(repeating: " ", count: label.count)
+        let u = uncertainty
+        var load = "load      CV \(formatNumber(self.load.cv))\(formatInterval(u?.cv))"
+        load += "  Gini \(formatNumber(self.load.gini))\(formatInterval(u?.gini))"
+        load += "  MaxVio \(formatNumber(self.load.maxVio))\(formatInterval(u?.maxVio))"
+        load += "  χ² p \(formatP(self.load.chi2P))"
+        load += "  unused \(self.load.unusedExperts.count)"
+        load += "  dropped \(formatPercent(self.load.droppedFraction))"
+        if let c = self.load.capacityUtilization { load += "  capacity used \(formatPercent(c))" }
+        var affinity = "affinity  "
+        if self.affinity.classes > 0 {
+            affinity += "MI \(formatNumber(self.affinity.mutualInformationBits)) bits"
+            affinity += formatInterval(u?.mutualInformationBits)
+            affinity += "  V \(formatNumber(self.affinity.cramersV))\(formatInterval(u?.cramersV))"
+            affinity += "  χ² p \(formatP(self.affinity.chi2P))"
+            if self.affinity.permutations > 0 {
+                affinity += "  perm p \(formatP(self.affinity.mutualInformationPermutationP))"
+            }
+        } else {
+            affinity += "no labels"
+        }
+        if let c = self.affinity.routerConfidence { affinity += "  confidence \(formatNumber(c))" }
+        if let h = self.affinity.meanRouterEntropyNats { affinity += "  entropy \(formatNumber(h)) nats" }
+        let h = heterogeneity
+        var tokens = "tokens    experts/token \(formatNumber(h.meanExpertsPerToken))"
+        tokens += formatInterval(u?.meanExpertsPerToken)
+        let total = Double(h.expertsPerTokenHistogram.reduce(0, +))
+        let names = ["0", "1", "2", "3", "4+"]
+        tokens += "  " + zip(names, h.expertsPerTokenHistogram).map {
+            "\($0):\(formatPercent(total > 0 ? Double($1) / total : nil))"
+        }.joined(separator: " ")
+        if let kw = h.kruskalWallis { tokens += "  by class KW p \(formatP(kw.p))" }
+        return [label + load, indent + affinity, indent + tokens]
+    }
+}
+
+func formatNumber(_ x: Double?) -> String {
+    guard let x else { return "–" }
+    if x != 0 && (abs(x) < 1e-3 || abs(x) >= 1e5) { return String(format: "%.3g", x) }
+    return String(format: "%.3f", x)
+}
+
+func formatP(_ p: Double?) -> String {
+    guard let p else { return "–" }
+    if p < 1e-4 { return p < 1e-300 ? "<1e-300" : String(format: "%.1e", p) }
+    return String(format: "%.4f", p)
+}
+
+func formatPercent(_ x: Double?, digits: Int = 1) -> String {
+    guard let x else { return "–" }
+    return String(format: "%.\(digits)f%%", 100 * x)
+}
+
+func formatInterval(_ i: BootstrapInterval?) -> String {
+    guard let i else { return "" }
+    return " [\(formatNumber(i.lower)), \(formatNumber(i.upper))]"
+}

@@ -1,0 +1,358 @@
+/// Everything ``analyze(trace:options:)`` found in a routing trace: one
+/// ``LayerAnalysis`` per MoE layer, one for all layers together (``overall``), the
+/// dependence between consecutive layers' choices, and how the uncertainty was computed.
+///
+/// Its JSON form (snake_case keys, undefined values as `null`) is the machine-readable
+/// report; ``summary()`` is the terminal form. See `docs/statistics.md` for every field.
+public struct TraceAnalysis: Codable, Sendable, Equatable {
+    /// Experts per MoE layer.
+    public var expertCount: Int
+    /// Tokens in the trace.
+    public var tokenCount: Int
+    /// MoE layers in the trace.
+    public var layerCount: Int
+    /// Classes the labels range over (0 without labels).
+    public var classCount: Int
+    /// Class names from the trace (may be empty).
+    public var classNames: [String]
+    /// The trace's provenance metadata.
+    public var metadata: [String: String]
+    /// How the bootstrap and permutation tests resampled.
+    public var resampling: ResamplingSummary
+    /// One analysis per layer, in model order.
+    public var layers: [LayerAnalysis]
+    /// All layers together: the model's L·E experts (layer, expert) treated as one
+    /// population of FFNs; compute per token is summed over layers.
+    public var overall: LayerAnalysis
+    /// Dependence between consecutive layers' top-1 experts.
+    public var layerTransitions: [LayerTransition]
+
+    enum CodingKeys: String, CodingKey {
+        case expertCount = "expert_count", tokenCount = "token_count", layerCount = "layer_count"
+        case classCount = "class_count", classNames = "class_names", metadata, resampling
+        case layers, overall, layerTransitions = "layer_transitions"
+    }
+}
+
+/// How uncertainty was computed for a ``TraceAnalysis``.
+public struct ResamplingSummary: Codable, Sendable, Equatable {
+    /// "tokens" or "images": what the bootstrap resampled and the permutation test permuted.
+    public var unit: String
+    /// Number of resampling units (tokens or images).
+    public var units: Int
+    /// Bootstrap resamples (0 = no intervals).
+    public var bootstrapResamples: Int
+    /// Confidence level of the intervals.
+    public var confidenceLevel: Double
+    /// Label permutations of the mutual-information test (0 = no test).
+    public var permutations: Int
+    /// The seed of every random draw.
+    public var seed: UInt64
+    /// "grouped" when interchangeable tokens were merged and resampled by multinomial
+    /// and multivariate-hypergeometric counts, "per_unit" when every unit was drawn,
+    /// "blocks" when blocks of ``blockSize`` consecutive same-class units were drawn.
+    public var method: String
+    /// Units per resampled block (1 unless ``method`` is "blocks").
+    public var blockSize: Int
+    /// Whether the bootstrap kept each class's size (always, when there are labels).
+    public var stratifiedByClass: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case unit, units, bootstrapResamples = "bootstrap_resamples"
+        case confidenceLevel = "confidence_level", permutations, seed, method
+        case blockSize = "block_size", stratifiedByClass = "stratified_by_class"
+    }
+}
+
+/// The statistics of one layer, or of all layers (``TraceAnalysis/overall``).
+public struct LayerAnalysis: Codable, Sendable, Equatable {
+    /// The layer's index in the model (``LayerRouting/layer``), nil for all layers.
+    @Nullable public var layer: Int?
+    /// "layer N" or "all layers".
+    public var scope: String
+    /// Load balance across experts.
+    public var load: LoadStatistics
+    /// Dependence of expert choice on class and position; router confidence.
+    public var affinity: AffinityStatistics
+    /// How many experts process each token.
+    public var heterogeneity: HeterogeneityStatistics
+    /// Bootstrap intervals of the headline numbers (nil with 0 resamples).
+    @Nullable public var uncertainty: UncertaintyStatistics?
+
+    enum CodingKeys: String, CodingKey {
+        case layer, scope, load, affinity, heterogeneity, uncertainty
+    }
+}
+
+/// Load balance: how assignments spread over experts.
+///
+/// For ``TraceAnalysis/overall`` the "experts" are the L·E (layer, expert) pairs in
+/// layer-major order (index `layer position · E + expert`), token counts are
+/// (token, layer) pairs, and χ² sums the per-layer tests.
+public struct LoadStatistics: Codable, Sendable, Equatable {
+    /// Experts in this scope (E, or L·E for all layers).
+    public var experts: Int
+    /// Tokens routed (for all layers: token-layer pairs).
+    public var tokens: Int
+    /// Assignments: (token, expert) pairs.
+    public var assignments: Int
+    /// Assignments per expert.
+    public var counts: [Int]
+    /// Each expert's share of the assignments (nil entries when there are none).
+    public var fractions: [Double?]
+    /// Mean assignments per expert.
+    @Nullable public var mean: Double?
+    /// Coefficient of variation of the counts, population standard deviation over mean.
+    @Nullable public var cv: Double?
+    /// CV².
+    @Nullable public var cvSquared: Double?
+    /// `(max − mean) / mean`.
+    @Nullable public var maxVio: Double?
+    /// `max / mean`.
+    @Nullable public var maxOverMean: Double?
+    /// Gini coefficient of the counts: 0 balanced, (E − 1)/E all on one expert.
+    @Nullable public var gini: Double?
+    /// Entropy of the load distribution in nats.
+    @Nullable public var entropyNats: Double?
+    /// Entropy over its maximum ln E (1 = uniform).
+    @Nullable public var entropyRatio: Double?
+    /// `KL(load ‖ uniform) = ln E − entropy`, nats.
+    @Nullable public var klFromUniformNats: Double?
+    /// How many experts the top and bottom shares are taken over: `max(1, ⌊0.2 E + 0.5⌋)`.
+    public var shareGroupSize: Int
+    /// Share of assignments held by the ``shareGroupSize`` most loaded experts.
+    @Nullable public var topShare: Double?
+    /// Share held by the ``shareGroupSize`` least loaded experts.
+    @Nullable public var bottomShare: Double?
+    /// Experts with no assignment.
+    public var unusedExperts: [Int]
+    /// Tokens that no expert took.
+    public var tokensWithoutExpert: Int
+    /// ``tokensWithoutExpert`` over ``tokens``.
+    @Nullable public var tokensWithoutExpertFraction: Double?
+    /// Dropped tokens (see ``droppedDefinition``).
+    public var droppedTokens: Int
+    /// ``droppedTokens`` over ``tokens``.
+    @Nullable public var droppedFraction: Double?
+    /// "preferred_expert_not_taken" (the trace records each token's first choice) or
+    /// "no_expert" (tokens without any expert); "mixed" for all layers when layers differ.
+    public var droppedDefinition: String
+    /// Each expert's capacity when the router had one.
+    @Nullable public var capacity: Int?
+    /// Assignments over total capacity `E · capacity`.
+    @Nullable public var capacityUtilization: Double?
+    /// The most loaded expert's count over capacity.
+    @Nullable public var maxCapacityUtilization: Double?
+    /// Experts whose count reached capacity.
+    @Nullable public var expertsAtCapacity: Int?
+    /// Pearson's χ² of the counts against a uniform spread.
+    @Nullable public var chi2: Double?
+    /// Its degrees of freedom (E − 1; L(E − 1) for all layers).
+    public var chi2DF: Int
+    /// Its p-value: small means the load is not uniform.
+    @Nullable public var chi2P: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case experts, tokens, assignments, counts, fractions, mean, cv
+        case cvSquared = "cv_squared", maxVio = "max_vio", maxOverMean = "max_over_mean", gini
+        case entropyNats = "entropy_nats", entropyRatio = "entropy_ratio"
+        case klFromUniformNats = "kl_from_uniform_nats", shareGroupSize = "share_group_size"
+        case topShare = "top_share", bottomShare = "bottom_share", unusedExperts = "unused_experts"
+        case tokensWithoutExpert = "tokens_without_expert"
+        case tokensWithoutExpertFraction = "tokens_without_expert_fraction"
+        case droppedTokens = "dropped_tokens", droppedFraction = "dropped_fraction"
+        case droppedDefinition = "dropped_definition", capacity
+        case capacityUtilization = "capacity_utilization"
+        case maxCapacityUtilization = "max_capacity_utilization"
+        case expertsAtCapacity = "experts_at_capacity", chi2, chi2DF = "chi2_df", chi2P = "chi2_p"
+    }
+}
+
+/// Token–expert affinity: how much the expert choice depends on the token's class (and
+/// position), and how confident the router was. Class fields are nil without labels.
+public struct AffinityStatistics: Codable, Sendable, Equatable {
+    /// Non-empty classes.
+    public var classes: Int
+    /// Assignments by class (rows) and expert (columns), when labels are known and
+    /// tables were requested.
+    @Nullable public var classExpertCounts: [[Int]]?
+    /// Mutual information between class and expert, bits (assignment-weighted).
+    @Nullable public var mutualInformationBits: Double?
+    /// `2I / (H(class) + H(expert))`.
+    @Nullable public var normalizedMutualInformation: Double?
+    /// Entropy of the class margin of the table, bits.
+    @Nullable public var classEntropyBits: Double?
+    /// Entropy of the expert margin of the table, bits.
+    @Nullable public var expertEntropyBits: Double?
+    /// χ² statistic of independence of class and expert.
+    @Nullable public var chi2: Double?
+    /// `(classes − 1)(experts − 1)` over non-empty rows and columns.
+    @Nullable public var chi2DF: Int?
+    /// χ² p-value.
+    @Nullable public var chi2P: Double?
+    /// Cramér's V of the class × expert table.
+    @Nullable public var cramersV: Double?
+    /// Permutation p-value of the mutual information, `(1 + #{I* ≥ I}) / (1 + B)`.
+    @Nullable public var mutualInformationPermutationP: Double?
+    /// Label permutations B behind that p-value.
+    public var permutations: Int
+    /// For each expert, its dominant class.
+    public var dominantClasses: [DominantClass]
+    /// Mean over tokens of the router's largest probability.
+    @Nullable public var routerConfidence: Double?
+    /// Mean over tokens of the router's entropy, nats.
+    @Nullable public var meanRouterEntropyNats: Double?
+    /// Mean router entropy over ln E.
+    @Nullable public var meanRouterEntropyRatio: Double?
+    /// Mean router probability of each expert (the Switch loss's P_e).
+    @Nullable public var meanProbabilityPerExpert: [Double]?
+    /// Mean router probability by class (rows) and expert (columns).
+    @Nullable public var classExpertMeanProbability: [[Double?]]?
+    /// Assignments by position (rows, 0 = CLS) and expert, when positions are known and
+    /// tables were requested.
+    @Nullable public var positionExpertCounts: [[Int]]?
+    /// Association of position and expert.
+    @Nullable public var position: ContingencyStatistics?
+
+    enum CodingKeys: String, CodingKey {
+        case classes, classExpertCounts = "class_expert_counts"
+        case mutualInformationBits = "mutual_information_bits"
+        case normalizedMutualInformation = "normalized_mutual_information"
+        case classEntropyBits = "class_entropy_bits", expertEntropyBits = "expert_entropy_bits"
+        case chi2, chi2DF = "chi2_df", chi2P = "chi2_p", cramersV = "cramers_v"
+        case mutualInformationPermutationP = "mutual_information_permutation_p", permutations
+        case dominantClasses = "dominant_classes", routerConfidence = "router_confidence"
+        case meanRouterEntropyNats = "mean_router_entropy_nats"
+        case meanRouterEntropyRatio = "mean_router_entropy_ratio"
+        case meanProbabilityPerExpert = "mean_probability_per_expert"
+        case classExpertMeanProbability = "class_expert_mean_probability"
+        case positionExpertCounts = "position_expert_counts", position
+    }
+}
+
+/// An expert's most frequent class.
+public struct DominantClass: Codable, Sendable, Equatable {
+    /// The expert (for all layers: layer position · E + expert).
+    public var expert: Int
+    /// Its most frequent class (lowest index on ties), nil when it took no token.
+    @Nullable public var dominantClass: Int?
+    /// That class's name when the trace has one.
+    @Nullable public var className: String?
+    /// That class's share of the expert's assignments.
+    @Nullable public var share: Double?
+    /// The expert's assignments.
+    public var assignments: Int
+
+    enum CodingKeys: String, CodingKey {
+        case expert, dominantClass = "class", className = "class_name", share, assignments
+    }
+}
+
+/// How many experts each token gets (Expert Choice gives 0, 1, 2, … experts).
+public struct HeterogeneityStatistics: Codable, Sendable, Equatable {
+    /// Tokens with 0, 1, 2, 3 and 4 or more experts (for all layers: token-layer pairs).
+    public var expertsPerTokenHistogram: [Int]
+    /// Tokens with exactly k experts, k = 0, 1, … (for all layers: token-layer pairs).
+    public var expertsPerTokenCounts: [Int]
+    /// Fraction of tokens with at least t experts, t = 0, 1, … (entry 0 is 1).
+    public var fractionWithAtLeast: [Double]
+    /// Mean experts per token (for all layers: per token-layer pair).
+    @Nullable public var meanExpertsPerToken: Double?
+    /// Compute per token: experts per token (for all layers: summed over layers).
+    public var computePerToken: ComputeStatistics
+    /// Mean compute per token by class.
+    @Nullable public var meanComputeByClass: [Double?]?
+    /// Tokens per class.
+    @Nullable public var classTokenCounts: [Int]?
+    /// Kruskal–Wallis test that compute per token has the same distribution in every class.
+    @Nullable public var kruskalWallis: KruskalWallisTest?
+
+    enum CodingKeys: String, CodingKey {
+        case expertsPerTokenHistogram = "experts_per_token_histogram"
+        case expertsPerTokenCounts = "experts_per_token_counts"
+        case fractionWithAtLeast = "fraction_with_at_least"
+        case meanExpertsPerToken = "mean_experts_per_token", computePerToken = "compute_per_token"
+        case meanComputeByClass = "mean_compute_by_class", classTokenCounts = "class_token_counts"
+        case kruskalWallis = "kruskal_wallis"
+    }
+}
+
+/// The distribution of compute (expert FFN evaluations) per token.
+public struct ComputeStatistics: Codable, Sendable, Equatable {
+    /// Mean.
+    @Nullable public var mean: Double?
+    /// Sample variance (n − 1).
+    @Nullable public var variance: Double?
+    /// Gini coefficient across tokens.
+    @Nullable public var gini: Double?
+    /// Tokens with compute 0, 1, 2, ….
+    public var histogram: [Int]
+}
+
+/// Bootstrap intervals of the headline numbers.
+public struct UncertaintyStatistics: Codable, Sendable, Equatable {
+    /// Of ``LoadStatistics/cv``.
+    @Nullable public var cv: BootstrapInterval?
+    /// Of ``LoadStatistics/gini``.
+    @Nullable public var gini: BootstrapInterval?
+    /// Of ``LoadStatistics/maxVio``.
+    @Nullable public var maxVio: BootstrapInterval?
+    /// Of ``AffinityStatistics/mutualInformationBits``.
+    @Nullable public var mutualInformationBits: BootstrapInterval?
+    /// Of ``AffinityStatistics/cramersV``.
+    @Nullable public var cramersV: BootstrapInterval?
+    /// Of ``HeterogeneityStatistics/meanExpertsPerToken``.
+    @Nullable public var meanExpertsPerToken: BootstrapInterval?
+
+    enum CodingKeys: String, CodingKey {
+        case cv, gini, maxVio = "max_vio", mutualInformationBits = "mutual_information_bits"
+        case cramersV = "cramers_v", meanExpertsPerToken = "mean_experts_per_token"
+    }
+}
+
+/// A percentile bootstrap interval.
+public struct BootstrapInterval: Codable, Sendable, Equatable {
+    /// The statistic on the data.
+    @Nullable public var estimate: Double?
+    /// Lower end.
+    public var lower: Double
+    /// Upper end.
+    public var upper: Double
+    /// Standard deviation of the replicates.
+    @Nullable public var standardError: Double?
+    /// Replicates with a finite value.
+    public var resamples: Int
+
+    enum CodingKeys: String, CodingKey {
+        case estimate, lower, upper, standardError = "standard_error", resamples
+    }
+}
+
+/// Dependence between one layer's top-1 expert and the next layer's.
+public struct LayerTransition: Codable, Sendable, Equatable {
+    /// The earlier layer's index.
+    public var fromLayer: Int
+    /// The later layer's index.
+    public var toLayer: Int
+    /// Tokens with a top-1 expert in both layers.
+    public var tokens: Int
+    /// Mutual information of the two top-1 experts, bits.
+    @Nullable public var mutualInformationBits: Double?
+    /// `2I / (H(from) + H(to))`.
+    @Nullable public var normalizedMutualInformation: Double?
+    /// Cramér's V of the E × E table.
+    @Nullable public var cramersV: Double?
+    /// χ² of independence.
+    @Nullable public var chi2: Double?
+    /// Its degrees of freedom.
+    public var chi2DF: Int
+    /// Its p-value.
+    @Nullable public var chi2P: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case fromLayer = "from_layer", toLayer = "to_layer", tokens
+        case mutualInformationBits = "mutual_information_bits"
+        case normalizedMutualInformation = "normalized_mutual_information"
+        case cramersV = "cramers_v", chi2, chi2DF = "chi2_df", chi2P = "chi2_p"
+    }
+}

@@ -1,0 +1,118 @@
+import ArgumentParser
+import FileIO
+import Foundation
+import RoutingStatistics
+import Traces
+
+/// `switchyard analyze`: the routing statistics of one or more traces.
+struct AnalyzeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "analyze",
+        abstract: "Routing statistics of traces: load imbalance, token-expert affinity, heterogeneity, stability.",
+        discussion: """
+        Each input is a run directory (its newest traces/epoch-N.sytrace), a .sytrace(.gz) \
+        file, a CSV(.gz) with header token,layer,expert,weight[,label,position,prob], or a \
+        directory holding experts.npy (and optionally weights.npy, probs.npy, labels.npy, \
+        positions.npy) — see docs/trace-format.md. The terminal gets a summary per layer with \
+        bootstrap confidence intervals; --json writes every number as an array with one \
+        {source, analysis, stability} object per input, whose analysis.layers[i] objects hold \
+        load.cv, load.gini, load.max_vio, load.chi2_p, affinity.mutual_information_bits, \
+        affinity.cramers_v, heterogeneity.experts_per_token_histogram, …. For a run directory \
+        with two or more epoch traces, the top-1 agreement (and Cohen's κ) between the last two \
+        epochs is reported as well. Formulas and sources: docs/statistics.md.
+
+        Examples:
+          switchyard analyze runs/ec
+          switchyard analyze runs/ec/traces/epoch-1.sytrace --json ec-epoch1.json
+          switchyard analyze export.csv.gz --experts 8 --bootstrap 1000 --seed 3
+          switchyard analyze runs/sw runs/ec --json both.json
+        """
+    )
+
+    @Argument(help: ArgumentHelp("Run directories or trace files.", valueName: "run-dir-or-trace"))
+    var inputs: [String]
+
+    @Option(help: "Write the full analysis as JSON to this file.")
+    var json: String?
+
+    @Option(help: "Bootstrap resamples for the confidence intervals (0 = none).")
+    var bootstrap = 200
+
+    @Option(help: "Label permutations for the mutual-information test (0 = none).")
+    var permutations = 200
+
+    @Option(help: "Confidence level of the intervals.")
+    var confidence = 0.95
+
+    @Option(help: "Seed of the bootstrap and permutation draws.")
+    var seed: UInt64 = 0
+
+    @Option(help: "What the bootstrap resamples: automatic (images when tokens are grouped by image), tokens or images.")
+    var unit: String = "automatic"
+
+    @Option(help: "Experts per layer, for CSV or NPY input whose largest expert index is below E − 1.")
+    var experts: Int?
+
+    @Flag(name: .customLong("no-tables"), help: "Leave the contingency tables out of the JSON.")
+    var noTables = false
+
+    func validate() throws {
+        guard !inputs.isEmpty else { throw ValidationError("give at least one run directory or trace file") }
+        guard bootstrap >= 0 else { throw ValidationError("--bootstrap must be 0 or more, got \(bootstrap)") }
+        guard permutations >= 0 else { throw ValidationError("--permutations must be 0 or more, got \(permutations)") }
+        guard confidence > 0 && confidence < 1 else { throw ValidationError("--confidence must be in (0, 1), got \(confidence)") }
+        guard ResamplingUnit(rawValue: unit) != nil else {
+            throw ValidationError("--unit must be one of \(ResamplingUnit.allCases.map(\.rawValue).joined(separator: ", ")), got \(unit)")
+        }
+    }
+
+    /// One input's analysis, as written to the JSON.
+    struct Entry: Encodable {
+        let source: String
+        let analysis: TraceAnalysis
+        let stability: Stability?
+    }
+
+    /// Agreement between the last two epochs of a run.
+    struct Stability: Encodable {
+        let fromEpoch: Int
+        let toEpoch: Int
+        let agreement: AssignmentAgreement
+    }
+
+    func run() throws {
+        var entries: [Entry] = []
+        for input in inputs {
+            let trace = try TraceLoader.load(input, expertCount: experts)
+            var options = AnalysisOptions(bootstrapResamples: bootstrap, confidenceLevel: confidence,
+                                          permutations: permutations, seed: seed,
+                                          resamplingUnit: ResamplingUnit(rawValue: unit)!, includeTables: !noTables)
+            options.source = input
+            let analysis = try analyze(trace: trace, options: options)
+            var stability: Stability?
+            if let epochs = try? TraceLoader.traces(inRunDirectory: input), epochs.count >= 2 {
+                let (a, b) = (epochs[epochs.count - 2], epochs[epochs.count - 1])
+                let agreement = try compareAssignments(TraceLoader.load(a.path), TraceLoader.load(b.path),
+                                                       firstSource: a.path, secondSource: b.path)
+                stability = Stability(fromEpoch: a.epoch, toEpoch: b.epoch, agreement: agreement)
+            }
+            if inputs.count > 1 { print("== \(input)") }
+            print(analysis.summary())
+            if let stability {
+                let o = stability.agreement.overall
+                print(String(format: "\nStability, epoch %d → %d (top-1 over all layers): agreement %@, Cohen's κ %@",
+                             stability.fromEpoch, stability.toEpoch, format(o.agreement), format(o.cohensKappa)))
+            }
+            if inputs.count > 1 { print("") }
+            entries.append(Entry(source: input, analysis: analysis, stability: stability))
+        }
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            try AtomicFile.write(encoder.encode(entries), to: json)
+            print("analysis written to \(json)")
+        }
+    }
+
+    private func format(_ x: Double?) -> String { x.map { String(format: "%.3f", $0) } ?? "n/a" }
+}
