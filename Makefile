@@ -22,11 +22,13 @@ build:
 release:
 	$(SWIFT) build $(RELEASE_FLAGS) --product switchyard
 
-# The main job: train the default preset (fmnist-small, switch router) on Fashion-MNIST and
-# evaluate the final checkpoint. About 10 minutes on two cores.
+# The main job: train the default preset (fmnist-small, switch router) on Fashion-MNIST,
+# evaluate the final checkpoint, and analyse its routing of the test set (summary on the
+# terminal, every number in RUN_DIR/analysis.json). About 10 minutes on two cores.
 demo: deps release
 	$(BIN) train --preset fmnist-small --router switch --seed $(SEED) --threads $(THREADS) --out $(RUN_DIR)
 	$(BIN) eval $(RUN_DIR)
+	$(BIN) analyze $(RUN_DIR) --json $(RUN_DIR)/analysis.json
 
 # The example package (a user's custom router) is built and trains a few steps first; the
 # test suite runs last, so its summary closes the output.
@@ -36,6 +38,7 @@ test:
 
 bench: release
 	$(BIN) bench gemm --threads $(THREADS)
+	$(BIN) bench stats
 
 clean:
 	rm -rf .build
