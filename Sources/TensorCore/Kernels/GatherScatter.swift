@@ -1,24 +1,43 @@
-/// dst[i, :] = src[indices[i], :] for i in 0..<count (rows of `width` floats).
-@inlinable
-public func gatherRows(_ source: UnsafePointer<Float>, width: Int, rows indices: UnsafePointer<Int32>, count: Int,
-                       into destination: UnsafeMutablePointer<Float>) {
+// Row gather, weighted row scatter-add and row-wise dot products: the data movement of a
+// Mixture-of-Experts layer (dispatch tokens to experts, combine expert outputs, and the
+// gradient of the combine weights).
+
+/// Copies rows of `source` (row-major, `width` columns) into consecutive rows of
+/// `destination`: `destination[i, :] = source[indices[i], :]` for `i` in `0..<count`.
+/// Every index must be a valid row of `source`; an index may repeat.
+public func gatherRows(_ source: UnsafePointer<Float>, width: Int, rows indices: UnsafePointer<Int32>,
+                       count: Int, into destination: UnsafeMutablePointer<Float>) {
     for i in 0..<count {
-        (destination + i * width).update(from: source + Int(indices[i]) * width, count: width)
+        let row = Int(indices[i])
+        assert(row >= 0, "gatherRows: negative row index \(row) at position \(i)")
+        (destination + i * width).update(from: source + row * width, count: width)
     }
 }
 
-/// dst[indices[i], :] += w[i] · src[i, :] for i in 0..<count (w = 1 when `weights` is nil).
-/// Indices may repeat: contributions add up.
-@inlinable
+/// Adds weighted rows of `source` into rows of `destination` (row-major, `width` columns):
+/// `destination[indices[i], :] += weights[i] · source[i, :]` for `i` in `0..<count`, with
+/// weight 1 when `weights` is nil. Indices may repeat (their contributions add, in order
+/// of `i`). This is the adjoint of ``gatherRows(_:width:rows:count:into:)`` and the combine
+/// step of an MoE layer.
 public func scatterAddRows(_ source: UnsafePointer<Float>, width: Int, rows indices: UnsafePointer<Int32>,
-                           weights: UnsafePointer<Float>?, count: Int, into destination: UnsafeMutablePointer<Float>) {
+                           weights: UnsafePointer<Float>?, count: Int,
+                           into destination: UnsafeMutablePointer<Float>) {
     for i in 0..<count {
-        let d = destination + Int(indices[i]) * width, s = source + i * width
+        let row = Int(indices[i])
+        assert(row >= 0, "scatterAddRows: negative row index \(row) at position \(i)")
+        let src = source + i * width, dst = destination + row * width
         if let weights {
             let w = weights[i]
-            for j in 0..<width { d[j] += w * s[j] }
+            for j in 0..<width { dst[j] += w * src[j] }
         } else {
-            for j in 0..<width { d[j] += s[j] }
+            for j in 0..<width { dst[j] += src[j] }
         }
     }
+}
+
+/// `out[i] = Σ_j a[i, j] · b[i, j]` for each row of the row-major `rows × width` matrices
+/// `a` and `b` (e.g. the gradient of MoE combine weights: output gradient · expert output).
+public func rowDots(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: Int, width: Int,
+                    into out: UnsafeMutablePointer<Float>) {
+    for r in 0..<rows { out[r] = vectorDot(a + r * width, b + r * width, count: width) }
 }

@@ -1,59 +1,100 @@
 import Foundation
 
-/// Layer normalisation over each row (Ba, Kiros & Hinton 2016):
-/// out = (x − μ) · rstd · γ + β with μ the row mean, rstd = 1/√(σ² + ε) and σ² the biased
-/// row variance. Saves μ and rstd per row for the backward pass.
-@inlinable
-public func layerNormForward(_ x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
-                             into out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
-                             rstd: UnsafeMutablePointer<Float>, rows: Int, width: Int, epsilon: Float = 1e-5) {
-    let invWidth = 1 / Float(width)
+// Layer normalisation over the last axis (Ba, Kiros and Hinton, 2016), as in llm.c's
+// `layernorm_forward` / `layernorm_backward`. For a row x of width n:
+//
+//   μ = (1/n) Σ_j x_j,   σ² = (1/n) Σ_j (x_j − μ)²   (biased variance, as PyTorch)
+//   rstd = 1 / √(σ² + ε),   x̂_j = (x_j − μ) · rstd,   y_j = γ_j · x̂_j + β_j
+//
+// Backward, with g_j = γ_j · dy_j:
+//
+//   dx_j = rstd · (g_j − mean_k(g_k) − x̂_j · mean_k(g_k · x̂_k))
+//   dγ_j += Σ_rows dy_j · x̂_j,   dβ_j += Σ_rows dy_j
+//
+// The variance is computed in two passes (mean first, then squared deviations), which is
+// exact enough in Float for rows whose mean is large compared with their spread.
+
+/// Layer normalisation of each row of the row-major `rows × width` matrix `x`, with scale
+/// `gamma` and shift `beta` (length `width`): `out = γ ⊙ (x − μ)·rstd + β`, where μ is the
+/// row mean and rstd = 1/√(σ² + ε) with σ² the biased row variance. Writes each row's μ to
+/// `mean[r]` and its rstd to `rstd[r]` for the backward pass. `out` may be `x` (in place).
+public func layerNormForward(_ x: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+                             beta: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                             mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+                             rows: Int, width: Int, epsilon: Float = 1e-5) {
+    precondition(width > 0 || rows == 0, "layerNormForward needs width > 0, got \(width)")
+    let n = Float(width)
     for r in 0..<rows {
         let xr = x + r * width, yr = out + r * width
-        var m: Float = 0
-        for j in 0..<width { m += xr[j] }
-        m *= invWidth
-        var v: Float = 0
-        for j in 0..<width {
-            let c = xr[j] - m
-            v += c * c
-        }
-        v *= invWidth
-        let s = 1 / (v + epsilon).squareRoot()
-        for j in 0..<width { yr[j] = (xr[j] - m) * s * gamma[j] + beta[j] }
-        mean[r] = m
+        let mu = vectorSum(xr, count: width) / n
+        let variance = vectorSumSquaredDeviations(xr, center: mu, count: width) / n
+        let s = 1 / sqrtf(variance + epsilon)
+        mean[r] = mu
         rstd[r] = s
+        for j in 0..<width { yr[j] = (xr[j] - mu) * s * gamma[j] + beta[j] }
     }
 }
 
-/// Backward of ``layerNormForward(_:gamma:beta:into:mean:rstd:rows:width:epsilon:)``.
-/// With x̂ = (x − μ)·rstd and g = dy ⊙ γ:
-/// dx = rstd · (g − mean(g) − x̂ · mean(g ⊙ x̂)) (overwritten); dγ += Σ_rows dy ⊙ x̂;
-/// dβ += Σ_rows dy. `dInput` may alias `dOutput`.
-@inlinable
-public func layerNormBackward(dOutput: UnsafePointer<Float>, input x: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
-                              mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
-                              dInput: UnsafeMutablePointer<Float>, dGamma: UnsafeMutablePointer<Float>,
-                              dBeta: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
-    let invWidth = 1 / Float(width)
+/// The backward pass of ``layerNormForward(_:gamma:beta:into:mean:rstd:rows:width:epsilon:)``.
+///
+/// Given `dOutput` (the gradient with respect to the output), the forward input `x`,
+/// `gamma`, and the saved `mean` and `rstd`, *overwrites* `dInput` with the gradient with
+/// respect to `x` and *accumulates* the parameter gradients:
+/// `dGamma[j] += Σ_r dOutput[r, j] · x̂[r, j]`, `dBeta[j] += Σ_r dOutput[r, j]`.
+/// `dInput` may be `dOutput` (in place).
+public func layerNormBackward(dOutput: UnsafePointer<Float>, input x: UnsafePointer<Float>,
+                              gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>,
+                              rstd: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>,
+                              dGamma: UnsafeMutablePointer<Float>, dBeta: UnsafeMutablePointer<Float>,
+                              rows: Int, width: Int) {
+    precondition(width > 0 || rows == 0, "layerNormBackward needs width > 0, got \(width)")
+    let invN = 1 / Float(width)
     for r in 0..<rows {
-        let xr = x + r * width, dyr = dOutput + r * width, dxr = dInput + r * width
-        let m = mean[r], s = rstd[r]
-        var meanG: Float = 0, meanGX: Float = 0
-        for j in 0..<width {
-            let xhat = (xr[j] - m) * s
-            let g = dyr[j] * gamma[j]
-            meanG += g
-            meanGX += g * xhat
-            dGamma[j] += dyr[j] * xhat
-            dBeta[j] += dyr[j]
+        let dy = dOutput + r * width, xr = x + r * width, dx = dInput + r * width
+        let mu = mean[r], s = rstd[r]
+
+        // Pass 1: mean_k(γ_k·dy_k) and mean_k(γ_k·dy_k·x̂_k).
+        let vMu = FloatVector(repeating: mu), vS = FloatVector(repeating: s)
+        var a0 = FloatVector(), a1 = FloatVector(), b0 = FloatVector(), b1 = FloatVector()
+        var j = 0
+        while j + 16 <= width {
+            let g0 = loadVector(gamma, j) * loadVector(dy, j)
+            let g1 = loadVector(gamma, j + 8) * loadVector(dy, j + 8)
+            let h0 = (loadVector(xr, j) - vMu) * vS
+            let h1 = (loadVector(xr, j + 8) - vMu) * vS
+            a0 += g0
+            a1 += g1
+            b0 += g0 * h0
+            b1 += g1 * h1
+            j += 16
         }
-        meanG *= invWidth
-        meanGX *= invWidth
-        for j in 0..<width {
-            let xhat = (xr[j] - m) * s
-            let g = dyr[j] * gamma[j]
-            dxr[j] = s * (g - meanG - xhat * meanGX)
+        var gMean = horizontalSum(a0 + a1), ghMean = horizontalSum(b0 + b1)
+        while j < width {
+            let g = gamma[j] * dy[j], h = (xr[j] - mu) * s
+            gMean += g
+            ghMean += g * h
+            j += 1
+        }
+        gMean *= invN
+        ghMean *= invN
+
+        // Pass 2: parameter gradients (accumulated) and dx (overwritten; dy is read first).
+        let vG = FloatVector(repeating: gMean), vGH = FloatVector(repeating: ghMean)
+        j = 0
+        while j + 8 <= width {
+            let d = loadVector(dy, j)
+            let h = (loadVector(xr, j) - vMu) * vS
+            storeVector(loadVector(dBeta, j) + d, dBeta, j)
+            storeVector(loadVector(dGamma, j) + d * h, dGamma, j)
+            storeVector((loadVector(gamma, j) * d - vG - h * vGH) * vS, dx, j)
+            j += 8
+        }
+        while j < width {
+            let d = dy[j], h = (xr[j] - mu) * s
+            dBeta[j] += d
+            dGamma[j] += d * h
+            dx[j] = (gamma[j] * d - gMean - h * ghMean) * s
+            j += 1
         }
     }
 }

@@ -1,52 +1,98 @@
-/// Σ x[i], accumulated in Double.
-@inlinable
+import Foundation
+
+// Reductions over contiguous Float runs. Whole-buffer sums work in blocks of
+// `reductionBlock` elements: each block is summed in Float with 32 SIMD partial sums, and
+// the block sums are added in Double, so the error stays at a few ulp for any length
+// while the inner loop runs at full vector speed.
+
+/// Elements per Float block in ``sum(_:count:)`` and ``sumOfSquares(_:count:)``.
+let reductionBlock = 1024
+
+/// Σ x[i] over `count` elements (0 for `count == 0`).
 public func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
-    var s = 0.0
-    for i in 0..<count { s += Double(x[i]) }
-    return Float(s)
+    Float(blockedSum(x, count: count))
 }
 
-/// The mean of x (0 for count 0).
-@inlinable
+/// The mean of `count` elements; NaN for `count == 0`.
 public func mean(_ x: UnsafePointer<Float>, count: Int) -> Float {
-    count == 0 ? 0 : sum(x, count: count) / Float(count)
+    Float(blockedSum(x, count: count) / Double(count))
 }
 
-/// max x[i] (−∞ for count 0).
-@inlinable
+/// The largest of `count` elements: −∞ for `count == 0`, NaN if any element is NaN.
 public func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
-    var m = -Float.infinity
-    for i in 0..<count where x[i] > m { m = x[i] }
-    return m
+    vectorMaximum(x, count: count)
 }
 
-/// Σ x[i]², accumulated in Double.
-@inlinable
+/// Σ x[i]² over `count` elements (0 for `count == 0`).
 public func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Float {
-    var s = 0.0
-    for i in 0..<count { s += Double(x[i]) * Double(x[i]) }
-    return Float(s)
+    var total = 0.0
+    var i = 0
+    while i < count {
+        let n = min(reductionBlock, count - i)
+        total += Double(vectorDot(x + i, x + i, count: n))
+        i += n
+    }
+    return Float(total)
 }
 
-/// For each row of the rows × width matrix x, the column of its largest element (ties: the
-/// lowest column).
-@inlinable
-public func argmaxRows(_ x: UnsafePointer<Float>, rows: Int, width: Int, into indices: UnsafeMutablePointer<Int32>) {
+/// For each row of the row-major `rows × width` matrix `x`, the column index of its largest
+/// element, written to `indices[r]`. Ties go to the lowest index. NaN counts as larger than
+/// every number (as in PyTorch), so a row holding NaN reports its first NaN. A row of
+/// width 0 reports −1.
+public func argmaxRows(_ x: UnsafePointer<Float>, rows: Int, width: Int,
+                       into indices: UnsafeMutablePointer<Int32>) {
     for r in 0..<rows {
         let row = x + r * width
-        var best = 0
-        for j in 1..<max(width, 1) where row[j] > row[best] { best = j }
-        indices[r] = Int32(best)
+        let best = vectorMaximum(row, count: width)
+        var found = -1
+        if best.isNaN {
+            for j in 0..<width where row[j].isNaN { found = j; break }
+        } else {
+            for j in 0..<width where row[j] == best { found = j; break }
+        }
+        indices[r] = Int32(found)
     }
 }
 
-/// out[i] = a[i, :] · b[i, :] for each row i.
-@inlinable
-public func rowDots(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: Int, width: Int, into out: UnsafeMutablePointer<Float>) {
-    for r in 0..<rows {
-        let ra = a + r * width, rb = b + r * width
-        var s: Float = 0
-        for j in 0..<width { s += ra[j] * rb[j] }
-        out[r] = s
+/// Σ x[i] in Float blocks added in Double.
+@inline(__always)
+func blockedSum(_ x: UnsafePointer<Float>, count: Int) -> Double {
+    var total = 0.0
+    var i = 0
+    while i < count {
+        let n = min(reductionBlock, count - i)
+        total += Double(vectorSum(x + i, count: n))
+        i += n
+    }
+    return total
+}
+
+extension Tensor {
+    /// The sum of all elements (0 for an empty tensor).
+    public func sum() -> Float { TensorCore.sum(pointer, count: count) }
+
+    /// The mean of all elements (NaN for an empty tensor).
+    public func mean() -> Float { TensorCore.mean(pointer, count: count) }
+
+    /// The largest element (−∞ for an empty tensor, NaN if any element is NaN).
+    public func maximum() -> Float { TensorCore.maximum(pointer, count: count) }
+
+    /// The sum of squared elements, e.g. for gradient norms.
+    public func sumOfSquares() -> Float { TensorCore.sumOfSquares(pointer, count: count) }
+
+    /// The index of the largest element along the last axis, for each position of the
+    /// leading axes (ties to the lowest index; see ``argmaxRows(_:rows:width:into:)``).
+    /// For logits of shape `[batch, classes]` these are the predicted classes.
+    public func argmaxRows() -> [Int32] {
+        precondition(rank >= 1, "argmaxRows needs a tensor of rank ≥ 1, got shape \(shape)")
+        let width = shape[rank - 1]
+        let rows = shape.dropLast().reduce(1, *)
+        var result = [Int32](repeating: 0, count: rows)
+        result.withUnsafeMutableBufferPointer { out in
+            if let base = out.baseAddress {
+                TensorCore.argmaxRows(pointer, rows: rows, width: width, into: base)
+            }
+        }
+        return result
     }
 }
