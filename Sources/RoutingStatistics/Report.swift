@@ -1,13 +1,31 @@
 import Foundation
 
+/// Switchyard's JSON form of a result: snake_case keys, sorted, pretty-printed.
+func reportJSON<T: Encodable>(_ value: T) throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return try encoder.encode(value)
+}
+
+extension AssignmentAgreement {
+    /// The comparison as JSON (snake_case keys, undefined values `null`).
+    public func jsonData() throws -> Data { try reportJSON(self) }
+}
+
+extension RunComparison {
+    /// The comparison as JSON (snake_case keys, undefined values `null`).
+    public func jsonData() throws -> Data { try reportJSON(self) }
+}
+
+extension StatisticsBenchmarkResult {
+    /// The result as JSON (snake_case keys).
+    public func jsonData() throws -> Data { try reportJSON(self) }
+}
+
 extension TraceAnalysis {
     /// The analysis as JSON: snake_case keys, sorted, pretty-printed; undefined values
     /// (NaN, ±∞, missing tables) are `null`.
-    public func jsonData() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
-    }
+    public func jsonData() throws -> Data { try reportJSON(self) }
 
     /// A terminal summary: a header, then three aligned lines per layer and for all
     /// layers (load; affinity; experts per token), with bootstrap intervals in brackets.

@@ -170,8 +170,15 @@ public struct StatisticsBenchmarkResult: Codable, Sendable, Equatable {
     /// Peak resident memory of the process in bytes, when known.
     @Nullable public var peakResidentBytes: Int?
 
-    /// Records analysed per second.
+    /// Records analysed per second of wall-clock time.
     public var recordsPerSecond: Double { Double(records) / medianSeconds }
+
+    enum CodingKeys: String, CodingKey {
+        case records, tokens, layers, experts, assignments
+        case bootstrapResamples = "bootstrap_resamples", permutations, unit, method
+        case medianSeconds = "median_seconds", medianCPUSeconds = "median_cpu_seconds"
+        case peakResidentBytes = "peak_resident_bytes"
+    }
 
     /// The result as a markdown table.
     public var markdownTable: String {

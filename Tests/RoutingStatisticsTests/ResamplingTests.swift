@@ -90,17 +90,17 @@ final class ResamplingTests: XCTestCase {
     }
 
     func testBootstrapCoverage() throws {
-        // 120 data sets of 1500 top-1 tokens from p = (0.4, 0.3, 0.2, 0.1), true load CV
+        // 120 data sets of 1000 top-1 tokens from p = (0.4, 0.3, 0.2, 0.1), true load CV
         // = sd(p)/mean(p) = √0.0125 / 0.25 = 0.447214; the 90 % percentile interval should
         // cover it in about 90 % of the data sets (binomial sd 2.7 %).
         let truth = (0.0125).squareRoot() / 0.25
         for (label, grouping, limits) in [("grouped", true, ResamplingLimits()),
-                                          ("blocks", false, ResamplingLimits(maxRows: 150, maxGroupedCells: 0))] {
+                                          ("blocks", false, ResamplingLimits(maxRows: 100, maxGroupedCells: 0))] {
             var covered = 0
             let sets = 120
             for k in 0..<sets {
-                let t = iidTrace(n: 1500, probabilities: [[0.4, 0.3, 0.2, 0.1]], seed: UInt64(1000 + k))
-                let a = try analyze(trace: t, options: AnalysisOptions(bootstrapResamples: 150, confidenceLevel: 0.9,
+                let t = iidTrace(n: 1000, probabilities: [[0.4, 0.3, 0.2, 0.1]], seed: UInt64(1000 + k))
+                let a = try analyze(trace: t, options: AnalysisOptions(bootstrapResamples: 100, confidenceLevel: 0.9,
                                                                        permutations: 0, seed: UInt64(k)),
                                     allowGrouping: grouping, limits: limits)
                 let i = try XCTUnwrap(a.layers[0].uncertainty?.cv)
