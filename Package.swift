@@ -83,6 +83,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "FileIO", "TensorCore"]),
         .testTarget(name: "TracesTests", dependencies: ["Traces", "FileIO"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Traces", "Datasets", "FileIO", "Routing", "TensorCore"]),
+        .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI"]),
         .testTarget(name: "RoutingStatisticsTests", dependencies: ["RoutingStatistics", "Traces"]),
     ],
     swiftLanguageModes: [.v5]

@@ -14,18 +14,22 @@ struct AnalyzeCommand: ParsableCommand {
         file, a CSV(.gz) with header token,layer,expert,weight[,label,position,prob], or a \
         directory holding experts.npy (and optionally weights.npy, probs.npy, labels.npy, \
         positions.npy) — see docs/trace-format.md. The terminal gets a summary per layer with \
-        bootstrap confidence intervals; --json writes every number as an array with one \
-        {source, analysis, stability} object per input, whose analysis.layers[i] objects hold \
+        bootstrap confidence intervals; --json writes every number: {"traces": [{source, analysis, \
+        stability}, …], "comparison": …}, where each analysis.layers[i] object holds \
         load.cv, load.gini, load.max_vio, load.chi2_p, affinity.mutual_information_bits, \
         affinity.cramers_v, heterogeneity.experts_per_token_histogram, …. For a run directory \
         with two or more epoch traces, the top-1 agreement (and Cohen's κ) between the last two \
-        epochs is reported as well. Formulas and sources: docs/statistics.md.
+        epochs is reported as well. With --versus, the inputs form group A and the --versus \
+        runs group B (e.g. several seeds of two routers): every headline metric is compared \
+        with Welch's t-test, per layer and over all layers. Formulas and sources: \
+        docs/statistics.md.
 
         Examples:
           switchyard analyze runs/ec
           switchyard analyze runs/ec/traces/epoch-1.sytrace --json ec-epoch1.json
           switchyard analyze export.csv.gz --experts 8 --bootstrap 1000 --seed 3
           switchyard analyze runs/sw runs/ec --json both.json
+          switchyard analyze runs/sw-s0 runs/sw-s1 runs/sw-s2 --versus runs/ec-s0 runs/ec-s1 runs/ec-s2
         """
     )
 
@@ -56,6 +60,9 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(name: .customLong("no-tables"), help: "Leave the contingency tables out of the JSON.")
     var noTables = false
 
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("A second group of runs or traces to compare the inputs with (Welch's t-test per metric).", valueName: "run-dir-or-trace"))
+    var versus: [String] = []
+
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("give at least one run directory or trace file") }
         guard bootstrap >= 0 else { throw ValidationError("--bootstrap must be 0 or more, got \(bootstrap)") }
@@ -73,6 +80,12 @@ struct AnalyzeCommand: ParsableCommand {
         let stability: Stability?
     }
 
+    /// What --json writes.
+    struct Output: Encodable {
+        let traces: [Entry]
+        let comparison: RunComparison?
+    }
+
     /// Agreement between the last two epochs of a run.
     struct Stability: Encodable {
         let fromEpoch: Int
@@ -81,8 +94,40 @@ struct AnalyzeCommand: ParsableCommand {
     }
 
     func run() throws {
-        var entries: [Entry] = []
-        for input in inputs {
+        let entries = try inputs.map { try analyzeAndPrint($0, heading: inputs.count + versus.count > 1) }
+        var comparison: RunComparison?
+        if !versus.isEmpty {
+            let others = try versus.map { try analyzeAndPrint($0, heading: true) }
+            let result = try compareRuns(entries.map(\.analysis), others.map(\.analysis))
+            printComparison(result)
+            comparison = result
+        }
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            try AtomicFile.write(encoder.encode(Output(traces: entries, comparison: comparison)), to: json)
+            print("analysis written to \(json)")
+        }
+    }
+
+    private func printComparison(_ result: RunComparison) {
+        print("== Group A (\(result.countA) runs) versus group B (\(result.countB) runs), Welch's t-test, all layers")
+        print("metric                    mean A     mean B     A − B      t        df      p")
+        for m in result.metrics where m.scope == "all layers" {
+            guard let t = m.test else {
+                print("\(m.metric.padding(toLength: 24, withPad: " ", startingAt: 0))  (needs two runs with the metric in each group)")
+                continue
+            }
+            print(String(format: "%@  %9.4f  %9.4f  %9.4f  %7@  %6@  %@",
+                         m.metric.padding(toLength: 24, withPad: " ", startingAt: 0), t.meanA, t.meanB, t.difference,
+                         format(t.t), format(t.degreesOfFreedom), t.p.map { String(format: "%.3g", $0) } ?? "n/a"))
+        }
+        print("(per-layer comparisons are in --json)")
+    }
+
+    private func analyzeAndPrint(_ input: String, heading: Bool) throws -> Entry {
+        do {
+            // The same options for every input, so that groups are comparable.
             let trace = try TraceLoader.load(input, expertCount: experts)
             var options = AnalysisOptions(bootstrapResamples: bootstrap, confidenceLevel: confidence,
                                           permutations: permutations, seed: seed,
@@ -96,21 +141,15 @@ struct AnalyzeCommand: ParsableCommand {
                                                        firstSource: a.path, secondSource: b.path)
                 stability = Stability(fromEpoch: a.epoch, toEpoch: b.epoch, agreement: agreement)
             }
-            if inputs.count > 1 { print("== \(input)") }
+            if heading { print("== \(input)") }
             print(analysis.summary())
             if let stability {
                 let o = stability.agreement.overall
                 print(String(format: "\nStability, epoch %d → %d (top-1 over all layers): agreement %@, Cohen's κ %@",
                              stability.fromEpoch, stability.toEpoch, format(o.agreement), format(o.cohensKappa)))
             }
-            if inputs.count > 1 { print("") }
-            entries.append(Entry(source: input, analysis: analysis, stability: stability))
-        }
-        if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            try AtomicFile.write(encoder.encode(entries), to: json)
-            print("analysis written to \(json)")
+            if heading { print("") }
+            return Entry(source: input, analysis: analysis, stability: stability)
         }
     }
 

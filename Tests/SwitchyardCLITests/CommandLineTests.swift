@@ -1,0 +1,62 @@
+import ArgumentParser
+import XCTest
+@testable import SwitchyardCLI
+
+/// The command line end to end, as a user runs it (commands parsed from argument lists).
+final class CommandLineTests: XCTestCase {
+    var root: String!
+
+    override func setUpWithError() throws {
+        root = NSTemporaryDirectory() + "switchyard-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: root) }
+
+    func run(_ arguments: [String]) throws {
+        var command = try SwitchyardCommand.parseAsRoot(arguments)
+        try command.run()
+    }
+
+    func testTrainEvalAnalyzeWriteWhatTheyPromise() throws {
+        let dir = root + "/sw"
+        try run(["train", "--preset", "tiny", "--router", "switch", "--epochs", "2", "--quiet",
+                 "--set", "data.trainLimit=256", "--set", "data.testLimit=64", "--out", dir])
+        try run(["eval", dir, "--epoch", "1", "--trace", root + "/eval.sytrace"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/eval.sytrace"))
+        try run(["analyze", dir, "--bootstrap", "20", "--permutations", "20", "--json", root + "/a.json"])
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/a.json"))) as! [String: Any]
+        let entry = (json["traces"] as! [[String: Any]])[0]
+        let layer = ((entry["analysis"] as! [String: Any])["layers"] as! [[String: Any]])[0]
+        let load = layer["load"] as! [String: Any], affinity = layer["affinity"] as! [String: Any]
+        let heterogeneity = layer["heterogeneity"] as! [String: Any]
+        for key in ["cv", "gini", "max_vio", "chi2_p"] { XCTAssertNotNil(load[key], "load.\(key)") }
+        for key in ["mutual_information_bits", "cramers_v"] { XCTAssertNotNil(affinity[key], "affinity.\(key)") }
+        XCTAssertNotNil(heterogeneity["experts_per_token_histogram"])
+        XCTAssertNotNil(entry["stability"], "two epoch traces give an epoch-to-epoch agreement")
+    }
+
+    func testBadInputIsAnErrorNamingFileAndPlace() throws {
+        let csv = root + "/bad.csv"
+        try "token,layer,expert,weight\n0,0,1,0.5\n1,0,x,0.5\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try run(["analyze", csv])) { error in
+            XCTAssertTrue("\(error)".contains("bad.csv") && "\(error)".contains("line 3"), "\(error)")
+        }
+        XCTAssertThrowsError(try run(["train", "--preset", "tiny", "--set", "model.heads=3", "--out", root + "/x"])) { error in
+            XCTAssertTrue("\(error)".contains("model.heads"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/x/config.json"), "nothing written for a rejected run")
+        XCTAssertThrowsError(try run(["train", "--router-option", "k", "--out", root + "/y"]))
+        XCTAssertThrowsError(try run(["analyze", root + "/missing.sytrace"])) { error in
+            XCTAssertTrue("\(error)".contains("missing.sytrace"), "\(error)")
+        }
+    }
+
+    func testRoutersAndPresetsList() throws {
+        try run(["routers"])
+        try run(["routers", "--name", "expert-choice"])
+        XCTAssertThrowsError(try run(["routers", "--name", "nope"]))
+        try run(["presets"])
+        try run(["presets", "fmnist-small"])
+    }
+}
