@@ -129,7 +129,7 @@ struct PresetsCommand: ParsableCommand {
                 throw ValidationError("no preset named '\(name)'; presets: \(Presets.all.map(\.name).joined(separator: ", "))")
             }
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(preset), as: UTF8.self))
             return
         }

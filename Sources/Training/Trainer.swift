@@ -97,7 +97,7 @@ public final class Trainer {
     @discardableResult
     public func run() throws -> RunSummary {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(encoder.encode(configuration), to: path("config.json"))
         let metrics = try MetricsLog(path: path("metrics.jsonl"), keepingStepsUpTo: step)
         let epochs = try MetricsLog(path: path("epochs.jsonl"), keepingStepsUpTo: step)
