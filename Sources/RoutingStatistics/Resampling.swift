@@ -137,18 +137,22 @@ func makeResamplingPlan(trace: RoutingTrace, reductions: [LayerReduction], shape
     // entries (estimated from a sample of rows, then checked on the plan).
     let target = 0.8 * Double(limits.maxEntries)
     var blockSize = max(1, (units.count + limits.maxRows - 1) / limits.maxRows)
+    // Growing by at least 25 % per step keeps the search short when every block already
+    // holds all experts and entries only fall with the number of rows.
+    func grown(_ entries: Double) -> Int {
+        min(units.count, max(blockSize + 1, Int((Double(blockSize) * max(1.25, entries / target)).rounded(.up))))
+    }
     while blockSize < units.count {
         let estimate = units.estimatedEntries(blockSize: blockSize, members: members, experts: trace.expertCount)
         if estimate <= target { break }
-        blockSize = min(units.count, max(blockSize + 1, Int((Double(blockSize) * estimate / target).rounded(.up))))
+        blockSize = grown(estimate)
     }
     while true {
         let plan = unitPlan(trace: trace, members: members, units: units, classCount: classCount,
                             unitName: groups == nil ? "tokens" : "images", blockSize: blockSize)
         let entries = plan.layers.reduce(0) { $0 + $1.pattern.count }
         if entries <= limits.maxEntries || blockSize >= units.count { return plan }
-        let grown = (Double(blockSize) * Double(entries) / target).rounded(.up)
-        blockSize = min(units.count, max(blockSize + 1, Int(grown)))
+        blockSize = grown(Double(entries))
     }
 }
 
@@ -236,12 +240,12 @@ struct UnitOrder {
         return (first, classes)
     }
 
-    /// Distinct (row, layer, expert) entries for `blockSize`, extrapolated from up to 256
+    /// Distinct (row, layer, expert) entries for `blockSize`, extrapolated from up to 128
     /// evenly spaced rows.
     func estimatedEntries(blockSize: Int, members: [PatternMembers], experts: Int) -> Double {
         let (first, _) = rows(blockSize: blockSize)
         let rowCount = first.count - 1
-        let sample = min(rowCount, 256)
+        let sample = min(rowCount, 128)
         guard sample > 0 else { return 0 }
         var scratch = [Int32](repeating: 0, count: experts)
         var touched: [Int32] = []
