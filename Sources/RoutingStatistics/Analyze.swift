@@ -131,15 +131,19 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
         entropyScale: log(Double(e)), probabilityByClass: allProbabilities, classTokens: reductions[0].classTokens,
         tokens: n, positionExpert: overallPositions, positionCount: shape.positionCount,
         includeTables: options.includeTables)
-    let maxSum = Int(computeSum.max() ?? 0)
-    var sumLevels = [[Double]](repeating: [Double](repeating: 0, count: shape.classCount), count: maxSum + 1)
+    let maxSum = Int(computeSum.max() ?? 0), classCount = shape.classCount
+    var sumTable = [Double](repeating: 0, count: (maxSum + 1) * classCount)
     computeSum.withUnsafeBufferPointer { cs in
+    sumTable.withUnsafeMutableBufferPointer { st in
         if let labels = trace.labels {
-            for t in 0..<n { sumLevels[Int(cs[t])][Int(labels[t])] += 1 }
+            labels.withUnsafeBufferPointer { lab in
+                for t in 0..<n { st[Int(cs[t]) * classCount + Int(lab[t])] += 1 }
+            }
         } else {
-            for t in 0..<n { sumLevels[Int(cs[t])][0] += 1 }
+            for t in 0..<n { st[Int(cs[t]) * classCount] += 1 }
         }
-    }
+    }}
+    let sumLevels = (0...maxSum).map { Array(sumTable[($0 * classCount)..<(($0 + 1) * classCount)]) }
     let maxK = reductions.map { $0.patternExperts.map(\.count).max() ?? 0 }.max() ?? 0
     var pairLevels = [Double](repeating: 0, count: maxK + 1)
     for l in layers {

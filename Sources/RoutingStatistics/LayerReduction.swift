@@ -226,14 +226,14 @@ func reduceLayer(_ layer: LayerRouting, of trace: RoutingTrace, shape: TraceShap
         var byClass = [Double](repeating: 0, count: classCount * e)
         let needConfidence = confidenceSum == nil, needEntropy = entropySum == nil
         var cs = 0.0, es = 0.0
+        let classes = trace.labels ?? [Int32](repeating: 0, count: n)
         try probabilities.withUnsafeBufferPointer { pr in
         try byClass.withUnsafeMutableBufferPointer { bc in
+        try classes.withUnsafeBufferPointer { cls in
         try top1.withUnsafeMutableBufferPointer { top in
-            let labels = trace.labels
             for t in 0..<n {
                 let row = pr.baseAddress! + t * e
-                let c = labels.map { Int($0[t]) } ?? 0
-                let out = bc.baseAddress! + c * e
+                let out = bc.baseAddress! + Int(cls[t]) * e
                 var largest: Float = -1, arg: Int32 = -1, h = 0.0
                 for j in 0..<e {
                     let p = row[j]
@@ -249,7 +249,7 @@ func reduceLayer(_ layer: LayerRouting, of trace: RoutingTrace, shape: TraceShap
                 if needEntropy { es += h }
                 if top[t] < 0 { top[t] = arg }
             }
-        }}}
+        }}}}
         if needConfidence { confidenceSum = cs }
         if needEntropy { entropySum = es }
         probabilityByClass = byClass

@@ -7,6 +7,8 @@ import Traces
 struct ResamplingLimits {
     /// Most rows in the per-unit form; beyond it units are resampled in blocks.
     var maxRows = 32_768
+    /// Most (row, layer, expert) entries, the work of one replicate; beyond it blocks grow.
+    var maxEntries = 1 << 20
     /// Most (joint pattern, class) cells for the grouped form (each costs a binomial or
     /// hypergeometric draw per replicate).
     var maxGroupedCells = 8_192
@@ -25,8 +27,9 @@ struct ResamplingLimits {
 ///   (`gsl_ran_multinomial`), permuting labels a multivariate hypergeometric draw of each
 ///   joint pattern's classes. Exact, used when the cells are few.
 /// - per unit: one row per unit (token or image).
-/// - blocks: when units are too many, each class's units in trace order are cut into
-///   blocks of b consecutive units (the last one shorter) and blocks are resampled
+/// - blocks: when units are too many (rows or per-expert entries over the limits), each
+///   class's units in trace order are cut into blocks of b consecutive units (the last
+///   one shorter) and blocks are resampled
 ///   (a non-overlapping block bootstrap, Carlstein 1986); labels are permuted among
 ///   blocks of equal size. Neighbouring tokens stay together, which keeps their dependence.
 struct ResamplingPlan {
@@ -78,17 +81,25 @@ func imageGroups(positions: [Int32], labels: [Int32]?) -> [Int32]? {
     let n = positions.count
     guard n > 1 else { return nil }
     var starts: [Int32] = [0]
-    for t in 1..<n where positions[t] != positions[t - 1] &+ 1 {
-        guard positions[t] == positions[0] else { return nil }
-        starts.append(Int32(t))
+    let consistent: Bool = positions.withUnsafeBufferPointer { pos in
+        for t in 1..<n where pos[t] != pos[t - 1] &+ 1 {
+            guard pos[t] == pos[0] else { return false }
+            starts.append(Int32(t))
+        }
+        return true
     }
+    guard consistent else { return nil }
     starts.append(Int32(n))
     guard starts.count - 1 < n else { return nil }
     if let labels {
-        for g in 0..<(starts.count - 1) {
-            let s = Int(starts[g]), e = Int(starts[g + 1])
-            for t in s..<e where labels[t] != labels[s] { return nil }
+        let constant: Bool = labels.withUnsafeBufferPointer { lab in
+            for g in 0..<(starts.count - 1) {
+                let s = Int(starts[g]), e = Int(starts[g + 1])
+                for t in s..<e where lab[t] != lab[s] { return false }
+            }
+            return true
         }
+        guard constant else { return nil }
     }
     return starts
 }
@@ -120,47 +131,155 @@ func makeResamplingPlan(trace: RoutingTrace, reductions: [LayerReduction], shape
         return plan
     }
     let starts = groups ?? (0...n).map { Int32($0) }
-    return unitPlan(trace: trace, reductions: reductions, classCount: classCount, starts: starts,
-                    unitName: groups == nil ? "tokens" : "images", maxRows: limits.maxRows)
+    let units = UnitOrder(starts: starts, labels: trace.labels, classCount: classCount)
+    let members = reductions.map(PatternMembers.init)
+    // Blocks as small as the budget allows: at most maxRows rows and about maxEntries
+    // entries (estimated from a sample of rows, then checked on the plan).
+    let target = 0.8 * Double(limits.maxEntries)
+    var blockSize = max(1, (units.count + limits.maxRows - 1) / limits.maxRows)
+    // Growing by at least 25 % per step keeps the search short when every block already
+    // holds all experts and entries only fall with the number of rows.
+    func grown(_ entries: Double) -> Int {
+        min(units.count, max(blockSize + 1, Int((Double(blockSize) * max(1.25, entries / target)).rounded(.up))))
+    }
+    while blockSize < units.count {
+        let estimate = units.estimatedEntries(blockSize: blockSize, members: members, experts: trace.expertCount)
+        if estimate <= target { break }
+        blockSize = grown(estimate)
+    }
+    while true {
+        let plan = unitPlan(trace: trace, members: members, units: units, classCount: classCount,
+                            unitName: groups == nil ? "tokens" : "images", blockSize: blockSize)
+        let entries = plan.layers.reduce(0) { $0 + $1.pattern.count }
+        if entries <= limits.maxEntries || blockSize >= units.count { return plan }
+        blockSize = grown(Double(entries))
+    }
 }
 
-/// Rows of one unit each, or of blocks of consecutive same-class units.
-private func unitPlan(trace: RoutingTrace, reductions: [LayerReduction], classCount: Int, starts: [Int32],
-                      unitName: String, maxRows: Int) -> ResamplingPlan {
-    let units = starts.count - 1
-    let blockSize = max(1, (units + maxRows - 1) / maxRows)
-    // Units ordered by class, stable in trace order.
-    var unitClass = [Int32](repeating: 0, count: units)
-    if let labels = trace.labels {
-        for u in 0..<units { unitClass[u] = labels[Int(starts[u])] }
-    }
-    var classStart = [Int](repeating: 0, count: classCount + 1)
-    for u in 0..<units { classStart[Int(unitClass[u]) + 1] += 1 }
-    for c in 0..<classCount { classStart[c + 1] += classStart[c] }
-    var order = [Int32](repeating: 0, count: units)
-    var fill = classStart
-    for u in 0..<units {
-        let c = Int(unitClass[u])
-        order[fill[c]] = Int32(u)
-        fill[c] += 1
-    }
-    // Rows: each class's units cut into blocks.
-    var rowFirst: [Int] = [], rowClass: [Int32] = [], rowsByClass = [[Int32]](repeating: [], count: classCount)
-    var sizeGroups: [Int: [Int32]] = [:]
-    for c in 0..<classCount {
-        var first = classStart[c]
-        while first < classStart[c + 1] {
-            let size = min(blockSize, classStart[c + 1] - first)
-            let row = Int32(rowFirst.count)
-            rowFirst.append(first)
-            rowClass.append(Int32(c))
-            rowsByClass[c].append(row)
-            sizeGroups[size, default: []].append(row)
-            first += size
+/// One layer's tokens' experts: each token's routing pattern and each pattern's experts (CSR).
+struct PatternMembers {
+    let patternOfToken: [Int32]
+    private(set) var offsets: [Int32] = [0]
+    private(set) var experts: [Int32] = []
+
+    init(_ reduction: LayerReduction) {
+        patternOfToken = reduction.patternOfToken
+        for list in reduction.patternExperts {
+            experts += list
+            offsets.append(Int32(experts.count))
         }
     }
-    rowFirst.append(units)
+
+    /// Adds the assignments per expert of the tokens of units `order[range]` into
+    /// `scratch`, appending each expert seen for the first time to `touched`.
+    func collect(_ range: Range<Int>, order: UnsafeBufferPointer<Int32>, starts: UnsafeBufferPointer<Int32>,
+                 scratch: UnsafeMutableBufferPointer<Int32>, touched: inout [Int32]) {
+        patternOfToken.withUnsafeBufferPointer { pat in
+        offsets.withUnsafeBufferPointer { mo in
+        experts.withUnsafeBufferPointer { mem in
+            for i in range {
+                let u = Int(order[i])
+                for t in Int(starts[u])..<Int(starts[u + 1]) {
+                    let p = Int(pat[t])
+                    for j in Int(mo[p])..<Int(mo[p + 1]) {
+                        let x = Int(mem[j])
+                        if scratch[x] == 0 { touched.append(Int32(x)) }
+                        scratch[x] += 1
+                    }
+                }
+            }
+        }}}
+    }
+}
+
+/// Units (token ranges in trace order) listed by class, stable in trace order.
+struct UnitOrder {
+    /// Token range of each unit: `starts[u] ..< starts[u + 1]`.
+    let starts: [Int32]
+    /// Units sorted by class.
+    let order: [Int32]
+    /// Class c's units are `order[classStart[c] ..< classStart[c + 1]]`.
+    let classStart: [Int]
+
+    var count: Int { order.count }
+
+    init(starts: [Int32], labels: [Int32]?, classCount: Int) {
+        self.starts = starts
+        let units = starts.count - 1
+        var unitClass = [Int32](repeating: 0, count: units)
+        if let labels {
+            for u in 0..<units { unitClass[u] = labels[Int(starts[u])] }
+        }
+        var classStart = [Int](repeating: 0, count: classCount + 1)
+        for u in 0..<units { classStart[Int(unitClass[u]) + 1] += 1 }
+        for c in 0..<classCount { classStart[c + 1] += classStart[c] }
+        var order = [Int32](repeating: 0, count: units)
+        var fill = classStart
+        for u in 0..<units {
+            let c = Int(unitClass[u])
+            order[fill[c]] = Int32(u)
+            fill[c] += 1
+        }
+        self.order = order
+        self.classStart = classStart
+    }
+
+    /// The rows for `blockSize`: each class's units cut into consecutive blocks. Returns
+    /// each row's first position in ``order`` (plus the end) and its class.
+    func rows(blockSize: Int) -> (first: [Int], classes: [Int32]) {
+        var first: [Int] = [], classes: [Int32] = []
+        for c in 0..<(classStart.count - 1) {
+            var i = classStart[c]
+            while i < classStart[c + 1] {
+                first.append(i)
+                classes.append(Int32(c))
+                i += min(blockSize, classStart[c + 1] - i)
+            }
+        }
+        first.append(count)
+        return (first, classes)
+    }
+
+    /// Distinct (row, layer, expert) entries for `blockSize`, extrapolated from up to 128
+    /// evenly spaced rows.
+    func estimatedEntries(blockSize: Int, members: [PatternMembers], experts: Int) -> Double {
+        let (first, _) = rows(blockSize: blockSize)
+        let rowCount = first.count - 1
+        let sample = min(rowCount, 128)
+        guard sample > 0 else { return 0 }
+        var scratch = [Int32](repeating: 0, count: experts)
+        var touched: [Int32] = []
+        var entries = 0
+        order.withUnsafeBufferPointer { ord in
+        starts.withUnsafeBufferPointer { st in
+        scratch.withUnsafeMutableBufferPointer { sc in
+            for k in 0..<sample {
+                let r = k * rowCount / sample
+                for m in members {
+                    m.collect(first[r]..<first[r + 1], order: ord, starts: st, scratch: sc, touched: &touched)
+                    entries += touched.count
+                    for x in touched { sc[Int(x)] = 0 }
+                    touched.removeAll(keepingCapacity: true)
+                }
+            }
+        }}}
+        return Double(entries) * Double(rowCount) / Double(sample)
+    }
+}
+
+/// Rows of one unit each (`blockSize` 1), or of blocks of `blockSize` consecutive
+/// same-class units.
+private func unitPlan(trace: RoutingTrace, members: [PatternMembers], units: UnitOrder, classCount: Int,
+                      unitName: String, blockSize: Int) -> ResamplingPlan {
+    let (rowFirst, rowClass) = units.rows(blockSize: blockSize)
     let rows = rowClass.count
+    var rowsByClass = [[Int32]](repeating: [], count: classCount)
+    var sizeGroups: [Int: [Int32]] = [:]
+    for r in 0..<rows {
+        rowsByClass[Int(rowClass[r])].append(Int32(r))
+        sizeGroups[rowFirst[r + 1] - rowFirst[r], default: []].append(Int32(r))
+    }
+    let order = units.order, starts = units.starts
     var rowTokens = [Double](repeating: 0, count: rows)
     for r in 0..<rows {
         for i in rowFirst[r]..<rowFirst[r + 1] {
@@ -170,39 +289,23 @@ private func unitPlan(trace: RoutingTrace, reductions: [LayerReduction], classCo
     }
     // Entries per row and layer are assignments per expert (at most E), which is all the
     // bootstrapped statistics need, rather than per pattern (up to 2^E).
-    let e = trace.expertCount
     var layers: [RowEntries] = []
-    for reduction in reductions {
-        var memberOffsets: [Int32] = [0], members: [Int32] = []
-        for list in reduction.patternExperts {
-            members += list
-            memberOffsets.append(Int32(members.count))
-        }
+    for m in members {
         var offsets = [Int32](repeating: 0, count: rows + 1)
         var expert: [Int32] = [], count: [Double] = []
         expert.reserveCapacity(rows * 2)
         count.reserveCapacity(rows * 2)
-        var scratch = [Int32](repeating: 0, count: e)
+        var scratch = [Int32](repeating: 0, count: trace.expertCount)
         var touched: [Int32] = []
-        reduction.patternOfToken.withUnsafeBufferPointer { pat in
-        memberOffsets.withUnsafeBufferPointer { mo in
-        members.withUnsafeBufferPointer { mem in
+        order.withUnsafeBufferPointer { ord in
+        starts.withUnsafeBufferPointer { st in
+        scratch.withUnsafeMutableBufferPointer { sc in
             for r in 0..<rows {
-                for i in rowFirst[r]..<rowFirst[r + 1] {
-                    let u = Int(order[i])
-                    for t in Int(starts[u])..<Int(starts[u + 1]) {
-                        let p = Int(pat[t])
-                        for j in Int(mo[p])..<Int(mo[p + 1]) {
-                            let x = Int(mem[j])
-                            if scratch[x] == 0 { touched.append(Int32(x)) }
-                            scratch[x] += 1
-                        }
-                    }
-                }
+                m.collect(rowFirst[r]..<rowFirst[r + 1], order: ord, starts: st, scratch: sc, touched: &touched)
                 for x in touched {
                     expert.append(x)
-                    count.append(Double(scratch[Int(x)]))
-                    scratch[Int(x)] = 0
+                    count.append(Double(sc[Int(x)]))
+                    sc[Int(x)] = 0
                 }
                 touched.removeAll(keepingCapacity: true)
                 offsets[r + 1] = Int32(expert.count)
@@ -210,7 +313,7 @@ private func unitPlan(trace: RoutingTrace, reductions: [LayerReduction], classCo
         }}}
         layers.append(RowEntries(offsets: offsets, pattern: expert, count: count))
     }
-    return ResamplingPlan(unitName: unitName, unitCount: units, method: blockSize > 1 ? "blocks" : "per_unit",
+    return ResamplingPlan(unitName: unitName, unitCount: units.count, method: blockSize > 1 ? "blocks" : "per_unit",
                           blockSize: blockSize, rowCount: rows, rowClass: rowClass, rowTokens: rowTokens,
                           multiplicity: nil, classCount: classCount, columnsAreExperts: true, layers: layers,
                           rowsByClass: rowsByClass,
@@ -248,15 +351,20 @@ private func groupedTokenPlan(trace: RoutingTrace, reductions: [LayerReduction],
     // Each joint pattern's per-layer pattern, and the cell counts.
     var jointPatterns = [[Int32]](repeating: [Int32](repeating: -1, count: jointCount), count: reductions.count)
     var multiplicity = [UInt32](repeating: 0, count: rows)
-    var seen = [Bool](repeating: false, count: jointCount)
-    for t in 0..<n {
-        let j = Int(joint[t])
-        let c = trace.labels.map { Int($0[t]) } ?? 0
-        multiplicity[j * classCount + c] += 1
-        if !seen[j] {
-            seen[j] = true
-            for l in reductions.indices { jointPatterns[l][j] = reductions[l].patternOfToken[t] }
+    var firstToken = [Int](repeating: -1, count: jointCount)
+    let classes = trace.labels ?? [Int32](repeating: 0, count: n)
+    joint.withUnsafeBufferPointer { j in
+    classes.withUnsafeBufferPointer { cls in
+    multiplicity.withUnsafeMutableBufferPointer { m in
+    firstToken.withUnsafeMutableBufferPointer { first in
+        for t in 0..<n {
+            let id = Int(j[t])
+            m[id * classCount + Int(cls[t])] += 1
+            if first[id] < 0 { first[id] = t }
         }
+    }}}}
+    for l in reductions.indices {
+        for id in 0..<jointCount { jointPatterns[l][id] = reductions[l].patternOfToken[firstToken[id]] }
     }
     var rowClass = [Int32](repeating: 0, count: rows)
     var rowsByClass = [[Int32]](repeating: [], count: classCount)

@@ -43,12 +43,16 @@ func checkTrace(_ trace: RoutingTrace, source: String?) throws -> TraceShape {
             throw fail("labels", "\(labels.count) labels for \(n) tokens")
         }
         var largest: Int32 = -1
-        for (t, label) in labels.enumerated() {
-            if label < 0 || (trace.classCount > 0 && Int(label) >= trace.classCount) {
-                let range = trace.classCount > 0 ? "0..<\(trace.classCount)" : "0 or more"
-                throw fail("labels, token \(t)", "label is \(label), expected \(range)")
+        let limit = trace.classCount > 0 ? Int32(clamping: trace.classCount) : Int32.max
+        try labels.withUnsafeBufferPointer { lab in
+            for t in 0..<n {
+                let label = lab[t]
+                if label < 0 || label >= limit {
+                    let range = trace.classCount > 0 ? "0..<\(trace.classCount)" : "0 or more"
+                    throw fail("labels, token \(t)", "label is \(label), expected \(range)")
+                }
+                largest = max(largest, label)
             }
-            largest = max(largest, label)
         }
         if classCount == 0 { classCount = Int(largest) + 1 }
         guard classCount <= maximumTableRows else {
@@ -60,12 +64,17 @@ func checkTrace(_ trace: RoutingTrace, source: String?) throws -> TraceShape {
         guard positions.count == n else {
             throw fail("positions", "\(positions.count) positions for \(n) tokens")
         }
-        for (t, p) in positions.enumerated() {
-            guard p >= 0 && Int(p) < maximumTableRows else {
-                throw fail("positions, token \(t)", "position is \(p), expected 0..<\(maximumTableRows)")
+        var largest: Int32 = -1
+        try positions.withUnsafeBufferPointer { pos in
+            for t in 0..<n {
+                let p = pos[t]
+                guard p >= 0 && Int(p) < maximumTableRows else {
+                    throw fail("positions, token \(t)", "position is \(p), expected 0..<\(maximumTableRows)")
+                }
+                largest = max(largest, p)
             }
-            positionCount = max(positionCount, Int(p) + 1)
         }
+        positionCount = Int(largest) + 1
     }
 
     for (i, layer) in trace.layers.enumerated() {
@@ -108,8 +117,10 @@ func checkTrace(_ trace: RoutingTrace, source: String?) throws -> TraceShape {
         }
         if let v = layer.preferredExpert {
             guard v.count == n else { throw fail(place, "\(v.count) preferred experts for \(n) tokens") }
-            for (t, p) in v.enumerated() where p < -1 || Int(p) >= e {
-                throw fail("\(place), token \(t)", "preferred expert is \(p), expected 0..<\(e) or -1 (unknown)")
+            try v.withUnsafeBufferPointer { pref in
+                for t in 0..<n where pref[t] < -1 || Int(pref[t]) >= e {
+                    throw fail("\(place), token \(t)", "preferred expert is \(pref[t]), expected 0..<\(e) or -1 (unknown)")
+                }
             }
         }
         if let c = layer.capacity, c < 1 {

@@ -199,3 +199,30 @@ final class ResamplingTests: XCTestCase {
         XCTAssert(result.markdownTable.contains("| 4000 | 2 × 2000 | 4 |"), result.markdownTable)
     }
 }
+
+extension ResamplingTests {
+    func testBlocksGrowUntilAReplicateFitsTheEntryBudget() throws {
+        // 4000 tokens, E = 32, top-3: per-token rows would need 3 entries per token per
+        // layer (24,000 over two layers); a budget of 2,000 entries forces blocks, which
+        // then hold many experts each.
+        var rng = TestLCG(state: 12)
+        let layers = (0..<2).map { _ in (0..<4000).map { _ in [rng.next(below: 32), rng.next(below: 32), rng.next(below: 32)] } }
+        let labels = (0..<4000).map { Int32($0 % 4) }
+        let t = trace(experts: 32, labels: labels, classCount: 4, layers: layers)
+        let shape = try checkTrace(t, source: nil)
+        let reductions = try t.layers.map { try reduceLayer($0, of: t, shape: shape, source: nil) }
+        let limits = ResamplingLimits(maxRows: 32_768, maxEntries: 2_000, maxGroupedCells: 0)
+        let plan = try makeResamplingPlan(trace: t, reductions: reductions, shape: shape, unit: .tokens, source: nil,
+                                          allowGrouping: false, limits: limits)
+        XCTAssertEqual(plan.method, "blocks")
+        XCTAssertLessThanOrEqual(plan.layers.reduce(0) { $0 + $1.pattern.count }, 2_000)
+        XCTAssertGreaterThan(plan.rowCount, 20, "blocks no larger than needed")
+        // Every token is still in exactly one row, with its class.
+        XCTAssertEqual(plan.rowTokens.reduce(0, +), 4000)
+        let a = try analyze(trace: t, options: AnalysisOptions(bootstrapResamples: 20, permutations: 20),
+                            allowGrouping: false, limits: limits)
+        XCTAssertEqual(a.resampling.method, "blocks")
+        XCTAssertEqual(a.resampling.blockSize, plan.blockSize)
+        XCTAssertNotNil(a.overall.uncertainty?.cv)
+    }
+}
