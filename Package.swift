@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "Traces", dependencies: ["FileIO", "CZlib"]),
 
         // Statistics on routing traces, on GNU GSL.
-        .target(name: "RoutingStatistics", dependencies: ["CGSL", "Traces"]),
+        .target(name: "RoutingStatistics", dependencies: ["CGSL", "Traces", "FileIO"]),
 
         // The Vision Transformer with MoE feed-forward blocks.
         .target(name: "VisionTransformer", dependencies: ["Layers", "Routing", "TensorCore", "FileIO"]),
