@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
 import XCTest
 @testable import TensorCore
 
@@ -81,4 +85,24 @@ final class GEMMTests: XCTestCase {
         XCTAssertEqual(a.matmul(b).array, [4, 5, 10, 11])
         XCTAssertEqual(a.matmul(a, transposeOther: .transposed).array, [14, 32, 32, 77])
     }
+
+    #if canImport(Glibc)
+    /// GSL's libgsl depends on its own reference CBLAS, which also defines cblas_sgemm. The
+    /// package links OpenBLAS directly and GSL's CBLAS only through libgsl, so OpenBLAS's
+    /// symbol must win; this guards that (a slow reference GEMM would pass every other test).
+    func testCBLASResolvesToOpenBLAS() throws {
+        let symbol = try XCTUnwrap(dlsym(UnsafeMutableRawPointer(bitPattern: 0), "cblas_sgemm"))
+        // The mapped file holding the symbol's address (dladdr needs _GNU_SOURCE, which the
+        // Glibc module does not expose).
+        let address = UInt(bitPattern: symbol)
+        // Read to end of file: procfs reports a size of 0, so size-based reads see nothing.
+        let handle = try XCTUnwrap(FileHandle(forReadingAtPath: "/proc/self/maps"))
+        let maps = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        let library = maps.split(separator: "\n").first { line in
+            let range = line.split(separator: " ")[0].split(separator: "-").compactMap { UInt($0, radix: 16) }
+            return range.count == 2 && range[0] <= address && address < range[1]
+        }.map(String.init) ?? "(no mapping)"
+        XCTAssertTrue(library.contains("openblas"), "cblas_sgemm comes from \(library)")
+    }
+    #endif
 }
