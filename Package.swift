@@ -28,7 +28,7 @@ let package = Package(
             name: "COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(
-            name: "CGSL",
+            name: "CGSL", pkgConfig: "gsl",
             providers: [.apt(["libgsl-dev"])]),
         .systemLibrary(
             name: "CZlib", pkgConfig: "zlib",
