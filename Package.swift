@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "VisionTransformer", targets: ["VisionTransformer"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "RoutingStatistics", targets: ["RoutingStatistics"]),
+        .library(name: "Notebooks", targets: ["Notebooks"]),
         .library(name: "SwitchyardCLI", targets: ["SwitchyardCLI"]),
         .executable(name: "switchyard", targets: ["switchyard"]),
     ],
@@ -61,6 +62,9 @@ let package = Package(
         // Training runs: configurations and presets, the loop, checkpoints, metrics, traces.
         .target(name: "Training", dependencies: ["VisionTransformer", "Layers", "Routing", "Datasets", "Traces", "FileIO", "TensorCore"]),
 
+        // Markdown notebooks: parsing, shell-free tokenising, the path policy, running blocks.
+        .target(name: "Notebooks", dependencies: ["FileIO"]),
+
         // Benchmarks behind `switchyard bench`, each side by side with its reference.
         .target(name: "Benchmarks", dependencies: ["TensorCore", "COpenBLAS"]),
 
@@ -70,7 +74,7 @@ let package = Package(
             name: "SwitchyardCLI",
             dependencies: [
                 "TensorCore", "Benchmarks", "Routing", "Training", "Traces", "FileIO", "VisionTransformer", "Datasets",
-                "RoutingStatistics",
+                "RoutingStatistics", "Notebooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "switchyard", dependencies: ["SwitchyardCLI"]),
@@ -85,6 +89,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Traces", "Datasets", "FileIO", "Routing", "TensorCore"]),
         .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI"]),
         .testTarget(name: "RoutingStatisticsTests", dependencies: ["RoutingStatistics", "Traces"]),
+        .testTarget(name: "NotebooksTests", dependencies: ["Notebooks", "FileIO"]),
     ],
     swiftLanguageModes: [.v5]
 )
