@@ -30,11 +30,13 @@ public struct SwitchyardCommand: ParsableCommand {
           switchyard routers                                 # what routers there are
           switchyard train --router expert-choice --out runs/ec
           switchyard analyze runs/ec --json runs/ec/analysis.json
+          switchyard notebook run Notebooks-md/01-quick-start.md   # prose + commands + outputs
 
         Every subcommand has its own --help with examples.
         """,
         version: switchyardVersion,
-        subcommands: [TrainCommand.self, EvalCommand.self, AnalyzeCommand.self, PresetsCommand.self, RoutersCommand.self, BenchCommand.self]
+        subcommands: [TrainCommand.self, EvalCommand.self, AnalyzeCommand.self, PresetsCommand.self, RoutersCommand.self, BenchCommand.self,
+                      NotebookCommand.self]
     )
 
     /// Creates the command; argument parsing fills it in.
