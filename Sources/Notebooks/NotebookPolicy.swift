@@ -11,7 +11,8 @@ import Foundation
 /// inside the working directory itself. An argument names a path when
 ///
 /// - it contains `/`, begins with `.` or `~`, or names an entry of the working directory
-///   (a symbolic link there may point anywhere);
+///   (a symbolic link there may point anywhere), whether or not it starts with `-` (after
+///   `--`, `-x/../..` is a positional value);
 /// - it is the value of a path option or an output option (`--out DIR` or `--out=DIR`);
 /// - it is the value after `=` of `--option=value` or `name=value`, and that value looks
 ///   like a path by the first rule.
@@ -93,7 +94,8 @@ public struct NotebookPolicy: Sendable {
                 } else if looksLikePath(value) {
                     try checkPath(value, option: option, writes: false, line: token.line, file: file)
                 }
-            } else if !text.hasPrefix("-") {
+            } else {
+                // Also a token starting with "-": after "--" it is a positional value.
                 if looksLikePath(text) { try checkPath(text, option: nil, writes: false, line: token.line, file: file) }
                 if let equals = text.firstIndex(of: "=") {
                     let value = String(text[text.index(after: equals)...])

@@ -57,7 +57,10 @@ public struct NotebookRunner {
             throw InputError(file: policy.workingDirectory, message: "cannot create the working directory (\(error.localizedDescription))")
         }
         var result = notebook
+        let commandBlocks = notebook.commandBlocks
         for block in blocks {
+            // Checked again just before it runs, in case an earlier block changed what a path leads to.
+            _ = try policy.check(CommandTokenizer.command(of: commandBlocks[block.index], file: notebook.path), file: notebook.path)
             willRun?(block)
             let place = "line \(block.line)"
             let outcome: BlockResult

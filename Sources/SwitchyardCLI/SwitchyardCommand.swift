@@ -30,7 +30,7 @@ public struct SwitchyardCommand: ParsableCommand {
           switchyard routers                                 # what routers there are
           switchyard train --router expert-choice --out runs/ec
           switchyard analyze runs/ec --json runs/ec/analysis.json
-          switchyard notebook run Notebooks-md/01-quick-start.md   # prose + commands + outputs
+          switchyard notebook run notebook.md                # run its blocks, write their outputs
 
         Every subcommand has its own --help with examples.
         """,

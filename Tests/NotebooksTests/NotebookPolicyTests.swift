@@ -57,6 +57,7 @@ final class NotebookPolicyTests: XCTestCase {
         assertRefused("analyze ../../../../../../../../etc/passwd", "is outside")
         assertRefused("train --out ../escape", "--out '../escape' is outside the notebook's working directory (\(work))")
         assertRefused("analyze --versus=../outside", "is outside")
+        assertRefused("analyze -- -x/../../../outside", "path '-x/../../../outside' is outside")
     }
 
     func testAbsolutePathsOutsideAreRefused() {
