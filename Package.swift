@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Training", targets: ["Training"]),
         .library(name: "RoutingStatistics", targets: ["RoutingStatistics"]),
         .library(name: "Notebooks", targets: ["Notebooks"]),
+        .library(name: "Reports", targets: ["Reports"]),
         .library(name: "SwitchyardCLI", targets: ["SwitchyardCLI"]),
         .executable(name: "switchyard", targets: ["switchyard"]),
     ],
@@ -56,6 +57,9 @@ let package = Package(
         // Statistics on routing traces, on GNU GSL.
         .target(name: "RoutingStatistics", dependencies: ["CGSL", "Traces", "FileIO"]),
 
+        // Markdown reports on runs and comparisons of runs, with SVG charts.
+        .target(name: "Reports", dependencies: ["Charts", "RoutingStatistics", "Training", "Traces", "FileIO"]),
+
         // The Vision Transformer with MoE feed-forward blocks.
         .target(name: "VisionTransformer", dependencies: ["Layers", "Routing", "TensorCore", "FileIO"]),
 
@@ -74,7 +78,7 @@ let package = Package(
             name: "SwitchyardCLI",
             dependencies: [
                 "TensorCore", "Benchmarks", "Routing", "Training", "Traces", "FileIO", "VisionTransformer", "Datasets",
-                "RoutingStatistics", "Notebooks",
+                "RoutingStatistics", "Reports", "Notebooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "switchyard", dependencies: ["SwitchyardCLI"]),
@@ -90,6 +94,8 @@ let package = Package(
         .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI"]),
         .testTarget(name: "RoutingStatisticsTests", dependencies: ["RoutingStatistics", "Traces"]),
         .testTarget(name: "NotebooksTests", dependencies: ["Notebooks", "FileIO"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Training", "RoutingStatistics", "FileIO"],
+                    exclude: ["Fixtures", "Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
 )

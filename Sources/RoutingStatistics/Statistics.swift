@@ -284,6 +284,20 @@ public enum Statistics {
                           p: p.flatMap(finite), alternative: alternative)
     }
 
+    /// The mean of `values` with its two-sided Student-t confidence interval
+    /// `x̄ ± t_{(1+c)/2, n−1} · s/√n` (sample standard deviation s, divisor n − 1; quantile by
+    /// `gsl_cdf_tdist_Pinv`). Nil for fewer than two values or a non-finite value.
+    public static func meanInterval(_ values: [Double], confidence: Double = 0.95)
+        -> (mean: Double, lower: Double, upper: Double)? {
+        _ = GSLErrorHandling.installed
+        guard values.count >= 2, values.allSatisfy(\.isFinite), confidence > 0, confidence < 1 else { return nil }
+        let n = values.count
+        let mean = gsl_stats_mean(values, 1, n)
+        let sd = gsl_stats_sd_m(values, 1, n, mean)
+        let half = gsl_cdf_tdist_Pinv((1 + confidence) / 2, Double(n - 1)) * sd / Double(n).squareRoot()
+        return (mean, mean - half, mean + half)
+    }
+
     // MARK: Agreement
 
     /// Raw agreement and Cohen's κ (Cohen 1960) of a square confusion table

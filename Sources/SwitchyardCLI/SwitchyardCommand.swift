@@ -30,13 +30,15 @@ public struct SwitchyardCommand: ParsableCommand {
           switchyard routers                                 # what routers there are
           switchyard train --router expert-choice --out runs/ec
           switchyard analyze runs/ec --json runs/ec/analysis.json
+          switchyard report runs/ec --out reports/ec          # markdown + SVG charts
+          switchyard compare runs/sw runs/ec --out reports/sw-vs-ec
           switchyard notebook run notebook.md                # run its blocks, write their outputs
 
         Every subcommand has its own --help with examples.
         """,
         version: switchyardVersion,
-        subcommands: [TrainCommand.self, EvalCommand.self, AnalyzeCommand.self, PresetsCommand.self, RoutersCommand.self, BenchCommand.self,
-                      NotebookCommand.self]
+        subcommands: [TrainCommand.self, EvalCommand.self, AnalyzeCommand.self, ReportCommand.self, CompareCommand.self,
+                      NotebookCommand.self, PresetsCommand.self, RoutersCommand.self, BenchCommand.self]
     )
 
     /// Creates the command; argument parsing fills it in.

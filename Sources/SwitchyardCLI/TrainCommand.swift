@@ -100,8 +100,12 @@ struct TrainCommand: ParsableCommand {
             }
         }
         let trainer = try Trainer(configuration: configuration, runDirectory: out, resume: resume, quiet: quiet)
-        try trainer.run()
-        print(out)
+        let summary = try trainer.run()
+        // One line on standard output (progress goes to standard error): what a notebook shows.
+        print(String(format: "%@: %@, seed %d, test accuracy %.2f%% after %d epochs (%d steps), %@ parameters "
+                     + "(%@ evaluated), %.0f images/s", out, summary.router, summary.seed, summary.testAccuracy * 100,
+                     summary.epochs, summary.steps, String(summary.parameterCount), String(summary.evaluationParameterCount),
+                     summary.imagesPerSecond))
     }
 }
 

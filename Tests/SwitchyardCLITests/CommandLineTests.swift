@@ -52,6 +52,24 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    func testReportAndCompareWriteMarkdownWithCharts() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../ReportsTests/Fixtures/runs").standardized.path
+        try run(["report", fixtures + "/switch-s0", "--out", root + "/r", "--bootstrap", "20", "--permutations", "20"])
+        let report = try String(contentsOfFile: root + "/r/report.md", encoding: .utf8)
+        XCTAssertTrue(report.contains("![Training loss over steps](charts/loss.svg)"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/r/charts/loss.svg"))
+        try run(["compare", fixtures + "/switch-s0", fixtures + "/switch-s1", fixtures + "/expert-choice-s0",
+                 "--out", root + "/c", "--bootstrap", "0", "--permutations", "0"])
+        let comparison = try String(contentsOfFile: root + "/c/report.md", encoding: .utf8)
+        XCTAssertTrue(comparison.contains("| switch | 2 |") && comparison.contains("| expert-choice | 1 |"), comparison)
+        XCTAssertThrowsError(try run(["compare", fixtures + "/switch-s0", "--out", root + "/c1"]))
+        XCTAssertThrowsError(try run(["report", root + "/no-such-run", "--out", root + "/r2"])) { error in
+            XCTAssertTrue("\(error)".contains("no-such-run"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/r2"), "nothing written for a bad run")
+    }
+
     func testRoutersAndPresetsList() throws {
         try run(["routers"])
         try run(["routers", "--name", "expert-choice"])

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import Reports
+import RoutingStatistics
+
+/// Options shared by `report` and `compare`: how the traces are analysed.
+struct ReportAnalysisOptions: ParsableArguments {
+    @Option(help: "Bootstrap resamples for the confidence intervals (0 = none).")
+    var bootstrap = 200
+
+    @Option(help: "Label permutations for the mutual-information test (0 = none).")
+    var permutations = 200
+
+    @Option(help: "Seed of the bootstrap and permutation draws.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        guard bootstrap >= 0 else { throw ValidationError("--bootstrap must be 0 or more, got \(bootstrap)") }
+        guard permutations >= 0 else { throw ValidationError("--permutations must be 0 or more, got \(permutations)") }
+    }
+
+    /// The analysis options these flags describe.
+    var analysis: AnalysisOptions {
+        AnalysisOptions(bootstrapResamples: bootstrap, permutations: permutations, seed: seed)
+    }
+}
+
+/// `switchyard report`: a markdown report with SVG charts for each run.
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write a markdown report with SVG charts about a training run.",
+        discussion: """
+        The report holds the resolved configuration; training curves (loss, accuracy, auxiliary \
+        loss, load CV over steps); final and per-class accuracy; per-layer load tables with \
+        bootstrap intervals; class × expert heatmaps; the experts-per-token histogram; \
+        stability across epochs; and a "What this says" section generated from the numbers. \
+        Every chart is an SVG file in DIR/charts, linked relatively, with a table of its numbers \
+        beside it. Standard output gets the report's path and its "What this says" list. The \
+        same run and options always give the same report. Sections are explained in docs/reports.md.
+
+        With several runs, each gets its own report in DIR/<run directory name>/.
+
+        Examples:
+          switchyard report runs/ec --out reports/ec
+          switchyard report runs/sw runs/ec --out reports --bootstrap 1000
+        """
+    )
+
+    @Argument(help: ArgumentHelp("Run directories written by `switchyard train`.", valueName: "run-dir"))
+    var runs: [String]
+
+    @Option(help: "Directory to write report.md and charts/ to.")
+    var out: String
+
+    @OptionGroup var analysis: ReportAnalysisOptions
+
+    func validate() throws {
+        guard !runs.isEmpty else { throw ValidationError("give at least one run directory") }
+        let names = runs.map { ($0 as NSString).standardizingPath.split(separator: "/").last.map(String.init) ?? $0 }
+        if runs.count > 1, Set(names).count != names.count {
+            throw ValidationError("run directories must have distinct names for one report each under --out; got \(names.joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        for path in runs {
+            let report = try RunReport.load(run: path, options: analysis.analysis)
+            let directory = runs.count == 1 ? out
+                : (out as NSString).appendingPathComponent((path as NSString).standardizingPath.split(separator: "/").last.map(String.init) ?? path)
+            let written = try report.document().write(to: directory)
+            print("## Report on `\(path)`\n")
+            print("Written to [\(written)](\(written)).\n")
+            for finding in report.findings() { print("- \(finding)") }
+            print("")
+        }
+    }
+}
+
+/// `switchyard compare`: routers side by side across runs, grouped by configuration.
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Compare runs side by side: accuracy, time, load balance, dropped tokens, affinity, compute.",
+        discussion: """
+        Runs whose configurations differ only by seed form a group (a router's repetitions). \
+        For each group the report gives the mean of every metric with a 95% Student-t interval \
+        across seeds (or, for a single run, its value with the bootstrap interval), Welch's \
+        t-test for every pair of groups with at least two runs each, bar charts with interval \
+        bars, the experts-per-token histogram and the mean training curve per group. Standard \
+        output gets the report's path, the side-by-side table and the generated findings.
+
+        Examples:
+          switchyard compare runs/sw runs/ec --out reports/sw-vs-ec
+          switchyard compare runs/sw-s0 runs/sw-s1 runs/sw-s2 runs/ec-s0 runs/ec-s1 runs/ec-s2 --out reports/three-seeds
+        """
+    )
+
+    @Argument(help: ArgumentHelp("Run directories written by `switchyard train`.", valueName: "run-dir"))
+    var runs: [String]
+
+    @Option(help: "Directory to write report.md and charts/ to.")
+    var out: String
+
+    @Option(help: "Confidence level of the intervals across seeds.")
+    var confidence = 0.95
+
+    @OptionGroup var analysis: ReportAnalysisOptions
+
+    func validate() throws {
+        guard runs.count >= 2 else { throw ValidationError("give at least two run directories to compare") }
+        guard confidence > 0 && confidence < 1 else { throw ValidationError("--confidence must be in (0, 1), got \(confidence)") }
+    }
+
+    func run() throws {
+        let reports = try runs.map { try RunReport.load(run: $0, options: analysis.analysis) }
+        let comparison = ComparisonReport(runs: reports, confidence: confidence)
+        let document = comparison.document()
+        let written = try document.write(to: out)
+        print("## Comparison of \(runs.count) runs\n")
+        print("Written to [\(written)](\(written)).\n")
+        for finding in comparison.findings() { print("- \(finding)") }
+        print("")
+        print(comparison.sideBySideTable())
+    }
+}
