@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Training", targets: ["Training"]),
         .library(name: "RoutingStatistics", targets: ["RoutingStatistics"]),
         .library(name: "SwitchyardCLI", targets: ["SwitchyardCLI"]),
+        .library(name: "Charts", targets: ["Charts"]),
         .executable(name: "switchyard", targets: ["switchyard"]),
     ],
     dependencies: [
@@ -60,6 +61,9 @@ let package = Package(
 
         // Training runs: configurations and presets, the loop, checkpoints, metrics, traces.
         .target(name: "Training", dependencies: ["VisionTransformer", "Layers", "Routing", "Datasets", "Traces", "FileIO", "TensorCore"]),
+
+        // Deterministic SVG charts (line, bar, heatmap, histogram) for markdown reports.
+        .target(name: "Charts"),
 
         // Benchmarks behind `switchyard bench`, each side by side with its reference.
         .target(name: "Benchmarks", dependencies: ["TensorCore", "COpenBLAS"]),
