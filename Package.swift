@@ -89,6 +89,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Traces", "Datasets", "FileIO", "Routing", "TensorCore"]),
         .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI"]),
         .testTarget(name: "RoutingStatisticsTests", dependencies: ["RoutingStatistics", "Traces"]),
+        .testTarget(name: "ChartsTests", dependencies: ["Charts", "CZlib"]),
     ],
     swiftLanguageModes: [.v5]
 )
