@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "Notebooks", targets: ["Notebooks"]),
         .library(name: "Reports", targets: ["Reports"]),
         .library(name: "SwitchyardCLI", targets: ["SwitchyardCLI"]),
+        .library(name: "Charts", targets: ["Charts"]),
         .executable(name: "switchyard", targets: ["switchyard"]),
     ],
     dependencies: [
@@ -69,6 +70,9 @@ let package = Package(
         // Markdown notebooks: parsing, shell-free tokenising, the path policy, running blocks.
         .target(name: "Notebooks", dependencies: ["FileIO"]),
 
+        // Deterministic SVG charts (line, bar, heatmap, histogram) for markdown reports.
+        .target(name: "Charts"),
+
         // Benchmarks behind `switchyard bench`, each side by side with its reference.
         .target(name: "Benchmarks", dependencies: ["TensorCore", "COpenBLAS"]),
 
@@ -96,6 +100,7 @@ let package = Package(
         .testTarget(name: "NotebooksTests", dependencies: ["Notebooks", "FileIO"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Training", "RoutingStatistics", "FileIO"],
                     exclude: ["Fixtures", "Snapshots"]),
+        .testTarget(name: "ChartsTests", dependencies: ["Charts", "CZlib"]),
     ],
     swiftLanguageModes: [.v5]
 )

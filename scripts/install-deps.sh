@@ -4,9 +4,10 @@
 #   libopenblas-dev       OpenBLAS (GEMM)
 #   zlib1g-dev            zlib (gzip data sets and traces)
 #   pkg-config            how SwiftPM finds OpenBLAS and zlib
+#   librsvg2-bin          rsvg-convert, renders SVG charts in the tests
 #   dataset-fashion-mnist Fashion-MNIST IDX files in /usr/share/datasets/fashion-mnist
 set -euo pipefail
-packages=(libgsl-dev libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist)
+packages=(libgsl-dev libopenblas-dev zlib1g-dev pkg-config librsvg2-bin dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
