@@ -39,17 +39,10 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(help: "Write the full analysis as JSON to this file.")
     var json: String?
 
-    @Option(help: "Bootstrap resamples for the confidence intervals (0 = none).")
-    var bootstrap = 200
-
-    @Option(help: "Label permutations for the mutual-information test (0 = none).")
-    var permutations = 200
+    @OptionGroup var resampling: ResamplingOptions
 
     @Option(help: "Confidence level of the intervals.")
     var confidence = 0.95
-
-    @Option(help: "Seed of the bootstrap and permutation draws.")
-    var seed: UInt64 = 0
 
     @Option(help: "What the bootstrap resamples: automatic (images when tokens are grouped by image), tokens or images.")
     var unit: String = "automatic"
@@ -65,8 +58,6 @@ struct AnalyzeCommand: ParsableCommand {
 
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("give at least one run directory or trace file") }
-        guard bootstrap >= 0 else { throw ValidationError("--bootstrap must be 0 or more, got \(bootstrap)") }
-        guard permutations >= 0 else { throw ValidationError("--permutations must be 0 or more, got \(permutations)") }
         guard confidence > 0 && confidence < 1 else { throw ValidationError("--confidence must be in (0, 1), got \(confidence)") }
         guard ResamplingUnit(rawValue: unit) != nil else {
             throw ValidationError("--unit must be one of \(ResamplingUnit.allCases.map(\.rawValue).joined(separator: ", ")), got \(unit)")
@@ -129,9 +120,10 @@ struct AnalyzeCommand: ParsableCommand {
         do {
             // The same options for every input, so that groups are comparable.
             let trace = try TraceLoader.load(input, expertCount: experts)
-            var options = AnalysisOptions(bootstrapResamples: bootstrap, confidenceLevel: confidence,
-                                          permutations: permutations, seed: seed,
-                                          resamplingUnit: ResamplingUnit(rawValue: unit)!, includeTables: !noTables)
+            var options = resampling.options
+            options.confidenceLevel = confidence
+            options.resamplingUnit = ResamplingUnit(rawValue: unit)!
+            options.includeTables = !noTables
             options.source = input
             let analysis = try analyze(trace: trace, options: options)
             var stability: Stability?

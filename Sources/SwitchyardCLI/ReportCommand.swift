@@ -3,28 +3,6 @@ import Foundation
 import Reports
 import RoutingStatistics
 
-/// Options shared by `report` and `compare`: how the traces are analysed.
-struct ReportAnalysisOptions: ParsableArguments {
-    @Option(help: "Bootstrap resamples for the confidence intervals (0 = none).")
-    var bootstrap = 200
-
-    @Option(help: "Label permutations for the mutual-information test (0 = none).")
-    var permutations = 200
-
-    @Option(help: "Seed of the bootstrap and permutation draws.")
-    var seed: UInt64 = 0
-
-    func validate() throws {
-        guard bootstrap >= 0 else { throw ValidationError("--bootstrap must be 0 or more, got \(bootstrap)") }
-        guard permutations >= 0 else { throw ValidationError("--permutations must be 0 or more, got \(permutations)") }
-    }
-
-    /// The analysis options these flags describe.
-    var analysis: AnalysisOptions {
-        AnalysisOptions(bootstrapResamples: bootstrap, permutations: permutations, seed: seed)
-    }
-}
-
 /// `switchyard report`: a markdown report with SVG charts for each run.
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -53,7 +31,7 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Directory to write report.md and charts/ to.")
     var out: String
 
-    @OptionGroup var analysis: ReportAnalysisOptions
+    @OptionGroup var analysis: ResamplingOptions
 
     func validate() throws {
         guard !runs.isEmpty else { throw ValidationError("give at least one run directory") }
@@ -65,7 +43,7 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         for path in runs {
-            let report = try RunReport.load(run: path, options: analysis.analysis)
+            let report = try RunReport.load(run: path, options: analysis.options)
             let directory = runs.count == 1 ? out
                 : (out as NSString).appendingPathComponent((path as NSString).standardizingPath.split(separator: "/").last.map(String.init) ?? path)
             let written = try report.document().write(to: directory)
@@ -105,7 +83,7 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Confidence level of the intervals across seeds.")
     var confidence = 0.95
 
-    @OptionGroup var analysis: ReportAnalysisOptions
+    @OptionGroup var analysis: ResamplingOptions
 
     func validate() throws {
         guard runs.count >= 2 else { throw ValidationError("give at least two run directories to compare") }
@@ -113,7 +91,7 @@ struct CompareCommand: ParsableCommand {
     }
 
     func run() throws {
-        let reports = try runs.map { try RunReport.load(run: $0, options: analysis.analysis) }
+        let reports = try runs.map { try RunReport.load(run: $0, options: analysis.options) }
         let comparison = ComparisonReport(runs: reports, confidence: confidence)
         let document = comparison.document()
         let written = try document.write(to: out)
