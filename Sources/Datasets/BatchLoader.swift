@@ -72,7 +72,8 @@ public final class BatchLoader {
     public let seed: UInt64
     /// The image order of the current epoch.
     public private(set) var order: [Int]
-    private var augmentRNG: SeededRNG
+    /// The current epoch (its augmentation streams derive from it).
+    public private(set) var epoch = 0
     private var lookup: [Float]   // byte → normalised value, per channel
     private var scratch: [Float]
 
@@ -91,7 +92,6 @@ public final class BatchLoader {
         self.dropLast = dropLast
         self.seed = seed
         order = Array(0..<dataset.count)
-        augmentRNG = SeededRNG(seed: seed)
         lookup = []
         for c in 0..<dataset.channels {
             for v in 0..<256 { lookup.append((Float(v) / 255 - norm.mean[c]) / norm.std[c]) }
@@ -105,11 +105,13 @@ public final class BatchLoader {
         dropLast ? dataset.count / batchSize : (dataset.count + batchSize - 1) / batchSize
     }
 
-    /// Fixes the order and augmentation stream of epoch `epoch`.
+    /// Fixes the order of epoch `epoch`. Augmentation draws come from a stream of their own
+    /// for each (epoch, batch), so a batch is the same whichever batch a run starts from (a
+    /// run resumed in the middle of an epoch sees the batches an uninterrupted one would).
     public func startEpoch(_ epoch: Int) {
         var rng = SeededRNG.derived(seed: seed, stream: UInt64(epoch) &* 2 &+ 1)
         order = shuffle ? rng.permutation(dataset.count) : Array(0..<dataset.count)
-        augmentRNG = SeededRNG.derived(seed: seed, stream: UInt64(epoch) &* 2 &+ 2)
+        self.epoch = epoch
     }
 
     /// Writes batch `index` of the current epoch into `images` (at least [B, C, H, W]) and
@@ -121,6 +123,8 @@ public final class BatchLoader {
         precondition(n > 0, "batch \(index) is past the end of the epoch")
         let c = dataset.channels, h = dataset.height, w = dataset.width, plane = h * w
         precondition(images.count >= n * c * plane, "image tensor too small for a batch")
+        // Even streams (odd ones order the epochs): one per (epoch, batch).
+        var augmentRNG = SeededRNG.derived(seed: seed, stream: ((UInt64(epoch) << 32) | UInt64(index)) &* 2 &+ 2)
         dataset.pixels.withUnsafeBufferPointer { pixels in
             lookup.withUnsafeBufferPointer { table in
                 scratch.withUnsafeMutableBufferPointer { tmp in

@@ -35,6 +35,9 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: "Directory of the data set's files (default: the data set's usual place).")
     var dataDirectory: String?
 
+    @Option(name: .customLong("on-non-finite"), help: "When the loss or a gradient is NaN or infinite: stop (default; names the step and layer) or skip the step.")
+    var onNonFinite: NonFinitePolicy?
+
     @Option(name: .customLong("set"), help: ArgumentHelp("Any configuration field, PATH=VALUE (repeatable), e.g. model.width=128 or optimizer.learningRate=3e-4.", valueName: "path=value"))
     var settings: [String] = []
 
@@ -49,6 +52,7 @@ struct ConfigurationOptions: ParsableArguments {
         if let threads { pairs.append(("threads", String(threads))) }
         if let dataDirectory { pairs.append(("data.directory", dataDirectory)) }
         var configuration = try ConfigurationResolver.resolve(preset: preset, file: configFile, settings: pairs)
+        if let onNonFinite { configuration.nonFinite = onNonFinite }
         if !routerOptions.isEmpty {
             for (key, value) in try JSONOverrides.parse(routerOptions, option: "--router-option") {
                 configuration.model.routerOptions[key] = value
@@ -76,6 +80,10 @@ struct TrainCommand: ParsableCommand {
           switchyard train --preset tiny --router top-2 --epochs 1 --out runs/smoke
           switchyard train --set model.width=128 --set optimizer.learningRate=5e-4 --out runs/wide
           switchyard train --out runs/ec --resume          # continue after the last checkpoint
+
+        Ctrl-C (SIGINT) or SIGTERM stops after the step in progress and writes \
+        checkpoints/interrupted.ckpt; --resume continues from it and ends with the same \
+        weights as an uninterrupted run (same seed and threads). A second Ctrl-C stops at once.
         """
     )
 
@@ -95,12 +103,18 @@ struct TrainCommand: ParsableCommand {
         if resume {
             let saved = (out as NSString).appendingPathComponent("config.json")
             if FileManager.default.fileExists(atPath: saved), options.configFile == nil, options.preset == nil,
-               options.settings.isEmpty, options.router == nil {
+               options.settings.isEmpty, options.router == nil, options.onNonFinite == nil {
                 configuration = try ConfigurationResolver.resolve(preset: nil, file: saved, settings: [])
             }
         }
         let trainer = try Trainer(configuration: configuration, runDirectory: out, resume: resume, quiet: quiet)
-        let summary = try trainer.run()
+        let summary: RunSummary
+        do {
+            summary = try trainer.run()
+        } catch let interrupted as TrainingInterrupted {
+            FileHandle.standardError.write(Data("switchyard train: \(interrupted)\n".utf8))
+            throw ExitCode(128 + interrupted.signal)
+        }
         // One line on standard output (progress goes to standard error): what a notebook shows.
         print(String(format: "%@: %@, seed %d, test accuracy %.2f%% after %d epochs (%d steps), %@ parameters "
                      + "(%@ evaluated), %.0f images/s", out, summary.router, summary.seed, summary.testAccuracy * 100,
@@ -142,3 +156,5 @@ struct PresetsCommand: ParsableCommand {
         }
     }
 }
+
+extension NonFinitePolicy: ExpressibleByArgument {}

@@ -15,11 +15,13 @@ import VisionTransformer
 /// | `metrics.jsonl` | one ``StepRecord`` every `logEvery` steps |
 /// | `epochs.jsonl` | one ``EpochRecord`` per epoch (test accuracy, per-class accuracy) |
 /// | `checkpoints/epoch-N.ckpt` | parameters, AdamW moments, generator states after epoch N |
+/// | `checkpoints/interrupted.ckpt` | the same, mid-epoch, written when SIGINT or SIGTERM stops the run |
 /// | `traces/epoch-N.sytrace` | the routing of every test token after epoch N |
 /// | `summary.json` | the ``RunSummary`` when training ends |
 ///
 /// Same configuration (seed and threads included) → same numbers; `resume` continues from the
-/// newest checkpoint and reproduces the uninterrupted run.
+/// newest checkpoint (an epoch's, or the one an interrupted run wrote) and reproduces the
+/// uninterrupted run bit for bit.
 public final class Trainer {
     /// The run's configuration.
     public let configuration: TrainingConfiguration
@@ -40,6 +42,11 @@ public final class Trainer {
     private var epoch = 0
     private var step = 0
     private var trainSeconds = 0.0
+    /// The running totals of the epoch in progress (restored from an interrupted checkpoint).
+    private var partial = EpochTotals()
+    private let interrupt = InterruptRequest()
+    /// Steps skipped because the loss or a gradient was not finite (policy `skip`).
+    public private(set) var skippedSteps = 0
     private let progress: ProgressReporter
     private let images: Tensor
     private var labels: [Int32]
@@ -89,6 +96,14 @@ public final class Trainer {
         if resume { try restoreNewestCheckpoint() }
     }
 
+    /// Running totals of an epoch, kept in interrupted checkpoints.
+    struct EpochTotals {
+        var lossSum = 0.0
+        var correct = 0
+        var seen = 0
+        var seconds = 0.0
+    }
+
     /// Path of a file inside the run directory.
     func path(_ name: String) -> String { (runDirectory as NSString).appendingPathComponent(name) }
 
@@ -108,9 +123,10 @@ public final class Trainer {
             progress.message("resuming after epoch \(epoch) (step \(step))")
         }
         var lastRecord: EpochRecord?
+        interrupt.install()
+        defer { interrupt.uninstall() }
         while epoch < configuration.epochs {
-            lastRecord = try trainEpoch(metrics: metrics)
-            try epochs.append(lastRecord!)
+            lastRecord = try trainEpoch(metrics: metrics, epochs: epochs)
         }
         let records = try MetricsLog.read(EpochRecord.self, from: path("epochs.jsonl"))
         let final = lastRecord ?? records.last!
@@ -131,37 +147,57 @@ public final class Trainer {
         return summary
     }
 
-    private func trainEpoch(metrics: MetricsLog) throws -> EpochRecord {
+    /// Trains one epoch (the rest of it, after an interrupted checkpoint), evaluates, writes the
+    /// trace, appends the epoch record and then the checkpoint: a run killed in between resumes
+    /// from the previous checkpoint and rewrites the record.
+    private func trainEpoch(metrics: MetricsLog, epochs: MetricsLog) throws -> EpochRecord {
         trainLoader.startEpoch(epoch)
         let start = monotonicNow()
         var windowStart = start, windowImages = 0
-        var lossSum = 0.0, correct = 0, seen = 0
+        // A run resumed from an interrupted checkpoint starts in the middle of the epoch.
+        let firstBatch = step - epoch * trainLoader.batchCount
+        var totals = partial
+        partial = EpochTotals()
         let moe = model.moeLayers.map(\.layer)
-        for b in 0..<trainLoader.batchCount {
+        for b in firstBatch..<trainLoader.batchCount {
             let n = labels.withUnsafeMutableBufferPointer { trainLoader.fill(batch: b, images: images, labels: $0.baseAddress!) }
             optimizer.zeroGradients()
             let context = RoutingContext(training: true, step: step, sharedDraw: routingRNG.next())
             let result = labels.withUnsafeBufferPointer {
                 model.forward(images: images, labels: $0.baseAddress!, batchSize: n, context: context, rng: &routingRNG)
             }
-            guard result.loss.isFinite else {
-                throw InputError(location: "step \(step + 1)", message: """
-                    the loss is \(result.loss) (cross-entropy \(result.crossEntropy), auxiliary \(result.auxiliaryLoss)); \
-                    training stopped, the last checkpoint is intact. Try a lower optimizer.learningRate or gradientClip.
-                    """)
+            var problem: String?
+            if !result.loss.isFinite {
+                problem = "the loss is \(result.loss) (cross-entropy \(result.crossEntropy), auxiliary \(result.auxiliaryLoss)); "
+                    + "the first non-finite value is in \(firstNonFiniteActivation(batch: n))"
             }
-            model.backward()
-            let norm = GradientClipping.clipGlobalNorm(parameters, maxNorm: configuration.optimizer.gradientClip)
-            guard norm.isFinite else {
-                let bad = parameters.first { p in !sum(p.gradient.pointer, count: p.count).isFinite }?.name ?? "?"
-                throw InputError(location: "step \(step + 1)", message: "gradient of \(bad) is not finite; training stopped, the last checkpoint is intact")
+            var norm: Float = 0
+            if problem == nil {
+                model.backward()
+                norm = GradientClipping.clipGlobalNorm(parameters, maxNorm: configuration.optimizer.gradientClip)
+                if !norm.isFinite {
+                    let bad = parameters.first { p in !sum(p.gradient.pointer, count: p.count).isFinite }?.name ?? "?"
+                    problem = "the gradient of \(bad) is not finite"
+                }
             }
             let lr = schedule.rate(at: step)
-            optimizer.update(learningRate: lr)
+            if let problem {
+                guard configuration.nonFinite == .skip else {
+                    throw InputError(location: "step \(step + 1)", message: problem + "; training stopped, the last "
+                                     + "checkpoint is intact. Try a lower optimizer.learningRate, optimizer.gradientClip, "
+                                     + "or --on-non-finite skip")
+                }
+                skippedSteps += 1
+                progress.message("step \(step + 1) skipped: \(problem)")
+            } else {
+                optimizer.update(learningRate: lr)
+            }
             step += 1
-            lossSum += Double(result.loss) * Double(n)
-            correct += result.correct
-            seen += n
+            if problem == nil {
+                totals.lossSum += Double(result.loss) * Double(n)
+                totals.correct += result.correct
+            }
+            totals.seen += n
             windowImages += n
             if step % configuration.logEvery == 0 || b == trainLoader.batchCount - 1 {
                 let now = monotonicNow()
@@ -172,9 +208,18 @@ public final class Trainer {
                 windowStart = now
                 windowImages = 0
             }
+            if let signal = interrupt.received {
+                totals.seconds += monotonicNow() - start
+                trainSeconds += monotonicNow() - start
+                partial = totals
+                let written = try writeCheckpoint(name: "interrupted")
+                progress.message("interrupted after step \(step): checkpoint \(written); continue with --resume")
+                throw TrainingInterrupted(step: step, checkpoint: written, signal: signal)
+            }
         }
-        let epochSeconds = monotonicNow() - start
-        trainSeconds += epochSeconds
+        let lossSum = totals.lossSum, correct = totals.correct, seen = totals.seen
+        let epochSeconds = totals.seconds + monotonicNow() - start
+        trainSeconds += monotonicNow() - start
         epoch += 1
         let evalStart = monotonicNow()
         let evaluation = try evaluate(recordTrace: configuration.traces)
@@ -189,7 +234,10 @@ public final class Trainer {
             testAccuracy: evaluation.accuracy, perClassAccuracy: evaluation.perClass, trainSeconds: epochSeconds,
             evaluationSeconds: monotonicNow() - evalStart, imagesPerSecond: Double(seen) / max(epochSeconds, 1e-9),
             trace: tracePath)
-        try writeCheckpoint()
+        try epochs.append(record)
+        try writeCheckpoint(name: "epoch-\(epoch)")
+        // An interrupted checkpoint from earlier in this epoch is now stale.
+        try? FileManager.default.removeItem(atPath: path("checkpoints/interrupted.ckpt"))
         progress.message(String(format: "epoch %d: train loss %.4f, test accuracy %.2f%%, %.0f img/s",
                                 epoch, record.trainLoss, record.testAccuracy * 100, record.imagesPerSecond))
         return record
@@ -265,7 +313,25 @@ public final class Trainer {
 
     // MARK: Checkpoints
 
-    private func writeCheckpoint() throws {
+    /// Where the first non-finite activation of the last forward is: "block N", "the router of
+    /// block N" or "the classifier".
+    private func firstNonFiniteActivation(batch: Int) -> String {
+        let rows = batch * configuration.model.tokensPerImage
+        for (b, block) in model.blocks.enumerated() {
+            if !sum(block.output.pointer, count: rows * configuration.model.width).isFinite {
+                return block.feedForward.plan.auxiliaryLoss.isFinite ? "block \(b) (its attention or feed-forward output)"
+                    : "the router of block \(b) (its auxiliary loss is \(block.feedForward.plan.auxiliaryLoss))"
+            }
+            if !block.feedForward.plan.auxiliaryLoss.isFinite {
+                return "the router of block \(b) (its auxiliary loss is \(block.feedForward.plan.auxiliaryLoss))"
+            }
+        }
+        return "the classifier (final norm, head or cross-entropy)"
+    }
+
+    /// Writes `checkpoints/NAME.ckpt` and returns its path.
+    @discardableResult
+    private func writeCheckpoint(name: String) throws -> String {
         var entries: [Checkpoint.ArrayEntry] = [], arrays: [[Float]] = []
         for (i, p) in parameters.enumerated() {
             entries.append(.init(name: p.name, count: p.count))
@@ -277,8 +343,13 @@ public final class Trainer {
         }
         let header = Checkpoint.Header(configuration: configuration, epoch: epoch, step: step,
                                        generators: ["routing": routingRNG.state], arrays: entries,
-                                       counters: ["trainSeconds": trainSeconds, "adamStep": Double(optimizer.step)])
-        try Checkpoint(header: header, arrays: arrays).write(to: path("checkpoints/epoch-\(epoch).ckpt"))
+                                       counters: ["trainSeconds": trainSeconds, "adamStep": Double(optimizer.step),
+                                                  "epochLossSum": partial.lossSum, "epochCorrect": Double(partial.correct),
+                                                  "epochSeen": Double(partial.seen), "epochSeconds": partial.seconds,
+                                                  "skippedSteps": Double(skippedSteps)])
+        let file = path("checkpoints/\(name).ckpt")
+        try Checkpoint(header: header, arrays: arrays).write(to: file)
+        return file
     }
 
     /// The checkpoints of a run directory, newest last.
@@ -292,10 +363,19 @@ public final class Trainer {
         }.sorted { $0.0 < $1.0 }
     }
 
+    /// Restores the checkpoint with the most steps: the newest epoch checkpoint or the one an
+    /// interrupted run wrote. With none (a run stopped before its first checkpoint), the run
+    /// starts from the beginning.
     private func restoreNewestCheckpoint() throws {
-        guard let newest = Trainer.checkpoints(in: runDirectory).last else {
-            throw InputError(file: runDirectory, message: "--resume: no checkpoints/epoch-N.ckpt in this run directory")
+        var candidates = Trainer.checkpoints(in: runDirectory).suffix(1).map(\.path)
+        let interrupted = path("checkpoints/interrupted.ckpt")
+        if FileManager.default.fileExists(atPath: interrupted) { candidates.append(interrupted) }
+        guard !candidates.isEmpty else {
+            progress.message("--resume: no checkpoint in \(runDirectory) yet; starting from the beginning")
+            return
         }
+        let newest = try candidates.map { (path: $0, step: try Checkpoint.read($0).header.step) }
+            .max { $0.step < $1.step }!
         try restore(from: newest.path)
     }
 
@@ -327,8 +407,12 @@ public final class Trainer {
         routingRNG = rng
         epoch = checkpoint.header.epoch
         step = checkpoint.header.step
-        trainSeconds = checkpoint.header.counters["trainSeconds"] ?? 0
-        optimizer.restore(step: Int(checkpoint.header.counters["adamStep"] ?? Double(step)))
+        let counters = checkpoint.header.counters
+        trainSeconds = counters["trainSeconds"] ?? 0
+        optimizer.restore(step: Int(counters["adamStep"] ?? Double(step)))
+        partial = EpochTotals(lossSum: counters["epochLossSum"] ?? 0, correct: Int(counters["epochCorrect"] ?? 0),
+                              seen: Int(counters["epochSeen"] ?? 0), seconds: counters["epochSeconds"] ?? 0)
+        skippedSteps = Int(counters["skippedSteps"] ?? 0)
     }
 }
 

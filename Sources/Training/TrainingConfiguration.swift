@@ -24,6 +24,9 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var logEvery = 10
     /// Record routing traces of the test set after each epoch.
     public var traces = true
+    /// What a non-finite loss or gradient does: stop the run (nil, the default) or skip the
+    /// step. Optional so that configurations written before it existed still load.
+    public var nonFinite: NonFinitePolicy?
 
     /// The `fmnist-small` preset.
     public init() {}
@@ -42,6 +45,14 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         try check(threads >= 1 && threads <= 256, "threads", threads, "1 to 256")
         try check(logEvery >= 1, "logEvery", logEvery, "at least 1")
     }
+}
+
+/// What training does when the loss or a gradient is NaN or infinite.
+public enum NonFinitePolicy: String, Codable, Sendable, CaseIterable {
+    /// Stop with a message naming the step and the layer; the last checkpoint stays intact.
+    case stop
+    /// Skip the step (no parameter update), report it, and go on.
+    case skip
 }
 
 /// Which images a run trains and tests on.

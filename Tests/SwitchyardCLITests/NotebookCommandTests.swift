@@ -14,29 +14,9 @@ final class NotebookCommandTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: root) }
 
-    /// The `switchyard` executable that `swift build` / `swift test` put beside the test bundle.
-    func executable() throws -> String {
-        let bundle = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        let path = bundle.appendingPathComponent("switchyard").path
-        return try XCTUnwrap(FileManager.default.isExecutableFile(atPath: path) ? path : nil,
-                             "no switchyard executable beside the tests at \(path); run `swift build` first")
-    }
-
-    /// Runs the executable with `arguments` in `root`; returns exit status, stdout and stderr.
+    /// Runs the built executable with `arguments` in `root`.
     func switchyard(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try executable())
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: root)
-        let out = root + "/.stdout", err = root + "/.stderr"
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        _ = FileManager.default.createFile(atPath: err, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-        try process.run()
-        process.waitUntilExit()
-        return (process.terminationStatus, try String(contentsOfFile: out, encoding: .utf8),
-                try String(contentsOfFile: err, encoding: .utf8))
+        try BuiltExecutable.run(arguments, in: root)
     }
 
     func testRunInsertsEachBlocksOutputAndRerunsReplaceThem() throws {
@@ -89,7 +69,8 @@ final class NotebookCommandTests: XCTestCase {
     }
 
     func testDryRunChecksWithoutRunningAndNotebooksCannotRecurse() throws {
-        XCTAssertEqual(NotebookRunCommand.allowedSubcommands, ["train", "eval", "analyze", "presets", "routers", "bench"])
+        XCTAssertEqual(NotebookRunCommand.allowedSubcommands,
+                       ["train", "eval", "analyze", "report", "compare", "presets", "routers", "bench"])
         let notebook = root + "/nb/dry.md"
         let text = "```switchyard\ntrain --preset tiny --out runs/t\n```\n"
         try text.write(toFile: notebook, atomically: true, encoding: .utf8)

@@ -82,6 +82,34 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    func testANonFiniteLossStopsTheRunNamingTheStepAndTheLayer() throws {
+        var config = try configuration(router: "switch", epochs: 1)
+        config.optimizer.learningRate = 1e30   // the first update sends the weights to ±∞
+        XCTAssertThrowsError(try Trainer(configuration: config, runDirectory: root + "/nan", quiet: true).run()) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("step 2"), text)
+            XCTAssertTrue(text.contains("block 0") || text.contains("router of block") || text.contains("gradient of"), text)
+            XCTAssertTrue(text.contains("last checkpoint is intact"), text)
+        }
+        XCTAssertTrue(Trainer.checkpoints(in: root + "/nan").isEmpty, "no checkpoint of the broken weights")
+        // With the skip policy the same run goes on, skipping every step it cannot take (its
+        // weights stay broken, so no trace: a trace of NaN combine weights is rightly refused).
+        config.nonFinite = .skip
+        config.traces = false
+        let trainer = try Trainer(configuration: config, runDirectory: root + "/skip", quiet: true)
+        try trainer.run()
+        XCTAssertEqual(trainer.skippedSteps, 31, "every step after the first")
+        XCTAssertEqual(try Checkpoint.read(root + "/skip/checkpoints/epoch-1.ckpt").header.counters["skippedSteps"], 31)
+    }
+
+    func testResumingWithoutAnyCheckpointStartsFromTheBeginning() throws {
+        let config = try configuration(router: "switch", epochs: 1)
+        let a = try Trainer(configuration: config, runDirectory: root + "/a", quiet: true).run()
+        let b = try Trainer(configuration: config, runDirectory: root + "/b", resume: true, quiet: true).run()
+        XCTAssertEqual(a.testAccuracy, b.testAccuracy)
+        XCTAssertEqual(b.steps, 32)
+    }
+
     func testCorruptCheckpointsAreRejected() throws {
         let dir = root + "/run"
         try Trainer(configuration: configuration(router: "switch", epochs: 1), runDirectory: dir, quiet: true).run()
