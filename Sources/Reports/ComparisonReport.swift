@@ -48,8 +48,8 @@ public struct ComparisonReport: Sendable {
                value: { $0.analysis?.overall.load.cv }, interval: { $0.analysis?.overall.uncertainty?.cv }),
         Metric(name: "MaxVio", percent: false, digits: 3, higherIsBetter: false,
                value: { $0.analysis?.overall.load.maxVio }, interval: { $0.analysis?.overall.uncertainty?.maxVio }),
-        Metric(name: "dropped tokens", percent: true, digits: 2, higherIsBetter: false,
-               value: { $0.analysis?.overall.load.droppedFraction }, interval: { _ in nil }),
+        Metric(name: "tokens without expert", percent: true, digits: 2, higherIsBetter: false,
+               value: { $0.analysis?.overall.load.tokensWithoutExpertFraction }, interval: { _ in nil }),
         Metric(name: "class–expert MI (bits)", percent: false, digits: 3, higherIsBetter: nil,
                value: { $0.analysis?.overall.affinity.mutualInformationBits },
                interval: { $0.analysis?.overall.uncertainty?.mutualInformationBits }),
@@ -250,7 +250,7 @@ public struct ComparisonReport: Sendable {
         let dropped = Self.metrics[5]
         let dropping = routed.filter { (mean(dropped, $0) ?? 0) > 0 }
         if !dropping.isEmpty {
-            out.append("Tokens dropped or unrouted on the test set: " + ReportFormat.list(dropping.map {
+            out.append("Test tokens that no expert processed (dropped over capacity, or picked by no expert): " + ReportFormat.list(dropping.map {
                 "\($0.label) \(ReportFormat.percent(mean(dropped, $0)))"
             }) + ".")
         }

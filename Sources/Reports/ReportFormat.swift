@@ -23,6 +23,12 @@ enum ReportFormat {
         return String(format: "%.3f", x)
     }
 
+    /// A p-value after "p": "= 0.012", "= 3.1e-05" or "< 1e-300".
+    static func pClause(_ x: Double?) -> String {
+        let text = p(x)
+        return text.hasPrefix("<") ? text : "= " + text
+    }
+
     /// "0.112 [0.101, 0.124]": an estimate with its bootstrap interval when there is one.
     static func withInterval(_ x: Double?, _ interval: BootstrapInterval?, _ digits: Int = 3) -> String {
         guard let interval else { return number(x, digits) }

@@ -57,12 +57,18 @@ extension RunReport {
         }
         let unused = a.layers.flatMap { s in s.load.unusedExperts.map { "expert \($0) of \(s.scope)" } }
         if !unused.isEmpty { out.append("Unused: \(ReportFormat.list(unused)) took no test token.") }
-        if let worst = a.layers.max(by: { ($0.load.droppedFraction ?? 0) < ($1.load.droppedFraction ?? 0) }),
-           let fraction = worst.load.droppedFraction, fraction > 0 {
-            let what = worst.load.droppedDefinition == "no_expert" ? "got no expert (the residual connection carries them)"
-                : "were not taken by their first-choice expert (over its capacity)"
-            out.append("Up to \(ReportFormat.percent(fraction)) of test tokens \(what), in \(worst.scope); "
-                       + "over all layers \(ReportFormat.percent(a.overall.load.droppedFraction)).")
+        let without = { (s: LayerAnalysis) in s.load.tokensWithoutExpertFraction ?? 0 }
+        if let worst = a.layers.max(by: { without($0) < without($1) }), without(worst) > 0 {
+            out.append("Up to \(ReportFormat.percent(without(worst))) of test tokens got no expert at all, in \(worst.scope) "
+                       + "(the residual connection carries them); over all layers "
+                       + "\(ReportFormat.percent(a.overall.load.tokensWithoutExpertFraction)).")
+        }
+        let passedOver = { (s: LayerAnalysis) in
+            s.load.droppedDefinition == "preferred_expert_not_taken" ? (s.load.droppedFraction ?? 0) : 0
+        }
+        if let worst = a.layers.max(by: { passedOver($0) < passedOver($1) }), passedOver(worst) > without(worst) {
+            out.append("Up to \(ReportFormat.percent(passedOver(worst))) of test tokens were not taken by the expert "
+                       + "their router ranked first (its buffer was full), in \(worst.scope).")
         }
         return out
     }
@@ -113,11 +119,11 @@ extension RunReport {
                     let name = { (i: Int) in i < names.count ? names[i] : String(i) }
                     if p < Self.alpha, let most = valid.max(by: { byClass[$0]! < byClass[$1]! }),
                        let least = valid.min(by: { byClass[$0]! < byClass[$1]! }) {
-                        out.append("Classes receive different compute (Kruskal–Wallis p = \(ReportFormat.p(p))): "
+                        out.append("Classes receive different compute (Kruskal–Wallis p \(ReportFormat.pClause(p))): "
                                    + "\(name(most)) tokens get the most (\(ReportFormat.number(byClass[most], 2)) experts) and "
                                    + "\(name(least)) the least (\(ReportFormat.number(byClass[least], 2))).")
                     } else {
-                        out.append("There is no evidence that classes receive different compute (Kruskal–Wallis p = \(ReportFormat.p(p))).")
+                        out.append("There is no evidence that classes receive different compute (Kruskal–Wallis p \(ReportFormat.pClause(p))).")
                     }
                 }
             }

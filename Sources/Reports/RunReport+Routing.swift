@@ -13,7 +13,7 @@ extension RunReport {
                     + "their mean, MaxVio = (max − mean)/mean, Gini 0 is perfect balance and (E − 1)/E total collapse; "
                     + "χ² p tests the counts against a uniform spread (docs/statistics.md).")
         let header = ["scope", "assignments", "CV", "Gini", "MaxVio", "max/mean", "entropy / ln E", "χ² p",
-                      "unused experts", "dropped", "capacity used"]
+                      "unused experts", "tokens without expert", "first choice not taken", "capacity used"]
         var t = MarkdownTable(header, alignments: [.left] + header.dropFirst().map { _ in .right })
         for s in scopes(a) {
             let l = s.load, u = s.uncertainty
@@ -21,7 +21,9 @@ extension RunReport {
                       ReportFormat.withInterval(l.gini, u?.gini), ReportFormat.withInterval(l.maxVio, u?.maxVio),
                       ReportFormat.number(l.maxOverMean), ReportFormat.number(l.entropyRatio, 4), ReportFormat.p(l.chi2P),
                       l.unusedExperts.isEmpty ? "none" : l.unusedExperts.map(String.init).joined(separator: ", "),
-                      ReportFormat.percent(l.droppedFraction), ReportFormat.percent(l.capacityUtilization)])
+                      ReportFormat.percent(l.tokensWithoutExpertFraction),
+                      l.droppedDefinition == "no_expert" ? "n/a" : ReportFormat.percent(l.droppedFraction),
+                      ReportFormat.percent(l.capacityUtilization)])
         }
         b.table(t)
         guard a.expertCount > 1 else { return }
@@ -130,7 +132,7 @@ extension RunReport {
         if let byClass = h.meanComputeByClass, let kw = h.kruskalWallis, kw.p != nil {
             let names = classNames
             b.paragraph("Mean compute per token by class; Kruskal–Wallis H = \(ReportFormat.number(kw.h, 1)) "
-                        + "with \(kw.degreesOfFreedom) degrees of freedom, p = \(ReportFormat.p(kw.p)).")
+                        + "with \(kw.degreesOfFreedom) degrees of freedom, p \(ReportFormat.pClause(kw.p)).")
             var ct = MarkdownTable(["class", "tokens", "mean experts (all layers)"], alignments: [.left, .right, .right])
             for (i, m) in byClass.enumerated() {
                 ct.append([i < names.count ? names[i] : String(i),

@@ -67,6 +67,9 @@ final class RunReportTests: XCTestCase {
         let after = report.findings().joined(separator: "\n")
         XCTAssertTrue(after.contains("Unused: expert 2 of layer 1 took no test token."), after)
         XCTAssertTrue(after.contains("No layer's load departs from uniform"), after)
+        XCTAssertFalse(after.contains("got no expert at all"), after)
+        report.analysis!.layers[0].load.tokensWithoutExpertFraction = 0.05
+        XCTAssertTrue(report.findings().joined().contains("Up to 5.00% of test tokens got no expert at all, in layer 0"))
 
         let ec = try ReportFixtures.report("expert-choice-s0").findings().joined(separator: "\n")
         XCTAssertTrue(ec.contains("Load is perfectly balanced"), ec)
