@@ -74,8 +74,13 @@ extension RunReport {
     }
 
     private func affinityFindings(_ a: TraceAnalysis, names: [String]) -> [String] {
-        guard a.classCount > 0 else { return [] }
         var out: [String] = []
+        if let strongest = a.layers.max(by: { ($0.affinity.position?.cramersV ?? 0) < ($1.affinity.position?.cramersV ?? 0) }),
+           let position = strongest.affinity.position, let v = position.cramersV {
+            out.append("The patch position predicts the expert most in \(strongest.scope): Cramér's V "
+                       + "\(ReportFormat.number(v)) (1 = the position alone decides), χ² p \(ReportFormat.pClause(position.chi2P)).")
+        }
+        guard a.classCount > 0 else { return out }
         let dependent = a.layers.filter { ($0.affinity.chi2P ?? 1) < Self.alpha }
         if let strongest = a.layers.max(by: { ($0.affinity.mutualInformationBits ?? 0) < ($1.affinity.mutualInformationBits ?? 0) }) {
             let which = dependent.isEmpty ? "In no layer does the expert depend on the class at p < \(Self.alpha) (χ² test)"
