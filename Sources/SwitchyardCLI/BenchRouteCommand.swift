@@ -123,7 +123,7 @@ struct BenchRouteCommand: ParsableCommand {
         let cells = try RoutingBenchmark.run(try grid()) { line in
             if !quiet { FileHandle.standardError.write(Data(("bench route: " + line + "\n").utf8)) }
         }
-        print("bench route: router \(router), d \(width), \(threads) threads, \(repetitions) rounds of ≥ \(roundSeconds) s per cell")
+        print("bench route: router \(router), d \(width), \(threads) thread\(threads == 1 ? "" : "s"), \(repetitions) round\(repetitions == 1 ? "" : "s") of ≥ \(roundSeconds) s per cell")
         print("")
         print(RoutingBenchmark.markdown(cells))
         if let json {

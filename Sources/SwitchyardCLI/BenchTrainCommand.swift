@@ -13,7 +13,8 @@ struct BenchTrainCommand: ParsableCommand {
         builds them, from the same options (--preset, --router, --router-option, --set, …). \
         Instead of a data set, one synthetic batch of the preset's shape is used for every step: \
         images N(0, 1) and uniform labels, fixed by --seed. Data loading is excluded, as in the \
-        PyTorch reference (bench/torch_reference.py).
+        PyTorch reference (bench/torch_reference.py). --epochs and --data-dir are accepted, as \
+        everywhere the run options are, and have no effect: no data set is read.
 
         A step is what training does per batch: zero the gradients, forward with routing, \
         backward, gradient norm (and clipping when optimizer.gradientClip > 0), AdamW update. \
