@@ -11,7 +11,7 @@ THREADS       ?= 2
 SEED          ?= 0
 RUN_DIR       ?= runs/demo-switch
 
-.PHONY: demo test deps build release bench clean
+.PHONY: demo test deps build release bench bench-torch clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -42,6 +42,13 @@ test:
 bench: release
 	$(BIN) bench gemm --threads $(THREADS)
 	$(BIN) bench stats
+
+# Switchyard against the PyTorch reference (bench/torch_reference.py), alternating runs,
+# medians and ratios as markdown tables; needs torch (see docs/performance.md). Pass more
+# options with COMPARE_ARGS, e.g. make bench-torch COMPARE_ARGS='--routers switch --steps 20'.
+COMPARE_ARGS ?=
+bench-torch:
+	bash bench/compare.sh --threads $(THREADS) $(COMPARE_ARGS)
 
 clean:
 	rm -rf .build

@@ -73,8 +73,9 @@ let package = Package(
         // Deterministic SVG charts (line, bar, heatmap, histogram) for markdown reports.
         .target(name: "Charts"),
 
-        // Benchmarks behind `switchyard bench`, each side by side with its reference.
-        .target(name: "Benchmarks", dependencies: ["TensorCore", "COpenBLAS"]),
+        // Benchmarks behind `switchyard bench`: GEMM, training throughput (with model FLOPs and
+        // the sgemm peak) and the routing microbenchmark; bench/ holds the PyTorch reference.
+        .target(name: "Benchmarks", dependencies: ["TensorCore", "COpenBLAS", "Layers", "Routing", "Training", "VisionTransformer"]),
 
         // The command-line interface as a library, so that a user's package can register
         // its own routers and run the same commands (see docs/custom-router.md).
@@ -96,6 +97,7 @@ let package = Package(
         .testTarget(name: "TracesTests", dependencies: ["Traces", "FileIO"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Traces", "Datasets", "FileIO", "Routing", "TensorCore"]),
         .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI"]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "VisionTransformer", "Training", "Routing", "TensorCore"]),
         .testTarget(name: "RoutingStatisticsTests", dependencies: ["RoutingStatistics", "Traces"]),
         .testTarget(name: "NotebooksTests", dependencies: ["Notebooks", "FileIO"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Training", "RoutingStatistics", "FileIO"],

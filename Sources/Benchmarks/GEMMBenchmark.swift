@@ -54,6 +54,35 @@ public struct GEMMBenchmark: Sendable {
                              wrapperGFLOPS: median(wrapperRates), directGFLOPS: median(directRates))
     }
 
+    /// The measured sgemm peak: the median GFLOP/s over `repetitions` rounds (each about
+    /// `roundSeconds` long) of a direct row-major `cblas_sgemm` on square n × n matrices,
+    /// with the OpenBLAS threads now in force. `switchyard bench train` divides its model
+    /// GFLOP/s by this. n = 1024 (2.1 GFLOP per call) is large enough for OpenBLAS to reach
+    /// its plateau on the project's machine, small enough (12 MB) to measure in a second.
+    public static func sgemmPeak(size n: Int = 1024, repetitions: Int = 7, roundSeconds: Double = 0.05) -> Double {
+        precondition(n >= 1 && repetitions >= 1, "sgemmPeak needs size ≥ 1 and repetitions ≥ 1")
+        var rng = SeededRNG(seed: 2)
+        let a = Tensor(shape: [n, n]), b = Tensor(shape: [n, n]), c = Tensor(shape: [n, n])
+        rng.fillGaussian(a.pointer, count: a.count)
+        rng.fillGaussian(b.pointer, count: b.count)
+        let flops = 2.0 * Double(n) * Double(n) * Double(n)
+        func direct() {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n),
+                        1, a.pointer, Int32(n), b.pointer, Int32(n), 0, c.pointer, Int32(n))
+        }
+        for _ in 0..<2 { direct() }
+        let t0 = monotonicSeconds()
+        direct()
+        let calls = max(1, Int(roundSeconds / max(monotonicSeconds() - t0, 1e-7)))
+        var rates: [Double] = []
+        for _ in 0..<repetitions {
+            let start = monotonicSeconds()
+            for _ in 0..<calls { direct() }
+            rates.append(flops * Double(calls) / (monotonicSeconds() - start) / 1e9)
+        }
+        return median(rates)
+    }
+
     /// The result as a markdown table.
     public var markdownTable: String {
         func f(_ x: Double) -> String { String(format: "%.1f", x) }

@@ -17,6 +17,9 @@ import TensorCore
 /// Backward: dL/dw_a = dy_t · FFN_e(x_t) for each assignment a = (t, e); each expert's
 /// backward runs on w_a · dy_t; the experts' input gradients are scatter-added into dx and the
 /// router adds its own contribution (through the combine weights and its auxiliary loss).
+///
+/// The gather and scatter-add steps are ``MoEDataMovement``'s, which `switchyard bench route`
+/// also times on their own.
 public final class MoELayer: Layer {
     /// The router that decides which expert takes which token.
     public let router: any Router
@@ -106,22 +109,14 @@ public final class MoELayer: Layer {
             merged.forward(x, rows: n, into: y)
             return y
         }
-        plan.tokens.withUnsafeBufferPointer { tokens in
-            gatherRows(x, width: width, rows: tokens.baseAddress!, count: a, into: gathered.pointer)
-        }
+        MoEDataMovement.dispatch(x, width: width, plan: plan, into: gathered.pointer)
         for e in 0..<experts.count {
             let range = plan.range(ofExpert: e)
             if range.isEmpty { continue }
             experts[e].forward(gathered.pointer + range.lowerBound * width, rows: range.count,
                                into: expertOutput.pointer + range.lowerBound * width)
         }
-        y.update(repeating: 0, count: n * width)
-        plan.tokens.withUnsafeBufferPointer { tokens in
-            plan.weights.withUnsafeBufferPointer { weights in
-                scatterAddRows(expertOutput.pointer, width: width, rows: tokens.baseAddress!,
-                               weights: weights.baseAddress!, count: a, into: y)
-            }
-        }
+        MoEDataMovement.combine(expertOutput.pointer, width: width, plan: plan, into: y)
         return y
     }
 
@@ -131,25 +126,18 @@ public final class MoELayer: Layer {
     public func backward(dOutput: UnsafePointer<Float>, input x: UnsafePointer<Float>,
                          dInput: UnsafeMutablePointer<Float>, auxiliaryLossScale: Float = 1) {
         precondition(!plan.usesAveragedExperts, "MoELayer.backward after an evaluation forward")
-        let n = lastTokenCount, a = plan.assignmentCount
-        plan.tokens.withUnsafeBufferPointer { tokensBuffer in
-            let tokens = tokensBuffer.baseAddress!
-            // dL/dw_a = dy_t · FFN_e(x_t); dL/dFFN_e(x_t) = w_a · dy_t.
-            gatherRows(dOutput, width: width, rows: tokens, count: a, into: dExpertOutput.pointer)
-            rowDots(dExpertOutput.pointer, expertOutput.pointer, rows: a, width: width, into: dWeights.pointer)
-            plan.weights.withUnsafeBufferPointer { weights in
-                for i in 0..<a { scale(dExpertOutput.pointer + i * width, by: weights[i], count: width) }
-            }
-            for e in 0..<experts.count {
-                let range = plan.range(ofExpert: e)
-                if range.isEmpty { continue }
-                let offset = range.lowerBound * width
-                experts[e].backward(dOutput: dExpertOutput.pointer + offset, input: gathered.pointer + offset,
-                                    rows: range.count, dInput: dGathered.pointer + offset)
-            }
-            dInput.update(repeating: 0, count: n * width)
-            scatterAddRows(dGathered.pointer, width: width, rows: tokens, weights: nil, count: a, into: dInput)
+        precondition(plan.tokenCount == lastTokenCount, "MoELayer.backward: the plan is not the last forward's")
+        // dL/dw_a = dy_t · FFN_e(x_t); dL/dFFN_e(x_t) = w_a · dy_t.
+        MoEDataMovement.combineBackward(dOutput: dOutput, expertOutput: expertOutput.pointer, width: width, plan: plan,
+                                        dExpertOutput: dExpertOutput.pointer, dWeights: dWeights.pointer)
+        for e in 0..<experts.count {
+            let range = plan.range(ofExpert: e)
+            if range.isEmpty { continue }
+            let offset = range.lowerBound * width
+            experts[e].backward(dOutput: dExpertOutput.pointer + offset, input: gathered.pointer + offset,
+                                rows: range.count, dInput: dGathered.pointer + offset)
         }
+        MoEDataMovement.dispatchBackward(dGathered.pointer, width: width, plan: plan, into: dInput)
         router.backward(plan: plan, dWeights: dWeights.pointer, auxiliaryLossScale: auxiliaryLossScale,
                         input: x, dInput: dInput)
     }

@@ -1,0 +1,79 @@
+import ArgumentParser
+import XCTest
+@testable import SwitchyardCLI
+
+/// `switchyard bench train` and `bench route` as a user runs them: smoke runs (seconds, not
+/// measurements) and the errors for bad arguments.
+final class BenchCommandTests: XCTestCase {
+    var root: String!
+
+    override func setUpWithError() throws {
+        root = NSTemporaryDirectory() + "switchyard-bench-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: root) }
+
+    func run(_ arguments: [String]) throws {
+        var command = try SwitchyardCommand.parseAsRoot(arguments)
+        try command.run()
+    }
+
+    func readJSON(_ path: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+    }
+
+    func testBenchTrainSmokeWritesFinitePositiveNumbers() throws {
+        let path = root + "/train.json"
+        try run(["bench", "train", "--preset", "tiny", "--router", "switch", "--steps", "2", "--warmup", "1",
+                 "--batch-size", "8", "--threads", "1", "--peak-size", "64", "--peak-repetitions", "1",
+                 "--set", "model.experts=2", "--quiet", "--json", path])
+        let json = try readJSON(path)
+        for key in ["medianImagesPerSecond", "meanImagesPerSecond", "modelGFLOPS", "sgemmPeakGFLOPS", "shareOfPeak",
+                    "trainingFLOPsPerImage"] {
+            let value = try XCTUnwrap(json[key] as? Double, key)
+            XCTAssertTrue(value.isFinite && value > 0, "\(key) = \(value)")
+        }
+        XCTAssertEqual(json["batchSize"] as? Int, 8)
+        XCTAssertEqual(json["experts"] as? Int, 2, "--set reaches the model as in train")
+        XCTAssertEqual(json["router"] as? String, "switch")
+        XCTAssertTrue((json["flopConvention"] as? String)?.contains("training = 3 × forward") ?? false)
+    }
+
+    func testBenchRouteSmokeOnATinyGrid() throws {
+        let path = root + "/route.json"
+        try run(["bench", "route", "--router", "expert-choice", "--tokens", "100,1000", "--width", "8",
+                 "--experts", "2,4", "--k", "1,2", "--repetitions", "1", "--round-seconds", "0", "--threads", "1",
+                 "--quiet", "--json", path])
+        let cells = try XCTUnwrap(readJSON(path)["cells"] as? [[String: Any]])
+        XCTAssertEqual(cells.count, 8)
+        for cell in cells {
+            let value = try XCTUnwrap(cell["totalNanosecondsPerToken"] as? Double)
+            XCTAssertTrue(value.isFinite && value > 0)
+        }
+    }
+
+    func testBenchArgumentsAreValidated() throws {
+        func rejects(_ arguments: [String], saying text: String, file: StaticString = #filePath, line: UInt = #line) {
+            XCTAssertThrowsError(try run(arguments), file: file, line: line) { error in
+                let message = SwitchyardCommand.message(for: error)
+                XCTAssertTrue(message.contains(text), "\(message)", file: file, line: line)
+            }
+        }
+        rejects(["bench", "train", "--steps", "0"], saying: "--steps")
+        rejects(["bench", "train", "--warmup", "-1"], saying: "--warmup")
+        rejects(["bench", "train", "--peak-size", "-5"], saying: "--peak-size")
+        rejects(["bench", "train", "--preset", "nope", "--steps", "1", "--peak-size", "0"], saying: "nope")
+        rejects(["bench", "train", "--router", "nope", "--steps", "1", "--peak-size", "0"], saying: "nope")
+        rejects(["bench", "train", "--set", "model.heads=3", "--steps", "1", "--peak-size", "0"], saying: "model.heads")
+        rejects(["bench", "route", "--tokens", "1000,abc"], saying: "--tokens")
+        rejects(["bench", "route", "--tokens", "0"], saying: "--tokens")
+        rejects(["bench", "route", "--experts", ""], saying: "--experts")
+        rejects(["bench", "route", "--router", "switch", "--k", "2"], saying: "k must be 1")
+        rejects(["bench", "route", "--router", "top-2", "--k", "1"], saying: "k = 2")
+        rejects(["bench", "route", "--router", "nope"], saying: "nope")
+        rejects(["bench", "route", "--repetitions", "0"], saying: "--repetitions")
+        rejects(["bench", "route", "--memory-limit", "0"], saying: "--memory-limit")
+        rejects(["bench", "route", "--router-option", "trainingCapacityFactor=-1"], saying: "trainingCapacityFactor")
+    }
+}

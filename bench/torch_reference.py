@@ -1,0 +1,567 @@
+#!/usr/bin/env python3
+"""PyTorch reference for Switchyard's benchmarks (`switchyard bench train` and `bench route`).
+
+The same model, routers and measurements as Switchyard, written the way a good PyTorch user
+would write them: index-based dispatch (argsort / index_select / index_add_, never a one-hot
+einsum), batched expert GEMMs where the groups have equal sizes (Expert Choice), fused AdamW
+where available, torch.no_grad() around routing bookkeeping, F.scaled_dot_product_attention,
+and no torch.compile unless --compile is given.
+
+    python3 bench/torch_reference.py train --preset fmnist-small --router switch --steps 50 --warmup 10 --threads 2
+    python3 bench/torch_reference.py route --tokens 1000,10000 --width 64 --experts 2,4,8 --k 1 --router switch
+
+Each run prints JSON lines on standard output (one for train, one per cell for route);
+progress goes to standard error. Needs torch (optional for Switchyard, never for its tests):
+
+    pip install torch --index-url https://download.pytorch.org/whl/cpu
+
+Model (fmnist-small, as Switchyard's preset): 28x28x1 images, patch 4 (49 patches + CLS = 50
+tokens), width 64, 4 heads, depth 4, pre-LayerNorm blocks, an MoE feed-forward in every block
+with 4 experts of hidden width 256 (GELU, tanh form), final LayerNorm, linear head on the CLS
+token; cross-entropy + the routers' auxiliary losses; AdamW lr 1e-3, betas (0.9, 0.999),
+weight decay 0.05 on weights only (not biases, norms, CLS, positions), linear warm-up over 100
+steps then cosine, batch 128. Routers as docs/routers.md:
+
+- switch: p = softmax(x W^T); top-1; capacity ceil(1.25 n / E), overflow dropped in token
+  order; weight p_e*; balance loss 1e-2 * E * sum_e f_e P_e (f before dropping) + z-loss 1e-3;
+- expert-choice: S = softmax over experts; each expert takes its top k = ceil(2 n / E) tokens
+  (capacity factor 2); weight = S; no auxiliary loss;
+- noisy-top-k: Shazeer et al. 2017 (k = 2, noise, importance and load CV^2 losses, 1e-2 each);
+- top-2: GShard (second expert kept with probability min(1, 2 g2), capacity ceil(1.25 * 2n / E),
+  first choices fill the buffers first, balance loss 1e-2);
+- dense: one FFN, no routing.
+
+Synthetic data: one seeded batch of N(0, 1) images and uniform labels reused every step; data
+loading is excluded, as in `switchyard bench train`.
+"""
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError:  # pragma: no cover - reported to the user
+    sys.stderr.write("torch_reference.py needs PyTorch: pip install torch --index-url https://download.pytorch.org/whl/cpu\n")
+    sys.exit(3)
+
+# ---------------------------------------------------------------------------------------------
+# Presets (Sources/Training/Presets.swift)
+
+PRESETS = {
+    "fmnist-small": dict(channels=1, image=28, patch=4, width=64, heads=4, depth=4, hidden=256, experts=4,
+                         classes=10, batch=128, lr=1e-3, weight_decay=0.05, warmup_steps=100, clip=0.0),
+    "tiny": dict(channels=1, image=28, patch=7, width=32, heads=2, depth=2, hidden=64, experts=4,
+                 classes=10, batch=64, lr=3e-3, weight_decay=0.05, warmup_steps=10, clip=0.0),
+}
+
+ROUTERS = ["dense", "switch", "expert-choice", "noisy-top-k", "top-2"]
+
+
+def capacity(factor, assignments, experts):
+    """ceil(factor * assignments / E), at least 1, with Switchyard's 1e-9 slack."""
+    if assignments == 0:
+        return 0
+    return max(1, math.ceil(factor * assignments / experts - 1e-9))
+
+
+def cv_squared(x):
+    """Var / (Mean^2 + 1e-10) with the unbiased variance (Shazeer et al.'s reference)."""
+    if x.numel() <= 1:
+        return x.new_zeros(())
+    return x.var() / (x.mean() ** 2 + 1e-10)
+
+
+def grouped_by_expert(expert_of, experts):
+    """Stable sort of assignments by expert: (order, counts); within an expert, input order."""
+    order = torch.argsort(expert_of, stable=True)
+    counts = torch.bincount(expert_of, minlength=experts)
+    return order, counts
+
+
+def rank_within_expert(sorted_experts, counts):
+    """For assignments already sorted by expert: their position inside their expert's group."""
+    starts = torch.cumsum(counts, 0) - counts
+    return torch.arange(sorted_experts.numel(), device=sorted_experts.device) - starts[sorted_experts]
+
+
+# ---------------------------------------------------------------------------------------------
+# Routers. Each returns (tokens, sizes, weights, aux): the token index of every assignment,
+# grouped by expert (expert-major), the group sizes (a Python list), the combine weights
+# aligned with tokens (differentiable), and the auxiliary loss (a scalar tensor).
+
+
+class Gate(nn.Module):
+    """logits = x W^T, W [E, d] without bias, initialised N(0, 0.1 / d) (Fedus et al. 2021)."""
+
+    def __init__(self, width, experts):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(experts, width) * math.sqrt(0.1 / width))
+
+    def forward(self, x):
+        return F.linear(x, self.weight)
+
+
+class SwitchRouter(nn.Module):
+    def __init__(self, width, experts, capacity_factor=1.25, balance=1e-2, z=1e-3):
+        super().__init__()
+        self.gate = Gate(width, experts)
+        self.experts, self.capacity_factor, self.balance, self.z = experts, capacity_factor, balance, z
+
+    def forward(self, x):
+        n, e = x.shape[0], self.experts
+        logits = self.gate(x)
+        probs = logits.softmax(-1)
+        top, choice = probs.max(-1)
+        with torch.no_grad():
+            order, counts = grouped_by_expert(choice, e)
+            keep = rank_within_expert(choice[order], counts) < capacity(self.capacity_factor, n, e)
+            tokens = order[keep]
+            sizes = counts.clamp(max=capacity(self.capacity_factor, n, e)).tolist()
+        weights = top[tokens]
+        f = counts.to(probs.dtype) / n
+        aux = self.balance * e * (f * probs.mean(0)).sum()
+        aux = aux + self.z * torch.logsumexp(logits, -1).pow(2).mean()
+        return tokens, sizes, weights, aux
+
+
+class ExpertChoiceRouter(nn.Module):
+    def __init__(self, width, experts, capacity_factor=2.0):
+        super().__init__()
+        self.gate = Gate(width, experts)
+        self.experts, self.capacity_factor = experts, capacity_factor
+
+    def forward(self, x):
+        n, e = x.shape[0], self.experts
+        scores = self.gate(x).softmax(-1)
+        k = min(n, capacity(self.capacity_factor, n, e))
+        values, indices = torch.topk(scores.t(), k, dim=1)  # each expert picks its top k tokens
+        return indices.reshape(-1), [k] * e, values.reshape(-1), scores.new_zeros(())
+
+
+class NoisyTopKRouter(nn.Module):
+    def __init__(self, width, experts, k=2, noise_epsilon=0.01, importance=1e-2, load=1e-2):
+        super().__init__()
+        self.gate = Gate(width, experts)
+        self.noise_gate = Gate(width, experts)
+        self.experts, self.k, self.eps, self.w_importance, self.w_load = experts, k, noise_epsilon, importance, load
+
+    def forward(self, x):
+        e, k = self.experts, self.k
+        clean = self.gate(x)
+        sigma = F.softplus(self.noise_gate(x)) + self.eps
+        noisy = clean + torch.randn_like(clean) * sigma if self.training else clean
+        m = min(k + 1, e)
+        top_values, top_indices = noisy.topk(m, dim=1)
+        gates_k = top_values[:, :k].softmax(-1)
+        indices_k = top_indices[:, :k]
+        importance = torch.zeros_like(clean).scatter(1, indices_k, gates_k).sum(0)
+        if self.training and k < e:
+            normal = torch.distributions.Normal(0.0, 1.0)
+            threshold_if_in = top_values[:, k:k + 1]
+            threshold_if_out = top_values[:, k - 1:k]
+            is_in = noisy > threshold_if_in
+            load = torch.where(is_in, normal.cdf((clean - threshold_if_in) / sigma),
+                               normal.cdf((clean - threshold_if_out) / sigma)).sum(0)
+        else:
+            load = torch.bincount(indices_k.reshape(-1), minlength=e).to(clean.dtype)
+        aux = self.w_importance * cv_squared(importance) + self.w_load * cv_squared(load)
+        with torch.no_grad():
+            flat = indices_k.reshape(-1)
+            order, counts = grouped_by_expert(flat, e)
+            tokens = torch.div(order, k, rounding_mode="floor")
+        return tokens, counts.tolist(), gates_k.reshape(-1)[order], aux
+
+
+class TopTwoRouter(nn.Module):
+    def __init__(self, width, experts, capacity_factor=1.25, balance=1e-2, second_policy="random"):
+        super().__init__()
+        self.gate = Gate(width, experts)
+        self.experts, self.capacity_factor, self.balance, self.second_policy = experts, capacity_factor, balance, second_policy
+
+    def forward(self, x):
+        n, e = x.shape[0], self.experts
+        probs = self.gate(x).softmax(-1)
+        values, indices = probs.topk(2, dim=-1)
+        g = values / values.sum(-1, keepdim=True)  # g1, g2
+        first, second = indices[:, 0], indices[:, 1]
+        with torch.no_grad():
+            cap = capacity(self.capacity_factor, 2 * n, e)
+            order1, counts1 = grouped_by_expert(first, e)
+            keep1 = rank_within_expert(first[order1], counts1) < cap
+            tokens1, experts1 = order1[keep1], first[order1][keep1]
+            kept1 = counts1.clamp(max=cap)
+            if self.second_policy == "all":
+                candidates = torch.arange(n)
+            else:  # GShard's random policy: keep e2 with probability min(1, 2 g2)
+                candidates = (torch.rand(n) < 2 * g[:, 1]).nonzero().squeeze(1)
+            second_experts = second[candidates]
+            order2, counts2 = grouped_by_expert(second_experts, e)
+            sorted2 = second_experts[order2]
+            keep2 = rank_within_expert(sorted2, counts2) + kept1[sorted2] < cap  # first choices fill first
+            tokens2, experts2 = candidates[order2][keep2], sorted2[keep2]
+            tokens = torch.cat([tokens1, tokens2])
+            which = torch.cat([torch.zeros_like(tokens1), torch.ones_like(tokens2)])
+            order, sizes = grouped_by_expert(torch.cat([experts1, experts2]), e)
+            tokens, which = tokens[order], which[order]
+        weights = g[tokens, which]
+        f = counts1.to(probs.dtype) / n
+        aux = self.balance * e * (f * probs.mean(0)).sum()
+        return tokens, sizes.tolist(), weights, aux
+
+
+def make_router(name, width, experts, k=None, second_policy="random"):
+    if name == "switch":
+        return SwitchRouter(width, experts)
+    if name == "expert-choice":
+        return ExpertChoiceRouter(width, experts, capacity_factor=float(k) if k else 2.0)
+    if name == "noisy-top-k":
+        return NoisyTopKRouter(width, experts, k=k or 2)
+    if name == "top-2":
+        return TopTwoRouter(width, experts, second_policy=second_policy)
+    raise ValueError(f"no router {name!r}; routers: {', '.join(ROUTERS)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+
+
+def uniform_(tensor, fan_in):
+    bound = 1 / math.sqrt(fan_in)
+    return nn.init.uniform_(tensor, -bound, bound)
+
+
+class Experts(nn.Module):
+    """E expert FFNs d -> h -> d (GELU, tanh form), stored stacked: W1 [E, h, d], W2 [E, d, h]."""
+
+    def __init__(self, experts, width, hidden):
+        super().__init__()
+        self.w1 = nn.Parameter(uniform_(torch.empty(experts, hidden, width), width))
+        self.b1 = nn.Parameter(uniform_(torch.empty(experts, hidden), width))
+        self.w2 = nn.Parameter(uniform_(torch.empty(experts, width, hidden), hidden))
+        self.b2 = nn.Parameter(uniform_(torch.empty(experts, width), hidden))
+
+    def forward(self, xs, sizes):
+        e = len(sizes)
+        if e > 1 and all(s == sizes[0] for s in sizes):
+            # Equal groups (Expert Choice): one batched GEMM per projection.
+            h = xs.view(e, sizes[0], -1)
+            h = F.gelu(torch.baddbmm(self.b1.unsqueeze(1), h, self.w1.transpose(1, 2)), approximate="tanh")
+            return torch.baddbmm(self.b2.unsqueeze(1), h, self.w2.transpose(1, 2)).reshape(-1, xs.shape[1])
+        outputs = []
+        for i, chunk in enumerate(torch.split(xs, sizes)):
+            if chunk.shape[0] == 0:
+                continue
+            h = F.gelu(F.linear(chunk, self.w1[i], self.b1[i]), approximate="tanh")
+            outputs.append(F.linear(h, self.w2[i], self.b2[i]))
+        return torch.cat(outputs) if outputs else xs.new_zeros(0, xs.shape[1])
+
+
+class MoE(nn.Module):
+    """y_t = sum over the experts that took t of w * FFN_e(x_t): gather, experts, index_add_."""
+
+    def __init__(self, router, width, hidden, experts):
+        super().__init__()
+        self.router = make_router(router, width, experts)
+        self.experts = Experts(experts, width, hidden)
+        self.last_assignments = 0.0
+
+    def forward(self, x):
+        tokens, sizes, weights, aux = self.router(x)
+        outputs = self.experts(x.index_select(0, tokens), sizes)
+        self.last_assignments = tokens.numel() / x.shape[0]
+        return torch.zeros_like(x).index_add_(0, tokens, outputs * weights.unsqueeze(1)), aux
+
+
+class DenseFFN(nn.Module):
+    def __init__(self, width, hidden):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(width, hidden), nn.Linear(hidden, width)
+        self.last_assignments = 1.0
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x), approximate="tanh")), x.new_zeros(())
+
+
+class Block(nn.Module):
+    def __init__(self, cfg, router):
+        super().__init__()
+        d = cfg["width"]
+        self.heads = cfg["heads"]
+        self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.ffn = DenseFFN(d, cfg["hidden"]) if router == "dense" else MoE(router, d, cfg["hidden"], cfg["experts"])
+
+    def forward(self, x):  # x: [B, T, d]
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, d)
+        x = x + self.proj(attended)
+        mixed, aux = self.ffn(self.norm2(x).reshape(b * t, d))
+        return x + mixed.view(b, t, d), aux
+
+
+class ViT(nn.Module):
+    def __init__(self, cfg, router):
+        super().__init__()
+        d, p = cfg["width"], cfg["patch"]
+        self.patches = (cfg["image"] // p) ** 2
+        self.embed = nn.Conv2d(cfg["channels"], d, kernel_size=p, stride=p)  # = Linear on flattened patches
+        self.cls = nn.Parameter(torch.randn(1, 1, d) * 0.02)
+        self.positions = nn.Parameter(torch.randn(1, self.patches + 1, d) * 0.02)
+        self.blocks = nn.ModuleList(Block(cfg, router) for _ in range(cfg["depth"]))
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, cfg["classes"])
+
+    def forward(self, images):
+        x = self.embed(images).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.positions
+        aux = x.new_zeros(())
+        for block in self.blocks:
+            x, a = block(x)
+            aux = aux + a
+        return self.head(self.norm(x[:, 0])), aux
+
+
+def parameter_groups(model, weight_decay):
+    """Weight decay on weight matrices (and the gates), not on biases, norms, CLS and positions."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        is_matrix = p.dim() >= 2 and "positions" not in name and not name.endswith("cls")
+        (decay if is_matrix else no_decay).append(p)
+    return [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)]
+
+
+def forward_flops_per_image(cfg, router, assignments, experts):
+    """Switchyard's ModelFLOPs (Sources/VisionTransformer/ModelFLOPs.swift), per image."""
+    p, d, h, c = cfg["patch"], cfg["width"], cfg["hidden"], cfg["classes"]
+    patches = (cfg["image"] // p) ** 2
+    t = patches + 1
+    router_params = {"dense": 0, "noisy-top-k": 2 * experts * d}.get(router, experts * d)
+    total = 2 * patches * cfg["channels"] * p * p * d + 2 * d * c
+    for a in assignments:
+        total += 2 * t * d * 3 * d + 2 * t * d * d + 4 * t * t * d + 2 * t * router_params + a * t * 4 * d * h
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+
+
+def log(message):
+    sys.stderr.write(f"torch_reference: {message}\n")
+
+
+def run_train(args):
+    cfg = dict(PRESETS[args.preset])
+    if args.batch_size:
+        cfg["batch"] = args.batch_size
+    if args.experts:
+        cfg["experts"] = args.experts
+    torch.manual_seed(args.seed)
+    model = ViT(cfg, args.router).train()
+    try:
+        optimizer = torch.optim.AdamW(parameter_groups(model, cfg["weight_decay"]), lr=cfg["lr"], betas=(0.9, 0.999),
+                                      eps=1e-8, fused=True)
+        fused = True
+    except (RuntimeError, TypeError, ValueError):
+        optimizer = torch.optim.AdamW(parameter_groups(model, cfg["weight_decay"]), lr=cfg["lr"], betas=(0.9, 0.999),
+                                      eps=1e-8, foreach=True)
+        fused = False
+    total, warm = args.warmup + args.steps, cfg["warmup_steps"]
+
+    def rate(step):  # Switchyard's LearningRateSchedule, as a multiplier of lr
+        if step < warm:
+            return (step + 1) / warm
+        progress = min((step - warm) / max(total - warm, 1), 1.0)
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    generator = torch.Generator().manual_seed(args.seed)
+    images = torch.randn(cfg["batch"], cfg["channels"], cfg["image"], cfg["image"], generator=generator)
+    labels = torch.randint(cfg["classes"], (cfg["batch"],), generator=generator)
+    step_model = torch.compile(model) if args.compile else model
+    parameters = [p for p in model.parameters()]
+    times, assignments = [], [0.0] * cfg["depth"]
+    log(f"{args.warmup} warm-up and {args.steps} timed steps of {args.router}, batch {cfg['batch']}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    for step in range(total):
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        logits, aux = step_model(images)
+        loss = F.cross_entropy(logits, labels) + aux
+        loss.backward()
+        if cfg["clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(parameters, cfg["clip"])
+        optimizer.step()
+        schedule.step()
+        elapsed = time.perf_counter() - start
+        if not math.isfinite(loss.item()):
+            raise SystemExit(f"step {step + 1}: the loss is {loss.item()}")
+        if step >= args.warmup:
+            times.append(elapsed)
+            for i, block in enumerate(model.blocks):
+                assignments[i] += block.ffn.last_assignments
+    assignments = [a / args.steps for a in assignments]
+    rates = [cfg["batch"] / t for t in times]
+    flops = 3 * forward_flops_per_image(cfg, args.router, assignments, cfg["experts"])
+    median_rate = statistics.median(rates)
+    print(json.dumps(dict(
+        side="pytorch", mode="train", preset=args.preset, router=args.router, experts=cfg["experts"],
+        batch_size=cfg["batch"], threads=torch.get_num_threads(), warmup=args.warmup, steps=args.steps,
+        median_images_per_second=median_rate, mean_images_per_second=cfg["batch"] * len(times) / sum(times),
+        median_step_seconds=statistics.median(times), assignments_per_token=assignments,
+        training_flops_per_image=flops, model_gflops=flops * median_rate / 1e9, final_loss=loss.item(),
+        compile=args.compile, fused_adamw=fused, torch_version=torch.__version__,
+        data="synthetic: one seeded batch of N(0, 1) images with uniform labels, reused every step")), flush=True)
+
+
+ROUTER_BUFFERS = {"switch": 3, "top-2": 4, "expert-choice": 4, "noisy-top-k": 9}
+
+
+def estimated_bytes(router, n, d, e, k):
+    """Switchyard's RoutingBenchmark.estimatedBytes, so that both sides skip the same cells."""
+    assignments = math.ceil(n * max(k, 1) * 1.25)
+    floats = 4 * n * d + 2 * assignments * d + 2 * assignments + ROUTER_BUFFERS.get(router, 10) * n * e
+    return 4 * floats + 16 * n
+
+
+def parse_list(text, option):
+    try:
+        values = [int(part.replace("_", "")) for part in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"{option} takes comma-separated whole numbers, e.g. 1000,10000; got {text!r}")
+    if not values or min(values) < 1:
+        raise SystemExit(f"{option} takes whole numbers >= 1; got {text!r}")
+    return values
+
+
+def run_route(args):
+    tokens_list = parse_list(args.tokens, "--tokens")
+    experts_list = parse_list(args.experts, "--experts")
+    default_k = {"switch": "1", "top-2": "2"}.get(args.router, "1,2")
+    ks = parse_list(args.k or default_k, "--k")
+    if args.router == "dense":
+        raise SystemExit("route: the dense router does not route; choose switch, expert-choice, noisy-top-k or top-2")
+    for k in ks:
+        if args.router == "switch" and k != 1:
+            raise SystemExit("router switch sends each token to one expert: k must be 1")
+        if args.router == "top-2" and k != 2:
+            raise SystemExit("router top-2 takes k = 2 only")
+    d = args.width
+    for n in tokens_list:
+        generator = torch.Generator().manual_seed(args.seed + n)
+        x = torch.randn(n, d, generator=generator).requires_grad_()
+        dy = torch.randn(n, d, generator=generator)
+        for e in experts_list:
+            for k in ks:
+                cell = dict(side="pytorch", mode="route", router=args.router, tokens=n, width=d, experts=e, k=k)
+                if args.router == "noisy-top-k" and k > e:
+                    print(json.dumps(dict(cell, skipped="k > E")), flush=True)
+                    continue
+                if estimated_bytes(args.router, n, d, e, k) > args.memory_limit * 2 ** 30:
+                    print(json.dumps(dict(cell, skipped="over the memory limit")), flush=True)
+                    continue
+                torch.manual_seed(args.seed + e)
+                router = make_router(args.router, d, e, k=k, second_policy="all").train()
+                result = {}
+
+                def forward():
+                    tokens, _, weights, aux = router(x)
+                    # Identity expert: dispatch (index_select), weight, combine (index_add_).
+                    y = torch.zeros_like(x).index_add_(0, tokens, x.index_select(0, tokens) * weights.unsqueeze(1))
+                    result["assignments"] = tokens.numel() / n
+                    return y, aux
+
+                def one_call():
+                    x.grad = None
+                    for p in router.parameters():
+                        p.grad = None
+                    a = time.perf_counter()
+                    y, aux = forward()
+                    b = time.perf_counter()
+                    if aux.requires_grad:
+                        torch.autograd.backward([y, aux], [dy, torch.ones(())])
+                    else:  # no auxiliary loss (Expert Choice)
+                        y.backward(dy)
+                    c = time.perf_counter()
+                    return b - a, c - b
+
+                one_call()  # lazy initialisation
+                first = sum(one_call())  # sets the calls per round
+                calls = max(1, math.ceil(args.round_seconds / max(first, 1e-9)))
+                forward_rounds, backward_rounds = [], []
+                for _ in range(args.repetitions):
+                    f_total = b_total = 0.0
+                    for _ in range(calls):
+                        f, b = one_call()
+                        f_total += f
+                        b_total += b
+                    forward_rounds.append(f_total / calls)
+                    backward_rounds.append(b_total / calls)
+                fwd, bwd = statistics.median(forward_rounds), statistics.median(backward_rounds)
+                print(json.dumps(dict(
+                    cell, assignments_per_token=result["assignments"], calls_per_round=calls, rounds=args.repetitions,
+                    forward_seconds=fwd, backward_seconds=bwd, forward_ns_per_token=fwd * 1e9 / n,
+                    backward_ns_per_token=bwd * 1e9 / n, total_ns_per_token=(fwd + bwd) * 1e9 / n,
+                    threads=torch.get_num_threads(), torch_version=torch.__version__)), flush=True)
+                log(f"n {n}, E {e}, k {k}: {(fwd + bwd) * 1e9 / n:.1f} ns/token")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="PyTorch reference for `switchyard bench train` and `bench route` (JSON lines on stdout).",
+        epilog="Examples:\n"
+               "  python3 bench/torch_reference.py train --preset fmnist-small --router switch --steps 50 --warmup 10 --threads 2\n"
+               "  python3 bench/torch_reference.py route --tokens 1000,10000,100000 --width 64 --experts 2,8,64 --k 1 --router switch\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="training throughput (images/s) of a preset and router")
+    train.add_argument("--preset", choices=sorted(PRESETS), default="fmnist-small")
+    train.add_argument("--router", choices=ROUTERS, default="switch")
+    train.add_argument("--steps", type=int, default=50, help="timed steps (default 50)")
+    train.add_argument("--warmup", type=int, default=10, help="untimed warm-up steps (default 10)")
+    train.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+    train.add_argument("--batch-size", type=int, default=None, help="images per step (default: the preset's)")
+    train.add_argument("--experts", type=int, default=None, help="experts per MoE layer (default: the preset's)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--compile", action="store_true", help="torch.compile the model (off by default)")
+
+    route = sub.add_parser("route", help="routing microbenchmark (ns/token), expert compute excluded")
+    route.add_argument("--router", choices=[r for r in ROUTERS if r != "dense"], default="switch")
+    route.add_argument("--tokens", default="1000,10000,100000,1000000", help="token counts n, comma-separated")
+    route.add_argument("--width", type=int, default=64, help="token width d")
+    route.add_argument("--experts", default="2,4,8,16,32,64,128,256", help="expert counts E, comma-separated")
+    route.add_argument("--k", default=None, help="experts per token, comma-separated (as switchyard bench route)")
+    route.add_argument("--repetitions", type=int, default=5, help="timed rounds per cell; the median is reported")
+    route.add_argument("--round-seconds", type=float, default=0.05, help="minimum length of a round")
+    route.add_argument("--memory-limit", type=float, default=8.0, help="skip cells estimated above this many GiB")
+    route.add_argument("--threads", type=int, default=2)
+    route.add_argument("--seed", type=int, default=0)
+
+    args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error("--threads must be at least 1")
+    if args.command == "train" and (args.steps < 1 or args.warmup < 0):
+        parser.error("--steps must be at least 1 and --warmup at least 0")
+    if args.command == "route" and (args.repetitions < 1 or args.width < 1):
+        parser.error("--repetitions and --width must be at least 1")
+    torch.set_num_threads(args.threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    if args.command == "train":
+        run_train(args)
+    else:
+        run_route(args)
+
+
+if __name__ == "__main__":
+    main()
