@@ -115,4 +115,31 @@ final class TrainerTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("fmnist-small"))
         }
     }
+
+    /// Found by fuzz-config: an unknown router or a bad router option in config.json was a
+    /// RouterConfigurationError rather than an InputError, and no error from validating
+    /// config.json named the file.
+    func testConfigurationFileErrorsAreInputErrorsNamingTheFile() throws {
+        let path = root + "/config.json"
+        func assertRejected(_ edit: (inout TrainingConfiguration) -> Void, location: String, mentions: String,
+                            line: UInt = #line) throws {
+            var configuration = Presets.named("tiny")!
+            edit(&configuration)
+            try AtomicFile.write(JSONEncoder().encode(configuration), to: path)
+            XCTAssertThrowsError(try ConfigurationResolver.resolve(preset: nil, file: path, settings: []), line: line) { error in
+                guard let input = error as? InputError else { return XCTFail("\(error) is not an InputError", line: line) }
+                XCTAssertEqual(input.file, path, line: line)
+                XCTAssertEqual(input.location, location, line: line)
+                XCTAssertTrue(input.message.contains(mentions), "\(input)", line: line)
+            }
+        }
+        try assertRejected({ $0.model.router = "top-3" }, location: "model.router", mentions: "expected one of")
+        try assertRejected({ $0.model.router = "switch"; $0.model.routerOptions = ["trainingCapacityFactor": "-1"] },
+                           location: "model.routerOptions.trainingCapacityFactor", mentions: "router switch")
+        try assertRejected({ $0.model.width = 0 }, location: "model.width", mentions: "at least 1")
+        // The same mistakes given with --set are InputErrors naming the field.
+        XCTAssertThrowsError(try ConfigurationResolver.resolve(preset: "tiny", file: nil, settings: [("model.router", "top-3")])) { error in
+            XCTAssertEqual((error as? InputError)?.location, "model.router", "\(error)")
+        }
+    }
 }
