@@ -142,4 +142,31 @@ final class TrainerTests: XCTestCase {
             XCTAssertEqual((error as? InputError)?.location, "model.router", "\(error)")
         }
     }
+
+    /// metrics.jsonl and epochs.jsonl: a bad line is named by its number, whether it is not
+    /// JSON, not UTF-8 or not a record; blank lines are skipped.
+    func testMetricsLogErrorsNameTheLine() throws {
+        let path = root + "/epochs.jsonl"
+        let good = #"{"epoch":1,"evaluationSeconds":0.5,"imagesPerSecond":600,"perClassAccuracy":[0.5,"nan"],"step":16,"testAccuracy":0.45,"testLoss":1.7,"trainAccuracy":0.4,"trainLoss":1.9,"trainSeconds":3.5}"#
+        try AtomicFile.write(good + "\n\n" + good + "\n", to: path)
+        let records = try MetricsLog.read(EpochRecord.self, from: path)
+        XCTAssertEqual(records.count, 2)
+        XCTAssertTrue(records[0].perClassAccuracy[1].isNaN)
+        func assertRejected(_ bytes: [UInt8], line: Int, sourceLine: UInt = #line) throws {
+            try AtomicFile.write(bytes, to: path)
+            XCTAssertThrowsError(try MetricsLog.read(EpochRecord.self, from: path), line: sourceLine) { error in
+                guard let input = error as? InputError else { return XCTFail("\(error) is not an InputError", line: sourceLine) }
+                XCTAssertEqual(input.file, path, line: sourceLine)
+                XCTAssertEqual(input.location, "line \(line)", line: sourceLine)
+                XCTAssertTrue(input.message.contains("not a valid EpochRecord record"), "\(input)", line: sourceLine)
+            }
+        }
+        try assertRejected(Array((good + "\n{not json\n").utf8), line: 2)
+        try assertRejected(Array((good + "\n" + good.replacingOccurrences(of: "\"step\":16", with: "\"step\":\"16\"")).utf8), line: 2)
+        try assertRejected(Array((good + "\n").utf8) + [0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x3A, 0x31, 0x7D, 0x0A], line: 2)
+        try assertRejected(Array("\n\n[1, 2]\n".utf8), line: 3)
+        XCTAssertThrowsError(try MetricsLog.read(EpochRecord.self, from: root + "/missing.jsonl")) { error in
+            XCTAssertEqual("\(error)", root + "/missing.jsonl: no such file")
+        }
+    }
 }
