@@ -71,6 +71,11 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$work/$t/artifacts" "$work/$t/tmp"
   cp Fuzz/Corpus/"$t"/* "$corpus"/
   log="$work/$t/log"
+  # A dictionary of the tokens the parser compares (column names, JSON keys, markers):
+  # comparisons inside Foundation and the standard library are not instrumented, so
+  # libFuzzer cannot learn them by itself.
+  dict=()
+  [ -f "Fuzz/Dictionaries/$t.dict" ] && dict=(-dict="Fuzz/Dictionaries/$t.dict")
   start=$(date +%s.%N)
   status=0
   # The parsers' temporary files go to a directory of their own (TMPDIR), removed at the end.
@@ -78,7 +83,7 @@ for t in "${targets[@]}"; do
   # skips one known leak in Foundation (Fuzz/lsan.supp).
   TMPDIR="$work/$t/tmp" SWIFT_BACKTRACE=enable=no LSAN_OPTIONS="suppressions=$PWD/Fuzz/lsan.supp:print_suppressions=0" \
     "$bin/$t" -runs="$runs" -max_total_time="$max_time" -timeout=10 \
-    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/$t/artifacts/" \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/$t/artifacts/" "${dict[@]}" \
     "$corpus" > "$log" 2>&1 || status=$?
   end=$(date +%s.%N)
   executed=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -1)
@@ -104,7 +109,7 @@ for t in "${targets[@]}"; do
       [ -e "$a" ] && cp "$a" "Fuzz/findings/$t-$(basename "$a")"
     done
     printf 'fuzz: %-16s FAILED after %d runs in %s s: %s\n' "$t" "$executed" "$seconds" "$problem" >&2
-    grep -E 'Fatal error|ERROR:|SUMMARY|^    #[0-9] ' "$log" | head -20 | sed 's/^/    /' >&2 || true
+    { grep -E 'Fatal error|ERROR:|SUMMARY|^    #[0-9] ' "$log" || tail -5 "$log"; } | head -20 | sed 's/^/    /' >&2
     for a in Fuzz/findings/"$t"-*; do
       [ -e "$a" ] && echo "    replay: $bin/$t $a" >&2
     done
@@ -115,4 +120,5 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: ${#failed[@]} of ${#targets[@]} targets failed: ${failed[*]}" >&2
   exit 1
 fi
-echo "fuzz: ${#targets[@]} targets, $runs runs each, no crash, leak or timeout"
+plural=$([ ${#targets[@]} -eq 1 ] || echo s)
+echo "fuzz: ${#targets[@]} target$plural, $runs runs each, no crash, leak or timeout"
