@@ -10,7 +10,12 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let path = Fuzz.write(Fuzz.bytes(data, size), to: "trace.csv")
     Fuzz.parse {
         let trace = try RoutingTraceCSV.read(path)
-        Fuzz.checkRoundTrip(trace)
+        // A few rows may number up to 2^24 (layer, token) cells (tokens without rows have no
+        // assignment), which the importer allows; for those, the round trip's four more passes
+        // over every per-token array would take an instrumented build past the 10-second limit.
+        if trace.layers.count * (trace.tokenCount + 1) <= 1 << 20 {
+            Fuzz.checkRoundTrip(trace)
+        }
     }
     return 0
 }
