@@ -91,6 +91,8 @@ for t in "${targets[@]}"; do
   seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
   rate=$(awk -v n="$executed" -v s="$seconds" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
   inputs=$(ls "$corpus" | wc -l)
+  # Coverage at the end: instrumented edges ("cov") and libFuzzer's finer features ("ft").
+  coverage=$(grep -E 'DONE +cov: ' "$log" | tail -1 | sed -E 's/.*cov: ([0-9]+) ft: ([0-9]+).*/cov \1, ft \2/')
   problem=""
   if [ "$status" -ne 0 ] || grep -qE 'ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|^SUMMARY: ' "$log"; then
     problem=$(grep -m1 -oE 'ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer): [^(]*|Fatal error: .*|fuzz: .*' "$log" || true)
@@ -99,8 +101,8 @@ for t in "${targets[@]}"; do
     problem="did only $executed of $runs runs in ${seconds} s (-max_total_time=$max_time)"
   fi
   if [ -z "$problem" ]; then
-    printf 'fuzz: %-16s %9d runs in %7.1f s  %6d exec/s  corpus %d inputs  no crash\n' \
-      "$t" "$executed" "$seconds" "$rate" "$inputs"
+    printf 'fuzz: %-16s %9d runs in %7.1f s  %6d exec/s  corpus %d inputs  %s  no crash\n' \
+      "$t" "$executed" "$seconds" "$rate" "$inputs" "${coverage:-cov ?}"
   else
     failed+=("$t")
     mkdir -p Fuzz/findings
