@@ -51,8 +51,11 @@ scratch=Fuzz/.build-fuzz
 build=(swift build -c release --package-path Fuzz --scratch-path "$scratch"
        -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -use-ld=lld)
 echo "fuzz: building the fuzz targets (${build[*]})"
-"${build[@]}" 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' || true
-[ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz: the build failed" >&2; exit 1; }
+set +e
+"${build[@]}" 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]'
+built=${PIPESTATUS[0]}
+set -e
+[ "$built" -eq 0 ] || { echo "fuzz: the build failed" >&2; exit 1; }
 bin="$scratch/release"
 
 if [ "$seeds" -eq 1 ]; then
