@@ -1,6 +1,7 @@
 # Switchyard: the two commands of README's Quick start, and the rest.
 #   make demo   install what is missing, build in release mode, run the main job
 #   make test   run the test suite (what CI runs)
+#   make fuzz   fuzz every parser, 1,000,000 runs each (docs/reliability.md)
 # Optimisation flags live here, never in Package.swift (unsafeFlags would stop other
 # packages from depending on Switchyard).
 
@@ -11,7 +12,7 @@ THREADS       ?= 2
 SEED          ?= 0
 RUN_DIR       ?= runs/demo-switch
 
-.PHONY: demo test deps build release bench bench-torch clean
+.PHONY: demo test deps build release bench bench-torch fuzz fuzz-smoke clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -33,11 +34,23 @@ demo: deps release
 	$(BIN) report $(RUN_DIR) --out $(RUN_DIR)/report
 	@echo "report: $(RUN_DIR)/report/report.md"
 
-# The example package (a user's custom router) is built and trains a few steps first; the
-# test suite runs last, so its summary closes the output.
+# The example package (a user's custom router) is built and trains a few steps first, then
+# every parser's fuzz target runs 3,000 inputs (scripts/fuzz.sh --smoke); the test suite runs
+# last, so its summary closes the output.
 test:
 	bash scripts/test-example.sh
+	bash scripts/fuzz.sh --smoke
 	$(SWIFT) test
+
+# libFuzzer on every parser (the Fuzz package, built with -sanitize=fuzzer,address):
+# 1,000,000 runs per target, about an hour on two cores; fuzz-smoke is the short run of
+# `make test`. FUZZ_TARGETS limits either to some targets (e.g. FUZZ_TARGETS=fuzz-npy).
+FUZZ_TARGETS ?=
+fuzz:
+	bash scripts/fuzz.sh --runs 1000000 $(FUZZ_TARGETS)
+
+fuzz-smoke:
+	bash scripts/fuzz.sh --smoke $(FUZZ_TARGETS)
 
 bench: release
 	$(BIN) bench gemm --threads $(THREADS)
@@ -51,4 +64,4 @@ bench-torch:
 	bash bench/compare.sh --threads $(THREADS) $(COMPARE_ARGS)
 
 clean:
-	rm -rf .build
+	rm -rf .build Fuzz/.build-fuzz

@@ -9,6 +9,7 @@ let package = Package(
     name: "Switchyard",
     products: [
         .library(name: "TensorCore", targets: ["TensorCore"]),
+        .library(name: "FileIO", targets: ["FileIO"]),
         .library(name: "Routing", targets: ["Routing"]),
         .library(name: "Layers", targets: ["Layers"]),
         .library(name: "Datasets", targets: ["Datasets"]),

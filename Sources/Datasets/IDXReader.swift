@@ -76,6 +76,12 @@ public enum IDXReader {
     /// every label is below `classNames.count`.
     public static func loadDataset(images: String, labels: String, name: String, classNames: [String]) throws -> ImageDataset {
         let imageArray = try read(images, expectedRank: 3)
+        // Images of 0 × 0 pixels, or no image at all, are no data set; and with a dimension of
+        // 0 the other two could be anything (4,294,967,295 × 4,294,967,295 pixels per image).
+        if let zero = imageArray.dimensions.firstIndex(of: 0) {
+            throw InputError(file: images, location: "byte \(4 + 4 * zero)",
+                             message: "dimensions \(imageArray.dimensions): the \(["image count", "row count", "column count"][zero]) is 0; expected at least one image of at least 1 × 1 pixels")
+        }
         let labelArray = try read(labels, expectedRank: 1)
         let count = imageArray.dimensions[0]
         guard labelArray.dimensions[0] == count else {

@@ -3,9 +3,18 @@ import Foundation
 
 /// Reading and writing files that may be gzip-compressed, through zlib.
 public enum GzipFile {
+    /// The largest number of bytes ``read(_:limit:)`` returns by default: 2 GiB. The largest
+    /// real inputs (a CIFAR-10 batch, the Fashion-MNIST training images, a trace CSV of ten
+    /// million assignments) are well under it; a file that decompresses to more is corrupt
+    /// or a gzip bomb (a few megabytes of gzip can claim gigabytes), and is refused before
+    /// it exhausts memory.
+    public static let defaultLimit = 1 << 31
+
     /// The whole contents of `path`, decompressed if it is gzip and as-is otherwise
-    /// (zlib's `gzread` passes uncompressed files through unchanged).
-    public static func read(_ path: String) throws -> [UInt8] {
+    /// (zlib's `gzread` passes uncompressed files through unchanged). Throws an
+    /// `InputError` naming `path` if the file is missing, unreadable, corrupt gzip, or
+    /// holds more than `limit` bytes (after decompression).
+    public static func read(_ path: String, limit: Int = defaultLimit) throws -> [UInt8] {
         guard FileManager.default.fileExists(atPath: path) else {
             throw InputError(file: path, message: "no such file")
         }
@@ -13,8 +22,11 @@ public enum GzipFile {
             throw InputError(file: path, message: "cannot open for reading")
         }
         defer { gzclose(handle) }
+        // Chunks of 64 KiB to 1 MiB: small files do not pay for a large buffer.
+        var status = stat()
+        let fileSize = stat(path, &status) == 0 ? Int(status.st_size) : 0
+        var chunk = [UInt8](repeating: 0, count: min(1 << 20, max(1 << 16, fileSize)))
         var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n = chunk.withUnsafeMutableBytes { gzread(handle, $0.baseAddress, UInt32($0.count)) }
             if n < 0 {
@@ -24,6 +36,10 @@ public enum GzipFile {
                                  message: "corrupt gzip data (\(message))")
             }
             if n == 0 { break }
+            if Int(n) > limit - result.count {
+                throw InputError(file: path, location: "byte \(limit) of the decompressed stream",
+                                 message: "the contents exceed \(limit) bytes, the most Switchyard reads from one file: a corrupt file or a gzip bomb")
+            }
             result.append(contentsOf: chunk[0..<Int(n)])
         }
         return result

@@ -35,7 +35,14 @@ public struct Notebook: Equatable, Sendable {
     /// marker without a start marker, or attributes on a ```` ```switchyard ```` fence.
     public init(text: String, path: String) throws {
         self.path = path
-        self.cells = try Notebook.parse(TextLines.split(text), path: path)
+        // A UTF-8 byte order mark (as some Windows editors write) is kept as prose of its own,
+        // so that the notebook renders to its text, and is not part of the first line.
+        if text.unicodeScalars.first == "\u{FEFF}" {
+            let rest = String(text.unicodeScalars.dropFirst())
+            self.cells = try [.prose("\u{FEFF}")] + Notebook.parse(TextLines.split(rest), path: path)
+        } else {
+            self.cells = try Notebook.parse(TextLines.split(text), path: path)
+        }
     }
 
     /// Reads and parses the notebook file at `path`.
@@ -44,7 +51,8 @@ public struct Notebook: Equatable, Sendable {
             throw InputError(file: path, message: FileManager.default.fileExists(atPath: path)
                              ? "cannot read the notebook" : "no such notebook file")
         }
-        guard let text = String(data: data, encoding: .utf8) else {
+        // String(validating:as:) keeps a byte order mark (String(data:encoding:) drops it).
+        guard let text = String(validating: data, as: UTF8.self) else {
             throw InputError(file: path, message: "the notebook is not UTF-8 text")
         }
         try self.init(text: text, path: path)

@@ -8,6 +8,10 @@ public enum ConfigurationResolver {
     /// The configuration of preset `preset` (or of the JSON file at `file`) with `settings`
     /// (`path=value`, e.g. `model.width=128`, `epochs=1`) applied, validated, router options
     /// included.
+    ///
+    /// Every problem is an `InputError`. A configuration file must be valid by itself, before
+    /// `settings` apply: its errors name the file and the field (`config.json: model.width:
+    /// 0 is not allowed; …`); errors in `settings` name the field.
     public static func resolve(preset: String?, file: String?, settings: [(path: String, text: String)])
         throws -> TrainingConfiguration {
         var configuration: TrainingConfiguration
@@ -19,6 +23,11 @@ public enum ConfigurationResolver {
                 configuration = try JSONDecoder().decode(TrainingConfiguration.self, from: data)
             } catch {
                 throw InputError(file: file, message: "not a Switchyard training configuration (\(describe(error)))")
+            }
+            do {
+                try validate(configuration)
+            } catch let error as InputError where error.file == nil {
+                throw InputError(file: file, location: error.location, message: error.message)
             }
         } else {
             let name = preset ?? "fmnist-small"
@@ -32,12 +41,19 @@ public enum ConfigurationResolver {
         return configuration
     }
 
-    /// Validates every field, the router's name and its options.
+    /// Validates every field, the router's name and its options; throws an `InputError`
+    /// naming the field (`model.router`, `model.routerOptions.capacityFactor`, …).
     public static func validate(_ configuration: TrainingConfiguration) throws {
         try configuration.validate()
-        _ = try RouterRegistry.shared.resolvedOptions(name: configuration.model.router,
-                                                      options: configuration.model.routerOptions,
-                                                      expertCount: configuration.model.experts)
+        do {
+            _ = try RouterRegistry.shared.resolvedOptions(name: configuration.model.router,
+                                                          options: configuration.model.routerOptions,
+                                                          expertCount: configuration.model.experts)
+        } catch let error as RouterConfigurationError {
+            let field = error.field == "name" ? "model.router"
+                : error.field.contains(",") ? "model.routerOptions" : "model.routerOptions.\(error.field)"
+            throw InputError(location: field, message: error.description)
+        }
     }
 
     static func describe(_ error: Error) -> String {

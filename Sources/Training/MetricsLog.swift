@@ -46,18 +46,20 @@ public final class MetricsLog {
         try handle.write(contentsOf: data)
     }
 
-    /// Reads every line of a JSON Lines file as `T`, naming the line of a bad record.
+    /// Reads every line of a JSON Lines file as `T`, naming the line of a bad record (one
+    /// that is not JSON, not UTF-8, or not a `T`).
     public static func read<T: Decodable>(_ type: T.Type, from path: String) throws -> [T] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw InputError(file: path, message: "cannot read")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw InputError(file: path, message: FileManager.default.fileExists(atPath: path)
+                             ? "cannot read" : "no such file")
         }
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(
             positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         var records: [T] = []
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+        for (i, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
             do {
-                records.append(try decoder.decode(T.self, from: Data(line.utf8)))
+                records.append(try decoder.decode(T.self, from: line))
             } catch {
                 throw InputError(file: path, location: "line \(i + 1)", message: "not a valid \(T.self) record")
             }

@@ -72,6 +72,42 @@ final class IDXReaderTests: XCTestCase {
         }
     }
 
+    /// Found by fuzz-idx: an images file of 0 images of 4,294,967,295 × 4,294,967,295 pixels
+    /// (and 0 labels) loaded, and the data set's pixelsPerImage then trapped on overflow.
+    func testZeroDimensionsAreRejected() throws {
+        let labels = try write("no-labels", IDXReader.encode(dimensions: [0], bytes: []))
+        for (dimensions, byte, what) in [([0, 0xFFFF_FFFF, 0xFFFF_FFFF], 4, "image count"), ([2, 0, 28], 8, "row count"),
+                                         ([2, 1, 0], 12, "column count")] {
+            let images = try write("zero-\(byte)", IDXReader.encode(dimensions: dimensions, bytes: []))
+            XCTAssertThrowsError(try IDXReader.loadDataset(images: images, labels: labels, name: "t",
+                                                           classNames: DatasetLocator.mnistClasses)) { error in
+                guard let input = error as? InputError else { return XCTFail("\(error) is not an InputError") }
+                XCTAssertEqual(input.file, images)
+                XCTAssertEqual(input.location, "byte \(byte)")
+                XCTAssertTrue(input.message.contains("\(what) is 0"), "\(input)")
+            }
+        }
+    }
+
+    /// GzipFile.read refuses contents over its limit (2 GiB by default) instead of filling the
+    /// memory: 16 MiB of zeros compress to 16 KiB, a ratio of 1000.
+    func testGzipBombIsRefused() throws {
+        let bomb = try write("bomb.gz", [UInt8](repeating: 0, count: 1 << 24), gzip: true)
+        XCTAssertLessThan(try XCTUnwrap(FileManager.default.attributesOfItem(atPath: bomb)[.size] as? Int), 1 << 15)
+        XCTAssertThrowsError(try GzipFile.read(bomb, limit: 1 << 20)) { error in
+            guard let input = error as? InputError else { return XCTFail("\(error) is not an InputError") }
+            XCTAssertEqual(input.file, bomb)
+            XCTAssertEqual(input.location, "byte 1048576 of the decompressed stream")
+            XCTAssertTrue(input.message.contains("exceed 1048576 bytes") && input.message.contains("gzip bomb"), "\(input)")
+        }
+        XCTAssertEqual(try GzipFile.read(bomb, limit: 1 << 24).count, 1 << 24)
+        XCTAssertEqual(GzipFile.defaultLimit, 1 << 31)
+        // An uncompressed file is held to the same limit.
+        let plain = try write("plain", [UInt8](repeating: 1, count: 100))
+        XCTAssertThrowsError(try GzipFile.read(plain, limit: 99))
+        XCTAssertEqual(try GzipFile.read(plain, limit: 100).count, 100)
+    }
+
     func testCIFARRecordsAndErrors() throws {
         var record = [UInt8](repeating: 7, count: 3073)
         record[0] = 4

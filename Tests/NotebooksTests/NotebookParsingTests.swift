@@ -157,6 +157,22 @@ final class NotebookParsingTests: XCTestCase {
         XCTAssertEqual(notebook.text, "```switchyard\nrouters\n```\n\n<!-- switchyard:output -->\nx\n<!-- switchyard:end -->\n")
     }
 
+    /// Found by fuzz-notebook: a notebook starting with a UTF-8 byte order mark lost it when
+    /// read (String(data:encoding:) drops it), so running it rewrote the file's first bytes.
+    func testAByteOrderMarkIsKept() throws {
+        let text = "\u{FEFF}```switchyard\nrouters\n```\nprose\n"
+        let path = NSTemporaryDirectory() + "notebook-\(UUID().uuidString).md"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        var notebook = try Notebook(contentsOf: path)
+        XCTAssertEqual(Array(notebook.text.utf8), Array(text.utf8))
+        XCTAssertEqual(notebook.commandBlocks.map(\.body), [["routers"]])
+        XCTAssertEqual(notebook.commandBlocks.first?.line, 1)
+        notebook.replaceOutput(ofBlock: 0, with: "dense\n")
+        XCTAssertTrue(notebook.text.hasPrefix("\u{FEFF}```switchyard\nrouters\n```\n\n<!-- switchyard:output -->\ndense\n"))
+        XCTAssertEqual(try Notebook(text: notebook.text, path: path).text, notebook.text)
+    }
+
     func testReadingFiles() throws {
         XCTAssertThrowsError(try Notebook(contentsOf: "/nonexistent/nb.md")) { error in
             XCTAssertEqual("\(error)", "/nonexistent/nb.md: no such notebook file")

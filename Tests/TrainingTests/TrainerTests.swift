@@ -143,4 +143,104 @@ final class TrainerTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("fmnist-small"))
         }
     }
+
+    /// Found by fuzz-config: an unknown router or a bad router option in config.json was a
+    /// RouterConfigurationError rather than an InputError, and no error from validating
+    /// config.json named the file.
+    func testConfigurationFileErrorsAreInputErrorsNamingTheFile() throws {
+        let path = root + "/config.json"
+        func assertRejected(_ edit: (inout TrainingConfiguration) -> Void, location: String, mentions: String,
+                            line: UInt = #line) throws {
+            var configuration = Presets.named("tiny")!
+            edit(&configuration)
+            try AtomicFile.write(JSONEncoder().encode(configuration), to: path)
+            XCTAssertThrowsError(try ConfigurationResolver.resolve(preset: nil, file: path, settings: []), line: line) { error in
+                guard let input = error as? InputError else { return XCTFail("\(error) is not an InputError", line: line) }
+                XCTAssertEqual(input.file, path, line: line)
+                XCTAssertEqual(input.location, location, line: line)
+                XCTAssertTrue(input.message.contains(mentions), "\(input)", line: line)
+            }
+        }
+        try assertRejected({ $0.model.router = "top-3" }, location: "model.router", mentions: "expected one of")
+        try assertRejected({ $0.model.router = "switch"; $0.model.routerOptions = ["trainingCapacityFactor": "-1"] },
+                           location: "model.routerOptions.trainingCapacityFactor", mentions: "router switch")
+        try assertRejected({ $0.model.width = 0 }, location: "model.width", mentions: "at least 1")
+        // Not JSON, a missing field, a missing file.
+        for (text, mentions) in [("{\"preset\": ", "not a Switchyard training configuration"),
+                                 ("{\"preset\": \"tiny\"}", "missing field")] {
+            try AtomicFile.write(text, to: path)
+            XCTAssertThrowsError(try ConfigurationResolver.resolve(preset: nil, file: path, settings: [])) { error in
+                XCTAssertEqual((error as? InputError)?.file, path, "\(error)")
+                XCTAssertTrue("\(error)".contains(mentions), "\(error)")
+            }
+        }
+        XCTAssertThrowsError(try ConfigurationResolver.resolve(preset: nil, file: root + "/none.json", settings: [])) { error in
+            XCTAssertEqual("\(error)", root + "/none.json: cannot read the configuration file")
+        }
+        // The same mistakes given with --set are InputErrors naming the field.
+        XCTAssertThrowsError(try ConfigurationResolver.resolve(preset: "tiny", file: nil, settings: [("model.router", "top-3")])) { error in
+            XCTAssertEqual((error as? InputError)?.location, "model.router", "\(error)")
+        }
+    }
+
+    /// metrics.jsonl and epochs.jsonl: a bad line is named by its number, whether it is not
+    /// JSON, not UTF-8 or not a record; blank lines are skipped.
+    func testMetricsLogErrorsNameTheLine() throws {
+        let path = root + "/epochs.jsonl"
+        let good = #"{"epoch":1,"evaluationSeconds":0.5,"imagesPerSecond":600,"perClassAccuracy":[0.5,"nan"],"step":16,"testAccuracy":0.45,"testLoss":1.7,"trainAccuracy":0.4,"trainLoss":1.9,"trainSeconds":3.5}"#
+        try AtomicFile.write(good + "\n\n" + good + "\n", to: path)
+        let records = try MetricsLog.read(EpochRecord.self, from: path)
+        XCTAssertEqual(records.count, 2)
+        XCTAssertTrue(records[0].perClassAccuracy[1].isNaN)
+        func assertRejected(_ bytes: [UInt8], line: Int, sourceLine: UInt = #line) throws {
+            try AtomicFile.write(bytes, to: path)
+            XCTAssertThrowsError(try MetricsLog.read(EpochRecord.self, from: path), line: sourceLine) { error in
+                guard let input = error as? InputError else { return XCTFail("\(error) is not an InputError", line: sourceLine) }
+                XCTAssertEqual(input.file, path, line: sourceLine)
+                XCTAssertEqual(input.location, "line \(line)", line: sourceLine)
+                XCTAssertTrue(input.message.contains("not a valid EpochRecord record"), "\(input)", line: sourceLine)
+            }
+        }
+        try assertRejected(Array((good + "\n{not json\n").utf8), line: 2)
+        try assertRejected(Array((good + "\n" + good.replacingOccurrences(of: "\"step\":16", with: "\"step\":\"16\"")).utf8), line: 2)
+        try assertRejected(Array((good + "\n").utf8) + [0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x3A, 0x31, 0x7D, 0x0A], line: 2)
+        try assertRejected(Array("\n\n[1, 2]\n".utf8), line: 3)
+        XCTAssertThrowsError(try MetricsLog.read(EpochRecord.self, from: root + "/missing.jsonl")) { error in
+            XCTAssertEqual("\(error)", root + "/missing.jsonl: no such file")
+        }
+    }
+
+    /// Checkpoints whose checksum is right but whose header lies: each is an InputError at its
+    /// byte, found before anything is allocated for the arrays.
+    func testCheckpointHeaderLiesAreRejected() throws {
+        let path = root + "/lie.ckpt"
+        let header = Checkpoint.Header(configuration: Presets.named("tiny")!, epoch: 1, step: 2, generators: [:],
+                                       arrays: [.init(name: "a", count: 2)], counters: [:])
+        try Checkpoint(header: header, arrays: [[1, 2]]).write(to: path)
+        let good = [UInt8](FileManager.default.contents(atPath: path)!)
+        XCTAssertEqual(try Checkpoint.read(path).arrays, [[1, 2]])
+        func assertRejected(_ edit: (inout [UInt8]) -> Void, location: String, mentions: String, line: UInt = #line) throws {
+            var bytes = Array(good.dropLast(4))
+            edit(&bytes)
+            withUnsafeBytes(of: crc32Checksum(bytes).littleEndian) { bytes.append(contentsOf: $0) }
+            try AtomicFile.write(bytes, to: path)
+            XCTAssertThrowsError(try Checkpoint.read(path), line: line) { error in
+                guard let input = error as? InputError else { return XCTFail("\(error) is not an InputError", line: line) }
+                XCTAssertEqual(input.file, path, line: line)
+                XCTAssertEqual(input.location, location, line: line)
+                XCTAssertTrue(input.message.contains(mentions), "\(input)", line: line)
+            }
+        }
+        try assertRejected({ $0[0] = UInt8(ascii: "X") }, location: "byte 0", mentions: "magic")
+        try assertRejected({ $0.replaceSubrange(8..<16, with: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]) },
+                           location: "byte 8", mentions: "exceeds the file")
+        try assertRejected({ $0[16] = UInt8(ascii: "[") }, location: "byte 16", mentions: "not valid checkpoint JSON")
+        let count = Array(#""count":2"#.utf8)
+        let at = (0..<(good.count - count.count)).first { Array(good[$0..<($0 + count.count)]) == count }!
+        try assertRejected({ $0[at + count.count - 1] = UInt8(ascii: "9") }, location: "byte \(good.count - 12)",
+                           mentions: "claims 9 floats")
+        try assertRejected({ $0[at + count.count - 1] = UInt8(ascii: "1") }, location: "byte \(good.count - 8)",
+                           mentions: "4 bytes after the last array")
+        try assertRejected({ $0.removeAll() }, location: "byte 0", mentions: "too short")
+    }
 }
