@@ -7,8 +7,11 @@ import Traces
 public struct AssignmentAgreement: Codable, Sendable, Equatable {
     /// One entry per layer (layers matched by their position in the traces).
     public var layers: [LayerAgreement]
-    /// All layers pooled: agreement over (token, layer) pairs, κ on the pooled
-    /// (layer, expert) confusion table.
+    /// All layers: agreement over (token, layer) pairs; chance agreement, mutual information
+    /// and its normalised form are the layers' values weighted by their tokens, and κ is
+    /// computed from the pooled agreement and that chance agreement (a token can agree only
+    /// within its layer, so chance is counted per layer, not on the pooled table); the
+    /// confusion table is the block-diagonal (layer, expert) table.
     public var overall: LayerAgreement
 }
 
@@ -78,8 +81,31 @@ public func compareAssignments(_ first: RoutingTrace, _ second: RoutingTrace,
         }
         results.append(agreement(square, layer: first.layers[l].layer, tokens: tokens))
     }
-    let overall = agreement(pooled, layer: nil, tokens: results.reduce(0) { $0 + $1.tokens })
-    return AssignmentAgreement(layers: results, overall: overall)
+    return AssignmentAgreement(layers: results, overall: pooledAgreement(results, confusion: pooled))
+}
+
+/// The all-layers agreement: token-weighted means of the layers' agreement, chance agreement
+/// and mutual information, and κ from the first two. (Cohen's κ on the pooled block-diagonal
+/// table would count agreement by chance across layers, which cannot happen, and report
+/// κ ≈ 1 − 1/L for routing that agrees only by chance.)
+private func pooledAgreement(_ layers: [LayerAgreement], confusion: [[Double]]) -> LayerAgreement {
+    let tokens = layers.reduce(0) { $0 + $1.tokens }
+    func weighted(_ value: (LayerAgreement) -> Double?) -> Double? {
+        guard tokens > 0 else { return nil }
+        var sum = 0.0
+        for layer in layers where layer.tokens > 0 {
+            guard let v = value(layer) else { return nil }
+            sum += Double(layer.tokens) * v
+        }
+        return sum / Double(tokens)
+    }
+    let observed = weighted(\.agreement), expected = weighted(\.expectedAgreement)
+    var kappa: Double?
+    if let observed, let expected, expected < 1 { kappa = (observed - expected) / (1 - expected) }
+    return LayerAgreement(layer: nil, tokens: tokens, agreement: observed, expectedAgreement: expected,
+                          cohensKappa: kappa, mutualInformationBits: weighted(\.mutualInformationBits),
+                          normalizedMutualInformation: weighted(\.normalizedMutualInformation),
+                          confusion: confusion.map { $0.map { Int($0) } })
 }
 
 private func agreement(_ confusion: [[Double]], layer: Int?, tokens: Int) -> LayerAgreement {

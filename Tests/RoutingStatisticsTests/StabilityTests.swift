@@ -22,12 +22,27 @@ final class StabilityTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(l0.cohensKappa), 0.4, accuracy: 1e-14)
         XCTAssertEqual(try XCTUnwrap(l0.mutualInformationBits), 0.12451124978365313, accuracy: 1e-14)
         XCTAssertEqual(try XCTUnwrap(result.layers[1].cohensKappa), 1, accuracy: 1e-15)
-        // Pooled over layers, (layer, expert) block-diagonal table [[4,1,0,0],[2,3,0,0],[0,0,5,0],[0,0,0,5]]:
-        //   p_o = 17/20, p_e = 0.25·(0.3 + 0.2 + 0.25 + 0.25) = 0.25, κ = 0.6/0.75 = 0.8.
+        // All layers: p_o = 17/20; chance within layers, p_e = (10·0.5 + 10·0.5)/20 = 0.5,
+        // κ = 0.35/0.5 = 0.7 (the pooled block-diagonal table alone would give p_e = 0.25, κ = 0.8);
+        // MI = (0.1245… + 1)/2.
         XCTAssertEqual(result.overall.tokens, 20)
         XCTAssertEqual(try XCTUnwrap(result.overall.agreement), 0.85, accuracy: 1e-15)
-        XCTAssertEqual(try XCTUnwrap(result.overall.cohensKappa), 0.8, accuracy: 1e-14)
+        XCTAssertEqual(try XCTUnwrap(result.overall.expectedAgreement), 0.5, accuracy: 1e-15)
+        XCTAssertEqual(try XCTUnwrap(result.overall.cohensKappa), 0.7, accuracy: 1e-14)
+        XCTAssertEqual(try XCTUnwrap(result.overall.mutualInformationBits), (0.12451124978365313 + 1) / 2, accuracy: 1e-14)
+        XCTAssertEqual(result.overall.confusion, [[4, 1, 0, 0], [2, 3, 0, 0], [0, 0, 5, 0], [0, 0, 0, 5]])
         XCTAssertNil(result.overall.layer)
+    }
+
+    func testChanceAgreementInEveryLayerIsKappaZeroOverall() throws {
+        // In each of 4 layers, A = 0,1,0,1,… and B = 0,0,1,1,…: agreement 1/2 = chance, κ = 0.
+        let a = (0..<8).map { $0 % 2 }, b = (0..<8).map { $0 / 2 % 2 }
+        let first = trace(experts: 2, layers: Array(repeating: a.map { [$0] }, count: 4))
+        let second = trace(experts: 2, layers: Array(repeating: b.map { [$0] }, count: 4))
+        let result = try compareAssignments(first, second)
+        for layer in result.layers { XCTAssertEqual(try XCTUnwrap(layer.cohensKappa), 0, accuracy: 1e-15) }
+        XCTAssertEqual(try XCTUnwrap(result.overall.cohensKappa), 0, accuracy: 1e-15,
+                       "chance agreement must not become agreement by pooling layers")
     }
 
     func testRenamedExpertsDisagreeButShareInformation() throws {
