@@ -229,7 +229,9 @@ public struct ComparisonReport: Sendable {
                        + "Welch p = \(ReportFormat.p(p)): \(verdict).")
         }
         let single = groups.filter { $0.runs.count < 2 }.map(\.label)
-        if !single.isEmpty {
+        if single.count == groups.count && groups.count > 2 {
+            out.append("Every group has one run only: accuracy differences cannot be tested; train more seeds.")
+        } else if !single.isEmpty {
             out.append("\(ReportFormat.list(single)) \(single.count == 1 ? "has" : "have") one run only: "
                        + "\(single.count == 1 ? "its" : "their") accuracy differences cannot be tested; train more seeds.")
         }

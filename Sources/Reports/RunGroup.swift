@@ -4,7 +4,8 @@ import Training
 /// Runs that differ only by seed: one configuration's repetitions, compared as a group.
 public struct RunGroup: Sendable {
     /// A short name: the router, plus the configuration fields that tell this group apart
-    /// from other groups with the same router.
+    /// from other groups with the same router (router options and model fields by their own
+    /// names, e.g. `switch (experts=8, trainingCapacityFactor=2.0)`).
     public var label: String
     /// The runs, in the order they were given.
     public var runs: [RunReport]
@@ -27,10 +28,19 @@ public struct RunGroup: Sendable {
                 for (field, value) in flattened[i] where flattened[j][field] != value { differing.insert(field) }
                 for field in flattened[j].keys where flattened[i][field] == nil { differing.insert(field) }
             }
-            let details = differing.sorted().map { "\($0)=\(flattened[i][$0] ?? "unset")" }
+            let details = differing.sorted().map { "\(shortName($0))=\(flattened[i][$0] ?? "unset")" }
             return RunGroup(label: details.isEmpty ? router : "\(router) (\(details.joined(separator: ", ")))",
                             runs: members[key]!)
         }
+    }
+
+    /// A configuration path as a label shows it: `model.routerOptions.capacityFactor` →
+    /// `capacityFactor`, `model.experts` → `experts`; other paths stay whole.
+    static func shortName(_ path: String) -> String {
+        for prefix in ["model.routerOptions.", "model."] where path.hasPrefix(prefix) {
+            return String(path.dropFirst(prefix.count))
+        }
+        return path
     }
 
     private static func canonicalJSON(_ c: TrainingConfiguration) -> String {

@@ -38,7 +38,7 @@ final class ComparisonReportTests: XCTestCase {
         runs[1] = other
         let comparison = ComparisonReport(runs: runs)
         XCTAssertEqual(comparison.groups.count, 2)
-        XCTAssertTrue(comparison.groups[1].label.contains("model.routerOptions.trainingCapacityFactor=2.0"), comparison.groups[1].label)
+        XCTAssertTrue(comparison.groups[1].label == "switch (trainingCapacityFactor=2.0)", comparison.groups[1].label)
         let md = comparison.document().markdown
         XCTAssertTrue(md.contains("needs at least two runs (seeds) in each group"), "single runs: no test, and the report says so")
         XCTAssertTrue(comparison.findings().joined().contains("one run only"))
