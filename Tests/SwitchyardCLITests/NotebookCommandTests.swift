@@ -89,7 +89,7 @@ final class NotebookCommandTests: XCTestCase {
     }
 
     func testDryRunChecksWithoutRunningAndNotebooksCannotRecurse() throws {
-        XCTAssertEqual(NotebookRunCommand.allowedSubcommands, ["train", "eval", "analyze", "presets", "routers", "bench"])
+        XCTAssertEqual(NotebookRunCommand.allowedSubcommands, ["train", "eval", "analyze", "report", "compare", "presets", "routers", "bench"])
         let notebook = root + "/nb/dry.md"
         let text = "```switchyard\ntrain --preset tiny --out runs/t\n```\n"
         try text.write(toFile: notebook, atomically: true, encoding: .utf8)
