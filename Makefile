@@ -43,7 +43,7 @@ test:
 	$(SWIFT) test
 
 # libFuzzer on every parser (the Fuzz package, built with -sanitize=fuzzer,address):
-# 1,000,000 runs per target, about an hour on two cores; fuzz-smoke is the short run of
+# 1,000,000 runs per target, about 40 minutes (docs/reliability.md); fuzz-smoke is the short run of
 # `make test`. FUZZ_TARGETS limits either to some targets (e.g. FUZZ_TARGETS=fuzz-npy).
 FUZZ_TARGETS ?=
 fuzz:
