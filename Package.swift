@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 //
 // Switchyard: a Swift toolkit for research on Mixture-of-Experts routing.
-// No unsafeFlags anywhere: optimisation flags live in the Makefile, so that other
+// No unsafe compiler-flag settings here: optimisation flags live in the Makefile, so that other
 // packages can depend on Switchyard to write their own routers.
 import PackageDescription
 

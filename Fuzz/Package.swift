@@ -2,7 +2,7 @@
 //
 // libFuzzer targets for every parser of Switchyard, one executable per input format
 // (docs/reliability.md). A separate package, so that the root Package.swift keeps no
-// unsafeFlags: the sanitizer flags are given on the command line by scripts/fuzz.sh:
+// unsafe compiler-flag settings: the sanitizer flags are given on the command line by scripts/fuzz.sh:
 //
 //   swift build -c release --package-path Fuzz --scratch-path Fuzz/.build-fuzz \
 //       -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -use-ld=lld
