@@ -7,7 +7,8 @@ import TensorCore
 public struct GEMMBenchmark: Sendable {
     /// Matrix size.
     public let size: Int
-    /// OpenBLAS threads in force.
+    /// Threads: ``ComputeThreads/count`` for the wrapper, OpenBLAS's own threads for the
+    /// direct call.
     public let threads: Int
     /// Median GFLOP/s of the wrapper.
     public let wrapperGFLOPS: Double
@@ -29,14 +30,21 @@ public struct GEMMBenchmark: Sendable {
             gemm(.none, .none, m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n,
                  c: c.pointer, ldc: n)
         }
+        let threads = ComputeThreads.count
+        // The direct call runs with OpenBLAS's own threads; the wrapper keeps OpenBLAS at one
+        // thread and splits the product over the compute threads.
         func direct() {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n),
                         1, a.pointer, Int32(n), b.pointer, Int32(n), 0, c.pointer, Int32(n))
         }
+        defer { BLASThreads.set(1) }
         // Calls per round so that one round lasts about 50 ms.
-        for _ in 0..<3 { direct(); wrapper() }
+        BLASThreads.set(threads)
+        for _ in 0..<3 { direct() }
         let t0 = monotonicSeconds()
         direct()
+        BLASThreads.set(1)
+        for _ in 0..<3 { wrapper() }
         let once = max(monotonicSeconds() - t0, 1e-7)
         let calls = max(1, Int(0.05 / once))
 
@@ -47,16 +55,18 @@ public struct GEMMBenchmark: Sendable {
         }
         var wrapperRates: [Double] = [], directRates: [Double] = []
         for _ in 0..<repetitions {
+            BLASThreads.set(threads)
             directRates.append(timeRound(direct))
+            BLASThreads.set(1)
             wrapperRates.append(timeRound(wrapper))
         }
-        return GEMMBenchmark(size: n, threads: BLASThreads.current,
+        return GEMMBenchmark(size: n, threads: threads,
                              wrapperGFLOPS: median(wrapperRates), directGFLOPS: median(directRates))
     }
 
     /// The measured sgemm peak: the median GFLOP/s over `repetitions` rounds (each about
     /// `roundSeconds` long) of a direct row-major `cblas_sgemm` on square n × n matrices,
-    /// with the OpenBLAS threads now in force. `switchyard bench train` divides its model
+    /// with OpenBLAS's own threading at ``ComputeThreads/count`` threads. `switchyard bench train` divides its model
     /// GFLOP/s by this. n = 1024 (2.1 GFLOP per call) is large enough for OpenBLAS to reach
     /// its plateau on the project's machine, small enough (12 MB) to measure in a second.
     public static func sgemmPeak(size n: Int = 1024, repetitions: Int = 7, roundSeconds: Double = 0.05) -> Double {
@@ -66,6 +76,8 @@ public struct GEMMBenchmark: Sendable {
         rng.fillGaussian(a.pointer, count: a.count)
         rng.fillGaussian(b.pointer, count: b.count)
         let flops = 2.0 * Double(n) * Double(n) * Double(n)
+        BLASThreads.set(ComputeThreads.count)
+        defer { BLASThreads.set(1) }
         func direct() {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n),
                         1, a.pointer, Int32(n), b.pointer, Int32(n), 0, c.pointer, Int32(n))

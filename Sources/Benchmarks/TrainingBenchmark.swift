@@ -135,7 +135,7 @@ public enum TrainingBenchmark {
                            log: (String) -> Void = { _ in }) throws -> Result {
         precondition(steps >= 1 && warmup >= 0, "need steps ≥ 1 and warmup ≥ 0")
         try ConfigurationResolver.validate(configuration)
-        BLASThreads.set(configuration.threads)
+        ComputeThreads.count = configuration.threads
         let m = configuration.model, o = configuration.optimizer, batch = configuration.batchSize
         let seed = UInt64(configuration.seed)
         var initRNG = SeededRNG.derived(seed: seed, stream: 1)

@@ -1,7 +1,8 @@
 import TensorCore
 
 /// The transformer feed-forward network, and each expert of an MoE layer:
-/// FFN(x) = GELU(x·W₁ᵀ + b₁)·W₂ᵀ + b₂, from width d to hidden h and back (GELU in its tanh form).
+/// FFN(x) = GELU(x·W₁ᵀ + b₁)·W₂ᵀ + b₂, from width d to hidden h and back (GELU in its tanh form;
+/// its element-wise loops are split over ``ComputeThreads``).
 public final class FeedForward: Layer {
     /// First projection, d → h.
     public let fc1: Linear
@@ -34,8 +35,11 @@ public final class FeedForward: Layer {
             activation = Tensor(shape: [m, hidden])
             dHidden = Tensor(shape: [m, hidden])
         }
-        let pre = fc1.forward(x, rows: m)
-        geluForward(pre, into: activation.pointer, count: m * hidden)
+        let pre = UnsafePointer(fc1.forward(x, rows: m))
+        let activated = activation.pointer
+        parallelParts(m * hidden, minimumPerPart: 8_192) { part, _ in
+            geluForward(pre + part.lowerBound, into: activated + part.lowerBound, count: part.count)
+        }
         fc2.forward(activation.pointer, rows: m, into: output)
     }
 
@@ -44,7 +48,11 @@ public final class FeedForward: Layer {
     public func backward(dOutput: UnsafePointer<Float>, input x: UnsafePointer<Float>, rows m: Int,
                          dInput: UnsafeMutablePointer<Float>) {
         fc2.backward(dOutput: dOutput, dInput: dHidden.pointer)
-        geluBackward(input: fc1.output.pointer, dOutput: dHidden.pointer, dInput: dHidden.pointer, count: m * hidden)
+        let pre = UnsafePointer(fc1.output.pointer), dh = dHidden.pointer
+        parallelParts(m * hidden, minimumPerPart: 8_192) { part, _ in
+            let o = part.lowerBound
+            geluBackward(input: pre + o, dOutput: dh + o, dInput: dh + o, count: part.count)
+        }
         fc1.backward(dOutput: dHidden.pointer, dInput: dInput)
     }
 

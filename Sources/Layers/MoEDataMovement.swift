@@ -59,7 +59,8 @@ public enum MoEDataMovement {
         }
         rowDots(dExpertOutput, expertOutput, rows: a, width: width, into: dWeights)
         plan.weights.withUnsafeBufferPointer { weights in
-            for i in 0..<a { scale(dExpertOutput + i * width, by: weights[i], count: width) }
+            guard let w = weights.baseAddress else { return }
+            scaleRows(dExpertOutput, by: w, rows: a, width: width)
         }
     }
 

@@ -11,6 +11,9 @@ import TensorCore
 /// 4. the outputs are scatter-added: `y_t = Σ_{e took t} w_te · FFN_e(x_t)`. A token that no
 ///    expert took gets y_t = 0 (the residual connection carries it).
 ///
+/// A plan that sends every token, in order, to a single expert with weight 1 (the dense router)
+/// skips the gather and scatter: the expert reads x directly.
+///
 /// When the plan asks for averaged experts (random-batch routing at evaluation), every token
 /// goes through one FFN whose weights and biases are the mean of the experts'.
 ///
@@ -41,6 +44,7 @@ public final class MoELayer: Layer {
     private var dWeights: Tensor        // assignments
     private var averaged: FeedForward?  // random-batch evaluation
     private var lastTokenCount = 0
+    private var passesThrough = false   // the last plan was the identity (dense)
 
     /// An MoE layer whose router is built from the registry-made `router`; it asks the router
     /// how many experts to build.
@@ -109,6 +113,14 @@ public final class MoELayer: Layer {
             merged.forward(x, rows: n, into: y)
             return y
         }
+        passesThrough = experts.count == 1 && plan.isIdentity
+        if passesThrough {
+            // The dense router's plan: every token to the one expert with weight 1, in order. The
+            // expert reads x and its output is y's, without the gather and scatter copies.
+            experts[0].forward(x, rows: n, into: expertOutput.pointer)
+            y.update(from: expertOutput.pointer, count: n * width)
+            return y
+        }
         MoEDataMovement.dispatch(x, width: width, plan: plan, into: gathered.pointer)
         for e in 0..<experts.count {
             let range = plan.range(ofExpert: e)
@@ -128,6 +140,14 @@ public final class MoELayer: Layer {
         precondition(!plan.usesAveragedExperts, "MoELayer.backward after an evaluation forward")
         precondition(plan.tokenCount == lastTokenCount, "MoELayer.backward: the plan is not the last forward's")
         // dL/dw_a = dy_t · FFN_e(x_t); dL/dFFN_e(x_t) = w_a · dy_t.
+        if passesThrough {
+            let n = plan.tokenCount
+            rowDots(dOutput, expertOutput.pointer, rows: n, width: width, into: dWeights.pointer)
+            experts[0].backward(dOutput: dOutput, input: x, rows: n, dInput: dInput)
+            router.backward(plan: plan, dWeights: dWeights.pointer, auxiliaryLossScale: auxiliaryLossScale,
+                            input: x, dInput: dInput)
+            return
+        }
         MoEDataMovement.combineBackward(dOutput: dOutput, expertOutput: expertOutput.pointer, width: width, plan: plan,
                                         dExpertOutput: dExpertOutput.pointer, dWeights: dWeights.pointer)
         for e in 0..<experts.count {

@@ -15,7 +15,6 @@ public final class MultiHeadAttention: Layer {
     private var probabilities: Tensor // [B, heads, T, T]
     private var dAttended: Tensor
     private var dQKV: Tensor
-    private var scratch: Tensor
 
     /// Attention of width `width` with `heads` heads, initialised from `rng`.
     public init(name: String, width: Int, heads: Int, rng: inout SeededRNG) {
@@ -28,7 +27,6 @@ public final class MultiHeadAttention: Layer {
         probabilities = Tensor(shape: [0])
         dAttended = Tensor(shape: [0, width])
         dQKV = Tensor(shape: [0, 3 * width])
-        scratch = Tensor(shape: [0])
     }
 
     /// The QKV and output projections.
@@ -50,7 +48,6 @@ public final class MultiHeadAttention: Layer {
         if probabilities.count < batch * heads * tokens * tokens {
             probabilities = Tensor(shape: [batch * heads * tokens * tokens])
         }
-        if scratch.count < tokens * tokens { scratch = Tensor(shape: [tokens * tokens]) }
         let packed = qkv.forward(x, rows: rows)
         attentionForward(qkv: packed, output: attended.pointer, probabilities: probabilities.pointer,
                          batch: batch, tokens: tokens, width: width, heads: heads)
@@ -61,7 +58,7 @@ public final class MultiHeadAttention: Layer {
     public func backward(dOutput: UnsafePointer<Float>, batch: Int, tokens: Int, dInput: UnsafeMutablePointer<Float>) {
         projection.backward(dOutput: dOutput, dInput: dAttended.pointer)
         attentionBackward(dOutput: dAttended.pointer, qkv: qkv.output.pointer, probabilities: probabilities.pointer,
-                          dQKV: dQKV.pointer, scratch: scratch.pointer,
+                          dQKV: dQKV.pointer,
                           batch: batch, tokens: tokens, width: width, heads: heads)
         qkv.backward(dOutput: dQKV.pointer, dInput: dInput)
     }

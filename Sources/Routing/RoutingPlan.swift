@@ -96,6 +96,15 @@ public final class RoutingPlan: @unchecked Sendable {
     /// The total number of (token, expert) assignments.
     public var assignmentCount: Int { tokens.count }
 
+    /// True when the plan sends every token, in order, to expert 0 with weight 1 and to no other
+    /// expert (the dense router's plan): an MoE layer can then run its expert on the input as it
+    /// is. O(n).
+    public var isIdentity: Bool {
+        guard expertOffsets.count >= 2, tokens.count == tokenCount, load(ofExpert: 0) == tokenCount else { return false }
+        for i in 0..<tokenCount where tokens[i] != Int32(i) || weights[i] != 1 { return false }
+        return true
+    }
+
     /// How many experts took each token.
     public func expertsPerToken() -> [Int] {
         var counts = [Int](repeating: 0, count: tokenCount)

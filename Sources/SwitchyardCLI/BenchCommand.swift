@@ -51,7 +51,7 @@ struct BenchGEMMCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(threads)
+        ComputeThreads.count = threads
         let result = GEMMBenchmark.run(size: size, repetitions: repetitions)
         print(result.markdownTable)
     }

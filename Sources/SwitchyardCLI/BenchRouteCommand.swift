@@ -118,7 +118,7 @@ struct BenchRouteCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(threads)
+        ComputeThreads.count = threads
         let quiet = self.quiet
         let cells = try RoutingBenchmark.run(try grid()) { line in
             if !quiet { FileHandle.standardError.write(Data(("bench route: " + line + "\n").utf8)) }

@@ -45,10 +45,37 @@ public func gemm(
         }
         return
     }
+    // Split large products over the compute threads: by rows of C when it has at least as
+    // many rows as columns, else by columns; each part is one single-threaded sgemm. Parts
+    // are multiples of 16 rows/columns (OpenBLAS's register blocking) except the last.
+    let work = m * n * k
+    if work >= gemmParallelThreshold {
+        let byRows = m >= n
+        let blocks = ((byRows ? m : n) + 15) / 16
+        parallelParts(blocks, minimumPerPart: 2) { range, _ in
+            let start = range.lowerBound * 16, end = min(range.upperBound * 16, byRows ? m : n)
+            if byRows {
+                let aPart = transA == .none ? a + start * lda : a + start
+                cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas,
+                            Int32(end - start), Int32(n), Int32(k),
+                            alpha, aPart, Int32(lda), b, Int32(ldb), beta, c + start * ldc, Int32(ldc))
+            } else {
+                let bPart = transB == .none ? b + start : b + start * ldb
+                cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas,
+                            Int32(m), Int32(end - start), Int32(k),
+                            alpha, a, Int32(lda), bPart, Int32(ldb), beta, c + start, Int32(ldc))
+            }
+        }
+        return
+    }
     cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas,
                 Int32(m), Int32(n), Int32(k),
                 alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
+
+/// Products of at least this many multiply-adds (m·n·k) are split over the compute threads;
+/// smaller ones run as one call, where the split would cost more than it saves.
+public let gemmParallelThreshold = 1 << 18
 
 /// A loop of `batch` independent GEMMs over equally strided operands:
 /// for each i, `C_i = alpha · op(A_i) · op(B_i) + beta · C_i` with
@@ -85,9 +112,11 @@ extension Tensor {
     }
 }
 
-/// The number of threads OpenBLAS uses for GEMM.
+/// The number of threads OpenBLAS itself uses inside one `sgemm` call. Switchyard keeps it at
+/// one and splits GEMMs over ``ComputeThreads`` instead; the benchmarks raise it only to time
+/// OpenBLAS's own threading as the reference.
 public enum BLASThreads {
-    /// Sets the OpenBLAS thread count (results are reproducible for a fixed count).
+    /// Sets the OpenBLAS thread count.
     public static func set(_ count: Int) { openblas_set_num_threads(Int32(count)) }
     /// The OpenBLAS thread count now in force.
     public static var current: Int { Int(openblas_get_num_threads()) }

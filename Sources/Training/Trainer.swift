@@ -58,7 +58,7 @@ public final class Trainer {
         try configuration.validate()
         self.configuration = configuration
         self.runDirectory = runDirectory
-        BLASThreads.set(configuration.threads)
+        ComputeThreads.count = configuration.threads
         let data = configuration.data
         var train = try DatasetLocator.load(name: data.dataset, directory: data.directory, split: .train)
         var test = try DatasetLocator.load(name: data.dataset, directory: data.directory, split: .test)

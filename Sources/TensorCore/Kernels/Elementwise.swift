@@ -1,16 +1,27 @@
 // Elementwise kernels over contiguous Float runs (llm.c style: pointers and explicit
 // sizes, no allocation). The plain loops below are vectorised by the compiler, which
-// inserts run-time overlap checks where an output may alias an input.
+// inserts run-time overlap checks where an output may alias an input. The kernels a
+// training step runs on whole activations (add, addInPlace, addRowBias, scaleRows,
+// accumulateColumnSums) split their range over ``ComputeThreads``; each element (each
+// column, for the column sums) is computed by one thread in the serial order, so the result
+// does not depend on the thread count.
+
+/// Elements per part below which an element-wise loop is not worth splitting.
+let elementwiseMinimumPerPart = 16_384
 
 /// `out[i] = a[i] + b[i]` for `i` in `0..<count`. `out` may be `a` or `b` (in place).
 public func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                 into out: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count { out[i] = a[i] + b[i] }
+    parallelParts(count, minimumPerPart: elementwiseMinimumPerPart) { part, _ in
+        for i in part { out[i] = a[i] + b[i] }
+    }
 }
 
 /// `x[i] += y[i]` for `i` in `0..<count`.
 public func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
-    for i in 0..<count { x[i] += y[i] }
+    parallelParts(count, minimumPerPart: elementwiseMinimumPerPart) { part, _ in
+        for i in part { x[i] += y[i] }
+    }
 }
 
 /// `y[i] += alpha · x[i]` for `i` in `0..<count` (BLAS `saxpy`).
@@ -33,9 +44,21 @@ public func multiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
 /// Adds `bias` (length `width`) to every row of the row-major `rows × width` matrix `x`:
 /// `x[r, j] += bias[j]`.
 public func addRowBias(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, width: Int) {
-    for r in 0..<rows {
-        let row = x + r * width
-        for j in 0..<width { row[j] += bias[j] }
+    parallelParts(rows, minimumPerPart: max(1, elementwiseMinimumPerPart / max(1, width))) { part, _ in
+        for r in part {
+            let row = x + r * width
+            for j in 0..<width { row[j] += bias[j] }
+        }
+    }
+}
+
+/// `x[r, :] *= weights[r]` for each row of the row-major `rows × width` matrix `x`.
+public func scaleRows(_ x: UnsafeMutablePointer<Float>, by weights: UnsafePointer<Float>, rows: Int, width: Int) {
+    parallelParts(rows, minimumPerPart: max(1, elementwiseMinimumPerPart / max(1, width))) { part, _ in
+        for r in part {
+            let row = x + r * width, w = weights[r]
+            for j in 0..<width { row[j] *= w }
+        }
     }
 }
 
@@ -47,15 +70,20 @@ public func addRowBias(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Flo
 /// the memory traffic on `sums` and the rounding error of a row-by-row accumulation.
 public func accumulateColumnSums(_ x: UnsafePointer<Float>, rows: Int, width: Int,
                                  into sums: UnsafeMutablePointer<Float>) {
-    var r = 0
-    while r + 4 <= rows {
-        let r0 = x + r * width, r1 = r0 + width, r2 = r1 + width, r3 = r2 + width
-        for j in 0..<width { sums[j] += (r0[j] + r1[j]) + (r2[j] + r3[j]) }
-        r += 4
-    }
-    while r < rows {
-        let row = x + r * width
-        for j in 0..<width { sums[j] += row[j] }
-        r += 1
+    let minimumColumns = rows * width >= 2 * elementwiseMinimumPerPart ? 8 : max(1, width)
+    parallelParts(width, minimumPerPart: minimumColumns) { columns, _ in
+        let c0 = columns.lowerBound, n = columns.count
+        let out = sums + c0
+        var r = 0
+        while r + 4 <= rows {
+            let r0 = x + r * width + c0, r1 = r0 + width, r2 = r1 + width, r3 = r2 + width
+            for j in 0..<n { out[j] += (r0[j] + r1[j]) + (r2[j] + r3[j]) }
+            r += 4
+        }
+        while r < rows {
+            let row = x + r * width + c0
+            for j in 0..<n { out[j] += row[j] }
+            r += 1
+        }
     }
 }
