@@ -35,7 +35,7 @@ public enum TrainingBenchmark {
         public var experts: Int
         /// Images per step.
         public var batchSize: Int
-        /// OpenBLAS threads.
+        /// Compute threads (``ComputeThreads/count``; OpenBLAS itself runs at one thread).
         public var threads: Int
         /// Untimed warm-up steps.
         public var warmupSteps: Int
@@ -73,6 +73,12 @@ public enum TrainingBenchmark {
         public var sgemmPeakGFLOPS: Double?
         /// modelGFLOPS / sgemmPeakGFLOPS.
         public var shareOfPeak: Double?
+        /// The GEMMs of one step replayed alone, or nil when not measured.
+        public var gemmReplay: GEMMReplay?
+        /// Images/s if everything but the GEMMs took no time: the batch / the replay's time.
+        public var gemmBoundImagesPerSecond: Double? {
+            gemmReplay.map { Double(batchSize) / $0.medianSeconds }
+        }
         /// The loss of the last timed step (finite, or the run would have stopped).
         public var finalLoss: Float
         /// How FLOPs are counted.
@@ -113,6 +119,12 @@ public enum TrainingBenchmark {
             } else {
                 lines.append("| sgemm peak | not measured (--peak-size 0) |")
             }
+            if let replay = gemmReplay, let bound = gemmBoundImagesPerSecond {
+                lines.append("| the step's GEMMs replayed alone | \(count(replay.calls, "call")), " +
+                             "\(String(format: "%.2f", replay.flops / 1e9)) GFLOP in \(ms(replay.medianSeconds)) " +
+                             "(\(rate(replay.gflops)) GFLOP/s; \(String(format: "%.0f%%", replay.medianSeconds / medianStepSeconds * 100)) of the median step) |")
+                lines.append("| images/s bound if all but the GEMMs were free | \(rate(bound)) |")
+            }
             lines.append("")
             lines.append("FLOPs: \(flopConvention)")
             return lines.joined(separator: "\n")
@@ -129,9 +141,11 @@ public enum TrainingBenchmark {
 
     /// Builds the model and optimiser of `configuration` as the trainer does, runs `warmup`
     /// untimed and `steps` timed training steps on one synthetic batch, and measures the sgemm
-    /// peak first (skipped when `peakSize` is 0). `log` receives progress lines.
+    /// peak first (skipped when `peakSize` is 0); then, unless `replayGEMMs` is false, records the
+    /// GEMM calls of one more step and times them alone (``GEMMReplay``). `log` receives progress
+    /// lines.
     public static func run(configuration: TrainingConfiguration, steps: Int, warmup: Int,
-                           peakSize: Int = 1024, peakRepetitions: Int = 7,
+                           peakSize: Int = 1024, peakRepetitions: Int = 7, replayGEMMs: Bool = true,
                            log: (String) -> Void = { _ in }) throws -> Result {
         precondition(steps >= 1 && warmup >= 0, "need steps ≥ 1 and warmup ≥ 0")
         try ConfigurationResolver.validate(configuration)
@@ -162,7 +176,8 @@ public enum TrainingBenchmark {
         var updateSeconds: [Double] = []
         var assignments = [Double](repeating: 0, count: m.depth)
         var lastLoss: Float = 0
-        for step in 0..<(warmup + steps) {
+        // One training step as the trainer takes it; returns its phases' seconds and the loss.
+        func trainingStep(_ step: Int) throws -> (forward: Double, backward: Double, update: Double, loss: Float) {
             let t0 = monotonicSeconds()
             optimizer.zeroGradients()
             let context = RoutingContext(training: true, step: step, sharedDraw: routingRNG.next())
@@ -179,16 +194,26 @@ public enum TrainingBenchmark {
             guard norm.isFinite else { throw BenchmarkError("step \(step + 1): the gradient norm is \(norm)") }
             optimizer.update(learningRate: schedule.rate(at: step))
             let t3 = monotonicSeconds()
-            lastLoss = result.loss
+            return (t1 - t0, t2 - t1, t3 - t2, result.loss)
+        }
+        for step in 0..<(warmup + steps) {
+            let timing = try trainingStep(step)
+            lastLoss = timing.loss
             guard step >= warmup else { continue }
-            stepSeconds.append(t3 - t0)
-            forwardSeconds.append(t1 - t0)
-            backwardSeconds.append(t2 - t1)
-            updateSeconds.append(t3 - t2)
+            stepSeconds.append(timing.forward + timing.backward + timing.update)
+            forwardSeconds.append(timing.forward)
+            backwardSeconds.append(timing.backward)
+            updateSeconds.append(timing.update)
             for (b, block) in model.blocks.enumerated() {
                 let plan = block.feedForward.plan
                 assignments[b] += Double(plan.assignmentCount) / Double(max(plan.tokenCount, 1))
             }
+        }
+        var replay: GEMMReplay?
+        if replayGEMMs {
+            log("recording the GEMM calls of one more step and replaying them alone")
+            let shapes = try GEMMLog.record { _ = try trainingStep(warmup + steps) }
+            replay = GEMMReplay.run(shapes)
         }
         assignments = assignments.map { $0 / Double(steps) }
         let flops = ModelFLOPs(model: model, assignmentsPerToken: assignments)
@@ -207,7 +232,7 @@ public enum TrainingBenchmark {
             assignmentsPerToken: assignments, flopsPerImage: flops, forwardFLOPsPerImage: flops.forward,
             trainingFLOPsPerImage: flops.training, modelGFLOPS: gflops,
             sgemmPeakSize: peak == nil ? 0 : peakSize, sgemmPeakRepetitions: peak == nil ? 0 : peakRepetitions,
-            sgemmPeakGFLOPS: peak, shareOfPeak: peak.map { gflops / $0 }, finalLoss: lastLoss,
+            sgemmPeakGFLOPS: peak, shareOfPeak: peak.map { gflops / $0 }, gemmReplay: replay, finalLoss: lastLoss,
             flopConvention: flopConvention,
             data: "synthetic: one seeded batch of N(0, 1) images \(m.imageChannels)×\(m.imageSize)×\(m.imageSize) " +
                 "with uniform labels, reused every step (data loading excluded)")

@@ -28,7 +28,10 @@ struct BenchTrainCommand: ParsableCommand {
         classifier), and training = 3 × forward. Model GFLOP/s = training FLOPs per image × the \
         median images/s. The sgemm peak is measured first by the same command: a square \
         cblas_sgemm of side --peak-size (default 1024), same threads, median of \
-        --peak-repetitions rounds of about 50 ms.
+        --peak-repetitions rounds of about 50 ms. After the timed steps, the GEMM calls of one more \
+        step are recorded and replayed alone with the same threads: their time is the step's floor \
+        if everything else were free, and batch / that time the GEMM-bound images/s \
+        (--no-gemm-replay skips it).
 
         Run it from a release build (make release). Examples:
           switchyard bench train --preset fmnist-small --router switch --steps 50
@@ -53,6 +56,10 @@ struct BenchTrainCommand: ParsableCommand {
     @Option(name: .customLong("peak-repetitions"), help: "Rounds of the sgemm peak measurement; the median is used.")
     var peakRepetitions = 7
 
+    @Flag(name: .customLong("no-gemm-replay"),
+          help: "Do not record one more step's GEMM calls and time them alone (the GEMM-bound images/s).")
+    var noGEMMReplay = false
+
     @Option(help: "Also write the result as JSON to this file.")
     var json: String?
 
@@ -70,7 +77,8 @@ struct BenchTrainCommand: ParsableCommand {
         let configuration = try options.resolve()
         let quiet = self.quiet
         let result = try TrainingBenchmark.run(configuration: configuration, steps: steps, warmup: warmup,
-                                               peakSize: peakSize, peakRepetitions: peakRepetitions) { line in
+                                               peakSize: peakSize, peakRepetitions: peakRepetitions,
+                                               replayGEMMs: !noGEMMReplay) { line in
             if !quiet { FileHandle.standardError.write(Data(("bench train: " + line + "\n").utf8)) }
         }
         print(result.markdown)

@@ -36,6 +36,7 @@ public func gemm(
     beta: Float = 0,
     c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
+    GEMMLog.noteIfRecording(transA, transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, beta: beta)
     if m == 0 || n == 0 { return }
     if k == 0 {
         // BLAS leaves C untouched for k = 0 only when beta = 1; make every beta exact.

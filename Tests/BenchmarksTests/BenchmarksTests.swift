@@ -78,6 +78,14 @@ final class BenchmarksTests: XCTestCase {
         XCTAssertEqual(result.trainingFLOPsPerImage, 3 * result.forwardFLOPsPerImage)
         XCTAssertTrue(result.finalLoss.isFinite)
         XCTAssertTrue(result.markdown.contains("share of the sgemm peak"), result.markdown)
+        // The replayed GEMMs of one step: the forward's and backward's products (at least the
+        // patch embedding, QKV, projection, two expert layers and classifier, forward and backward).
+        let replay = try XCTUnwrap(result.gemmReplay)
+        XCTAssertGreaterThan(replay.calls, 6 * 2)
+        XCTAssertTrue(replay.flops > 0 && replay.medianSeconds > 0 && replay.medianSeconds < result.medianStepSeconds,
+                      "replay \(replay.medianSeconds) s, step \(result.medianStepSeconds) s")
+        XCTAssertGreaterThan(try XCTUnwrap(result.gemmBoundImagesPerSecond), result.medianImagesPerSecond)
+        XCTAssertTrue(result.markdown.contains("the step's GEMMs replayed alone"), result.markdown)
         let json = try JSONEncoder().encode(result)
         XCTAssertNoThrow(try JSONDecoder().decode(TrainingBenchmark.Result.self, from: json))
     }
@@ -133,6 +141,32 @@ final class BenchmarksTests: XCTestCase {
         // n = 10⁶, d = 64, E = 256: 1 GB of inputs and gradients, 3 GB of switch router buffers.
         let big = RoutingBenchmark.estimatedBytes(router: "switch", tokens: 1_000_000, width: 64, experts: 256, k: 1)
         XCTAssertTrue(big > 4_000_000_000 && big < 6_000_000_000, "\(big)")
+    }
+
+    func testGEMMLogRecordsEveryCallFromEveryThreadAndReplaysThem() {
+        ComputeThreads.count = 2
+        defer { ComputeThreads.count = 1 }
+        let a = Tensor(shape: [64 * 64]), b = Tensor(shape: [64 * 64]), c = Tensor(shape: [4 * 64 * 64])
+        let shapes = GEMMLog.record {
+            gemm(.none, .transposed, m: 64, n: 32, k: 16, a: a.pointer, lda: 16, b: b.pointer, ldb: 16,
+                 c: c.pointer, ldc: 32)
+            parallelParts(4) { part, _ in
+                for i in part {
+                    gemm(.transposed, .none, m: 8, n: 8, k: 8, a: a.pointer, lda: 8, b: b.pointer, ldb: 8,
+                         beta: 1, c: c.pointer + i * 64, ldc: 8)
+                }
+            }
+        }
+        XCTAssertEqual(shapes.count, 5)
+        XCTAssertEqual(shapes.first, GEMMShape(transposeA: false, transposeB: true, m: 64, n: 32, k: 16,
+                                               lda: 16, ldb: 16, ldc: 32, beta: 0))
+        XCTAssertEqual(shapes.dropFirst().filter { $0.transposeA && $0.m == 8 && $0.beta == 1 }.count, 4)
+        XCTAssertEqual(GEMMLog.record {}, [], "a new recording starts empty")
+        let replay = GEMMReplay.run(shapes, repetitions: 2)
+        XCTAssertEqual(replay.calls, 5)
+        let products: Double = 64 * 32 * 16 + 4 * 8 * 8 * 8
+        XCTAssertEqual(replay.flops, 2 * products)
+        XCTAssertTrue(replay.medianSeconds > 0 && replay.gflops.isFinite)
     }
 
     func testSGEMMPeakIsPositive() {
