@@ -38,7 +38,7 @@ struct BenchGEMMCommand: ParsableCommand {
     @Option(help: "Matrix size n for n×n · n×n.")
     var size: Int = 512
 
-    @Option(help: "OpenBLAS threads.")
+    @Option(help: "Threads: the wrapper splits each product over this many compute threads; the direct call uses OpenBLAS's own threads.")
     var threads: Int = 2
 
     @Option(help: "Timed repetitions per side (each repetition runs enough calls to last ~50 ms).")

@@ -29,7 +29,7 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(name: .customLong("batch-size"), help: "Images per step.")
     var batchSize: Int?
 
-    @Option(help: "Threads for OpenBLAS.")
+    @Option(help: "Compute threads: GEMMs, attention and the per-token kernels are split over them (same seed and threads give the same numbers).")
     var threads: Int?
 
     @Option(name: .customLong("data-dir"), help: "Directory of the data set's files (default: the data set's usual place).")

@@ -80,6 +80,6 @@ public struct RunSummary: Codable, Equatable, Sendable {
     public var trainSeconds: Double
     /// Training images per second over the whole run.
     public var imagesPerSecond: Double
-    /// OpenBLAS threads.
+    /// Compute threads (TensorCore's `ComputeThreads`): GEMMs and kernels split over this many threads.
     public var threads: Int
 }
