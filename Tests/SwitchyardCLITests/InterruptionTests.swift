@@ -14,10 +14,11 @@ final class InterruptionTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: root) }
 
-    /// The tiny preset on 1,024 training images, batch 32: 2 epochs of 32 steps.
+    /// The tiny preset on all its 2,000 committed training images, batch 32: 2 epochs of 63 steps
+    /// (long enough, about half a second in a release build, to be stopped in the middle).
     func trainArguments(_ out: String, resume: Bool = false) -> [String] {
         ["train", "--preset", "tiny", "--router", "noisy-top-k", "--epochs", "2", "--batch-size", "32", "--threads", "1",
-         "--set", "data.trainLimit=1024", "--set", "data.testLimit=100", "--set", "logEvery=1", "--out", out]
+         "--set", "data.trainLimit=2000", "--set", "data.testLimit=100", "--set", "logEvery=1", "--out", out]
             + (resume ? ["--resume"] : [])
     }
 
@@ -57,17 +58,22 @@ final class InterruptionTests: XCTestCase {
                        "a later epoch checkpoint replaces the interrupted one")
         try assertSameFinalWeights(root + "/stopped", as: root + "/full")
         let steps = try MetricsLog.read(StepRecord.self, from: root + "/stopped/metrics.jsonl").map(\.step)
-        XCTAssertEqual(steps, Array(1...64), "every step logged once")
+        let uninterrupted = try MetricsLog.read(StepRecord.self, from: root + "/full/metrics.jsonl").map(\.step)
+        XCTAssertEqual(uninterrupted, Array(1...126), "2 epochs of 63 steps")
+        XCTAssertEqual(steps, uninterrupted, "every step logged once")
     }
 
     func testSIGKILLAtRandomMomentsNeverCostsMoreThanTheStepsSinceTheLastCheckpoint() throws {
+        let started = Date()
         XCTAssertEqual(try BuiltExecutable.run(trainArguments("full"), in: root).status, 0)
+        // Kill moments are drawn within the uninterrupted run's duration, whatever the build's speed.
+        let fullMicroseconds = max(20_000, Date().timeIntervalSince(started) * 1e6)
         var rng = SystemRandomNumberGenerator()
         var kills = 0, attempts = 0
         while kills < 4 && attempts < 12 {
             attempts += 1
             let process = try BuiltExecutable.start(trainArguments("killed", resume: attempts > 1), in: root)
-            usleep(UInt32.random(in: 150_000...1_200_000, using: &rng))
+            usleep(UInt32(fullMicroseconds * Double.random(in: 0.1...0.6, using: &rng)))
             guard process.isRunning else {
                 // It finished before the kill: the test needs an unfinished run.
                 break
