@@ -6,7 +6,11 @@
 # packages from depending on Switchyard).
 
 SWIFT         ?= swift
-RELEASE_FLAGS ?= -c release -Xswiftc -enforce-exclusivity=unchecked
+# AVX2 and FMA code (-target-cpu haswell) when this machine's CPU has them: the SIMD kernels run
+# about 20 % faster, with the same numbers bit for bit (no operation is fused). For a binary
+# meant for another machine: make release CPU_FLAGS=
+CPU_FLAGS     ?= $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && echo "-Xswiftc -target-cpu -Xswiftc haswell")
+RELEASE_FLAGS ?= -c release -Xswiftc -enforce-exclusivity=unchecked $(CPU_FLAGS)
 BIN           := .build/release/switchyard
 THREADS       ?= 2
 SEED          ?= 0
@@ -40,7 +44,7 @@ demo: deps release
 # enabled (its own build folder, .build-test): they test the code that ships, and the SIMD
 # kernels of an unoptimised build are some 25 times slower (the suite would take minutes, not
 # seconds, to run).
-TEST_FLAGS ?= -c release -Xswiftc -enable-testing --build-path .build-test
+TEST_FLAGS ?= -c release -Xswiftc -enable-testing $(CPU_FLAGS) --build-path .build-test
 
 test:
 	bash scripts/test-example.sh

@@ -14,9 +14,17 @@ public struct GEMMReplay: Codable, Sendable {
     public var flops: Double
     /// Median seconds of one replay of all calls.
     public var medianSeconds: Double
+    /// Calls too small to be split (attention's per-image, per-head products, mostly).
+    public var smallCalls: Int
+    /// Their floating-point operations, per step.
+    public var smallFLOPs: Double
+    /// Median seconds of one replay of the small calls alone.
+    public var smallMedianSeconds: Double
 
     /// GFLOP/s of the replay: what OpenBLAS reaches on this step's shapes.
     public var gflops: Double { flops / medianSeconds / 1e9 }
+    /// GFLOP/s of the small calls alone.
+    public var smallGFLOPS: Double { smallFLOPs / smallMedianSeconds / 1e9 }
 
     /// Times `repetitions` replays of `shapes` (after one untimed replay) and keeps the median.
     public static func run(_ shapes: [GEMMShape], repetitions: Int = 5) -> GEMMReplay {
@@ -50,10 +58,11 @@ public struct GEMMReplay: Codable, Sendable {
                  m: s.m, n: s.n, k: s.k, a: a.pointer, lda: s.lda, b: b.pointer, ldb: s.ldb,
                  beta: s.beta, c: c, ldc: s.ldc)
         }
-        func replay() {
+        func replay(smallOnly: Bool) {
             for group in groups {
-                if group.count == 1 && isSplit(shapes[group.lowerBound]) {
-                    call(shapes[group.lowerBound], c: c.pointer)
+                let one = group.count == 1 && isSplit(shapes[group.lowerBound])
+                if one {
+                    if !smallOnly { call(shapes[group.lowerBound], c: c.pointer) }
                     continue
                 }
                 parallelParts(group.count) { part, p in
@@ -61,15 +70,21 @@ public struct GEMMReplay: Codable, Sendable {
                 }
             }
         }
-        replay()
-        var times: [Double] = []
-        for _ in 0..<repetitions {
-            let start = monotonicSeconds()
-            replay()
-            times.append(monotonicSeconds() - start)
+        func time(_ body: () -> Void) -> Double {
+            body()
+            var times: [Double] = []
+            for _ in 0..<repetitions {
+                let start = monotonicSeconds()
+                body()
+                times.append(monotonicSeconds() - start)
+            }
+            return median(times)
         }
+        let small = shapes.filter { !isSplit($0) }
         return GEMMReplay(calls: shapes.count, flops: shapes.reduce(0) { $0 + $1.flops },
-                          medianSeconds: median(times))
+                          medianSeconds: time { replay(smallOnly: false) },
+                          smallCalls: small.count, smallFLOPs: small.reduce(0) { $0 + $1.flops },
+                          smallMedianSeconds: time { replay(smallOnly: true) })
     }
 
     private static func isSplit(_ s: GEMMShape) -> Bool { s.m * s.n * s.k >= gemmParallelThreshold }

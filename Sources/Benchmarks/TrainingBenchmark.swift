@@ -123,6 +123,9 @@ public enum TrainingBenchmark {
                 lines.append("| the step's GEMMs replayed alone | \(count(replay.calls, "call")), " +
                              "\(String(format: "%.2f", replay.flops / 1e9)) GFLOP in \(ms(replay.medianSeconds)) " +
                              "(\(rate(replay.gflops)) GFLOP/s; \(String(format: "%.0f%%", replay.medianSeconds / medianStepSeconds * 100)) of the median step) |")
+                lines.append("| of which small (unsplit) products | \(count(replay.smallCalls, "call")), " +
+                             "\(String(format: "%.2f", replay.smallFLOPs / 1e9)) GFLOP in \(ms(replay.smallMedianSeconds)) " +
+                             "(\(rate(replay.smallGFLOPS)) GFLOP/s) |")
                 lines.append("| images/s bound if all but the GEMMs were free | \(rate(bound)) |")
             }
             lines.append("")

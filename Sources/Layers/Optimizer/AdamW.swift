@@ -53,12 +53,15 @@ public final class AdamW {
             let w = p.value.pointer, g = p.gradient.pointer
             let m = firstMoments[i].pointer, v = secondMoments[i].pointer
             let decay = p.decays ? weightDecay : 0
-            for j in 0..<p.count {
-                let gj = g[j]
-                m[j] = b1 * m[j] + (1 - b1) * gj
-                v[j] = b2 * v[j] + (1 - b2) * gj * gj
-                let mHat = m[j] / correction1, vHat = v[j] / correction2
-                w[j] -= lr * (mHat / (vHat.squareRoot() + eps) + decay * w[j])
+            // Element-wise, so large parameters are split over the compute threads (same bits).
+            parallelParts(p.count, minimumPerPart: 16_384) { part, _ in
+                for j in part {
+                    let gj = g[j]
+                    m[j] = b1 * m[j] + (1 - b1) * gj
+                    v[j] = b2 * v[j] + (1 - b2) * gj * gj
+                    let mHat = m[j] / correction1, vHat = v[j] / correction2
+                    w[j] -= lr * (mHat / (vHat.squareRoot() + eps) + decay * w[j])
+                }
             }
         }
     }
