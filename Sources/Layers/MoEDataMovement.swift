@@ -33,46 +33,47 @@ public enum MoEDataMovement {
     }
 
     /// Combine: `y = 0`, then `y[t_i, :] += w_i · expertOutput[i, :]` for every assignment i
-    /// (`y` holds `plan.tokenCount` rows). A token no expert took gets 0.
+    /// (`y` holds `plan.tokenCount` rows). A token no expert took gets 0. Computed token by
+    /// token from the plan's token index (``RoutingPlan/withTokenIndex(_:)``), adding each
+    /// token's assignments in increasing i: every row of `y` is written once (no zeroing pass),
+    /// the result does not depend on the thread count, and it equals the scatter-add's.
     public static func combine(_ expertOutput: UnsafePointer<Float>, width: Int, plan: RoutingPlan,
                                into y: UnsafeMutablePointer<Float>) {
-        let a = plan.assignmentCount
-        y.update(repeating: 0, count: plan.tokenCount * width)
-        plan.tokens.withUnsafeBufferPointer { tokens in
+        plan.withTokenIndex { offsets, entries in
             plan.weights.withUnsafeBufferPointer { weights in
-                guard let t = tokens.baseAddress, let w = weights.baseAddress else { return }
-                scatterAddRows(expertOutput, width: width, rows: t, weights: w, count: a, into: y)
+                gatherAddRows(expertOutput, width: width, offsets: offsets, entries: entries,
+                              weights: weights.baseAddress ?? UnsafePointer(bitPattern: 8)!,
+                              rows: plan.tokenCount, into: y)
             }
         }
     }
 
     /// Combine backward: `dWeights[i] = dy[t_i, :] · expertOutput[i, :]` (dL/dw_i) and
-    /// `dExpertOutput[i, :] = w_i · dy[t_i, :]` (what each expert's backward starts from).
+    /// `dExpertOutput[i, :] = w_i · dy[t_i, :]` (what each expert's backward starts from), in
+    /// one pass over the assignments.
     public static func combineBackward(dOutput dy: UnsafePointer<Float>, expertOutput: UnsafePointer<Float>,
                                        width: Int, plan: RoutingPlan,
                                        dExpertOutput: UnsafeMutablePointer<Float>,
                                        dWeights: UnsafeMutablePointer<Float>) {
         let a = plan.assignmentCount
+        guard a > 0 else { return }
         plan.tokens.withUnsafeBufferPointer { tokens in
-            guard let t = tokens.baseAddress else { return }
-            gatherRows(dy, width: width, rows: t, count: a, into: dExpertOutput)
-        }
-        rowDots(dExpertOutput, expertOutput, rows: a, width: width, into: dWeights)
-        plan.weights.withUnsafeBufferPointer { weights in
-            guard let w = weights.baseAddress else { return }
-            scaleRows(dExpertOutput, by: w, rows: a, width: width)
+            plan.weights.withUnsafeBufferPointer { weights in
+                gatherScaledRowsAndDots(dy, expertOutput, width: width, rows: tokens.baseAddress!,
+                                        weights: weights.baseAddress!, count: a,
+                                        scaled: dExpertOutput, dots: dWeights)
+            }
         }
     }
 
     /// Dispatch backward: `dx = 0`, then `dx[t_i, :] += dGathered[i, :]` for every assignment
-    /// (the adjoint of ``dispatch(_:width:plan:into:)``; `dx` holds `plan.tokenCount` rows).
+    /// (the adjoint of ``dispatch(_:width:plan:into:)``; `dx` holds `plan.tokenCount` rows),
+    /// token by token like ``combine(_:width:plan:into:)``.
     public static func dispatchBackward(_ dGathered: UnsafePointer<Float>, width: Int, plan: RoutingPlan,
                                         into dx: UnsafeMutablePointer<Float>) {
-        let a = plan.assignmentCount
-        dx.update(repeating: 0, count: plan.tokenCount * width)
-        plan.tokens.withUnsafeBufferPointer { tokens in
-            guard let t = tokens.baseAddress else { return }
-            scatterAddRows(dGathered, width: width, rows: t, weights: nil, count: a, into: dx)
+        plan.withTokenIndex { offsets, entries in
+            gatherAddRows(dGathered, width: width, offsets: offsets, entries: entries, weights: nil,
+                          rows: plan.tokenCount, into: dx)
         }
     }
 }

@@ -34,13 +34,14 @@ public final class RouterGate {
         }
     }
 
-    /// Computes logits = x·Wᵀ for `n` tokens into ``logits`` and zeroes ``dLogits``.
+    /// Computes logits = x·Wᵀ for `n` tokens into ``logits`` and, unless `zeroingGradients` is
+    /// false (for routers whose backward overwrites every row of ``dLogits``), zeroes ``dLogits``.
     @discardableResult
-    public func forward(_ x: UnsafePointer<Float>, tokenCount n: Int) -> UnsafeMutablePointer<Float> {
+    public func forward(_ x: UnsafePointer<Float>, tokenCount n: Int, zeroingGradients: Bool = true) -> UnsafeMutablePointer<Float> {
         reserve(n)
         gemm(.none, .transposed, m: n, n: experts, k: width, a: x, lda: width,
              b: weight.value.pointer, ldb: width, c: logits.pointer, ldc: experts)
-        dLogits.pointer.update(repeating: 0, count: n * experts)
+        if zeroingGradients { dLogits.pointer.update(repeating: 0, count: n * experts) }
         return logits.pointer
     }
 
@@ -78,18 +79,41 @@ struct BalanceLoss {
             let row = p + t * e
             for j in 0..<e { meanProbability[j] += row[j] }
         }
-        var loss: Float = 0
-        for j in 0..<e { loss += Float(counts[j]) / Float(n) * meanProbability[j] / Float(n) }
-        return weight * Float(e) * loss
+        return value(columnSums: meanProbability, tokenCount: n)
     }
 
-    /// Adds `scale`·∂L/∂p to `dp` (n × E).
+    /// L from expert counts and the column sums of the probabilities computed elsewhere
+    /// (``RouterRowPass``); keeps the counts for ``backward(tokenCount:experts:scale:dProbabilities:)``.
+    mutating func forward(counts: [Int], columnSums: [Float], tokenCount n: Int) -> Float {
+        self.counts = counts
+        guard n > 0, weight != 0 else { return 0 }
+        return value(columnSums: columnSums, tokenCount: n)
+    }
+
+    private func value(columnSums: [Float], tokenCount n: Int) -> Float {
+        var loss: Float = 0
+        for j in 0..<counts.count { loss += Float(counts[j]) / Float(n) * columnSums[j] / Float(n) }
+        return weight * Float(counts.count) * loss
+    }
+
+    /// `scale`·∂L/∂p_te, the same for every token: one value per expert (zeros when the loss
+    /// is off).
+    func gradientPerExpert(tokenCount n: Int, experts e: Int, scale: Float) -> [Float] {
+        guard n > 0, weight != 0 else { return [Float](repeating: 0, count: e) }
+        return (0..<e).map { j in scale * weight * Float(e) * Float(counts[j]) / Float(n) / Float(n) }
+    }
+
+    /// Adds `scale`·∂L/∂p to `dp` (n × E), row by row.
     func backward(tokenCount n: Int, experts e: Int, scale: Float, dProbabilities dp: UnsafeMutablePointer<Float>) {
         guard n > 0, weight != 0 else { return }
-        for j in 0..<e {
-            let g = scale * weight * Float(e) * Float(counts[j]) / Float(n) / Float(n)
-            if g == 0 { continue }
-            for t in 0..<n { dp[t * e + j] += g }
+        let g = gradientPerExpert(tokenCount: n, experts: e, scale: scale)
+        g.withUnsafeBufferPointer { gb in
+            forEachRowBlock(n) { _, rows in
+                for t in rows {
+                    let row = dp + t * e
+                    for j in 0..<e { row[j] += gb[j] }
+                }
+            }
         }
     }
 }

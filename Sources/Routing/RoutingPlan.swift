@@ -41,11 +41,18 @@ public final class RoutingPlan: @unchecked Sendable {
     /// (random-batch routing at evaluation).
     public var usesAveragedExperts = false
 
+    /// The token index of ``withTokenIndex(_:)``: `tokenOffsets[t] ..< tokenOffsets[t + 1]` are
+    /// the positions in `tokenEntries` of token t's assignments, in increasing order.
+    private var tokenOffsets: [Int32] = []
+    private var tokenEntries: [Int32] = []
+    private var tokenIndexIsCurrent = false
+
     /// An empty plan.
     public init() {}
 
     /// Clears the plan for a new routing group; keeps the storage.
     public func reset(tokenCount: Int, expertCount: Int) {
+        tokenIndexIsCurrent = false
         self.tokenCount = tokenCount
         self.expertCount = expertCount
         tokens.removeAll(keepingCapacity: true)
@@ -68,6 +75,7 @@ public final class RoutingPlan: @unchecked Sendable {
         precondition(expert >= currentExpert && expert < expertCount,
                      "experts must be filled in increasing order (at \(currentExpert), got \(expert))")
         precondition(token >= 0 && token < tokenCount, "token \(token) out of 0..<\(tokenCount)")
+        tokenIndexIsCurrent = false
         while currentExpert < expert { expertOffsets.append(tokens.count) }
         tokens.append(Int32(token))
         weights.append(weight)
@@ -85,6 +93,82 @@ public final class RoutingPlan: @unchecked Sendable {
             for a in list { append(expert: e, token: a.token, weight: a.weight) }
         }
         finish()
+    }
+
+    /// Fills the plan in one go from the number of tokens each expert takes: sizes ``tokens``
+    /// and ``weights`` to Σ `loads` and the expert groups to match, then calls `fill` with
+    /// the two arrays (expert e's group is `expertOffsets[e] ..< expertOffsets[e + 1]`, also
+    /// passed), which must write every entry, each expert's tokens in increasing order. Use
+    /// after ``reset(tokenCount:expertCount:)`` instead of ``append(expert:token:weight:)``
+    /// and ``finish()``; nothing grows per assignment. Token indices are checked in debug
+    /// builds only.
+    public func setAssignments(loads: UnsafeBufferPointer<Int>,
+                               _ fill: (_ tokens: UnsafeMutablePointer<Int32>, _ weights: UnsafeMutablePointer<Float>,
+                                        _ expertOffsets: UnsafePointer<Int>) -> Void) {
+        precondition(loads.count == expertCount, "need one load per expert")
+        tokenIndexIsCurrent = false
+        expertOffsets.removeAll(keepingCapacity: true)
+        expertOffsets.append(0)
+        var total = 0
+        for load in loads {
+            precondition(load >= 0, "negative expert load")
+            total += load
+            expertOffsets.append(total)
+        }
+        tokens.removeAll(keepingCapacity: true)
+        weights.removeAll(keepingCapacity: true)
+        tokens.append(contentsOf: repeatElement(0, count: total))
+        weights.append(contentsOf: repeatElement(0, count: total))
+        expertOffsets.withUnsafeBufferPointer { offsets in
+            tokens.withUnsafeMutableBufferPointer { t in
+                weights.withUnsafeMutableBufferPointer { w in
+                    fill(t.baseAddress ?? UnsafeMutablePointer(bitPattern: 8)!, w.baseAddress ?? UnsafeMutablePointer(bitPattern: 8)!,
+                         offsets.baseAddress!)
+                }
+            }
+        }
+        assert(tokens.allSatisfy { $0 >= 0 && Int($0) < tokenCount }, "setAssignments: token out of range")
+    }
+
+    /// Calls `body(offsets, entries)` with the plan's assignments indexed by token: token t's
+    /// assignments are the positions `entries[q]` (into ``tokens`` and ``weights``) for `q` in
+    /// `offsets[t] ..< offsets[t + 1]`, in increasing order; `offsets` has ``tokenCount`` + 1
+    /// elements. Built in O(n + assignments) on first use after the plan changes, then kept.
+    public func withTokenIndex<R>(_ body: (_ offsets: UnsafePointer<Int32>, _ entries: UnsafePointer<Int32>) throws -> R) rethrows -> R {
+        if !tokenIndexIsCurrent { buildTokenIndex() }
+        return try tokenOffsets.withUnsafeBufferPointer { o in
+            try tokenEntries.withUnsafeBufferPointer { e in
+                try body(o.baseAddress!, e.baseAddress ?? UnsafePointer(bitPattern: 8)!)
+            }
+        }
+    }
+
+    /// Counting sort of the assignment positions by token (stable, so increasing per token).
+    private func buildTokenIndex() {
+        let n = tokenCount, a = tokens.count
+        tokenOffsets.removeAll(keepingCapacity: true)
+        tokenOffsets.append(contentsOf: repeatElement(0, count: n + 1))
+        tokenEntries.removeAll(keepingCapacity: true)
+        tokenEntries.append(contentsOf: repeatElement(0, count: a))
+        tokens.withUnsafeBufferPointer { tk in
+            tokenOffsets.withUnsafeMutableBufferPointer { off in
+                tokenEntries.withUnsafeMutableBufferPointer { ent in
+                    let o = off.baseAddress!
+                    for i in 0..<a { o[Int(tk[i]) + 1] += 1 }
+                    for t in 0..<n { o[t + 1] += o[t] }
+                    // Fill with o[t] as the cursor of token t, then shift back.
+                    for i in 0..<a {
+                        let t = Int(tk[i])
+                        ent[Int(o[t])] = Int32(i)
+                        o[t] += 1
+                    }
+                    var t = n
+                    while t > 0 { o[t] = o[t - 1]; t -= 1 }
+                    o[0] = 0
+                }
+            }
+        }
+        tokenIndexIsCurrent = true
     }
 
     /// The range of ``tokens`` and ``weights`` that belongs to expert `e`.

@@ -66,6 +66,9 @@ public final class ExpertChoiceRouter: Router {
     private var topValues: [Float] = []
     private var topIndices: [Int32] = []
     private var capScores: Tensor = Tensor(shape: [0])
+    private let rowPass = RouterRowPass()
+    private let selector = ColumnTopKSelector()
+    private var expertOfAssignment: [Int32] = []
 
     /// An Expert Choice router for width `modelWidth`.
     public init(configuration: Configuration, modelWidth: Int, expertCount: Int, rng: inout SeededRNG) {
@@ -85,22 +88,43 @@ public final class ExpertChoiceRouter: Router {
                       rng: inout SeededRNG, plan: RoutingPlan) {
         let e = expertCount
         plan.reset(tokenCount: n, expertCount: e)
-        let logits = gate.forward(x, tokenCount: n)
+        let logits = gate.forward(x, tokenCount: n, zeroingGradients: false)
         let s = probabilities.reserve(n)
-        softmaxRows(logits, into: s, rows: n, width: e)
+        plan.preferredExpert.append(contentsOf: repeatElement(0, count: n))
+        plan.preferredExpert.withUnsafeMutableBufferPointer { choices in
+            rowPass.run(logits: logits, probabilities: s, choices: choices.baseAddress ?? UnsafeMutablePointer(bitPattern: 8)!,
+                        rows: n, experts: e, columnSums: false, squaredLogSumExp: false)
+        }
         let k = tokensPerExpert(tokenCount: n)
+        let b = configuration.maxExpertsPerToken
+        if b > 0 && b < e {
+            routeCapped(s, tokens: n, k: k, cap: b, plan: plan)
+        } else {
+            let loads = [Int](repeating: k, count: e)
+            loads.withUnsafeBufferPointer { loadBuffer in
+                plan.setAssignments(loads: loadBuffer) { tokens, weights, _ in
+                    // Each expert's top k in increasing token order; weights are the scores.
+                    selector.select(s, rows: n, width: e, k: k, indices: tokens, values: weights)
+                }
+            }
+        }
+        plan.probabilities = probabilities.tensor
+        plan.capacity = k
+    }
+
+    /// EC-CAP: top-k by the capped scores, then each token keeps at most b experts.
+    private func routeCapped(_ s: UnsafeMutablePointer<Float>, tokens n: Int, k: Int, cap b: Int, plan: RoutingPlan) {
+        let e = expertCount
         if topValues.count < e * k {
             topValues = [Float](repeating: 0, count: e * k)
             topIndices = [Int32](repeating: 0, count: e * k)
         }
-        let b = configuration.maxExpertsPerToken
-        var selectionScores = UnsafePointer(s)
-        if b > 0 && b < e {
-            selectionScores = UnsafePointer(cappedScores(s, tokens: n, k: k, cap: b))
-        }
+        let selectionScores = UnsafePointer(cappedScores(s, tokens: n, k: k, cap: b))
         topKColumns(selectionScores, rows: n, width: e, k: k, values: &topValues, indices: &topIndices)
         var keep = [Bool](repeating: true, count: e * k)
-        if b > 0 && b < e { enforceCap(s, tokens: n, k: k, cap: b, keep: &keep) }
+        enforceCap(s, tokens: n, k: k, cap: b, keep: &keep)
+        let first = plan.preferredExpert
+        plan.preferredExpert.removeAll(keepingCapacity: true)
         for expert in 0..<e {
             var chosen: [Int32] = []
             chosen.reserveCapacity(k)
@@ -109,11 +133,7 @@ public final class ExpertChoiceRouter: Router {
             for t in chosen { plan.append(expert: expert, token: Int(t), weight: s[Int(t) * e + expert]) }
         }
         plan.finish()
-        plan.probabilities = probabilities.tensor
-        var first = [Int32](repeating: 0, count: n)
-        argmaxRows(s, rows: n, width: e, into: &first)
         plan.preferredExpert = first
-        plan.capacity = k
     }
 
     /// EC-CAP's assignment scores: log A after alternating projections onto "each expert's
@@ -163,15 +183,16 @@ public final class ExpertChoiceRouter: Router {
         return out
     }
 
-    /// Through the combine weights S[t, e] only.
+    /// Through the combine weights S[t, e] only, row by row.
     public func backward(plan: RoutingPlan, dWeights: UnsafePointer<Float>, auxiliaryLossScale: Float,
                          input x: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>) {
         let n = plan.tokenCount, e = expertCount
-        let dLogits = gate.dLogits.pointer
-        for expert in 0..<e {
-            for i in plan.range(ofExpert: expert) { dLogits[Int(plan.tokens[i]) * e + expert] += dWeights[i] }
+        fillExpertOfAssignment(plan, into: &expertOfAssignment)
+        expertOfAssignment.withUnsafeBufferPointer { expertOf in
+            routerLogitGradients(plan: plan, dWeights: dWeights, expertOf: expertOf.baseAddress ?? UnsafePointer(bitPattern: 8)!,
+                                 probabilities: probabilities.pointer, base: nil, logSumExp: nil, zScale: 0,
+                                 experts: e, into: gate.dLogits.pointer)
         }
-        softmaxRowsBackward(output: probabilities.pointer, dOutput: dLogits, dInput: dLogits, rows: n, width: e)
         gate.backward(x, tokenCount: n, dInput: dInput)
     }
 }

@@ -64,8 +64,11 @@ public final class SwitchRouter: Router {
     public var parameters: [Parameter] { [gate.weight] }
 
     private let probabilities: PlanProbabilities
-    private var firstChoice: [Int32] = []
-    private var logSumExp: [Float] = []
+    private let rowPass = RouterRowPass()
+    private var assignmentOf: [Int32] = []   // per token: its position in the plan, −1 if dropped
+    private var kept: [Bool] = []
+    private var loads: [Int] = []
+    private var expertOfAssignment: [Int32] = []
     private var balance: BalanceLoss
     private var jittered: Tensor = Tensor(shape: [0])
     private var jitterFactors: Tensor = Tensor(shape: [0])
@@ -99,62 +102,93 @@ public final class SwitchRouter: Router {
             multiply(x, jitterFactors.pointer, into: jittered.pointer, count: n * d)
             input = UnsafePointer(jittered.pointer)
         }
-        let logits = gate.forward(input, tokenCount: n)
+        let logits = gate.forward(input, tokenCount: n, zeroingGradients: false)
         let p = probabilities.reserve(n)
-        softmaxRows(logits, into: p, rows: n, width: e)
-        firstChoice = [Int32](repeating: 0, count: n)
-        logSumExp = [Float](repeating: 0, count: n)
-        argmaxRows(p, rows: n, width: e, into: &firstChoice)
-        logSumExpRows(logits, rows: n, width: e, into: &logSumExp)
+        plan.preferredExpert.append(contentsOf: repeatElement(0, count: n))
+        let wantZ = configuration.zLossWeight > 0
+        plan.preferredExpert.withUnsafeMutableBufferPointer { choices in
+            rowPass.run(logits: logits, probabilities: p, choices: choices.baseAddress ?? UnsafeMutablePointer(bitPattern: 8)!,
+                        rows: n, experts: e, columnSums: configuration.balanceLossWeight != 0, squaredLogSumExp: wantZ)
+        }
 
         let factor = context.training ? configuration.trainingCapacityFactor : configuration.evaluationCapacityFactor
         let capacity = expertCapacity(factor: factor, assignments: n, experts: e)
-        var order = Array(0..<n)
-        if configuration.batchPrioritized {
-            order.sort { a, b in
-                let pa = p[a * e + Int(firstChoice[a])], pb = p[b * e + Int(firstChoice[b])]
-                return pa > pb || (pa == pb && a < b)
+        if kept.count < n {
+            kept = [Bool](repeating: false, count: n)
+            assignmentOf = [Int32](repeating: -1, count: n)
+        }
+        loads = [Int](repeating: 0, count: e)
+        plan.preferredExpert.withUnsafeBufferPointer { choicesBuffer in
+            guard let choices = choicesBuffer.baseAddress else { return }
+            kept.withUnsafeMutableBufferPointer { keep in
+                if configuration.batchPrioritized {
+                    var order = Array(0..<n)
+                    order.sort { a, b in
+                        let pa = p[a * e + Int(choices[a])], pb = p[b * e + Int(choices[b])]
+                        return pa > pb || (pa == pb && a < b)
+                    }
+                    for t in order {
+                        let c = Int(choices[t])
+                        keep[t] = loads[c] < capacity
+                        if keep[t] { loads[c] += 1 }
+                    }
+                } else {
+                    for t in 0..<n {
+                        let c = Int(choices[t])
+                        keep[t] = loads[c] < capacity
+                        if keep[t] { loads[c] += 1 }
+                    }
+                }
             }
         }
-        lists.clear()
-        for t in order {
-            let choice = Int(firstChoice[t])
-            if lists.count(choice) < capacity { lists.add(token: t, to: choice) }
+        loads.withUnsafeBufferPointer { loadBuffer in
+            plan.setAssignments(loads: loadBuffer) { tokens, weights, offsets in
+                plan.preferredExpert.withUnsafeBufferPointer { choices in
+                    kept.withUnsafeBufferPointer { keep in
+                        assignmentOf.withUnsafeMutableBufferPointer { position in
+                            var cursor = Array(UnsafeBufferPointer(start: offsets, count: e))
+                            for t in 0..<n {
+                                guard keep[t] else { position[t] = -1; continue }
+                                let c = Int(choices[t]), i = cursor[c]
+                                tokens[i] = Int32(t)
+                                weights[i] = p[t * e + c]
+                                position[t] = Int32(i)
+                                cursor[c] = i + 1
+                            }
+                        }
+                    }
+                }
+            }
         }
-        lists.emit(into: plan) { t, expert in p[t * e + expert] }
 
         plan.probabilities = probabilities.tensor
-        plan.preferredExpert = firstChoice
         plan.capacity = capacity
-        let balanceValue = balance.forward(probabilities: p, firstChoice: firstChoice, tokenCount: n, experts: e)
+        let balanceValue = balance.forward(counts: rowPass.counts, columnSums: rowPass.columnSums, tokenCount: n)
         var z: Float = 0
-        if configuration.zLossWeight > 0 && n > 0 {
-            for t in 0..<n { z += logSumExp[t] * logSumExp[t] }
-            z = configuration.zLossWeight * z / Float(n)
+        if wantZ && n > 0 {
+            z = configuration.zLossWeight * rowPass.squaredLogSumExpSum / Float(n)
         }
         plan.auxiliaryLoss = balanceValue + z
         plan.auxiliaryTerms = [("balance", balanceValue), ("z", z)]
     }
 
-    /// Through the combine weights p_te*, the balance loss (via P) and the z-loss.
+    /// Through the combine weights p_te*, the balance loss (via P) and the z-loss, row by row
+    /// in one pass (``routerLogitGradients(plan:dWeights:expertOf:probabilities:base:logSumExp:zScale:experts:into:)``).
     public func backward(plan: RoutingPlan, dWeights: UnsafePointer<Float>, auxiliaryLossScale: Float,
                          input x: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>) {
         let n = plan.tokenCount, e = expertCount, d = gate.width
         let p = probabilities.pointer, dLogits = gate.dLogits.pointer
-        // dL/dp into dLogits, then the softmax backward in place.
-        for expert in 0..<e {
-            for i in plan.range(ofExpert: expert) {
-                dLogits[Int(plan.tokens[i]) * e + expert] += dWeights[i]
-            }
-        }
-        balance.backward(tokenCount: n, experts: e, scale: auxiliaryLossScale, dProbabilities: dLogits)
-        softmaxRowsBackward(output: p, dOutput: dLogits, dInput: dLogits, rows: n, width: e)
-        if configuration.zLossWeight > 0 && n > 0 {
-            // ∂(c_z·mean lse²)/∂logit_te = 2·c_z·lse_t·p_te / n.
-            let c = 2 * configuration.zLossWeight * auxiliaryLossScale / Float(n)
-            for t in 0..<n {
-                let g = c * logSumExp[t]
-                for j in 0..<e { dLogits[t * e + j] += g * p[t * e + j] }
+        let base = balance.gradientPerExpert(tokenCount: n, experts: e, scale: auxiliaryLossScale)
+        fillExpertOfAssignment(plan, into: &expertOfAssignment)
+        let useZ = configuration.zLossWeight > 0 && n > 0
+        let zScale = useZ ? 2 * configuration.zLossWeight * auxiliaryLossScale / Float(n) : 0
+        base.withUnsafeBufferPointer { baseBuffer in
+            expertOfAssignment.withUnsafeBufferPointer { expertOf in
+                rowPass.withLogSumExp { lse in
+                    routerLogitGradients(plan: plan, dWeights: dWeights, expertOf: expertOf.baseAddress ?? UnsafePointer(bitPattern: 8)!,
+                                         probabilities: p, base: baseBuffer.baseAddress, logSumExp: useZ ? lse : nil,
+                                         zScale: zScale, experts: e, into: dLogits)
+                }
             }
         }
         if usedJitter {

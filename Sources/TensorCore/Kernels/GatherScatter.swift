@@ -52,3 +52,72 @@ public func rowDots(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: 
         for r in part { out[r] = vectorDot(a + r * width, b + r * width, count: width) }
     }
 }
+
+/// The token-major form of ``scatterAddRows(_:width:rows:weights:count:into:)`` with zeroing:
+/// for each destination row t in `0..<rows`,
+/// `destination[t, :] = 0 + Σ weights[s] · source[s, :]` over the sources
+/// `s = entries[q]`, `q` in `offsets[t] ..< offsets[t + 1]`, added in that order (weight 1
+/// when `weights` is nil). With the entries of each row in increasing order of s (as
+/// ``RoutingPlan``'s token index keeps them) the result equals, bit for bit, zeroing
+/// `destination` and then calling `scatterAddRows` — but every destination row is written
+/// once, with no zeroing pass, and the rows split over ``ComputeThreads`` without any part
+/// reading another's indices. A row with no entries becomes 0.
+public func gatherAddRows(_ source: UnsafePointer<Float>, width: Int, offsets: UnsafePointer<Int32>,
+                          entries: UnsafePointer<Int32>, weights: UnsafePointer<Float>?, rows: Int,
+                          into destination: UnsafeMutablePointer<Float>) {
+    parallelParts(rows, minimumPerPart: max(1, 8_192 / max(1, width))) { part, _ in
+        for t in part {
+            let q0 = Int(offsets[t]), q1 = Int(offsets[t + 1])
+            let dst = destination + t * width
+            var j = 0
+            while j + floatVectorWidth <= width {
+                var acc = FloatVector()
+                if let weights {
+                    for q in q0..<q1 {
+                        let s = Int(entries[q])
+                        acc += FloatVector(repeating: weights[s]) * loadVector(source + s * width, j)
+                    }
+                } else {
+                    for q in q0..<q1 { acc += loadVector(source + Int(entries[q]) * width, j) }
+                }
+                storeVector(acc, dst, j)
+                j += floatVectorWidth
+            }
+            while j < width {
+                var acc: Float = 0
+                for q in q0..<q1 {
+                    let s = Int(entries[q])
+                    if let weights { acc += weights[s] * source[s * width + j] } else { acc += source[s * width + j] }
+                }
+                dst[j] = acc
+                j += 1
+            }
+        }
+    }
+}
+
+/// The combine backward of an MoE layer in one pass over the assignments: for each i in
+/// `0..<count`, with t = `indices[i]`, `dots[i] = dy[t, :] · b[i, :]` and
+/// `scaled[i, :] = weights[i] · dy[t, :]`. Equal, bit for bit, to ``gatherRows(_:width:rows:count:into:)``
+/// of `dy` into `scaled`, then ``rowDots(_:_:rows:width:into:)`` of `scaled` with `b`, then
+/// `scaleRows(scaled, by: weights)`; but `dy`'s rows are read once.
+public func gatherScaledRowsAndDots(_ dy: UnsafePointer<Float>, _ b: UnsafePointer<Float>, width: Int,
+                                    rows indices: UnsafePointer<Int32>, weights: UnsafePointer<Float>, count: Int,
+                                    scaled: UnsafeMutablePointer<Float>, dots: UnsafeMutablePointer<Float>) {
+    parallelParts(count, minimumPerPart: max(1, 8_192 / max(1, width))) { part, _ in
+        for i in part {
+            let src = dy + Int(indices[i]) * width, dst = scaled + i * width
+            dots[i] = vectorDot(src, b + i * width, count: width)
+            let w = weights[i], wv = FloatVector(repeating: w)
+            var j = 0
+            while j + floatVectorWidth <= width {
+                storeVector(loadVector(src, j) * wv, dst, j)
+                j += floatVectorWidth
+            }
+            while j < width {
+                dst[j] = src[j] * w
+                j += 1
+            }
+        }
+    }
+}

@@ -165,3 +165,27 @@ private func logSumExpBlock(_ x: UnsafePointer<Float>, rows: Int, width: Int,
         }
     }
 }
+
+/// Softmax of each row of the row-major `rows × width` matrix `x` into `out`, and each row's
+/// log-sum-exp into `logSumExp[r]`, from one set of exponentials: the probabilities are those
+/// of ``softmaxRows(_:into:rows:width:)`` and the log-sum-exps those of
+/// ``logSumExpRows(_:rows:width:into:)``, bit for bit (a router needs both). `out` may be `x`;
+/// `logSumExp` must not overlap either. `width` > 0.
+public func softmaxRows(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                        rows: Int, width: Int, logSumExp: UnsafeMutablePointer<Float>) {
+    guard width > 0, rows > 0 else { return }
+    let blockRows = softmaxBlockRows(width: width)
+    var r0 = 0
+    while r0 < rows {
+        let count = min(blockRows, rows - r0)
+        let block = out + r0 * width, lse = logSumExp + r0
+        shiftedExponentials(x + r0 * width, into: block, maxima: lse, rows: count, width: width)
+        for r in 0..<count {
+            let yr = block + r * width
+            let sum = vectorSum(yr, count: width)
+            if lse[r].isFinite { lse[r] += logf(sum) }
+            scaleInPlace(yr, by: 1 / sum, count: width)
+        }
+        r0 += count
+    }
+}

@@ -1,0 +1,227 @@
+import Foundation
+import TensorCore
+
+// The row loops of the routers, fused and split over ComputeThreads in fixed blocks.
+//
+// A router's work on its n × E logits is a few passes that each read a row and write a row
+// (softmax, log-sum-exp, argmax, the balance loss's column sums, and in backward the
+// softmax's Jacobian with the auxiliary terms). These kernels do each direction in one pass
+// over the rows, in blocks of `routerBlockRows` rows. The blocks are fixed by n alone: a
+// thread takes a contiguous range of blocks, and quantities summed over tokens (column sums of
+// the probabilities, expert counts, Σ lse²) are summed per block, then the block sums are added
+// in block order. So the results are the same, bit for bit, for any thread count.
+
+/// Rows per block of the router kernels (fixed, so sums do not depend on the thread count).
+let routerBlockRows = 256
+
+/// Calls `body(block, rows)` for every block of `routerBlockRows` rows of `0..<n`, the
+/// blocks split into contiguous ranges over ``ComputeThreads``.
+@inline(__always)
+func forEachRowBlock(_ n: Int, _ body: (_ block: Int, _ rows: Range<Int>) -> Void) {
+    let blocks = (n + routerBlockRows - 1) / routerBlockRows
+    parallelParts(blocks, minimumPerPart: 1) { part, _ in
+        for b in part { body(b, b * routerBlockRows ..< min(n, (b + 1) * routerBlockRows)) }
+    }
+}
+
+private typealias Vector8 = SIMD8<Float>
+
+@inline(__always)
+private func load8(_ p: UnsafePointer<Float>, _ i: Int) -> Vector8 {
+    UnsafeRawPointer(p + i).loadUnaligned(as: Vector8.self)
+}
+
+@inline(__always)
+private func store8(_ v: Vector8, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
+    UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: Vector8.self)
+}
+
+/// The index of the largest of `width` > 0 values: the first one on ties, the first NaN if
+/// any (NaN ranks above numbers), as `argmaxRows` does.
+@inline(__always)
+func rowArgmax(_ row: UnsafePointer<Float>, width: Int) -> Int32 {
+    if width < 8 {
+        var best = row[0], found = 0
+        if best.isNaN { return 0 }
+        for j in 1..<width {
+            let v = row[j]
+            if v.isNaN { return Int32(j) }
+            if v > best { best = v; found = j }
+        }
+        return Int32(found)
+    }
+    var m = load8(row, 0)
+    var nan = m .!= m
+    var j = 8
+    while j + 8 <= width {
+        let v = load8(row, j)
+        nan = nan .| (v .!= v)
+        m.replace(with: v, where: v .> m)
+        j += 8
+    }
+    var best = m[0]
+    for l in 1..<8 where m[l] > best { best = m[l] }
+    while j < width {
+        let v = row[j]
+        if v.isNaN { nan[0] = true }
+        if v > best { best = v }
+        j += 1
+    }
+    if any(nan) {
+        for i in 0..<width where row[i].isNaN { return Int32(i) }
+    }
+    for i in 0..<width where row[i] == best { return Int32(i) }
+    return 0
+}
+
+/// What a router's forward knows about its rows after ``RouterRowPass/run(logits:probabilities:choices:rows:experts:columnSums:squaredLogSumExp:)``.
+final class RouterRowPass {
+    /// log Σ exp of each row's logits, n.
+    private(set) var logSumExp: [Float] = []
+    /// Per expert: the number of rows whose argmax it is.
+    private(set) var counts: [Int] = []
+    /// Per expert: Σ over rows of its probability (block sums added in block order).
+    private(set) var columnSums: [Float] = []
+    /// Σ over rows of lse² (block sums added in block order).
+    private(set) var squaredLogSumExpSum: Float = 0
+
+    private var blockCounts: [Int32] = []
+    private var blockSums: [Float] = []
+    private var blockSquares: [Float] = []
+
+    /// One pass over the n × E `logits`: softmax into `probabilities`, log-sum-exp, argmax of the
+    /// probabilities into `choices`, and, when asked, the column sums of the probabilities and
+    /// Σ lse², with the expert counts of the argmaxes.
+    func run(logits: UnsafePointer<Float>, probabilities p: UnsafeMutablePointer<Float>,
+             choices: UnsafeMutablePointer<Int32>, rows n: Int, experts e: Int,
+             columnSums wantSums: Bool, squaredLogSumExp wantSquares: Bool) {
+        let blocks = (n + routerBlockRows - 1) / routerBlockRows
+        if logSumExp.count < n { logSumExp = [Float](repeating: 0, count: n) }
+        if blockCounts.count < blocks * e { blockCounts = [Int32](repeating: 0, count: blocks * e) }
+        if wantSums && blockSums.count < blocks * e { blockSums = [Float](repeating: 0, count: blocks * e) }
+        if blockSquares.count < blocks { blockSquares = [Float](repeating: 0, count: blocks) }
+        counts = [Int](repeating: 0, count: e)
+        columnSums = [Float](repeating: 0, count: e)
+        squaredLogSumExpSum = 0
+        guard n > 0, e > 0 else { return }
+        logSumExp.withUnsafeMutableBufferPointer { lseBuffer in
+        blockCounts.withUnsafeMutableBufferPointer { countBuffer in
+        blockSums.withUnsafeMutableBufferPointer { sumBuffer in
+        blockSquares.withUnsafeMutableBufferPointer { squareBuffer in
+            let lse = lseBuffer.baseAddress!, bc = countBuffer.baseAddress!, bsq = squareBuffer.baseAddress!
+            let bs = sumBuffer.baseAddress
+            forEachRowBlock(n) { b, rows in
+                let r0 = rows.lowerBound, count = rows.count
+                softmaxRows(logits + r0 * e, into: p + r0 * e, rows: count, width: e, logSumExp: lse + r0)
+                let myCounts = bc + b * e
+                myCounts.update(repeating: 0, count: e)
+                for t in rows {
+                    let c = rowArgmax(p + t * e, width: e)
+                    choices[t] = c
+                    if c >= 0 { myCounts[Int(c)] += 1 }
+                }
+                if wantSums, let bs {
+                    let sums = bs + b * e
+                    sums.update(repeating: 0, count: e)
+                    for t in rows {
+                        let row = p + t * e
+                        var j = 0
+                        while j + 8 <= e {
+                            store8(load8(sums, j) + load8(row, j), sums, j)
+                            j += 8
+                        }
+                        while j < e { sums[j] += row[j]; j += 1 }
+                    }
+                }
+                if wantSquares {
+                    var z: Float = 0
+                    for t in rows { z += lse[t] * lse[t] }
+                    bsq[b] = z
+                }
+            }
+            for b in 0..<blocks {
+                for j in 0..<e { counts[j] += Int(bc[b * e + j]) }
+                if wantSums, let bs { for j in 0..<e { columnSums[j] += bs[b * e + j] } }
+                if wantSquares { squaredLogSumExpSum += bsq[b] }
+            }
+        }
+        }
+        }
+        }
+    }
+}
+
+/// The softmax backward of one row in place: given dL/dp in `g`, writes dL/dlogit
+/// `g_j ← p_j·(g_j − Σ_k g_k p_k) + z·p_j` (z = 0: no extra term).
+@inline(__always)
+func softmaxRowBackwardInPlace(_ g: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>,
+                               width e: Int, extra z: Float) {
+    var acc = Vector8()
+    var j = 0
+    while j + 8 <= e {
+        acc += load8(g, j) * load8(p, j)
+        j += 8
+    }
+    var dot = acc.sum()
+    while j < e { dot += g[j] * p[j]; j += 1 }
+    let dv = Vector8(repeating: dot), zv = Vector8(repeating: z)
+    j = 0
+    if z != 0 {
+        while j + 8 <= e {
+            let pv = load8(p, j)
+            store8(pv * (load8(g, j) - dv) + zv * pv, g, j)
+            j += 8
+        }
+        while j < e { g[j] = p[j] * (g[j] - dot) + z * p[j]; j += 1 }
+    } else {
+        while j + 8 <= e {
+            let pv = load8(p, j)
+            store8(pv * (load8(g, j) - dv), g, j)
+            j += 8
+        }
+        while j < e { g[j] = p[j] * (g[j] - dot); j += 1 }
+    }
+}
+
+/// dL/dlogits of a softmax router, row by row, overwriting `dLogits` (n × E): for token t,
+/// dL/dp_te = `base[e]` + Σ of `dWeights[i]` over the plan's assignments i = (t, e) (found
+/// through the plan's token index, `expertOf[i]` their experts), then the softmax backward,
+/// plus `zScale · lse_t · p_te` (the z-loss) when `logSumExp` is given.
+func routerLogitGradients(plan: RoutingPlan, dWeights: UnsafePointer<Float>, expertOf: UnsafePointer<Int32>,
+                          probabilities p: UnsafePointer<Float>, base: UnsafePointer<Float>?,
+                          logSumExp: UnsafePointer<Float>?, zScale: Float,
+                          experts e: Int, into dLogits: UnsafeMutablePointer<Float>) {
+    let n = plan.tokenCount
+    plan.withTokenIndex { offsets, entries in
+        forEachRowBlock(n) { _, rows in
+            for t in rows {
+                let g = dLogits + t * e
+                if let base { g.update(from: base, count: e) } else { g.update(repeating: 0, count: e) }
+                for q in Int(offsets[t]) ..< Int(offsets[t + 1]) {
+                    let i = Int(entries[q])
+                    g[Int(expertOf[i])] += dWeights[i]
+                }
+                let z = logSumExp.map { zScale * $0[t] } ?? 0
+                softmaxRowBackwardInPlace(g, probabilities: p + t * e, width: e, extra: z)
+            }
+        }
+    }
+}
+
+extension RouterRowPass {
+    /// Calls `body` with the log-sum-exps of the last ``run(logits:probabilities:choices:rows:experts:columnSums:squaredLogSumExp:)``.
+    func withLogSumExp<R>(_ body: (UnsafePointer<Float>) -> R) -> R {
+        logSumExp.withUnsafeBufferPointer { body($0.baseAddress ?? UnsafePointer(bitPattern: 8)!) }
+    }
+}
+
+/// `expertOf[i]` = the expert of assignment i of `plan` (from its expert offsets).
+func fillExpertOfAssignment(_ plan: RoutingPlan, into expertOf: inout [Int32]) {
+    let a = plan.assignmentCount
+    if expertOf.count < a { expertOf = [Int32](repeating: 0, count: a) }
+    expertOf.withUnsafeMutableBufferPointer { out in
+        for e in 0..<plan.expertCount {
+            for i in plan.range(ofExpert: e) { out[i] = Int32(e) }
+        }
+    }
+}

@@ -1,0 +1,274 @@
+// Top-k *sets* per column of a row-major `rows × width` matrix, without heaps: for each
+// column, the k rows that ``topKColumns(_:rows:width:k:values:indices:)`` would return
+// (value descending, ties to the lower row, NaN highest), but listed in increasing row order,
+// which is the order an Expert Choice router hands its tokens to the plan.
+//
+// Method: the k-th largest value v* of a column fixes the set: every row above v*, and the
+// (k − #above) lowest rows equal to v*. v* comes from a selection (quickselect with a
+// three-way partition, falling back to sorting past 2·log₂ n + 8 rounds) among *candidates*,
+// the rows at or above a lower bound found from a sample of about 1,024 evenly spaced rows
+// (the sample's order statistic 3 standard deviations beyond the expected rank of v*; with
+// fewer than 2,048 rows the sample is the whole column and the bound is exact). One
+// row-major pass over the matrix collects each column's candidates in row order; a column
+// whose candidates overflow their room or number fewer than k (the bound missed) is redone
+// exactly over all its rows. A matrix holding NaN goes to the heap method. The result never
+// depends on the sample or the thread count, only on the matrix.
+
+/// Reusable buffers for ``ColumnTopKSelector/select(_:rows:width:k:indices:values:)``.
+public final class ColumnTopKSelector {
+    private var candidateRows: UnsafeMutablePointer<Int32>?
+    private var candidateValues: UnsafeMutablePointer<Float>?
+    private var candidateCapacity = 0
+    private var sample: [Float] = []
+    private var bounds: [Float] = []
+    private var columnRoom = 0
+    private var counts: [Int] = []
+    private var nanSeen: [Bool] = []
+
+    /// A selector with no buffers yet (they grow to the largest problem seen).
+    public init() {}
+
+    deinit {
+        candidateRows?.deallocate()
+        candidateValues?.deallocate()
+    }
+
+    /// For each column j of `x`, writes the rows of its k largest elements (the set
+    /// ``topKColumns(_:rows:width:k:values:indices:)`` selects) in increasing order to
+    /// `indices[j·k ..< (j+1)·k]` and their values to the same positions of `values`.
+    /// `0 ≤ k ≤ rows`. Expected O(rows · width) plus O(k log k) per column only in the
+    /// exact fallback; columns are split over ``ComputeThreads``.
+    public func select(_ x: UnsafePointer<Float>, rows n: Int, width e: Int, k: Int,
+                       indices: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>) {
+        precondition(k >= 0 && k <= n, "select: k = \(k) is outside 0...\(n) (the row count)")
+        precondition(n <= Int(Int32.max), "select: \(n) rows do not fit Int32 indices")
+        if k == 0 || e == 0 { return }
+        if k == n {
+            parallelParts(e, minimumPerPart: 1) { part, _ in
+                for j in part {
+                    for t in 0..<n {
+                        indices[j * k + t] = Int32(t)
+                        values[j * k + t] = x[t * e + j]
+                    }
+                }
+            }
+            return
+        }
+        // Lower bounds from the sample.
+        let m = n < 2_048 ? n : 1_024
+        let q = Double(k) / Double(n)
+        var rank = m == n ? k : Int((q * Double(m) + 3 * (q * (1 - q) * Double(m)).squareRoot() + 2).rounded(.up))
+        rank = min(rank, m)
+        if sample.count < m * e { sample = [Float](repeating: 0, count: m * e) }
+        if bounds.count < e { bounds = [Float](repeating: 0, count: e); counts = [Int](repeating: 0, count: e); nanSeen = [Bool](repeating: false, count: e) }
+        let expected = m == n ? k : Int((Double(n) * Double(rank) / Double(m)).rounded(.up))
+        columnRoom = min(n, expected + expected / 4 + 64)
+        if candidateCapacity < columnRoom * e {
+            candidateRows?.deallocate()
+            candidateValues?.deallocate()
+            candidateCapacity = columnRoom * e
+            candidateRows = .allocate(capacity: candidateCapacity)
+            candidateValues = .allocate(capacity: candidateCapacity)
+        }
+        let room = columnRoom
+        let cRows = candidateRows!, cValues = candidateValues!
+        var anyNaN = false
+        sample.withUnsafeMutableBufferPointer { sampleBuffer in
+        bounds.withUnsafeMutableBufferPointer { boundBuffer in
+        counts.withUnsafeMutableBufferPointer { countBuffer in
+        nanSeen.withUnsafeMutableBufferPointer { nanBuffer in
+            let s = sampleBuffer.baseAddress!, lo = boundBuffer.baseAddress!
+            let count = countBuffer.baseAddress!, nan = nanBuffer.baseAddress!
+            for i in 0..<m {
+                let row = x + (m == n ? i : i * n / m) * e
+                for j in 0..<e { s[j * m + i] = row[j] }
+            }
+            // Part by groups of eight columns (vector compares), or by single columns when few.
+            let group = e >= 16 ? 8 : 1
+            let groups = (e + group - 1) / group
+            parallelParts(groups, minimumPerPart: 1) { part, _ in
+                let j0 = part.lowerBound * group, j1 = min(e, part.upperBound * group)
+                for j in j0..<j1 {
+                    nan[j] = false
+                    count[j] = 0
+                    let column = s + j * m
+                    var hasNaN = false
+                    for i in 0..<m where column[i].isNaN { hasNaN = true; break }
+                    if hasNaN { nan[j] = true; lo[j] = -.infinity; continue }
+                    lo[j] = kthLargest(column, count: m, rank: rank - 1)
+                }
+                collectCandidates(x, rows: n, width: e, columns: j0..<j1, bounds: lo, room: room,
+                                  candidateRows: cRows, candidateValues: cValues, counts: count, nan: nan)
+            }
+            for j in 0..<e where nan[j] { anyNaN = true }
+            if anyNaN { return }
+            parallelParts(e, minimumPerPart: 1) { part, _ in
+                var scratch: [Float] = []
+                var exactRows: [Int32] = [], exactValues: [Float] = []
+                for j in part {
+                    let c = count[j]
+                    let exact = c > room || c < k
+                    let available = exact ? n : c
+                    if exact {
+                        // The bound missed, or the candidates overflowed: every row is a candidate.
+                        if exactRows.count < n { exactRows = [Int32](repeating: 0, count: n); exactValues = [Float](repeating: 0, count: n) }
+                        exactRows.withUnsafeMutableBufferPointer { r in
+                            exactValues.withUnsafeMutableBufferPointer { v in
+                                for t in 0..<n { r[t] = Int32(t); v[t] = x[t * e + j] }
+                            }
+                        }
+                    }
+                    if scratch.count < available { scratch = [Float](repeating: 0, count: available) }
+                    scratch.withUnsafeMutableBufferPointer { sc in
+                        exactRows.withUnsafeBufferPointer { er in
+                            exactValues.withUnsafeBufferPointer { ev in
+                                let r = exact ? er.baseAddress! : UnsafePointer(cRows + j * room)
+                                let v = exact ? ev.baseAddress! : UnsafePointer(cValues + j * room)
+                                emitColumn(rows: r, values: v, count: available, k: k, scratch: sc.baseAddress!,
+                                           indices: indices + j * k, selected: values + j * k)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        }
+        }
+        }
+        if anyNaN {
+            // NaN ranks above every number: the heap method knows the order; list its rows in order.
+            let heapValues = UnsafeMutablePointer<Float>.allocate(capacity: e * k)
+            let heapRows = UnsafeMutablePointer<Int32>.allocate(capacity: e * k)
+            defer { heapValues.deallocate(); heapRows.deallocate() }
+            topKColumns(x, rows: n, width: e, k: k, values: heapValues, indices: heapRows)
+            for j in 0..<e {
+                var chosen = UnsafeMutableBufferPointer(start: heapRows + j * k, count: k)
+                chosen.sort()
+                for i in 0..<k {
+                    indices[j * k + i] = chosen[i]
+                    values[j * k + i] = x[Int(chosen[i]) * e + j]
+                }
+            }
+        }
+    }
+}
+
+/// Writes the `k` largest of `count` candidates (rows in increasing order, values) to
+/// `indices` and `selected`, in row order, ties to the lower row; `scratch` holds `count`.
+@inline(__always)
+private func emitColumn(rows r: UnsafePointer<Int32>, values v: UnsafePointer<Float>, count: Int, k: Int,
+                        scratch: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int32>,
+                        selected: UnsafeMutablePointer<Float>) {
+    scratch.update(from: v, count: count)
+    let threshold = kthLargest(scratch, count: count, rank: k - 1)
+    var above = 0
+    for i in 0..<count where v[i] > threshold { above += 1 }
+    var ties = k - above
+    var out = 0
+    for i in 0..<count {
+        let value = v[i]
+        if value > threshold {
+            indices[out] = r[i]
+            selected[out] = value
+            out += 1
+        } else if value == threshold && ties > 0 {
+            ties -= 1
+            indices[out] = r[i]
+            selected[out] = value
+            out += 1
+        }
+    }
+}
+
+/// One row-major pass over columns `columns` of `x`: appends (row, value) of every element
+/// ≥ `bounds[j]` to column j's candidates (room for `room`, counted past it), and flags NaN.
+@inline(__always)
+private func collectCandidates(_ x: UnsafePointer<Float>, rows n: Int, width e: Int, columns: Range<Int>,
+                               bounds: UnsafePointer<Float>, room: Int,
+                               candidateRows: UnsafeMutablePointer<Int32>, candidateValues: UnsafeMutablePointer<Float>,
+                               counts: UnsafeMutablePointer<Int>, nan: UnsafeMutablePointer<Bool>) {
+    let j0 = columns.lowerBound, j1 = columns.upperBound
+    var t = 0
+    var nanMask = SIMDMask<SIMD8<Int32>>(repeating: false)
+    var scalarNaN = false
+    while t < n {
+        let row = x + t * e
+        var j = j0
+        while j + floatVectorWidth <= j1 {
+            let v = loadVector(row, j)
+            nanMask = nanMask .| (v .!= v)
+            let hit = v .>= loadVector(bounds, j)
+            if any(hit) {
+                for l in 0..<floatVectorWidth where hit[l] {
+                    let c = j + l, at = counts[c]
+                    if at < room {
+                        candidateRows[c * room + at] = Int32(t)
+                        candidateValues[c * room + at] = v[l]
+                    }
+                    counts[c] = at + 1
+                }
+            }
+            j += floatVectorWidth
+        }
+        while j < j1 {
+            let v = row[j]
+            if v.isNaN { scalarNaN = true }
+            if v >= bounds[j] {
+                let at = counts[j]
+                if at < room {
+                    candidateRows[j * room + at] = Int32(t)
+                    candidateValues[j * room + at] = v
+                }
+                counts[j] = at + 1
+            }
+            j += 1
+        }
+        t += 1
+    }
+    if any(nanMask) || scalarNaN { for j in columns { nan[j] = true } }
+}
+
+/// The element of rank `rank` (0-based) in descending order of `a[0..<count]` (no NaN),
+/// found by quickselect with a three-way partition; reorders `a`. Falls back to sorting the
+/// remaining range after 2·log₂ count + 8 rounds.
+func kthLargest(_ a: UnsafeMutablePointer<Float>, count: Int, rank: Int) -> Float {
+    var lo = 0, hi = count, r = rank
+    var rounds = 0
+    let limit = 2 * (Int.bitWidth - count.leadingZeroBitCount) + 8
+    while hi - lo > 16 {
+        rounds += 1
+        if rounds > limit {
+            var rest = UnsafeMutableBufferPointer(start: a + lo, count: hi - lo)
+            rest.sort(by: >)
+            return a[lo + r]
+        }
+        let x0 = a[lo], x1 = a[lo + (hi - lo) / 2], x2 = a[hi - 1]
+        let pivot = max(min(x0, x1), min(max(x0, x1), x2))
+        // [lo, gt): > pivot; [gt, i): == pivot; [lt, hi): < pivot.
+        var gt = lo, i = lo, lt = hi
+        while i < lt {
+            let v = a[i]
+            if v > pivot {
+                a[i] = a[gt]; a[gt] = v
+                gt += 1; i += 1
+            } else if v < pivot {
+                lt -= 1
+                a[i] = a[lt]; a[lt] = v
+            } else {
+                i += 1
+            }
+        }
+        let above = gt - lo, equal = lt - gt
+        if r < above {
+            hi = gt
+        } else if r < above + equal {
+            return pivot
+        } else {
+            r -= above + equal
+            lo = lt
+        }
+    }
+    var rest = UnsafeMutableBufferPointer(start: a + lo, count: hi - lo)
+    rest.sort(by: >)
+    return a[lo + r]
+}
