@@ -2,7 +2,8 @@ import Foundation
 import TensorCore
 
 /// The learned linear map of a router, logits = x·Wᵀ with W of shape [E, d] (no bias), with
-/// the buffers its forward and backward reuse. Initialised N(0, s/d) with s = 0.1, the Switch
+/// the buffers its forward and backward reuse. With at most 8 experts the products run as row
+/// loops (RouterGateRowKernels.swift), otherwise as GEMMs. Initialised N(0, s/d) with s = 0.1, the Switch
 /// Transformer's reduced initialisation scale (Fedus et al. 2021, §2.3).
 public final class RouterGate {
     /// W, [E, d].
@@ -13,8 +14,10 @@ public final class RouterGate {
     public let experts: Int
     /// The logits of the last ``forward(_:tokenCount:)``, [n, E].
     public private(set) var logits: Tensor
-    /// A scratch buffer of dL/dlogits, [n, E], zeroed by ``forward(_:tokenCount:)``.
+    /// A scratch buffer of dL/dlogits, [n, E], zeroed by ``forward(_:tokenCount:zeroingGradients:)``.
     public private(set) var dLogits: Tensor
+    /// Per-block dW sums of the row-loop backward (few experts).
+    private var partials: [Float] = []
 
     /// A gate from width `width` to `experts` logits.
     public init(name: String, width: Int, experts: Int, rng: inout SeededRNG) {
@@ -39,8 +42,12 @@ public final class RouterGate {
     @discardableResult
     public func forward(_ x: UnsafePointer<Float>, tokenCount n: Int, zeroingGradients: Bool = true) -> UnsafeMutablePointer<Float> {
         reserve(n)
-        gemm(.none, .transposed, m: n, n: experts, k: width, a: x, lda: width,
-             b: weight.value.pointer, ldb: width, c: logits.pointer, ldc: experts)
+        if experts <= gateRowLoopMaximumExperts {
+            gateRowLoopForward(x, weight: weight.value.pointer, rows: n, width: width, experts: experts, into: logits.pointer)
+        } else {
+            gemm(.none, .transposed, m: n, n: experts, k: width, a: x, lda: width,
+                 b: weight.value.pointer, ldb: width, c: logits.pointer, ldc: experts)
+        }
         if zeroingGradients { dLogits.pointer.update(repeating: 0, count: n * experts) }
         return logits.pointer
     }
@@ -50,6 +57,11 @@ public final class RouterGate {
     public func backward(_ x: UnsafePointer<Float>, tokenCount n: Int, dInput: UnsafeMutablePointer<Float>,
                          dLogits external: UnsafePointer<Float>? = nil) {
         let g = external ?? UnsafePointer(dLogits.pointer)
+        if experts <= gateRowLoopMaximumExperts {
+            gateRowLoopBackward(x, dLogits: g, weight: weight.value.pointer, rows: n, width: width, experts: experts,
+                                dWeight: weight.gradient.pointer, dInput: dInput, partials: &partials)
+            return
+        }
         gemm(.transposed, .none, m: experts, n: width, k: n, a: g, lda: experts, b: x, ldb: width,
              beta: 1, c: weight.gradient.pointer, ldc: width)
         gemm(.none, .none, m: n, n: width, k: experts, a: g, lda: experts, b: weight.value.pointer, ldb: width,
@@ -108,7 +120,7 @@ struct BalanceLoss {
         guard n > 0, weight != 0 else { return }
         let g = gradientPerExpert(tokenCount: n, experts: e, scale: scale)
         g.withUnsafeBufferPointer { gb in
-            forEachRowBlock(n) { _, rows in
+            forEachRowBlock(n, width: e) { _, rows in
                 for t in rows {
                     let row = dp + t * e
                     for j in 0..<e { row[j] += gb[j] }

@@ -15,24 +15,27 @@ import TensorCore
 let routerBlockRows = 256
 
 /// Calls `body(block, rows)` for every block of `routerBlockRows` rows of `0..<n`, the
-/// blocks split into contiguous ranges over ``ComputeThreads``.
+/// blocks split into contiguous ranges over ``ComputeThreads``, each range at least about
+/// 32,768 elements of rows `width` wide (smaller problems run on the calling thread, where a
+/// hand-off to another thread would cost more than it saves).
 @inline(__always)
-func forEachRowBlock(_ n: Int, _ body: (_ block: Int, _ rows: Range<Int>) -> Void) {
+func forEachRowBlock(_ n: Int, width: Int, _ body: (_ block: Int, _ rows: Range<Int>) -> Void) {
     let blocks = (n + routerBlockRows - 1) / routerBlockRows
-    parallelParts(blocks, minimumPerPart: 1) { part, _ in
+    let minimumBlocks = max(1, 32_768 / (routerBlockRows * max(width, 8)))
+    parallelParts(blocks, minimumPerPart: minimumBlocks) { part, _ in
         for b in part { body(b, b * routerBlockRows ..< min(n, (b + 1) * routerBlockRows)) }
     }
 }
 
-private typealias Vector8 = SIMD8<Float>
+typealias Vector8 = SIMD8<Float>
 
 @inline(__always)
-private func load8(_ p: UnsafePointer<Float>, _ i: Int) -> Vector8 {
+func load8(_ p: UnsafePointer<Float>, _ i: Int) -> Vector8 {
     UnsafeRawPointer(p + i).loadUnaligned(as: Vector8.self)
 }
 
 @inline(__always)
-private func store8(_ v: Vector8, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
+func store8(_ v: Vector8, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
     UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: Vector8.self)
 }
 
@@ -110,7 +113,7 @@ final class RouterRowPass {
         blockSquares.withUnsafeMutableBufferPointer { squareBuffer in
             let lse = lseBuffer.baseAddress!, bc = countBuffer.baseAddress!, bsq = squareBuffer.baseAddress!
             let bs = sumBuffer.baseAddress
-            forEachRowBlock(n) { b, rows in
+            forEachRowBlock(n, width: e) { b, rows in
                 let r0 = rows.lowerBound, count = rows.count
                 softmaxRows(logits + r0 * e, into: p + r0 * e, rows: count, width: e, logSumExp: lse + r0)
                 let myCounts = bc + b * e
@@ -193,7 +196,7 @@ func routerLogitGradients(plan: RoutingPlan, dWeights: UnsafePointer<Float>, exp
                           experts e: Int, into dLogits: UnsafeMutablePointer<Float>) {
     let n = plan.tokenCount
     plan.withTokenIndex { offsets, entries in
-        forEachRowBlock(n) { _, rows in
+        forEachRowBlock(n, width: e) { _, rows in
             for t in rows {
                 let g = dLogits + t * e
                 if let base { g.update(from: base, count: e) } else { g.update(repeating: 0, count: e) }

@@ -71,10 +71,8 @@ final class RouterKernelTests: XCTestCase {
             let plan = RoutingPlan()
             var rng = SeededRNG(seed: 3)
             router.route(x.pointer, tokenCount: n, context: RoutingContext(training: true), rng: &rng, plan: plan)
-            let logits = Tensor(shape: [n, e]), p = Tensor(shape: [n, e])
-            gemm(.none, .transposed, m: n, n: e, k: 16, a: x.pointer, lda: 16, b: router.gate.weight.value.pointer, ldb: 16,
-                 c: logits.pointer, ldc: e)
-            softmaxRows(logits.pointer, into: p.pointer, rows: n, width: e)
+            let logits = router.gate.forward(x.pointer, tokenCount: n), p = Tensor(shape: [n, e])
+            softmaxRows(logits, into: p.pointer, rows: n, width: e)
             var choice = [Int32](repeating: 0, count: n)
             argmaxRows(p.pointer, rows: n, width: e, into: &choice)
             XCTAssertEqual(plan.preferredExpert, choice)

@@ -44,7 +44,7 @@ public final class ColumnTopKSelector {
         precondition(n <= Int(Int32.max), "select: \(n) rows do not fit Int32 indices")
         if k == 0 || e == 0 { return }
         if k == n {
-            parallelParts(e, minimumPerPart: 1) { part, _ in
+            parallelParts(e, minimumPerPart: max(1, 32_768 / n)) { part, _ in
                 for j in part {
                     for t in 0..<n {
                         indices[j * k + t] = Int32(t)
@@ -79,14 +79,21 @@ public final class ColumnTopKSelector {
         nanSeen.withUnsafeMutableBufferPointer { nanBuffer in
             let s = sampleBuffer.baseAddress!, lo = boundBuffer.baseAddress!
             let count = countBuffer.baseAddress!, nan = nanBuffer.baseAddress!
-            for i in 0..<m {
-                let row = x + (m == n ? i : i * n / m) * e
-                for j in 0..<e { s[j * m + i] = row[j] }
+            // Transposed into columns 16 rows at a time, so that each column's writes fill
+            // whole cache lines while the 16 rows stay in L1.
+            var i0 = 0
+            while i0 < m {
+                let i1 = min(m, i0 + 16)
+                for j in 0..<e {
+                    let column = s + j * m
+                    for i in i0..<i1 { column[i] = x[(m == n ? i : i * n / m) * e + j] }
+                }
+                i0 = i1
             }
             // Part by groups of eight columns (vector compares), or by single columns when few.
             let group = e >= 16 ? 8 : 1
             let groups = (e + group - 1) / group
-            parallelParts(groups, minimumPerPart: 1) { part, _ in
+            parallelParts(groups, minimumPerPart: max(1, 32_768 / (n * group))) { part, _ in
                 let j0 = part.lowerBound * group, j1 = min(e, part.upperBound * group)
                 for j in j0..<j1 {
                     nan[j] = false
@@ -102,7 +109,7 @@ public final class ColumnTopKSelector {
             }
             for j in 0..<e where nan[j] { anyNaN = true }
             if anyNaN { return }
-            parallelParts(e, minimumPerPart: 1) { part, _ in
+            parallelParts(e, minimumPerPart: max(1, 32_768 / n)) { part, _ in
                 var scratch: [Float] = []
                 var exactRows: [Int32] = [], exactValues: [Float] = []
                 for j in part {
@@ -228,10 +235,64 @@ private func collectCandidates(_ x: UnsafePointer<Float>, rows n: Int, width e: 
     if any(nanMask) || scalarNaN { for j in columns { nan[j] = true } }
 }
 
-/// The element of rank `rank` (0-based) in descending order of `a[0..<count]` (no NaN),
-/// found by quickselect with a three-way partition; reorders `a`. Falls back to sorting the
-/// remaining range after 2·log₂ count + 8 rounds.
+/// The element of rank `rank` (0-based) in descending order of `a[0..<count]` (no NaN);
+/// reorders (and may negate) `a`. Near either end (within count/8 of it) by a bounded heap of
+/// the rank + 1 largest (or smallest) values, where nearly every element is rejected by one
+/// comparison with the heap's root; otherwise by quickselect with a three-way partition,
+/// which falls back to sorting the remaining range after 2·log₂ count + 8 rounds.
 func kthLargest(_ a: UnsafeMutablePointer<Float>, count: Int, rank: Int) -> Float {
+    let fromBottom = count - 1 - rank
+    if rank <= count / 8 {
+        return heapSelectLargest(a, count: count, size: rank + 1)
+    }
+    if fromBottom <= count / 8 {
+        for i in 0..<count { a[i] = -a[i] }
+        return -heapSelectLargest(a, count: count, size: fromBottom + 1)
+    }
+    return quickselectLargest(a, count: count, rank: rank)
+}
+
+/// The `size`-th largest of `a[0..<count]` (1 ≤ size ≤ count): a min-heap of the `size`
+/// largest seen so far, kept in `a[0..<size]`.
+private func heapSelectLargest(_ a: UnsafeMutablePointer<Float>, count: Int, size h: Int) -> Float {
+    // Build a min-heap on the first h elements.
+    var start = h / 2 - 1
+    while start >= 0 {
+        minHeapSiftDown(a, from: start, size: h)
+        start -= 1
+    }
+    var root = a[0]
+    for i in h..<count {
+        let v = a[i]
+        if v > root {
+            a[0] = v
+            minHeapSiftDown(a, from: 0, size: h)
+            root = a[0]
+        }
+    }
+    return root
+}
+
+@inline(__always)
+private func minHeapSiftDown(_ a: UnsafeMutablePointer<Float>, from start: Int, size: Int) {
+    let v = a[start]
+    var pos = start
+    while true {
+        var child = 2 * pos + 1
+        if child >= size { break }
+        if child + 1 < size && a[child + 1] < a[child] { child += 1 }
+        if a[child] < v {
+            a[pos] = a[child]
+            pos = child
+        } else {
+            break
+        }
+    }
+    a[pos] = v
+}
+
+/// The element of rank `rank` in descending order by quickselect (three-way partition).
+private func quickselectLargest(_ a: UnsafeMutablePointer<Float>, count: Int, rank: Int) -> Float {
     var lo = 0, hi = count, r = rank
     var rounds = 0
     let limit = 2 * (Int.bitWidth - count.leadingZeroBitCount) + 8

@@ -7,11 +7,25 @@
 /// Every index must be a valid row of `source`; an index may repeat.
 public func gatherRows(_ source: UnsafePointer<Float>, width: Int, rows indices: UnsafePointer<Int32>,
                        count: Int, into destination: UnsafeMutablePointer<Float>) {
-    parallelParts(count, minimumPerPart: max(1, 16_384 / max(1, width))) { part, _ in
-        for i in part {
-            let row = Int(indices[i])
-            assert(row >= 0, "gatherRows: negative row index \(row) at position \(i)")
-            (destination + i * width).update(from: source + row * width, count: width)
+    parallelParts(count, minimumPerPart: max(1, 65_536 / max(1, width))) { part, _ in
+        if width % floatVectorWidth == 0 {
+            // Rows of whole vectors: copied inline (a memmove call per short row costs more).
+            for i in part {
+                let row = Int(indices[i])
+                assert(row >= 0, "gatherRows: negative row index \(row) at position \(i)")
+                let src = source + row * width, dst = destination + i * width
+                var j = 0
+                while j < width {
+                    storeVector(loadVector(src, j), dst, j)
+                    j += floatVectorWidth
+                }
+            }
+        } else {
+            for i in part {
+                let row = Int(indices[i])
+                assert(row >= 0, "gatherRows: negative row index \(row) at position \(i)")
+                (destination + i * width).update(from: source + row * width, count: width)
+            }
         }
     }
 }
@@ -65,7 +79,7 @@ public func rowDots(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: 
 public func gatherAddRows(_ source: UnsafePointer<Float>, width: Int, offsets: UnsafePointer<Int32>,
                           entries: UnsafePointer<Int32>, weights: UnsafePointer<Float>?, rows: Int,
                           into destination: UnsafeMutablePointer<Float>) {
-    parallelParts(rows, minimumPerPart: max(1, 8_192 / max(1, width))) { part, _ in
+    parallelParts(rows, minimumPerPart: max(1, 65_536 / max(1, width))) { part, _ in
         for t in part {
             let q0 = Int(offsets[t]), q1 = Int(offsets[t + 1])
             let dst = destination + t * width
@@ -104,7 +118,7 @@ public func gatherAddRows(_ source: UnsafePointer<Float>, width: Int, offsets: U
 public func gatherScaledRowsAndDots(_ dy: UnsafePointer<Float>, _ b: UnsafePointer<Float>, width: Int,
                                     rows indices: UnsafePointer<Int32>, weights: UnsafePointer<Float>, count: Int,
                                     scaled: UnsafeMutablePointer<Float>, dots: UnsafeMutablePointer<Float>) {
-    parallelParts(count, minimumPerPart: max(1, 8_192 / max(1, width))) { part, _ in
+    parallelParts(count, minimumPerPart: max(1, 65_536 / max(1, width))) { part, _ in
         for i in part {
             let src = dy + Int(indices[i]) * width, dst = scaled + i * width
             dots[i] = vectorDot(src, b + i * width, count: width)
