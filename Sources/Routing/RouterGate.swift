@@ -16,7 +16,7 @@ public final class RouterGate {
     public private(set) var logits: Tensor
     /// A scratch buffer of dL/dlogits, [n, E], zeroed by ``forward(_:tokenCount:zeroingGradients:)``.
     public private(set) var dLogits: Tensor
-    /// Per-block dW sums of the row-loop backward (few experts).
+    /// Per-block (row loops, few experts) or per-chunk (GEMMs) dW sums of the backward.
     private var partials: [Float] = []
 
     /// A gate from width `width` to `experts` logits.
@@ -53,7 +53,8 @@ public final class RouterGate {
     }
 
     /// Given dL/dlogits in ``dLogits`` (or `dLogits`) for the `n` tokens `x` of the last
-    /// forward: dW += dLogitsᵀ·x and dInput += dLogits·W.
+    /// forward: dW += dLogitsᵀ·x and dInput += dLogits·W. dW is summed over fixed chunks of
+    /// rows added in order (the same bits for any thread count).
     public func backward(_ x: UnsafePointer<Float>, tokenCount n: Int, dInput: UnsafeMutablePointer<Float>,
                          dLogits external: UnsafePointer<Float>? = nil) {
         let g = external ?? UnsafePointer(dLogits.pointer)
@@ -62,8 +63,8 @@ public final class RouterGate {
                                 dWeight: weight.gradient.pointer, dInput: dInput, partials: &partials)
             return
         }
-        gemm(.transposed, .none, m: experts, n: width, k: n, a: g, lda: experts, b: x, ldb: width,
-             beta: 1, c: weight.gradient.pointer, ldc: width)
+        gemmTransposedAccumulatingInChunks(m: experts, n: width, k: n, a: g, lda: experts, b: x, ldb: width,
+                                           c: weight.gradient.pointer, ldc: width, scratch: &partials)
         gemm(.none, .none, m: n, n: width, k: experts, a: g, lda: experts, b: weight.value.pointer, ldb: width,
              beta: 1, c: dInput, ldc: width)
     }

@@ -122,3 +122,42 @@ public enum BLASThreads {
     /// The OpenBLAS thread count now in force.
     public static var current: Int { Int(openblas_get_num_threads()) }
 }
+
+/// `c (m × n) += aᵀ · b` for row-major `a` (k × m, leading dimension `lda`) and `b` (k × n,
+/// leading dimension `ldb`), for long k (a weight gradient summed over many rows: a router
+/// gate's dW = dLogitsᵀ·x). The k rows are cut into fixed chunks of `chunkRows`; the compute
+/// threads take contiguous runs of chunks, each chunk's product goes to its own slice of
+/// `scratch` (grown to chunks · m · n), and the slices are added to `c` in chunk order — so
+/// the result depends on k and `chunkRows`, not on the thread count. Unlike
+/// ``gemm(_:_:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)`` split by rows of C, no thread packs all
+/// of `b`.
+public func gemmTransposedAccumulatingInChunks(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                                               b: UnsafePointer<Float>, ldb: Int,
+                                               c: UnsafeMutablePointer<Float>, ldc: Int,
+                                               chunkRows: Int = 8_192, scratch: inout [Float]) {
+    if m == 0 || n == 0 || k == 0 { return }
+    let chunks = (k + chunkRows - 1) / chunkRows
+    if scratch.count < chunks * m * n { scratch = [Float](repeating: 0, count: chunks * m * n) }
+    scratch.withUnsafeMutableBufferPointer { buffer in
+        let s = buffer.baseAddress!
+        parallelParts(chunks, minimumPerPart: 1) { part, _ in
+            for q in part {
+                let r0 = q * chunkRows, rows = min(k, r0 + chunkRows) - r0
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(rows),
+                            1, a + r0 * lda, Int32(lda), b + r0 * ldb, Int32(ldb), 0, s + q * m * n, Int32(n))
+            }
+        }
+        for q in 0..<chunks {
+            let slice = s + q * m * n
+            for i in 0..<m {
+                let row = c + i * ldc, src = slice + i * n
+                var j = 0
+                while j + floatVectorWidth <= n {
+                    storeVector(loadVector(row, j) + loadVector(src, j), row, j)
+                    j += floatVectorWidth
+                }
+                while j < n { row[j] += src[j]; j += 1 }
+            }
+        }
+    }
+}

@@ -6,9 +6,9 @@
 // Method: the k-th largest value v* of a column fixes the set: every row above v*, and the
 // (k − #above) lowest rows equal to v*. v* comes from a selection (quickselect with a
 // three-way partition, falling back to sorting past 2·log₂ n + 8 rounds) among *candidates*,
-// the rows at or above a lower bound found from a sample of about 1,024 evenly spaced rows
+// the rows at or above a lower bound found from a sample of 256 to 1,024 evenly spaced rows
 // (the sample's order statistic 3 standard deviations beyond the expected rank of v*; with
-// fewer than 2,048 rows the sample is the whole column and the bound is exact). One
+// at most 256 rows the sample is the whole column and the bound is exact). One
 // row-major pass over the matrix collects each column's candidates in row order; a column
 // whose candidates overflow their room or number fewer than k (the bound missed) is redone
 // exactly over all its rows. A matrix holding NaN goes to the heap method. The result never
@@ -55,7 +55,8 @@ public final class ColumnTopKSelector {
             return
         }
         // Lower bounds from the sample.
-        let m = n < 2_048 ? n : 1_024
+        // The sample: every row up to 256 rows, then n/8 evenly spaced rows, at most 1,024.
+        let m = n <= 256 ? n : min(1_024, max(256, n / 8))
         let q = Double(k) / Double(n)
         var rank = m == n ? k : Int((q * Double(m) + 3 * (q * (1 - q) * Double(m)).squareRoot() + 2).rounded(.up))
         rank = min(rank, m)
@@ -206,7 +207,12 @@ private func collectCandidates(_ x: UnsafePointer<Float>, rows n: Int, width e: 
             nanMask = nanMask .| (v .!= v)
             let hit = v .>= loadVector(bounds, j)
             if any(hit) {
-                for l in 0..<floatVectorWidth where hit[l] {
+                // The lanes that hit, as bits, visited lowest first.
+                var bits = (SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128)
+                            .replacing(with: 0, where: .!hit)).wrappedSum()
+                while bits != 0 {
+                    let l = bits.trailingZeroBitCount
+                    bits &= bits - 1
                     let c = j + l, at = counts[c]
                     if at < room {
                         candidateRows[c * room + at] = Int32(t)
