@@ -63,8 +63,11 @@ public final class RouterGate {
                                 dWeight: weight.gradient.pointer, dInput: dInput, partials: &partials)
             return
         }
+        // About 16 chunks (so that they split evenly over the threads), 256 to 8,192 rows each.
+        let chunkRows = max(256, min(8_192, (n / 16 + 255) / 256 * 256))
         gemmTransposedAccumulatingInChunks(m: experts, n: width, k: n, a: g, lda: experts, b: x, ldb: width,
-                                           c: weight.gradient.pointer, ldc: width, scratch: &partials)
+                                           c: weight.gradient.pointer, ldc: width, chunkRows: chunkRows,
+                                           scratch: &partials)
         gemm(.none, .none, m: n, n: width, k: experts, a: g, lda: experts, b: weight.value.pointer, ldb: width,
              beta: 1, c: dInput, ldc: width)
     }
