@@ -73,6 +73,46 @@ public final class RouterGate {
     }
 }
 
+extension RouterGate {
+    /// Backward with dL/dlogits computed on the way: `computeRows(rows)` must write the rows
+    /// `rows` of ``dLogits``; then dW += dLogitsᵀ·x and dInput += dLogits·W. With few experts
+    /// every row is computed first and the row loops run; otherwise the rows go in fixed
+    /// chunks of 256 to 1,024 rows over the compute threads, each chunk's dL/dlogits used by
+    /// two small products while it is still in cache (its dW in a slice of its own, the slices
+    /// added in chunk order: the same bits for any thread count).
+    func backward(_ x: UnsafePointer<Float>, tokenCount n: Int, dInput: UnsafeMutablePointer<Float>,
+                  computingGradients computeRows: (Range<Int>) -> Void) {
+        let e = experts, d = width
+        if e <= gateRowLoopMaximumExperts {
+            forEachRowBlock(n, width: e) { _, rows in computeRows(rows) }
+            backward(x, tokenCount: n, dInput: dInput)
+            return
+        }
+        guard n > 0 else { return }
+        let chunkRows = max(256, min(1_024, (n / 16 + 255) / 256 * 256))
+        let chunks = (n + chunkRows - 1) / chunkRows
+        if partials.count < chunks * e * d { partials = [Float](repeating: 0, count: chunks * e * d) }
+        let g = dLogits.pointer, w = weight.value.pointer, dW = weight.gradient.pointer
+        partials.withUnsafeMutableBufferPointer { buffer in
+            let scratch = buffer.baseAddress!
+            parallelParts(chunks, minimumPerPart: 1) { part, _ in
+                for c in part {
+                    let r0 = c * chunkRows, r1 = min(n, r0 + chunkRows)
+                    computeRows(r0..<r1)
+                    gemmOneCall(.none, .none, m: r1 - r0, n: d, k: e, a: g + r0 * e, lda: e, b: w, ldb: d,
+                                beta: 1, c: dInput + r0 * d, ldc: d)
+                    gemmOneCall(.transposed, .none, m: e, n: d, k: r1 - r0, a: g + r0 * e, lda: e, b: x + r0 * d, ldb: d,
+                                beta: 0, c: scratch + c * e * d, ldc: d)
+                }
+            }
+            for c in 0..<chunks {
+                let slice = scratch + c * e * d
+                for i in 0..<(e * d) { dW[i] += slice[i] }
+            }
+        }
+    }
+}
+
 /// The load-balancing loss of Switch Transformers (Fedus et al. 2021, eq. 4), also GShard's:
 /// L = α·E·Σ_e f_e·P_e, with f_e the fraction of the n tokens whose first choice is e and P_e
 /// the mean router probability of e. f is counted, not differentiated: ∂L/∂p_te = α·E·f_e/n.

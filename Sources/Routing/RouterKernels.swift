@@ -186,17 +186,20 @@ func softmaxRowBackwardInPlace(_ g: UnsafeMutablePointer<Float>, probabilities p
     }
 }
 
-/// dL/dlogits of a softmax router, row by row, overwriting `dLogits` (n × E): for token t,
-/// dL/dp_te = `base[e]` + Σ of `dWeights[i]` over the plan's assignments i = (t, e) (found
-/// through the plan's token index, `expertOf[i]` their experts), then the softmax backward,
-/// plus `zScale · lse_t · p_te` (the z-loss) when `logSumExp` is given.
-func routerLogitGradients(plan: RoutingPlan, dWeights: UnsafePointer<Float>, expertOf: UnsafePointer<Int32>,
-                          probabilities p: UnsafePointer<Float>, base: UnsafePointer<Float>?,
-                          logSumExp: UnsafePointer<Float>?, zScale: Float,
-                          experts e: Int, into dLogits: UnsafeMutablePointer<Float>) {
-    let n = plan.tokenCount
+/// The backward of a softmax router through its gate: for each token t, dL/dp_te = `base[e]`
+/// + Σ of `dWeights[i]` over the plan's assignments i = (t, e) (found through the plan's token
+/// index, `expertOf[i]` their experts), then the softmax backward, plus `zScale · lse_t · p_te`
+/// (the z-loss) when `logSumExp` is given, written to the gate's ``RouterGate/dLogits``; the
+/// gate then adds dW and dInput (``RouterGate/backward(_:tokenCount:dInput:computingGradients:)``,
+/// which computes the rows of dL/dlogits chunk by chunk right before its products use them).
+func routerBackward(plan: RoutingPlan, dWeights: UnsafePointer<Float>, expertOf: UnsafePointer<Int32>,
+                    probabilities p: UnsafePointer<Float>, base: UnsafePointer<Float>?,
+                    logSumExp: UnsafePointer<Float>?, zScale: Float, gate: RouterGate,
+                    input x: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>) {
+    let n = plan.tokenCount, e = gate.experts
+    let dLogits = gate.dLogits.pointer
     plan.withTokenIndex { offsets, entries in
-        forEachRowBlock(n, width: e) { _, rows in
+        gate.backward(x, tokenCount: n, dInput: dInput) { rows in
             for t in rows {
                 let g = dLogits + t * e
                 if let base { g.update(from: base, count: e) } else { g.update(repeating: 0, count: e) }

@@ -161,3 +161,21 @@ public func gemmTransposedAccumulatingInChunks(m: Int, n: Int, k: Int, a: Unsafe
         }
     }
 }
+
+/// ``gemm(_:_:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)`` as one single-threaded `cblas_sgemm`
+/// call, never split over the compute threads: for the small products a kernel runs inside
+/// its own parallel parts (a router's backward, one chunk of rows per call). k must be > 0.
+@inline(__always)
+public func gemmOneCall(
+    _ transA: Transpose, _ transB: Transpose,
+    m: Int, n: Int, k: Int,
+    alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    if m == 0 || n == 0 || k == 0 { return }
+    cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k),
+                alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}

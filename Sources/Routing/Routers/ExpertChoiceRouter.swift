@@ -186,13 +186,11 @@ public final class ExpertChoiceRouter: Router {
     /// Through the combine weights S[t, e] only, row by row.
     public func backward(plan: RoutingPlan, dWeights: UnsafePointer<Float>, auxiliaryLossScale: Float,
                          input x: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>) {
-        let n = plan.tokenCount, e = expertCount
         fillExpertOfAssignment(plan, into: &expertOfAssignment)
         expertOfAssignment.withUnsafeBufferPointer { expertOf in
-            routerLogitGradients(plan: plan, dWeights: dWeights, expertOf: expertOf.baseAddress ?? UnsafePointer(bitPattern: 8)!,
-                                 probabilities: probabilities.pointer, base: nil, logSumExp: nil, zScale: 0,
-                                 experts: e, into: gate.dLogits.pointer)
+            routerBackward(plan: plan, dWeights: dWeights, expertOf: expertOf.baseAddress ?? UnsafePointer(bitPattern: 8)!,
+                           probabilities: probabilities.pointer, base: nil, logSumExp: nil, zScale: 0,
+                           gate: gate, input: x, dInput: dInput)
         }
-        gate.backward(x, tokenCount: n, dInput: dInput)
     }
 }

@@ -173,31 +173,29 @@ public final class SwitchRouter: Router {
     }
 
     /// Through the combine weights p_te*, the balance loss (via P) and the z-loss, row by row
-    /// in one pass (``routerLogitGradients(plan:dWeights:expertOf:probabilities:base:logSumExp:zScale:experts:into:)``).
+    /// in one pass fused with the gate's backward (``routerBackward(plan:dWeights:expertOf:probabilities:base:logSumExp:zScale:gate:input:dInput:)``).
     public func backward(plan: RoutingPlan, dWeights: UnsafePointer<Float>, auxiliaryLossScale: Float,
                          input x: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>) {
         let n = plan.tokenCount, e = expertCount, d = gate.width
-        let p = probabilities.pointer, dLogits = gate.dLogits.pointer
+        let p = probabilities.pointer
         let base = balance.gradientPerExpert(tokenCount: n, experts: e, scale: auxiliaryLossScale)
         fillExpertOfAssignment(plan, into: &expertOfAssignment)
         let useZ = configuration.zLossWeight > 0 && n > 0
         let zScale = useZ ? 2 * configuration.zLossWeight * auxiliaryLossScale / Float(n) : 0
+        // With jitter the gate saw x ⊙ m: dW uses the jittered input; dx = (dLogits·W) ⊙ m.
+        let dJittered = usedJitter ? Tensor(shape: [n, d]) : nil
+        let gateInput = usedJitter ? UnsafePointer(jittered.pointer) : x
         base.withUnsafeBufferPointer { baseBuffer in
             expertOfAssignment.withUnsafeBufferPointer { expertOf in
                 rowPass.withLogSumExp { lse in
-                    routerLogitGradients(plan: plan, dWeights: dWeights, expertOf: expertOf.baseAddress ?? UnsafePointer(bitPattern: 8)!,
-                                         probabilities: p, base: baseBuffer.baseAddress, logSumExp: useZ ? lse : nil,
-                                         zScale: zScale, experts: e, into: dLogits)
+                    routerBackward(plan: plan, dWeights: dWeights, expertOf: expertOf.baseAddress ?? UnsafePointer(bitPattern: 8)!,
+                                   probabilities: p, base: baseBuffer.baseAddress, logSumExp: useZ ? lse : nil,
+                                   zScale: zScale, gate: gate, input: gateInput, dInput: dJittered?.pointer ?? dInput)
                 }
             }
         }
-        if usedJitter {
-            // The gate saw x ⊙ m: dW uses the jittered input; dx = (dLogits·W) ⊙ m.
-            let dJittered = Tensor(shape: [n, d])
-            gate.backward(UnsafePointer(jittered.pointer), tokenCount: n, dInput: dJittered.pointer)
+        if let dJittered {
             for i in 0..<(n * d) { dInput[i] += dJittered.pointer[i] * jitterFactors.pointer[i] }
-        } else {
-            gate.backward(x, tokenCount: n, dInput: dInput)
         }
     }
 }

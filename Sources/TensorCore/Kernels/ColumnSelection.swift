@@ -92,7 +92,7 @@ public final class ColumnTopKSelector {
                 i0 = i1
             }
             // Part by groups of eight columns (vector compares), or by single columns when few.
-            let group = e >= 16 ? 8 : 1
+            let group = e >= 16 || e % 8 == 0 ? 8 : 1
             let groups = (e + group - 1) / group
             parallelParts(groups, minimumPerPart: max(1, 32_768 / (n * group))) { part, _ in
                 let j0 = part.lowerBound * group, j1 = min(e, part.upperBound * group)
