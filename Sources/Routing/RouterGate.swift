@@ -37,6 +37,21 @@ public final class RouterGate {
         }
     }
 
+    /// Computes the rows `rows` of logits = x·Wᵀ into ``logits`` (after ``reserve(_:)``), on the
+    /// calling thread: for routers that consume the logits block by block while they are in
+    /// cache (``RouterRowPass``). The same numbers as ``forward(_:tokenCount:zeroingGradients:)``
+    /// gives for those rows with few experts (row loops); with more, one small product per call.
+    func forwardRows(_ x: UnsafePointer<Float>, rows: Range<Int>) {
+        let r0 = rows.lowerBound
+        if experts <= gateRowLoopMaximumExperts {
+            gateRowLoopForwardRows(x, weight: weight.value.pointer, rows: rows, width: width, experts: experts,
+                                   into: logits.pointer)
+        } else {
+            gemmOneCall(.none, .transposed, m: rows.count, n: experts, k: width, a: x + r0 * width, lda: width,
+                        b: weight.value.pointer, ldb: width, c: logits.pointer + r0 * experts, ldc: experts)
+        }
+    }
+
     /// Computes logits = x·Wᵀ for `n` tokens into ``logits`` and, unless `zeroingGradients` is
     /// false (for routers whose backward overwrites every row of ``dLogits``), zeroes ``dLogits``.
     @discardableResult

@@ -16,25 +16,33 @@ let gateRowLoopMaximumExperts = 8
 func gateRowLoopForward(_ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, rows n: Int, width d: Int,
                         experts e: Int, into logits: UnsafeMutablePointer<Float>) {
     forEachRowBlock(n, width: d) { _, rows in
-        for t in rows {
-            let xr = x + t * d, out = logits + t * e
-            for ex in 0..<e {
-                let wr = w + ex * d
-                var a0 = Vector8(), a1 = Vector8()
-                var k = 0
-                while k + 16 <= d {
-                    a0 = a0.addingProduct(load8(xr, k), load8(wr, k))
-                    a1 = a1.addingProduct(load8(xr, k + 8), load8(wr, k + 8))
-                    k += 16
-                }
-                while k + 8 <= d {
-                    a0 = a0.addingProduct(load8(xr, k), load8(wr, k))
-                    k += 8
-                }
-                var s = (a0 + a1).sum()
-                while k < d { s += xr[k] * wr[k]; k += 1 }
-                out[ex] = s
+        gateRowLoopForwardRows(x, weight: w, rows: rows, width: d, experts: e, into: logits)
+    }
+}
+
+/// ``gateRowLoopForward(_:weight:rows:width:experts:into:)`` for the rows `rows` only, on the
+/// calling thread.
+@inline(__always)
+func gateRowLoopForwardRows(_ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, rows: Range<Int>, width d: Int,
+                            experts e: Int, into logits: UnsafeMutablePointer<Float>) {
+    for t in rows {
+        let xr = x + t * d, out = logits + t * e
+        for ex in 0..<e {
+            let wr = w + ex * d
+            var a0 = Vector8(), a1 = Vector8()
+            var k = 0
+            while k + 16 <= d {
+                a0 = a0.addingProduct(load8(xr, k), load8(wr, k))
+                a1 = a1.addingProduct(load8(xr, k + 8), load8(wr, k + 8))
+                k += 16
             }
+            while k + 8 <= d {
+                a0 = a0.addingProduct(load8(xr, k), load8(wr, k))
+                k += 8
+            }
+            var s = (a0 + a1).sum()
+            while k < d { s += xr[k] * wr[k]; k += 1 }
+            out[ex] = s
         }
     }
 }

@@ -95,9 +95,13 @@ final class RouterRowPass {
     /// One pass over the n × E `logits`: softmax into `probabilities`, log-sum-exp, argmax of the
     /// probabilities into `choices`, and, when asked, the column sums of the probabilities and
     /// Σ lse², with the expert counts of the argmaxes.
+    /// `computeLogits(rows)`, when given, is called for each block of rows just before the
+    /// block is read, to write its logits (the gate's product for those rows, so that they are
+    /// still in cache when the softmax reads them).
     func run(logits: UnsafePointer<Float>, probabilities p: UnsafeMutablePointer<Float>,
              choices: UnsafeMutablePointer<Int32>, rows n: Int, experts e: Int,
-             columnSums wantSums: Bool, squaredLogSumExp wantSquares: Bool) {
+             columnSums wantSums: Bool, squaredLogSumExp wantSquares: Bool,
+             computeLogits: ((Range<Int>) -> Void)? = nil) {
         let blocks = (n + routerBlockRows - 1) / routerBlockRows
         if logSumExp.count < n { logSumExp = [Float](repeating: 0, count: n) }
         if blockCounts.count < blocks * e { blockCounts = [Int32](repeating: 0, count: blocks * e) }
@@ -113,8 +117,10 @@ final class RouterRowPass {
         blockSquares.withUnsafeMutableBufferPointer { squareBuffer in
             let lse = lseBuffer.baseAddress!, bc = countBuffer.baseAddress!, bsq = squareBuffer.baseAddress!
             let bs = sumBuffer.baseAddress
-            forEachRowBlock(n, width: e) { b, rows in
+            // With the gate's product inside, a row is worth more work: split smaller problems.
+            forEachRowBlock(n, width: computeLogits == nil ? e : max(e, 64)) { b, rows in
                 let r0 = rows.lowerBound, count = rows.count
+                computeLogits?(rows)
                 softmaxRows(logits + r0 * e, into: p + r0 * e, rows: count, width: e, logSumExp: lse + r0)
                 let myCounts = bc + b * e
                 myCounts.update(repeating: 0, count: e)

@@ -88,12 +88,16 @@ public final class ExpertChoiceRouter: Router {
                       rng: inout SeededRNG, plan: RoutingPlan) {
         let e = expertCount
         plan.reset(tokenCount: n, expertCount: e)
-        let logits = gate.forward(x, tokenCount: n, zeroingGradients: false)
+        // The gate's product block by block inside the row pass, while the block is in cache.
+        gate.reserve(n)
+        let logits = gate.logits.pointer
+        let gateInput = x
         let s = probabilities.reserve(n)
         plan.preferredExpert.append(contentsOf: repeatElement(0, count: n))
         plan.preferredExpert.withUnsafeMutableBufferPointer { choices in
             rowPass.run(logits: logits, probabilities: s, choices: choices.baseAddress ?? UnsafeMutablePointer(bitPattern: 8)!,
-                        rows: n, experts: e, columnSums: false, squaredLogSumExp: false)
+                        rows: n, experts: e, columnSums: false, squaredLogSumExp: false,
+                        computeLogits: { self.gate.forwardRows(gateInput, rows: $0) })
         }
         let k = tokensPerExpert(tokenCount: n)
         let b = configuration.maxExpertsPerToken

@@ -102,13 +102,17 @@ public final class SwitchRouter: Router {
             multiply(x, jitterFactors.pointer, into: jittered.pointer, count: n * d)
             input = UnsafePointer(jittered.pointer)
         }
-        let logits = gate.forward(input, tokenCount: n, zeroingGradients: false)
+        // The gate's product block by block inside the row pass, while the block is in cache.
+        gate.reserve(n)
+        let logits = gate.logits.pointer
+        let gateInput = input
         let p = probabilities.reserve(n)
         plan.preferredExpert.append(contentsOf: repeatElement(0, count: n))
         let wantZ = configuration.zLossWeight > 0
         plan.preferredExpert.withUnsafeMutableBufferPointer { choices in
             rowPass.run(logits: logits, probabilities: p, choices: choices.baseAddress ?? UnsafeMutablePointer(bitPattern: 8)!,
-                        rows: n, experts: e, columnSums: configuration.balanceLossWeight != 0, squaredLogSumExp: wantZ)
+                        rows: n, experts: e, columnSums: configuration.balanceLossWeight != 0, squaredLogSumExp: wantZ,
+                        computeLogits: { self.gate.forwardRows(gateInput, rows: $0) })
         }
 
         let factor = context.training ? configuration.trainingCapacityFactor : configuration.evaluationCapacityFactor
