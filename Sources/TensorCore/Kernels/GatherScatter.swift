@@ -84,6 +84,30 @@ public func gatherAddRows(_ source: UnsafePointer<Float>, width: Int, offsets: U
             let q0 = Int(offsets[t]), q1 = Int(offsets[t + 1])
             let dst = destination + t * width
             var j = 0
+            // 32 columns at a time in four accumulators: each source row's loads go out together.
+            while j + 32 <= width {
+                var a0 = FloatVector(), a1 = FloatVector(), a2 = FloatVector(), a3 = FloatVector()
+                for q in q0..<q1 {
+                    let s = Int(entries[q]), src = source + s * width + j
+                    if let weights {
+                        let w = FloatVector(repeating: weights[s])
+                        a0 += w * loadVector(src, 0)
+                        a1 += w * loadVector(src, 8)
+                        a2 += w * loadVector(src, 16)
+                        a3 += w * loadVector(src, 24)
+                    } else {
+                        a0 += loadVector(src, 0)
+                        a1 += loadVector(src, 8)
+                        a2 += loadVector(src, 16)
+                        a3 += loadVector(src, 24)
+                    }
+                }
+                storeVector(a0, dst, j)
+                storeVector(a1, dst, j + 8)
+                storeVector(a2, dst, j + 16)
+                storeVector(a3, dst, j + 24)
+                j += 32
+            }
             while j + floatVectorWidth <= width {
                 var acc = FloatVector()
                 if let weights {
