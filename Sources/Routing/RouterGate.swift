@@ -12,7 +12,8 @@ public final class RouterGate {
     public let width: Int
     /// Experts E.
     public let experts: Int
-    /// The logits of the last ``forward(_:tokenCount:)``, [n, E].
+    /// The logits of the last ``forward(_:tokenCount:zeroingGradients:)`` (or of the rows
+    /// ``forwardRows(_:rows:)`` computed), [n, E].
     public private(set) var logits: Tensor
     /// A scratch buffer of dL/dlogits, [n, E], zeroed by ``forward(_:tokenCount:zeroingGradients:)``.
     public private(set) var dLogits: Tensor
