@@ -27,6 +27,17 @@ func forEachRowBlock(_ n: Int, width: Int, _ body: (_ block: Int, _ rows: Range<
     }
 }
 
+/// ``forEachRowBlock(_:width:_:)`` that also tells `body` which part (0 ..< ComputeThreads.count)
+/// runs the block; parts take increasing ranges of blocks.
+@inline(__always)
+func forEachRowBlockInParts(_ n: Int, width: Int, _ body: (_ part: Int, _ block: Int, _ rows: Range<Int>) -> Void) {
+    let blocks = (n + routerBlockRows - 1) / routerBlockRows
+    let minimumBlocks = max(1, 32_768 / (routerBlockRows * max(width, 8)))
+    parallelParts(blocks, minimumPerPart: minimumBlocks) { range, part in
+        for b in range { body(part, b, b * routerBlockRows ..< min(n, (b + 1) * routerBlockRows)) }
+    }
+}
+
 typealias Vector8 = SIMD8<Float>
 
 @inline(__always)
@@ -97,11 +108,13 @@ final class RouterRowPass {
     /// Σ lse², with the expert counts of the argmaxes.
     /// `computeLogits(rows)`, when given, is called for each block of rows just before the
     /// block is read, to write its logits (the gate's product for those rows, so that they are
-    /// still in cache when the softmax reads them).
+    /// still in cache when the softmax reads them); `afterBlock(part, rows)` after the block's
+    /// probabilities are written (part: which thread's range of blocks it belongs to).
     func run(logits: UnsafePointer<Float>, probabilities p: UnsafeMutablePointer<Float>,
              choices: UnsafeMutablePointer<Int32>, rows n: Int, experts e: Int,
              columnSums wantSums: Bool, squaredLogSumExp wantSquares: Bool,
-             computeLogits: ((Range<Int>) -> Void)? = nil) {
+             computeLogits: ((Range<Int>) -> Void)? = nil,
+             afterBlock: ((_ part: Int, _ rows: Range<Int>) -> Void)? = nil) {
         let blocks = (n + routerBlockRows - 1) / routerBlockRows
         if logSumExp.count < n { logSumExp = [Float](repeating: 0, count: n) }
         if blockCounts.count < blocks * e { blockCounts = [Int32](repeating: 0, count: blocks * e) }
@@ -118,7 +131,7 @@ final class RouterRowPass {
             let lse = lseBuffer.baseAddress!, bc = countBuffer.baseAddress!, bsq = squareBuffer.baseAddress!
             let bs = sumBuffer.baseAddress
             // With the gate's product inside, a row is worth more work: split smaller problems.
-            forEachRowBlock(n, width: computeLogits == nil ? e : max(e, 64)) { b, rows in
+            forEachRowBlockInParts(n, width: computeLogits == nil ? e : max(e, 64)) { part, b, rows in
                 let r0 = rows.lowerBound, count = rows.count
                 computeLogits?(rows)
                 softmaxRows(logits + r0 * e, into: p + r0 * e, rows: count, width: e, logSumExp: lse + r0)
@@ -147,6 +160,7 @@ final class RouterRowPass {
                     for t in rows { z += lse[t] * lse[t] }
                     bsq[b] = z
                 }
+                afterBlock?(part, rows)
             }
             for b in 0..<blocks {
                 for j in 0..<e { counts[j] += Int(bc[b * e + j]) }

@@ -50,7 +50,7 @@ final class RouterKernelTests: XCTestCase {
                                 ("expert-choice", ["capacityFactor": "1"])] as [(String, [String: String])] {
             // (3,000 × 8 × 16 is a gate GEMM whose two halves OpenBLAS computes with other
             // rounding than the whole, whatever the router does; width 8 keeps it in one call.)
-            for (n, e, d) in [(1, 2, 16), (700, 2, 16), (3_000, 8, 8), (5_000, 33, 16), (20_000, 5, 16)] {
+            for (n, e, d) in [(1, 2, 16), (700, 2, 16), (3_000, 8, 8), (5_000, 33, 16), (20_000, 5, 16), (40_000, 24, 8)] {
                 let x = tokens(n, width: d)
                 ComputeThreads.count = 1
                 let one = run(try makeRouter(name, options, experts: e, width: d), x)
@@ -89,7 +89,8 @@ final class RouterKernelTests: XCTestCase {
     }
 
     func testExpertChoicePlanMatchesTheHeapSelection() throws {
-        for (n, e, c) in [(9, 3, 2.0), (3_000, 8, 1.0), (4_000, 32, 2.0), (500, 2, 1.0)] {
+        // 40,000 tokens: the selection's candidates are collected inside the row pass.
+        for (n, e, c) in [(9, 3, 2.0), (3_000, 8, 1.0), (4_000, 32, 2.0), (500, 2, 1.0), (40_000, 16, 1.0), (40_000, 3, 2.0)] {
             let router = try makeRouter("expert-choice", ["capacityFactor": String(c)], experts: e) as! ExpertChoiceRouter
             let x = tokens(n, scale: 1)
             let plan = RoutingPlan()

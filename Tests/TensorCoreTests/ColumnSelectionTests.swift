@@ -113,4 +113,41 @@ final class ColumnSelectionTests: XCTestCase {
             }
         }
     }
+
+    /// The three-step form (bounds from a sample, candidates block by block in parts, sets)
+    /// gives the one-call sets, for random, tie-heavy, skewed and NaN matrices.
+    func testStepsMatchOneCall() {
+        var rng = SeededRNG(seed: 21)
+        for (n, e, levels) in [(3_000, 8, 0), (5_000, 5, 3), (20_000, 32, 0), (4_000, 16, 2)] {
+            var x = [Float](repeating: 0, count: n * e)
+            for i in 0..<(n * e) { x[i] = levels == 0 ? rng.nextFloat() : Float(Int(rng.nextFloat() * Float(levels))) }
+            for variant in 0..<3 {
+                var matrix = x
+                if variant == 1 { for t in (n - 300)..<n { matrix[t * e + 1] += 5 } }   // the sample misses column 1's top
+                if variant == 2 { matrix[17 * e + 2] = .nan }
+                for k in [1, n / e, n / 2, n - 1] {
+                    let expected = reference(matrix, rows: n, width: e, k: k)
+                    for parts in [1, 2, 3] {
+                        let selector = ColumnTopKSelector()
+                        let m = 256
+                        var sample = [Float](repeating: 0, count: m * e)
+                        for i in 0..<m { for j in 0..<e { sample[i * e + j] = matrix[(i * n / m) * e + j] } }
+                        XCTAssertTrue(selector.prepareInSteps(sample: sample, sampleRows: m, rows: n, width: e, k: k, parts: parts))
+                        var indices = [Int32](repeating: -1, count: e * k), values = [Float](repeating: 0, count: e * k)
+                        matrix.withUnsafeBufferPointer { xb in
+                            // Parts take increasing ranges of 256-row blocks.
+                            let blocks = (n + 255) / 256
+                            for p in 0..<parts {
+                                for b in (p * blocks / parts)..<((p + 1) * blocks / parts) {
+                                    selector.collectInSteps(xb.baseAddress!, rows: (b * 256)..<min(n, (b + 1) * 256), width: e, part: p)
+                                }
+                            }
+                            selector.finishInSteps(xb.baseAddress!, rows: n, width: e, k: k, indices: &indices, values: &values)
+                        }
+                        XCTAssertEqual(indices, expected, "n \(n) E \(e) levels \(levels) variant \(variant) k \(k) parts \(parts)")
+                    }
+                }
+            }
+        }
+    }
 }

@@ -69,6 +69,8 @@ public final class ExpertChoiceRouter: Router {
     private let rowPass = RouterRowPass()
     private let selector = ColumnTopKSelector()
     private var expertOfAssignment: [Int32] = []
+    private var sampleScores: [Float] = []
+    private var sampleInputs: [Float] = []
 
     /// An Expert Choice router for width `modelWidth`.
     public init(configuration: Configuration, modelWidth: Int, expertCount: Int, rng: inout SeededRNG) {
@@ -93,14 +95,18 @@ public final class ExpertChoiceRouter: Router {
         let logits = gate.logits.pointer
         let gateInput = x
         let s = probabilities.reserve(n)
+        let k = tokensPerExpert(tokenCount: n)
+        let b = configuration.maxExpertsPerToken
+        // Without EC-CAP, the candidates of each expert's top k are collected block by block
+        // inside the row pass, from bounds set on a sample of the rows' scores.
+        let inSteps = !(b > 0 && b < e) && prepareSelection(x, tokens: n, k: k)
         plan.preferredExpert.append(contentsOf: repeatElement(0, count: n))
         plan.preferredExpert.withUnsafeMutableBufferPointer { choices in
             rowPass.run(logits: logits, probabilities: s, choices: choices.baseAddress ?? UnsafeMutablePointer(bitPattern: 8)!,
                         rows: n, experts: e, columnSums: false, squaredLogSumExp: false,
-                        computeLogits: { self.gate.forwardRows(gateInput, rows: $0) })
+                        computeLogits: { self.gate.forwardRows(gateInput, rows: $0) },
+                        afterBlock: inSteps ? { part, rows in self.selector.collectInSteps(UnsafePointer(s), rows: rows, width: e, part: part) } : nil)
         }
-        let k = tokensPerExpert(tokenCount: n)
-        let b = configuration.maxExpertsPerToken
         if b > 0 && b < e {
             routeCapped(s, tokens: n, k: k, cap: b, plan: plan)
         } else {
@@ -108,12 +114,39 @@ public final class ExpertChoiceRouter: Router {
             loads.withUnsafeBufferPointer { loadBuffer in
                 plan.setAssignments(loads: loadBuffer) { tokens, weights, _ in
                     // Each expert's top k in increasing token order; weights are the scores.
-                    selector.select(s, rows: n, width: e, k: k, indices: tokens, values: weights)
+                    if inSteps {
+                        selector.finishInSteps(s, rows: n, width: e, k: k, indices: tokens, values: weights)
+                    } else {
+                        selector.select(s, rows: n, width: e, k: k, indices: tokens, values: weights)
+                    }
                 }
             }
         }
         plan.probabilities = probabilities.tensor
         plan.capacity = k
+    }
+
+    /// Scores of 1,024 evenly spaced sample rows (the gate and softmax on those rows), and from
+    /// them the selector's bounds; false when the selection is done in one go instead (below
+    /// 32,768 tokens, where the scores are still in cache for it, or k = n).
+    private func prepareSelection(_ x: UnsafePointer<Float>, tokens n: Int, k: Int) -> Bool {
+        let e = expertCount, d = gate.width, m = 1_024
+        guard n >= 32_768, k < n else { return false }
+        if sampleScores.count < m * e {
+            sampleScores = [Float](repeating: 0, count: m * e)
+            sampleInputs = [Float](repeating: 0, count: m * d)
+        }
+        let w = gate.weight.value.pointer
+        return sampleInputs.withUnsafeMutableBufferPointer { inputs in
+            sampleScores.withUnsafeMutableBufferPointer { scores in
+                let xs = inputs.baseAddress!, ss = scores.baseAddress!
+                for i in 0..<m { (xs + i * d).update(from: x + (i * n / m) * d, count: d) }
+                gemm(.none, .transposed, m: m, n: e, k: d, a: xs, lda: d, b: w, ldb: d, c: ss, ldc: e)
+                softmaxRows(ss, into: ss, rows: m, width: e)
+                return selector.prepareInSteps(sample: ss, sampleRows: m, rows: n, width: e, k: k,
+                                               parts: ComputeThreads.count)
+            }
+        }
     }
 
     /// EC-CAP: top-k by the capped scores, then each token keeps at most b experts.

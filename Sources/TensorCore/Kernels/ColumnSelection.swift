@@ -24,6 +24,7 @@ public final class ColumnTopKSelector {
     private var columnRoom = 0
     private var counts: [Int] = []
     private var nanSeen: [Bool] = []
+    private var stepParts = 1
 
     /// A selector with no buffers yet (they grow to the largest problem seen).
     public init() {}
@@ -191,7 +192,7 @@ private func emitColumn(rows r: UnsafePointer<Int32>, values v: UnsafePointer<Fl
 /// One row-major pass over columns `columns` of `x`: appends (row, value) of every element
 /// ≥ `bounds[j]` to column j's candidates (room for `room`, counted past it), and flags NaN.
 @inline(__always)
-private func collectCandidates(_ x: UnsafePointer<Float>, rows n: Int, width e: Int, columns: Range<Int>,
+private func collectCandidates(_ x: UnsafePointer<Float>, rows n: Int, rowOffset: Int = 0, width e: Int, columns: Range<Int>,
                                bounds: UnsafePointer<Float>, room: Int,
                                candidateRows: UnsafeMutablePointer<Int32>, candidateValues: UnsafeMutablePointer<Float>,
                                counts: UnsafeMutablePointer<Int>, nan: UnsafeMutablePointer<Bool>) {
@@ -215,7 +216,7 @@ private func collectCandidates(_ x: UnsafePointer<Float>, rows n: Int, width e: 
                     bits &= bits - 1
                     let c = j + l, at = counts[c]
                     if at < room {
-                        candidateRows[c * room + at] = Int32(t)
+                        candidateRows[c * room + at] = Int32(rowOffset + t)
                         candidateValues[c * room + at] = v[l]
                     }
                     counts[c] = at + 1
@@ -229,7 +230,7 @@ private func collectCandidates(_ x: UnsafePointer<Float>, rows n: Int, width e: 
             if v >= bounds[j] {
                 let at = counts[j]
                 if at < room {
-                    candidateRows[j * room + at] = Int32(t)
+                    candidateRows[j * room + at] = Int32(rowOffset + t)
                     candidateValues[j * room + at] = v
                 }
                 counts[j] = at + 1
@@ -338,4 +339,121 @@ private func quickselectLargest(_ a: UnsafeMutablePointer<Float>, count: Int, ra
     var rest = UnsafeMutableBufferPointer(start: a + lo, count: hi - lo)
     rest.sort(by: >)
     return a[lo + r]
+}
+
+// The same selection in three steps, for a caller that produces the matrix block by block
+// (an Expert Choice router's row pass) and can hand each block over while it is in cache:
+// bounds from sample rows, candidates collected per block by whichever thread made it, and
+// the sets taken from the candidates of all parts in part order (= row order).
+extension ColumnTopKSelector {
+    /// Step 1: lower bounds for the top-`k` of each column of an `n × e` matrix from `m`
+    /// sample rows (`sample`, m × e, rows evenly spread over the matrix), and room for the
+    /// candidates of `parts` parts. The sample only steers how many candidates are kept: the
+    /// result is exact whatever it holds. Returns false when the steps do not apply (k = 0,
+    /// k = n or m ≥ n); then use ``select(_:rows:width:k:indices:values:)``.
+    public func prepareInSteps(sample: UnsafePointer<Float>, sampleRows m: Int, rows n: Int, width e: Int, k: Int,
+                               parts: Int) -> Bool {
+        guard k > 0, k < n, m < n, m > 0, e > 0 else { return false }
+        let q = Double(k) / Double(n)
+        let rank = min(m, Int((q * Double(m) + 3 * (q * (1 - q) * Double(m)).squareRoot() + 2).rounded(.up)))
+        let expected = Int((Double(n) * Double(rank) / Double(m)).rounded(.up))
+        columnRoom = min(n, expected + expected / 4 + 64)
+        stepParts = parts
+        if bounds.count < e { bounds = [Float](repeating: 0, count: e) }
+        if counts.count < parts * e { counts = [Int](repeating: 0, count: parts * e) }
+        if nanSeen.count < parts * e { nanSeen = [Bool](repeating: false, count: parts * e) }
+        if candidateCapacity < parts * columnRoom * e {
+            candidateRows?.deallocate()
+            candidateValues?.deallocate()
+            candidateCapacity = parts * columnRoom * e
+            candidateRows = .allocate(capacity: candidateCapacity)
+            candidateValues = .allocate(capacity: candidateCapacity)
+        }
+        if self.sample.count < m { self.sample = [Float](repeating: 0, count: m) }
+        self.sample.withUnsafeMutableBufferPointer { column in
+            for j in 0..<e {
+                var hasNaN = false
+                for i in 0..<m {
+                    let v = sample[i * e + j]
+                    if v.isNaN { hasNaN = true }
+                    column[i] = v
+                }
+                bounds[j] = hasNaN ? -.infinity : kthLargest(column.baseAddress!, count: m, rank: rank - 1)
+            }
+        }
+        for i in 0..<(parts * e) { counts[i] = 0; nanSeen[i] = false }
+        return true
+    }
+
+    /// Step 2: collects the candidates of rows `rows` of the matrix `x` (n × e) for part
+    /// `part`. Each part must pass its rows in increasing order, and the parts must cover
+    /// increasing ranges (part p's rows before part p + 1's). Thread-safe across parts.
+    public func collectInSteps(_ x: UnsafePointer<Float>, rows: Range<Int>, width e: Int, part: Int) {
+        let room = columnRoom
+        let base = part * e
+        bounds.withUnsafeBufferPointer { lo in
+            counts.withUnsafeMutableBufferPointer { countBuffer in
+                nanSeen.withUnsafeMutableBufferPointer { nanBuffer in
+                    let rowsOut = candidateRows! + base * room, valuesOut = candidateValues! + base * room
+                    collectCandidates(x + rows.lowerBound * e, rows: rows.count, rowOffset: rows.lowerBound, width: e,
+                                      columns: 0..<e, bounds: lo.baseAddress!, room: room,
+                                      candidateRows: rowsOut, candidateValues: valuesOut,
+                                      counts: countBuffer.baseAddress! + base, nan: nanBuffer.baseAddress! + base)
+                }
+            }
+        }
+    }
+
+    /// Step 3: the sets, as ``select(_:rows:width:k:indices:values:)`` writes them, from the
+    /// candidates (columns whose bound missed are redone over all rows of `x`).
+    public func finishInSteps(_ x: UnsafePointer<Float>, rows n: Int, width e: Int, k: Int,
+                              indices: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>) {
+        let parts = stepParts, room = columnRoom
+        var anyNaN = false
+        for i in 0..<(parts * e) where nanSeen[i] { anyNaN = true }
+        if anyNaN {
+            select(x, rows: n, width: e, k: k, indices: indices, values: values)
+            return
+        }
+        let cRows = candidateRows!, cValues = candidateValues!
+        counts.withUnsafeBufferPointer { countBuffer in
+            let count = countBuffer.baseAddress!
+            parallelParts(e, minimumPerPart: max(1, 32_768 / n)) { part, _ in
+                var rowScratch: [Int32] = [], valueScratch: [Float] = [], scratch: [Float] = []
+                for j in part {
+                    var total = 0, overflow = false
+                    for p in 0..<parts {
+                        total += count[p * e + j]
+                        if count[p * e + j] > room { overflow = true }
+                    }
+                    let exact = overflow || total < k
+                    let available = exact ? n : total
+                    if rowScratch.count < available {
+                        rowScratch = [Int32](repeating: 0, count: available)
+                        valueScratch = [Float](repeating: 0, count: available)
+                        scratch = [Float](repeating: 0, count: available)
+                    }
+                    rowScratch.withUnsafeMutableBufferPointer { r in
+                        valueScratch.withUnsafeMutableBufferPointer { v in
+                            scratch.withUnsafeMutableBufferPointer { s in
+                                if exact {
+                                    for t in 0..<n { r[t] = Int32(t); v[t] = x[t * e + j] }
+                                } else {
+                                    var at = 0
+                                    for p in 0..<parts {
+                                        let c = count[p * e + j], from = (p * e + j) * room
+                                        (r.baseAddress! + at).update(from: cRows + from, count: c)
+                                        (v.baseAddress! + at).update(from: cValues + from, count: c)
+                                        at += c
+                                    }
+                                }
+                                emitColumn(rows: r.baseAddress!, values: v.baseAddress!, count: available, k: k,
+                                           scratch: s.baseAddress!, indices: indices + j * k, selected: values + j * k)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
