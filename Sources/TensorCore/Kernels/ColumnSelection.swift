@@ -25,6 +25,12 @@ public final class ColumnTopKSelector {
     private var counts: [Int] = []
     private var nanSeen: [Bool] = []
     private var stepParts = 1
+    /// The bounds, counts and NaN flags of the steps, as raw memory (the parts' threads write
+    /// them at once), with its capacity in columns × parts.
+    private var stepBounds: UnsafeMutablePointer<Float>?
+    private var stepCounts: UnsafeMutablePointer<Int>?
+    private var stepNaN: UnsafeMutablePointer<Bool>?
+    private var stepCapacity = 0
 
     /// A selector with no buffers yet (they grow to the largest problem seen).
     public init() {}
@@ -32,6 +38,9 @@ public final class ColumnTopKSelector {
     deinit {
         candidateRows?.deallocate()
         candidateValues?.deallocate()
+        stepBounds?.deallocate()
+        stepCounts?.deallocate()
+        stepNaN?.deallocate()
     }
 
     /// For each column j of `x`, writes the rows of its k largest elements (the set
@@ -359,9 +368,15 @@ extension ColumnTopKSelector {
         let expected = Int((Double(n) * Double(rank) / Double(m)).rounded(.up))
         columnRoom = min(n, expected + expected / 4 + 64)
         stepParts = parts
-        if bounds.count < e { bounds = [Float](repeating: 0, count: e) }
-        if counts.count < parts * e { counts = [Int](repeating: 0, count: parts * e) }
-        if nanSeen.count < parts * e { nanSeen = [Bool](repeating: false, count: parts * e) }
+        if stepCapacity < parts * e {
+            stepBounds?.deallocate()
+            stepCounts?.deallocate()
+            stepNaN?.deallocate()
+            stepCapacity = parts * e
+            stepBounds = .allocate(capacity: stepCapacity)
+            stepCounts = .allocate(capacity: stepCapacity)
+            stepNaN = .allocate(capacity: stepCapacity)
+        }
         if candidateCapacity < parts * columnRoom * e {
             candidateRows?.deallocate()
             candidateValues?.deallocate()
@@ -370,6 +385,7 @@ extension ColumnTopKSelector {
             candidateValues = .allocate(capacity: candidateCapacity)
         }
         if self.sample.count < m { self.sample = [Float](repeating: 0, count: m) }
+        let lo = stepBounds!
         self.sample.withUnsafeMutableBufferPointer { column in
             for j in 0..<e {
                 var hasNaN = false
@@ -378,10 +394,11 @@ extension ColumnTopKSelector {
                     if v.isNaN { hasNaN = true }
                     column[i] = v
                 }
-                bounds[j] = hasNaN ? -.infinity : kthLargest(column.baseAddress!, count: m, rank: rank - 1)
+                lo[j] = hasNaN ? -.infinity : kthLargest(column.baseAddress!, count: m, rank: rank - 1)
             }
         }
-        for i in 0..<(parts * e) { counts[i] = 0; nanSeen[i] = false }
+        stepCounts!.update(repeating: 0, count: parts * e)
+        stepNaN!.update(repeating: false, count: parts * e)
         return true
     }
 
@@ -391,17 +408,10 @@ extension ColumnTopKSelector {
     public func collectInSteps(_ x: UnsafePointer<Float>, rows: Range<Int>, width e: Int, part: Int) {
         let room = columnRoom
         let base = part * e
-        bounds.withUnsafeBufferPointer { lo in
-            counts.withUnsafeMutableBufferPointer { countBuffer in
-                nanSeen.withUnsafeMutableBufferPointer { nanBuffer in
-                    let rowsOut = candidateRows! + base * room, valuesOut = candidateValues! + base * room
-                    collectCandidates(x + rows.lowerBound * e, rows: rows.count, rowOffset: rows.lowerBound, width: e,
-                                      columns: 0..<e, bounds: lo.baseAddress!, room: room,
-                                      candidateRows: rowsOut, candidateValues: valuesOut,
-                                      counts: countBuffer.baseAddress! + base, nan: nanBuffer.baseAddress! + base)
-                }
-            }
-        }
+        collectCandidates(x + rows.lowerBound * e, rows: rows.count, rowOffset: rows.lowerBound, width: e,
+                          columns: 0..<e, bounds: stepBounds!, room: room,
+                          candidateRows: candidateRows! + base * room, candidateValues: candidateValues! + base * room,
+                          counts: stepCounts! + base, nan: stepNaN! + base)
     }
 
     /// Step 3: the sets, as ``select(_:rows:width:k:indices:values:)`` writes them, from the
@@ -410,14 +420,14 @@ extension ColumnTopKSelector {
                               indices: UnsafeMutablePointer<Int32>, values: UnsafeMutablePointer<Float>) {
         let parts = stepParts, room = columnRoom
         var anyNaN = false
-        for i in 0..<(parts * e) where nanSeen[i] { anyNaN = true }
+        for i in 0..<(parts * e) where stepNaN![i] { anyNaN = true }
         if anyNaN {
             select(x, rows: n, width: e, k: k, indices: indices, values: values)
             return
         }
         let cRows = candidateRows!, cValues = candidateValues!
-        counts.withUnsafeBufferPointer { countBuffer in
-            let count = countBuffer.baseAddress!
+        do {
+            let count = stepCounts!
             parallelParts(e, minimumPerPart: max(1, 32_768 / n)) { part, _ in
                 var rowScratch: [Int32] = [], valueScratch: [Float] = [], scratch: [Float] = []
                 for j in part {
