@@ -29,15 +29,15 @@ func gateRowLoopForwardRows(_ x: UnsafePointer<Float>, weight w: UnsafePointer<F
         let xr = x + t * d, out = logits + t * e
         for ex in 0..<e {
             let wr = w + ex * d
-            var a0 = Vector8(), a1 = Vector8()
+            var a0 = FloatVector(), a1 = FloatVector()
             var k = 0
             while k + 16 <= d {
-                a0 = a0.addingProduct(load8(xr, k), load8(wr, k))
-                a1 = a1.addingProduct(load8(xr, k + 8), load8(wr, k + 8))
+                a0 = a0.addingProduct(loadVector(xr, k), loadVector(wr, k))
+                a1 = a1.addingProduct(loadVector(xr, k + 8), loadVector(wr, k + 8))
                 k += 16
             }
             while k + 8 <= d {
-                a0 = a0.addingProduct(load8(xr, k), load8(wr, k))
+                a0 = a0.addingProduct(loadVector(xr, k), loadVector(wr, k))
                 k += 8
             }
             var s = (a0 + a1).sum()
@@ -63,14 +63,14 @@ func gateRowLoopBackward(_ x: UnsafePointer<Float>, dLogits g: UnsafePointer<Flo
                 let xr = x + t * d, dx = dInput + t * d, gr = g + t * e
                 var k = 0
                 while k + 8 <= d {
-                    let xv = load8(xr, k)
-                    var acc = Vector8()
+                    let xv = loadVector(xr, k)
+                    var acc = FloatVector()
                     for ex in 0..<e {
-                        let gv = Vector8(repeating: gr[ex])
-                        acc = acc.addingProduct(gv, load8(w + ex * d, k))
-                        store8(load8(dw + ex * d, k).addingProduct(gv, xv), dw + ex * d, k)
+                        let gv = FloatVector(repeating: gr[ex])
+                        acc = acc.addingProduct(gv, loadVector(w + ex * d, k))
+                        storeVector(loadVector(dw + ex * d, k).addingProduct(gv, xv), dw + ex * d, k)
                     }
-                    store8(load8(dx, k) + acc, dx, k)
+                    storeVector(loadVector(dx, k) + acc, dx, k)
                     k += 8
                 }
                 while k < d {
@@ -88,7 +88,7 @@ func gateRowLoopBackward(_ x: UnsafePointer<Float>, dLogits g: UnsafePointer<Flo
             let dw = scratch + b * e * d
             var i = 0
             while i + 8 <= e * d {
-                store8(load8(dWeight, i) + load8(dw, i), dWeight, i)
+                storeVector(loadVector(dWeight, i) + loadVector(dw, i), dWeight, i)
                 i += 8
             }
             while i < e * d { dWeight[i] += dw[i]; i += 1 }

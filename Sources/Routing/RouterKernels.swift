@@ -38,18 +38,6 @@ func forEachRowBlockInParts(_ n: Int, width: Int, _ body: (_ part: Int, _ block:
     }
 }
 
-typealias Vector8 = SIMD8<Float>
-
-@inline(__always)
-func load8(_ p: UnsafePointer<Float>, _ i: Int) -> Vector8 {
-    UnsafeRawPointer(p + i).loadUnaligned(as: Vector8.self)
-}
-
-@inline(__always)
-func store8(_ v: Vector8, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
-    UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: Vector8.self)
-}
-
 /// The index of the largest of `width` > 0 values: the first one on ties, the first NaN if
 /// any (NaN ranks above numbers), as `argmaxRows` does.
 @inline(__always)
@@ -64,11 +52,11 @@ func rowArgmax(_ row: UnsafePointer<Float>, width: Int) -> Int32 {
         }
         return Int32(found)
     }
-    var m = load8(row, 0)
+    var m = loadVector(row, 0)
     var nan = m .!= m
     var j = 8
     while j + 8 <= width {
-        let v = load8(row, j)
+        let v = loadVector(row, j)
         nan = nan .| (v .!= v)
         m.replace(with: v, where: v .> m)
         j += 8
@@ -149,7 +137,7 @@ final class RouterRowPass {
                         let row = p + t * e
                         var j = 0
                         while j + 8 <= e {
-                            store8(load8(sums, j) + load8(row, j), sums, j)
+                            storeVector(loadVector(sums, j) + loadVector(row, j), sums, j)
                             j += 8
                         }
                         while j < e { sums[j] += row[j]; j += 1 }
@@ -179,27 +167,27 @@ final class RouterRowPass {
 @inline(__always)
 func softmaxRowBackwardInPlace(_ g: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>,
                                width e: Int, extra z: Float) {
-    var acc = Vector8()
+    var acc = FloatVector()
     var j = 0
     while j + 8 <= e {
-        acc += load8(g, j) * load8(p, j)
+        acc += loadVector(g, j) * loadVector(p, j)
         j += 8
     }
     var dot = acc.sum()
     while j < e { dot += g[j] * p[j]; j += 1 }
-    let dv = Vector8(repeating: dot), zv = Vector8(repeating: z)
+    let dv = FloatVector(repeating: dot), zv = FloatVector(repeating: z)
     j = 0
     if z != 0 {
         while j + 8 <= e {
-            let pv = load8(p, j)
-            store8(pv * (load8(g, j) - dv) + zv * pv, g, j)
+            let pv = loadVector(p, j)
+            storeVector(pv * (loadVector(g, j) - dv) + zv * pv, g, j)
             j += 8
         }
         while j < e { g[j] = p[j] * (g[j] - dot) + z * p[j]; j += 1 }
     } else {
         while j + 8 <= e {
-            let pv = load8(p, j)
-            store8(pv * (load8(g, j) - dv), g, j)
+            let pv = loadVector(p, j)
+            storeVector(pv * (loadVector(g, j) - dv), g, j)
             j += 8
         }
         while j < e { g[j] = p[j] * (g[j] - dot); j += 1 }

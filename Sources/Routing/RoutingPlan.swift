@@ -100,8 +100,8 @@ public final class RoutingPlan: @unchecked Sendable {
     /// the two arrays (expert e's group is `expertOffsets[e] ..< expertOffsets[e + 1]`, also
     /// passed), which must write every entry, each expert's tokens in increasing order. Use
     /// after ``reset(tokenCount:expertCount:)`` instead of ``append(expert:token:weight:)``
-    /// and ``finish()``; nothing grows per assignment. Token indices are checked in debug
-    /// builds only.
+    /// and ``finish()``; nothing grows per assignment. Every token index is checked to lie
+    /// in `0..<tokenCount` after `fill` returns.
     public func setAssignments(loads: UnsafeBufferPointer<Int>,
                                _ fill: (_ tokens: UnsafeMutablePointer<Int32>, _ weights: UnsafeMutablePointer<Float>,
                                         _ expertOffsets: UnsafePointer<Int>) -> Void) {
@@ -127,7 +127,9 @@ public final class RoutingPlan: @unchecked Sendable {
                 }
             }
         }
-        assert(tokens.allSatisfy { $0 >= 0 && Int($0) < tokenCount }, "setAssignments: token out of range")
+        // Checked in every build: the token index and the MoE layer's gathers trust these.
+        let limit = Int32(clamping: tokenCount)
+        precondition(tokens.allSatisfy { $0 >= 0 && $0 < limit }, "setAssignments: a token is out of 0..<\(tokenCount)")
     }
 
     /// Calls `body(offsets, entries)` with the plan's assignments indexed by token: token t's

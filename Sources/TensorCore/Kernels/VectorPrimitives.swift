@@ -7,20 +7,20 @@
 // element, which keeps the rounding error well below that of one serial accumulator.
 
 /// The SIMD vector the kernels load and accumulate in.
-typealias FloatVector = SIMD8<Float>
+public typealias FloatVector = SIMD8<Float>
 
 /// The number of lanes in ``FloatVector``.
-let floatVectorWidth = 8
+public let floatVectorWidth = 8
 
 /// Loads one ``FloatVector`` from `p + offset` (no alignment requirement).
-@inline(__always)
-func loadVector(_ p: UnsafePointer<Float>, _ offset: Int) -> FloatVector {
+@inlinable @inline(__always)
+public func loadVector(_ p: UnsafePointer<Float>, _ offset: Int) -> FloatVector {
     UnsafeRawPointer(p + offset).loadUnaligned(as: FloatVector.self)
 }
 
 /// Stores one ``FloatVector`` at `p + offset` (no alignment requirement).
-@inline(__always)
-func storeVector(_ v: FloatVector, _ p: UnsafeMutablePointer<Float>, _ offset: Int) {
+@inlinable @inline(__always)
+public func storeVector(_ v: FloatVector, _ p: UnsafeMutablePointer<Float>, _ offset: Int) {
     UnsafeMutableRawPointer(p + offset).storeBytes(of: v, as: FloatVector.self)
 }
 
