@@ -20,11 +20,7 @@ let routerBlockRows = 256
 /// hand-off to another thread would cost more than it saves).
 @inline(__always)
 func forEachRowBlock(_ n: Int, width: Int, _ body: (_ block: Int, _ rows: Range<Int>) -> Void) {
-    let blocks = (n + routerBlockRows - 1) / routerBlockRows
-    let minimumBlocks = max(1, 32_768 / (routerBlockRows * max(width, 8)))
-    parallelParts(blocks, minimumPerPart: minimumBlocks) { part, _ in
-        for b in part { body(b, b * routerBlockRows ..< min(n, (b + 1) * routerBlockRows)) }
-    }
+    forEachRowBlockInParts(n, width: width) { _, block, rows in body(block, rows) }
 }
 
 /// ``forEachRowBlock(_:width:_:)`` that also tells `body` which part (0 ..< ComputeThreads.count)
