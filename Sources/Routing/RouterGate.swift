@@ -121,10 +121,7 @@ extension RouterGate {
                                 beta: 0, c: scratch + c * e * d, ldc: d)
                 }
             }
-            for c in 0..<chunks {
-                let slice = scratch + c * e * d
-                for i in 0..<(e * d) { dW[i] += slice[i] }
-            }
+            for c in 0..<chunks { addInPlace(dW, scratch + c * e * d, count: e * d) }
         }
     }
 }

@@ -84,14 +84,6 @@ func gateRowLoopBackward(_ x: UnsafePointer<Float>, dLogits g: UnsafePointer<Flo
                 }
             }
         }
-        for b in 0..<blocks {
-            let dw = scratch + b * e * d
-            var i = 0
-            while i + 8 <= e * d {
-                storeVector(loadVector(dWeight, i) + loadVector(dw, i), dWeight, i)
-                i += 8
-            }
-            while i < e * d { dWeight[i] += dw[i]; i += 1 }
-        }
+        for b in 0..<blocks { addInPlace(dWeight, scratch + b * e * d, count: e * d) }
     }
 }

@@ -57,20 +57,27 @@ public func gemm(
             let start = range.lowerBound * 16, end = min(range.upperBound * 16, byRows ? m : n)
             if byRows {
                 let aPart = transA == .none ? a + start * lda : a + start
-                cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas,
-                            Int32(end - start), Int32(n), Int32(k),
-                            alpha, aPart, Int32(lda), b, Int32(ldb), beta, c + start * ldc, Int32(ldc))
+                sgemmCall(transA, transB, m: end - start, n: n, k: k, alpha: alpha, a: aPart, lda: lda,
+                          b: b, ldb: ldb, beta: beta, c: c + start * ldc, ldc: ldc)
             } else {
                 let bPart = transB == .none ? b + start : b + start * ldb
-                cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas,
-                            Int32(m), Int32(end - start), Int32(k),
-                            alpha, a, Int32(lda), bPart, Int32(ldb), beta, c + start, Int32(ldc))
+                sgemmCall(transA, transB, m: m, n: end - start, k: k, alpha: alpha, a: a, lda: lda,
+                          b: bPart, ldb: ldb, beta: beta, c: c + start, ldc: ldc)
             }
         }
         return
     }
-    cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas,
-                Int32(m), Int32(n), Int32(k),
+    sgemmCall(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+              beta: beta, c: c, ldc: ldc)
+}
+
+/// One single-threaded row-major `cblas_sgemm` call (m, n, k > 0): the only place the
+/// wrappers of this file call OpenBLAS.
+@inline(__always)
+func sgemmCall(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int, alpha: Float,
+               a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
+               c: UnsafeMutablePointer<Float>, ldc: Int) {
+    cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k),
                 alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
@@ -143,28 +150,21 @@ public func gemmTransposedAccumulatingInChunks(m: Int, n: Int, k: Int, a: Unsafe
         parallelParts(chunks, minimumPerPart: 1) { part, _ in
             for q in part {
                 let r0 = q * chunkRows, rows = min(k, r0 + chunkRows) - r0
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(rows),
-                            1, a + r0 * lda, Int32(lda), b + r0 * ldb, Int32(ldb), 0, s + q * m * n, Int32(n))
+                gemmOneCall(.transposed, .none, m: m, n: n, k: rows, a: a + r0 * lda, lda: lda,
+                            b: b + r0 * ldb, ldb: ldb, c: s + q * m * n, ldc: n)
             }
         }
         for q in 0..<chunks {
             let slice = s + q * m * n
-            for i in 0..<m {
-                let row = c + i * ldc, src = slice + i * n
-                var j = 0
-                while j + floatVectorWidth <= n {
-                    storeVector(loadVector(row, j) + loadVector(src, j), row, j)
-                    j += floatVectorWidth
-                }
-                while j < n { row[j] += src[j]; j += 1 }
-            }
+            for i in 0..<m { addInPlace(c + i * ldc, slice + i * n, count: n) }
         }
     }
 }
 
 /// ``gemm(_:_:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)`` as one single-threaded `cblas_sgemm`
 /// call, never split over the compute threads: for the small products a kernel runs inside
-/// its own parallel parts (a router's backward, one chunk of rows per call). k must be > 0.
+/// its own parallel parts (a router's backward, one chunk of rows per call). Recorded by
+/// ``GEMMLog`` like every GEMM. k must be > 0.
 @inline(__always)
 public func gemmOneCall(
     _ transA: Transpose, _ transB: Transpose,
@@ -175,7 +175,8 @@ public func gemmOneCall(
     beta: Float = 0,
     c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
+    GEMMLog.noteIfRecording(transA, transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, beta: beta)
     if m == 0 || n == 0 || k == 0 { return }
-    cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k),
-                alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    sgemmCall(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+              beta: beta, c: c, ldc: ldc)
 }
