@@ -7,7 +7,10 @@ import TensorCore
 // handful of output columns. Row by row, W (E × d) stays in registers and L1 and x is read
 // once, in order. Rows are split over ComputeThreads in the fixed blocks of
 // `forEachRowBlock`; dW is summed per block and the block sums are added in block order, so
-// the result does not depend on the thread count.
+// the result does not depend on the thread count. Multiplies and adds are separate, as in every
+// kernel of the project: an explicit fused multiply-add (`addingProduct`) becomes a call to
+// libm's `fmaf` per lane in a build without `-target-cpu` (how a package that depends on
+// Switchyard builds by default), which made these loops a sixth of a training step there.
 
 /// Gates with at most this many experts use the row loops.
 let gateRowLoopMaximumExperts = 8
@@ -32,12 +35,12 @@ func gateRowLoopForwardRows(_ x: UnsafePointer<Float>, weight w: UnsafePointer<F
             var a0 = FloatVector(), a1 = FloatVector()
             var k = 0
             while k + 16 <= d {
-                a0 = a0.addingProduct(loadVector(xr, k), loadVector(wr, k))
-                a1 = a1.addingProduct(loadVector(xr, k + 8), loadVector(wr, k + 8))
+                a0 += loadVector(xr, k) * loadVector(wr, k)
+                a1 += loadVector(xr, k + 8) * loadVector(wr, k + 8)
                 k += 16
             }
             while k + 8 <= d {
-                a0 = a0.addingProduct(loadVector(xr, k), loadVector(wr, k))
+                a0 += loadVector(xr, k) * loadVector(wr, k)
                 k += 8
             }
             var s = (a0 + a1).sum()
@@ -67,8 +70,8 @@ func gateRowLoopBackward(_ x: UnsafePointer<Float>, dLogits g: UnsafePointer<Flo
                     var acc = FloatVector()
                     for ex in 0..<e {
                         let gv = FloatVector(repeating: gr[ex])
-                        acc = acc.addingProduct(gv, loadVector(w + ex * d, k))
-                        storeVector(loadVector(dw + ex * d, k).addingProduct(gv, xv), dw + ex * d, k)
+                        acc += gv * loadVector(w + ex * d, k)
+                        storeVector(loadVector(dw + ex * d, k) + gv * xv, dw + ex * d, k)
                     }
                     storeVector(loadVector(dx, k) + acc, dx, k)
                     k += 8
