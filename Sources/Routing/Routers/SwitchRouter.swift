@@ -65,7 +65,6 @@ public final class SwitchRouter: Router {
 
     private let probabilities: PlanProbabilities
     private let rowPass = RouterRowPass()
-    private var assignmentOf: [Int32] = []   // per token: its position in the plan, −1 if dropped
     private var kept: [Bool] = []
     private var loads: [Int] = []
     private var expertOfAssignment: [Int32] = []
@@ -73,7 +72,6 @@ public final class SwitchRouter: Router {
     private var jittered: Tensor = Tensor(shape: [0])
     private var jitterFactors: Tensor = Tensor(shape: [0])
     private var usedJitter = false
-    private var lists: ExpertLists
 
     /// A Switch router for width `modelWidth`.
     public init(configuration: Configuration, modelWidth: Int, expertCount: Int, rng: inout SeededRNG) {
@@ -81,7 +79,6 @@ public final class SwitchRouter: Router {
         self.expertCount = expertCount
         gate = RouterGate(name: "gate.weight", width: modelWidth, experts: expertCount, rng: &rng)
         probabilities = PlanProbabilities(experts: expertCount)
-        lists = ExpertLists(experts: expertCount)
         balance = BalanceLoss(weight: configuration.balanceLossWeight)
     }
 
@@ -117,31 +114,23 @@ public final class SwitchRouter: Router {
 
         let factor = context.training ? configuration.trainingCapacityFactor : configuration.evaluationCapacityFactor
         let capacity = expertCapacity(factor: factor, assignments: n, experts: e)
-        if kept.count < n {
-            kept = [Bool](repeating: false, count: n)
-            assignmentOf = [Int32](repeating: -1, count: n)
-        }
+        if kept.count < n { kept = [Bool](repeating: false, count: n) }
         loads = [Int](repeating: 0, count: e)
         plan.preferredExpert.withUnsafeBufferPointer { choicesBuffer in
             guard let choices = choicesBuffer.baseAddress else { return }
+            // Tokens claim their expert's buffer in order: by position, or (batch-prioritized
+            // routing) by decreasing router probability.
+            let order: [Int]? = configuration.batchPrioritized
+                ? Array(0..<n).sorted { a, b in
+                    let pa = p[a * e + Int(choices[a])], pb = p[b * e + Int(choices[b])]
+                    return pa > pb || (pa == pb && a < b)
+                }
+                : nil
             kept.withUnsafeMutableBufferPointer { keep in
-                if configuration.batchPrioritized {
-                    var order = Array(0..<n)
-                    order.sort { a, b in
-                        let pa = p[a * e + Int(choices[a])], pb = p[b * e + Int(choices[b])]
-                        return pa > pb || (pa == pb && a < b)
-                    }
-                    for t in order {
-                        let c = Int(choices[t])
-                        keep[t] = loads[c] < capacity
-                        if keep[t] { loads[c] += 1 }
-                    }
-                } else {
-                    for t in 0..<n {
-                        let c = Int(choices[t])
-                        keep[t] = loads[c] < capacity
-                        if keep[t] { loads[c] += 1 }
-                    }
+                for q in 0..<n {
+                    let t = order?[q] ?? q, c = Int(choices[t])
+                    keep[t] = loads[c] < capacity
+                    if keep[t] { loads[c] += 1 }
                 }
             }
         }
@@ -149,16 +138,12 @@ public final class SwitchRouter: Router {
             plan.setAssignments(loads: loadBuffer) { tokens, weights, offsets in
                 plan.preferredExpert.withUnsafeBufferPointer { choices in
                     kept.withUnsafeBufferPointer { keep in
-                        assignmentOf.withUnsafeMutableBufferPointer { position in
-                            var cursor = Array(UnsafeBufferPointer(start: offsets, count: e))
-                            for t in 0..<n {
-                                guard keep[t] else { position[t] = -1; continue }
-                                let c = Int(choices[t]), i = cursor[c]
-                                tokens[i] = Int32(t)
-                                weights[i] = p[t * e + c]
-                                position[t] = Int32(i)
-                                cursor[c] = i + 1
-                            }
+                        var cursor = Array(UnsafeBufferPointer(start: offsets, count: e))
+                        for t in 0..<n where keep[t] {
+                            let c = Int(choices[t]), i = cursor[c]
+                            tokens[i] = Int32(t)
+                            weights[i] = p[t * e + c]
+                            cursor[c] = i + 1
                         }
                     }
                 }
