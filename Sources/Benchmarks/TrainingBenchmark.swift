@@ -37,6 +37,8 @@ public enum TrainingBenchmark {
         public var batchSize: Int
         /// Compute threads (``ComputeThreads/count``; OpenBLAS itself runs at one thread).
         public var threads: Int
+        /// OpenBLAS's kernel set and how it was chosen (``BLASKernels/summary``).
+        public var blasKernels: String
         /// Untimed warm-up steps.
         public var warmupSteps: Int
         /// Timed steps.
@@ -97,6 +99,7 @@ public enum TrainingBenchmark {
                 "bench train: preset \(preset), router \(router) (\(experts) experts), batch \(batchSize), " +
                     "\(count(threads, "thread")), \(count(steps, "timed step")) after \(count(warmupSteps, "warm-up step"))",
                 "data: \(data)",
+                "OpenBLAS kernels: \(blasKernels)",
                 "",
                 "| measure | value |",
                 "|---|---|",
@@ -228,7 +231,8 @@ public enum TrainingBenchmark {
         return Result(
             preset: configuration.preset, router: m.router,
             routerOptions: Dictionary(uniqueKeysWithValues: resolved.map { ($0.key, $0.value) }),
-            experts: m.experts, batchSize: batch, threads: configuration.threads, warmupSteps: warmup, steps: steps,
+            experts: m.experts, batchSize: batch, threads: configuration.threads, blasKernels: BLASKernels.summary,
+            warmupSteps: warmup, steps: steps,
             parameterCount: model.parameterCount, medianImagesPerSecond: medianRate, meanImagesPerSecond: meanRate,
             medianStepSeconds: median(stepSeconds), medianForwardSeconds: median(forwardSeconds),
             medianBackwardSeconds: median(backwardSeconds), medianUpdateSeconds: median(updateSeconds),

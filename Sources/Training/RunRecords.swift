@@ -82,4 +82,7 @@ public struct RunSummary: Codable, Equatable, Sendable {
     public var imagesPerSecond: Double
     /// Compute threads (TensorCore's `ComputeThreads`): GEMMs and kernels split over this many threads.
     public var threads: Int
+    /// OpenBLAS's kernel set and how it was chosen (TensorCore's `BLASKernels.summary`): GEMM
+    /// results depend on it in the last bits. Nil in summaries written before it was recorded.
+    public var blasKernels: String?
 }

@@ -140,7 +140,7 @@ public final class Trainer {
             testAccuracy: final.testAccuracy, perClassAccuracy: final.perClassAccuracy, classNames: testSet.classNames,
             parameterCount: model.parameterCount, evaluationParameterCount: model.evaluationParameterCount,
             trainSeconds: trainSeconds, imagesPerSecond: trainSeconds > 0 ? totalImages / trainSeconds : 0,
-            threads: configuration.threads)
+            threads: configuration.threads, blasKernels: BLASKernels.summary)
         try AtomicFile.write(encoder.encode(summary), to: path("summary.json"))
         progress.message(String(format: "test accuracy %.2f%% after %d epochs; run written to %@",
                                 final.testAccuracy * 100, epoch, runDirectory))

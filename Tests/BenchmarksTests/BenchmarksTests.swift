@@ -78,6 +78,11 @@ final class BenchmarksTests: XCTestCase {
         XCTAssertEqual(result.trainingFLOPsPerImage, 3 * result.forwardFLOPsPerImage)
         XCTAssertTrue(result.finalLoss.isFinite)
         XCTAssertTrue(result.markdown.contains("share of the sgemm peak"), result.markdown)
+        // The OpenBLAS kernel set that ran the GEMMs, as OpenBLAS names it.
+        XCTAssertEqual(result.blasKernels, BLASKernels.summary)
+        XCTAssertTrue(result.blasKernels.hasPrefix(BLASKernels.coreName + " ("), result.blasKernels)
+        XCTAssertNotEqual(BLASKernels.coreName, "unknown")
+        XCTAssertTrue(result.markdown.contains("OpenBLAS kernels: \(result.blasKernels)"), result.markdown)
         // The replayed GEMMs of one step: the forward's and backward's products (at least the
         // patch embedding, QKV, projection, two expert layers and classifier, forward and backward).
         let replay = try XCTUnwrap(result.gemmReplay)

@@ -1,6 +1,7 @@
 import XCTest
 @testable import FileIO
 @testable import Traces
+import TensorCore
 @testable import Training
 
 /// Short real training runs on the committed Fashion-MNIST subset.
@@ -48,7 +49,22 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(trace.layers[0].capacity, capacity)
         for e in 0..<4 { XCTAssertEqual(trace.layers[1].experts.filter { $0 == Int32(e) }.count, capacity) }
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/checkpoints/epoch-2.ckpt"))
-        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/summary.json"))
+        let written = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json")))
+        XCTAssertEqual(written, summary)
+        XCTAssertEqual(written.blasKernels, BLASKernels.summary, "the kernel set that ran the GEMMs is recorded")
+        XCTAssertEqual(written.threads, 1)
+    }
+
+    func testSummariesWrittenBeforeTheKernelSetWasRecordedStillDecode() throws {
+        let old = """
+        {"router":"switch","routerOptions":{},"preset":"tiny","seed":0,"epochs":1,"steps":8,"testAccuracy":0.5,
+         "perClassAccuracy":[0.5],"classNames":["a"],"parameterCount":10,"evaluationParameterCount":10,
+         "trainSeconds":1.5,"imagesPerSecond":100,"threads":2}
+        """
+        let summary = try JSONDecoder().decode(RunSummary.self, from: Data(old.utf8))
+        XCTAssertNil(summary.blasKernels)
+        XCTAssertEqual(summary.threads, 2)
+        XCTAssertEqual(summary.steps, 8)
     }
 
     func testSameSeedSameNumbers() throws {
