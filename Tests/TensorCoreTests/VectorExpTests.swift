@@ -83,9 +83,9 @@ final class VectorExpTests: XCTestCase {
         var rng = SeededRNG(seed: 701)
         let values = (0..<40).map { _ in 30 * rng.nextGaussian() } + [0, -87.3, 88.7, -90, 90, .nan]
         for value in values {
-            // The full-vector path: eight copies of the value.
-            let reference = exps([Float](repeating: value, count: 8))[0]
-            for count in 1...17 {
+            // The full-vector path: a vector's worth of copies of the value.
+            let reference = exps([Float](repeating: value, count: laneVectorWidth))[0]
+            for count in 1...(2 * laneVectorWidth + 1) {
                 // `count` copies followed by sentinels that must not be written.
                 let input = [Float](repeating: value, count: count) + [Float](repeating: 5, count: 8)
                 var out = [Float](repeating: -7, count: count + 8)
@@ -108,10 +108,52 @@ final class VectorExpTests: XCTestCase {
 
     func testEveryLaneOfTheSIMDFunction() {
         // Distinct values in every lane: each lane agrees with the pointer path on that value.
-        let v = FloatVector(-87.3, -20.5, -1, -0.0, 0.25, 1, 20.5, 88.7)
+        let values: [Float] = [-87.3, -20.5, -1, -0.0, 0.25, 1, 20.5, 88.7, -3.5, 2.25, -60, 60, 0.5, -0.5, 7, -7]
+        var v = LaneVector()
+        for lane in 0..<laneVectorWidth { v[lane] = values[lane % values.count] }
         let y = vectorExp(v)
-        for lane in 0..<8 {
+        for lane in 0..<laneVectorWidth {
             XCTAssertEqual(y[lane].bitPattern, exps([v[lane]])[0].bitPattern, "lane \(lane)")
+        }
+    }
+
+    /// e^x by the operations of ``vectorExp(_:)`` (VectorExp.swift) on one Float: the same
+    /// clamps, shifter rounding, Cody–Waite reduction, Horner polynomial and two-factor
+    /// scaling, one scalar operation for each lane operation.
+    static func scalarExpSameOperations(_ x: Float) -> Float {
+        let tooLow = x < expLowerBound
+        var v = tooLow ? expLowerBound : x
+        if v > expUpperClamp { v = expUpperClamp }
+        let shifted = v * expLog2e + expShifter
+        let nFloat = shifted - expShifter
+        let n = Int32(bitPattern: shifted.bitPattern) &- expShifterBits
+        var r = v - nFloat * expLn2High
+        r = r - nFloat * expLn2Low
+        let r2 = r * r
+        var poly = expP0 * r + expP1
+        poly = poly * r + expP2
+        poly = poly * r + expP3
+        poly = poly * r + expP4
+        poly = poly * r + expP5
+        let er = (poly * r2 + r) + 1
+        func powerOfTwo(_ k: Int32) -> Float { Float(bitPattern: UInt32(bitPattern: (k &+ 127) &<< 23)) }
+        let half = n >> 1
+        let result = (er * powerOfTwo(half)) * powerOfTwo(n &- half)
+        return tooLow ? 0 : result
+    }
+
+    func testLaneResultsDoNotDependOnTheVectorWidth() {
+        // Every lane computes the scalar operations above, so the results are the same bits at
+        // 8 lanes (FloatVector) and at 16 (LaneVector in a build with -DSWITCHYARD_AVX512):
+        // the element-wise kernels may widen without changing a training run's numbers.
+        var rng = SeededRNG(seed: 705)
+        var x = (0..<4_099).map { _ in 40 * rng.nextGaussian() }
+        x += [0, -0.0, -87.33654, -87.4, 88.72283, 88.8, -200, 200, .infinity, -.infinity, .nan, 1e-30, -1e-30]
+        let y = exps(x)
+        for (value, result) in zip(x, y) {
+            let expected = Self.scalarExpSameOperations(value)
+            XCTAssertTrue(result.bitPattern == expected.bitPattern || (result.isNaN && expected.isNaN),
+                          "x = \(value): kernel \(result), scalar \(expected) (lanes: \(laneVectorWidth))")
         }
     }
     /// Softmax in Double, max-shifted, of one row.
@@ -159,22 +201,51 @@ final class VectorExpTests: XCTestCase {
         }
     }
 
+    func testGELULanesDoNotDependOnTheVectorWidth() {
+        // GELU forward and backward (GELU.swift) by the same operations on one Float: the same
+        // bits at any vector width, as for the exponential above.
+        var rng = SeededRNG(seed: 706)
+        let x = (0..<4_099).map { _ in 6 * rng.nextGaussian() } + [0, -0.0, -10.5, 10.5, -60, 60, .nan]
+        let dy = x.map { _ in rng.nextGaussian() }
+        var forward = [Float](repeating: 0, count: x.count), backward = forward
+        geluForward(x, into: &forward, count: x.count)
+        geluBackward(input: x, dOutput: dy, dInput: &backward, count: x.count)
+        func same(_ a: Float, _ b: Float) -> Bool { a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) }
+        for i in x.indices {
+            let v = x[i]
+            let u = geluScale * (v + geluCubic * v * v * v)
+            let expectedForward = v / (1 + Self.scalarExpSameOperations(-2 * u))
+            var c = v > 10 ? 10 : v
+            if c < -10 { c = -10 }
+            let c2 = c * c
+            let uc = geluScale * (c + geluCubic * c2 * c)
+            let e = Self.scalarExpSameOperations(-2 * uc)
+            let p = 1 / (1 + e)
+            let q = e * p
+            let slopeFactor: Float = 3 * geluCubic
+            let expectedBackward = (p + 2 * c * p * q * geluScale * (1 + slopeFactor * c2)) * dy[i]
+            XCTAssertTrue(same(forward[i], expectedForward), "x = \(v): forward \(forward[i]), scalar \(expectedForward)")
+            XCTAssertTrue(same(backward[i], expectedBackward), "x = \(v): backward \(backward[i]), scalar \(expectedBackward)")
+        }
+    }
+
     func testGELUResultsDoNotDependOnPosition() {
         // The same value in a full vector and in every position of the padded tail.
         var rng = SeededRNG(seed: 703)
         let values = (0..<20).map { _ in 4 * rng.nextGaussian() } + [0, -10.5, 10.5, -60, 60, .nan]
-        let dy = (0..<15).map { _ in rng.nextGaussian() }
+        let n = 2 * laneVectorWidth - 1                  // a full vector and a tail
+        let dy = (0..<n).map { _ in rng.nextGaussian() }
         for value in values {
-            let x = [Float](repeating: value, count: 15)
-            var forward = [Float](repeating: 0, count: 15), backward = forward
-            geluForward(x, into: &forward, count: 15)
-            geluBackward(input: x, dOutput: [Float](repeating: 1, count: 15), dInput: &backward, count: 15)
+            let x = [Float](repeating: value, count: n)
+            var forward = [Float](repeating: 0, count: n), backward = forward
+            geluForward(x, into: &forward, count: n)
+            geluBackward(input: x, dOutput: [Float](repeating: 1, count: n), dInput: &backward, count: n)
             XCTAssert(forward.allSatisfy { $0.bitPattern == forward[0].bitPattern }, "x = \(value): \(forward)")
             XCTAssert(backward.allSatisfy { $0.bitPattern == backward[0].bitPattern }, "x = \(value): \(backward)")
             // With a gradient: gelu′(x) · dy[i], the same product in the vector loop and the tail.
-            var scaled = [Float](repeating: 0, count: 15)
-            geluBackward(input: x, dOutput: dy, dInput: &scaled, count: 15)
-            for i in 0..<15 {
+            var scaled = [Float](repeating: 0, count: n)
+            geluBackward(input: x, dOutput: dy, dInput: &scaled, count: n)
+            for i in 0..<n {
                 XCTAssertEqual(scaled[i].bitPattern, (backward[0] * dy[i]).bitPattern, "x = \(value), i = \(i)")
             }
         }

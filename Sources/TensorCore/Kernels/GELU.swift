@@ -34,9 +34,9 @@ let geluCubic: Float = 0.044715
 /// `out[i] = ½ x (1 + tanh(√(2/π)(x + 0.044715 x³)))` with `x = x[i]`. `out` may be `x`.
 public func geluForward(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
-    while i + floatVectorWidth <= count {
-        storeVector(geluForwardVector(loadVector(x, i)), out, i)
-        i += floatVectorWidth
+    while i + laneVectorWidth <= count {
+        storeLaneVector(geluForwardVector(loadLaneVector(x, i)), out, i)
+        i += laneVectorWidth
     }
     if i < count { geluForwardTail(x, into: out, from: i, count: count) }
 }
@@ -55,7 +55,7 @@ private func geluForwardTail(_ x: UnsafePointer<Float>, into out: UnsafeMutableP
 /// x / (1 + e^(−2u)), u = √(2/π)(x + 0.044715 x³), lane by lane. For large |x|, u = ±∞ or
 /// e^(−2u) = 0 / +∞ give x and (−)0; NaN stays NaN.
 @inline(__always)
-private func geluForwardVector(_ v: FloatVector) -> FloatVector {
+private func geluForwardVector(_ v: LaneVector) -> LaneVector {
     let u = geluScale * (v + geluCubic * v * v * v)
     return v / (1 + vectorExp(-2 * u))
 }
@@ -65,9 +65,9 @@ private func geluForwardVector(_ v: FloatVector) -> FloatVector {
 public func geluBackward(input x: UnsafePointer<Float>, dOutput dy: UnsafePointer<Float>,
                          dInput dx: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
-    while i + floatVectorWidth <= count {
-        storeVector(geluDerivativeVector(loadVector(x, i)) * loadVector(dy, i), dx, i)
-        i += floatVectorWidth
+    while i + laneVectorWidth <= count {
+        storeLaneVector(geluDerivativeVector(loadLaneVector(x, i)) * loadLaneVector(dy, i), dx, i)
+        i += laneVectorWidth
     }
     if i < count { geluBackwardTail(input: x, dOutput: dy, dInput: dx, from: i, count: count) }
 }
@@ -84,7 +84,7 @@ private func geluBackwardTail(input x: UnsafePointer<Float>, dOutput dy: UnsafeP
 
 /// gelu′(x) lane by lane, with x clamped to [−10, 10] (see the top of this file).
 @inline(__always)
-private func geluDerivativeVector(_ raw: FloatVector) -> FloatVector {
+private func geluDerivativeVector(_ raw: LaneVector) -> LaneVector {
     // Compare-and-select clamp: NaN compares false and stays NaN.
     var v = raw.replacing(with: 10, where: raw .> 10)
     v.replace(with: -10, where: v .< -10)

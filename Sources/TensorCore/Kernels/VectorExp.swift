@@ -39,38 +39,38 @@
 // instructions per step for the two halves of a vector (checked in the disassembly).
 
 /// log₂ e.
-private let expLog2e: Float = 1.44269504088896341
+let expLog2e: Float = 1.44269504088896341
 /// The high part of ln 2 (9 significant bits, so n · C₁ is exact).
-private let expLn2High: Float = 0.693359375
+let expLn2High: Float = 0.693359375
 /// The low part of ln 2: ln 2 − C₁.
-private let expLn2Low: Float = -2.12194440e-4
+let expLn2Low: Float = -2.12194440e-4
 /// 1.5 · 2²³: adding it to |t| < 2²² rounds t to the nearest integer (ties to even).
-private let expShifter: Float = 12_582_912
+let expShifter: Float = 12_582_912
 /// The bit pattern of ``expShifter``; the rounded sum's pattern minus this is n.
-private let expShifterBits: Int32 = 0x4B40_0000
+let expShifterBits: Int32 = 0x4B40_0000
 /// The smallest Float whose exponential is a normal Float (ln FLT_MIN rounded up).
-private let expLowerBound: Float = -87.33654
+let expLowerBound: Float = -87.33654
 /// The clamp for large x: n = 128 there, so e^x overflows to +∞ in the final product.
-private let expUpperClamp: Float = 89
+let expUpperClamp: Float = 89
 
 /// Cephes expf's coefficients of P: e^r ≈ 1 + r + r² · (p5 + p4 r + … + p0 r⁵).
-private let expP0: Float = 1.9875691500e-4
-private let expP1: Float = 1.3981999507e-3
-private let expP2: Float = 8.3334519073e-3
-private let expP3: Float = 4.1665795894e-2
-private let expP4: Float = 1.6666665459e-1
-private let expP5: Float = 5.0000001201e-1
+let expP0: Float = 1.9875691500e-4
+let expP1: Float = 1.3981999507e-3
+let expP2: Float = 8.3334519073e-3
+let expP3: Float = 4.1665795894e-2
+let expP4: Float = 1.6666665459e-1
+let expP5: Float = 5.0000001201e-1
 
 /// 2ⁿ for integer lanes n in [−126, 127], built in the exponent field.
 @inline(__always)
-private func powerOfTwo(_ n: SIMD8<Int32>) -> FloatVector {
-    unsafeBitCast((n &+ 127) &<< 23, to: FloatVector.self)
+private func powerOfTwo(_ n: LaneVector.MaskStorage) -> LaneVector {
+    unsafeBitCast((n &+ 127) &<< 23, to: LaneVector.self)
 }
 
 /// e^x lane by lane (method and range at the top of this file): within 2 ulp of the exact
 /// value for x in [ln FLT_MIN, ln FLT_MAX], 0 below, +∞ above, NaN for NaN.
 @inline(__always)
-func vectorExp(_ x: FloatVector) -> FloatVector {
+func vectorExp(_ x: LaneVector) -> LaneVector {
     // Clamp by compare-and-select: NaN compares false and passes through.
     let tooLow = x .< expLowerBound
     var v = x.replacing(with: expLowerBound, where: tooLow)
@@ -79,7 +79,7 @@ func vectorExp(_ x: FloatVector) -> FloatVector {
     // n = round(v · log₂e) with the shifter; its bit pattern holds n.
     let shifted = v * expLog2e + expShifter
     let nFloat = shifted - expShifter
-    let n = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- expShifterBits
+    let n = unsafeBitCast(shifted, to: LaneVector.MaskStorage.self) &- expShifterBits
 
     // r = v − n ln 2 in two steps (Cody–Waite).
     var r = v - nFloat * expLn2High
@@ -104,15 +104,15 @@ func vectorExp(_ x: FloatVector) -> FloatVector {
 /// whose other lanes are `padding`. Reads only the `count` elements.
 @inline(__always)
 func loadPartialVector(_ p: UnsafePointer<Float>, _ offset: Int, count: Int,
-                       padding: Float = 0) -> FloatVector {
-    var v = FloatVector(repeating: padding)
+                       padding: Float = 0) -> LaneVector {
+    var v = LaneVector(repeating: padding)
     for k in 0..<count { v[k] = p[offset + k] }
     return v
 }
 
 /// Stores the first `count` (0 ≤ count < 8) lanes of `v` at `p + offset`; writes nothing else.
 @inline(__always)
-func storePartialVector(_ v: FloatVector, _ p: UnsafeMutablePointer<Float>, _ offset: Int, count: Int) {
+func storePartialVector(_ v: LaneVector, _ p: UnsafeMutablePointer<Float>, _ offset: Int, count: Int) {
     for k in 0..<count { p[offset + k] = v[k] }
 }
 
@@ -122,9 +122,9 @@ func storePartialVector(_ v: FloatVector, _ p: UnsafeMutablePointer<Float>, _ of
 /// (in place).
 public func vectorExp(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
-    while i + floatVectorWidth <= count {
-        storeVector(vectorExp(loadVector(x, i)), out, i)
-        i += floatVectorWidth
+    while i + laneVectorWidth <= count {
+        storeLaneVector(vectorExp(loadLaneVector(x, i)), out, i)
+        i += laneVectorWidth
     }
     if i < count { vectorExpTail(x, into: out, from: i, count: count) }
 }

@@ -12,6 +12,33 @@ public typealias FloatVector = SIMD8<Float>
 /// The number of lanes in ``FloatVector``.
 public let floatVectorWidth = 8
 
+/// The vector of the kernels whose lanes never meet — an exponential or GELU per element, no
+/// sum across lanes: 16 lanes in a build for AVX-512 (the Makefile passes
+/// `-DSWITCHYARD_AVX512` with an AVX-512 `-target-cpu` when the CPU has it), else
+/// ``FloatVector``. Each lane goes through the same operations at either width, so the
+/// results are the same bits; only kernels that sum across lanes would change, and they keep
+/// ``FloatVector``.
+#if SWITCHYARD_AVX512
+public typealias LaneVector = SIMD16<Float>
+#else
+public typealias LaneVector = SIMD8<Float>
+#endif
+
+/// The number of lanes in ``LaneVector``.
+public let laneVectorWidth = LaneVector.scalarCount
+
+/// Loads one ``LaneVector`` from `p + offset` (no alignment requirement).
+@inlinable @inline(__always)
+public func loadLaneVector(_ p: UnsafePointer<Float>, _ offset: Int) -> LaneVector {
+    UnsafeRawPointer(p + offset).loadUnaligned(as: LaneVector.self)
+}
+
+/// Stores one ``LaneVector`` at `p + offset` (no alignment requirement).
+@inlinable @inline(__always)
+public func storeLaneVector(_ v: LaneVector, _ p: UnsafeMutablePointer<Float>, _ offset: Int) {
+    UnsafeMutableRawPointer(p + offset).storeBytes(of: v, as: LaneVector.self)
+}
+
 /// Loads one ``FloatVector`` from `p + offset` (no alignment requirement).
 @inlinable @inline(__always)
 public func loadVector(_ p: UnsafePointer<Float>, _ offset: Int) -> FloatVector {
