@@ -5,7 +5,7 @@
 #                    [--warmup 10] [--threads 2] [--preset fmnist-small]
 #                    [--route-routers "switch expert-choice"] [--tokens 1000,10000,100000]
 #                    [--experts 2,8,32,128] [--width 64] [--route-repetitions 5] [--no-route]
-#                    [--no-build] [--out DIR]
+#                    [--openblas-core NAME] [--no-build] [--out DIR]
 #
 # Builds the release binary (make release), checks that python3 can import torch, then for
 # each router runs `switchyard bench train` and `bench/torch_reference.py train` alternately,
@@ -15,6 +15,11 @@
 # images/s, or tokens/s for routing, so > 1 means Switchyard is faster). Raw JSON of every run
 # stays in --out (default: a new temporary directory, printed at the end).
 #
+# --openblas-core NAME runs the Switchyard side with OPENBLAS_CORETYPE=NAME (e.g. SkylakeX, OpenBLAS's
+# AVX-512 kernels; see docs/performance.md for when that is safe); the PyTorch side, whose
+# BLAS is MKL, keeps the environment as it is. The kernel set each run used is in its JSON
+# (blasKernels) and in the table heading.
+#
 # The routing grid stops at 10^5 tokens by default: at 10^6, PyTorch takes seconds per call
 # (Expert Choice), and the run would take most of an hour; add it with --tokens ...,1000000.
 #
@@ -22,6 +27,7 @@
 #   make bench-torch                                           # the defaults above
 #   bench/compare.sh --routers "switch" --steps 20 --repetitions 1 --no-route
 #   bench/compare.sh --routers "" --route-routers "expert-choice" --tokens 1000,100000 --experts 4,64
+#   bench/compare.sh --no-route --openblas-core SkylakeX
 #
 # Needs PyTorch (optional for Switchyard; never needed by its tests):
 #   pip install torch --index-url https://download.pytorch.org/whl/cpu
@@ -41,8 +47,9 @@ ROUTE_REPETITIONS=5
 ROUTE=1
 BUILD=1
 OUT=""
+OPENBLAS_CORE=""
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -59,6 +66,7 @@ while [ $# -gt 0 ]; do
         --route-repetitions) ROUTE_REPETITIONS="$2"; shift 2 ;;
         --no-route) ROUTE=0; shift ;;
         --no-build) BUILD=0; shift ;;
+        --openblas-core) OPENBLAS_CORE="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -94,6 +102,15 @@ if [ "$BUILD" = 1 ]; then
 fi
 [ -x "$BIN" ] || { echo "compare.sh: $BIN is missing; run make release" >&2; exit 2; }
 
+# The Switchyard side's command prefix: OpenBLAS's kernel set when --openblas-core names one.
+SY=("$BIN")
+if [ -n "$OPENBLAS_CORE" ]; then
+    case "$OPENBLAS_CORE" in
+        *[!A-Za-z0-9]*) echo "compare.sh: --openblas-core '$OPENBLAS_CORE' is not a core name (e.g. Haswell, SkylakeX)" >&2; exit 2 ;;
+    esac
+    SY=(env "OPENBLAS_CORETYPE=$OPENBLAS_CORE" "$BIN")
+fi
+
 if [ -z "$OUT" ]; then OUT=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-compare.XXXXXX"); fi
 mkdir -p "$OUT"
 
@@ -106,7 +123,7 @@ for router in $ROUTERS; do
     for rep in $(seq 1 "$REPETITIONS"); do
         echo "compare.sh: train $router, repetition $rep of $REPETITIONS" >&2
         sy_train() {
-            "$BIN" bench train --preset "$PRESET" --router "$router" --steps "$STEPS" --warmup "$WARMUP" \
+            "${SY[@]}" bench train --preset "$PRESET" --router "$router" --steps "$STEPS" --warmup "$WARMUP" \
                 --threads "$THREADS" --quiet --json "$OUT/train-$router-switchyard-$rep.json" > /dev/null
         }
         pt_train() {
@@ -122,7 +139,7 @@ if [ "$ROUTE" = 1 ]; then
         for rep in $(seq 1 "$REPETITIONS"); do
             echo "compare.sh: route $router, repetition $rep of $REPETITIONS" >&2
             sy_route() {
-                "$BIN" bench route --router "$router" --tokens "$TOKENS" --experts "$EXPERTS" --width "$WIDTH" \
+                "${SY[@]}" bench route --router "$router" --tokens "$TOKENS" --experts "$EXPERTS" --width "$WIDTH" \
                     --repetitions "$ROUTE_REPETITIONS" --threads "$THREADS" --quiet \
                     --json "$OUT/route-$router-switchyard-$rep.json" > /dev/null
             }
@@ -155,6 +172,9 @@ except Exception:
     torch_version = "?"
 print(f"## Switchyard vs PyTorch {torch_version}: preset {preset}, {threads} threads, {steps} timed steps after "
       f"{warmup} warm-up, median of {reps} alternating repetitions ({platform.machine()}, {os.cpu_count()} cores)\n")
+kernels = sorted({json.load(open(p)).get("blasKernels", "?") for p in glob.glob(f"{out}/train-*-switchyard-*.json")})
+if kernels:
+    print(f"Switchyard's OpenBLAS kernels: {', '.join(kernels)}.\n")
 
 if routers:
     print("| router | Switchyard images/s | PyTorch images/s | Switchyard / PyTorch | Switchyard model GFLOP/s | "

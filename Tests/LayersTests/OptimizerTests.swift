@@ -1,3 +1,4 @@
+import Synchronization
 import XCTest
 @testable import Layers
 @testable import TensorCore
@@ -56,5 +57,79 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(a.gradient.pointer[0], 0.6, accuracy: 1e-6)
         XCTAssertEqual(b.gradient.pointer[0], 0.8, accuracy: 1e-6)
         XCTAssertEqual(GradientClipping.globalNorm([a, b]), 1, accuracy: 1e-6)
+    }
+
+    /// Parameters of mixed sizes, empty ones included, with seeded values, gradients and moments.
+    func mixedParameters(seed: UInt64) -> [Parameter] {
+        var rng = SeededRNG(seed: seed)
+        let shapes = [[64, 256], [0], [3], [256, 64], [40_000], [1], [0], [17, 33], [5_000]]
+        return shapes.enumerated().map { i, shape in
+            let p = Parameter(name: "p\(i)", shape: shape, decays: i % 2 == 0)
+            for j in 0..<p.count {
+                p.value.pointer[j] = rng.nextGaussian()
+                p.gradient.pointer[j] = rng.nextGaussian()
+            }
+            return p
+        }
+    }
+
+    func testParameterRangesCoverEveryElementOnceAndEveryParameterOnce() {
+        let parameters = mixedParameters(seed: 11)
+        let ranges = ParameterRanges(parameters)
+        XCTAssertEqual(ranges.total, parameters.map(\.count).reduce(0, +))
+        defer { ComputeThreads.count = 1 }
+        for threads in [1, 2, 3] {
+            ComputeThreads.count = threads
+            for minimum in [1, 1_000, 16_384, 1 << 20] {
+                let seen = Mutex([[Int]](repeating: [], count: parameters.count))
+                let whole = Mutex([Int](repeating: 0, count: parameters.count))
+                ranges.forEachPiece(minimumPerPart: minimum) { i, elements in
+                    seen.withLock { $0[i] += Array(elements) }
+                }
+                ranges.forEachParameter(minimumPerPart: minimum) { i in whole.withLock { $0[i] += 1 } }
+                seen.withLock { seen in
+                    for (i, p) in parameters.enumerated() {
+                        XCTAssertEqual(seen[i].sorted(), Array(0..<p.count), "parameter \(i), \(threads) threads, minimum \(minimum)")
+                    }
+                }
+                whole.withLock { whole in
+                    for (i, p) in parameters.enumerated() where p.count > 0 {
+                        XCTAssertEqual(whole[i], 1, "parameter \(i), \(threads) threads, minimum \(minimum)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testAdamWAndTheGlobalNormGiveTheSameBitsForAnyThreadCount() {
+        defer { ComputeThreads.count = 1 }
+        var results: [[UInt32]] = []
+        var norms: [UInt32] = []
+        for threads in [1, 2, 3] {
+            ComputeThreads.count = threads
+            let parameters = mixedParameters(seed: 12)
+            let adam = AdamW(parameters: parameters, weightDecay: 0.05)
+            norms.append(GradientClipping.globalNorm(parameters).bitPattern)
+            for step in 0..<3 { adam.update(learningRate: 1e-3 * Float(step + 1)) }
+            results.append(parameters.flatMap { $0.value.array.map(\.bitPattern) }
+                           + adam.firstMoments.flatMap { $0.array.map(\.bitPattern) }
+                           + adam.secondMoments.flatMap { $0.array.map(\.bitPattern) })
+        }
+        XCTAssertEqual(results[1], results[0], "2 threads")
+        XCTAssertEqual(results[2], results[0], "3 threads")
+        XCTAssertEqual(norms[1], norms[0])
+        XCTAssertEqual(norms[2], norms[0])
+        // The norm against Double, every gradient squared and summed.
+        let parameters = mixedParameters(seed: 12)
+        let exact = parameters.flatMap { $0.gradient.array }.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        XCTAssertEqual(Double(Float(bitPattern: norms[0])), exact, accuracy: exact * 1e-5)
+        // Each element updated once per step: one element checked by hand against AdamW's formula.
+        let p = mixedParameters(seed: 12)[4], w0 = Double(p.value.pointer[123]), g = Double(p.gradient.pointer[123])
+        let mHat = g, vHat = g * g                                      // step 1: the corrections cancel
+        let expected = w0 - 1e-3 * (mHat / (vHat.squareRoot() + 1e-8) + 0.05 * w0)
+        ComputeThreads.count = 2
+        let single = AdamW(parameters: [p], weightDecay: 0.05)
+        single.update(learningRate: 1e-3)
+        XCTAssertEqual(Double(p.value.pointer[123]), expected, accuracy: 1e-6)
     }
 }

@@ -26,6 +26,8 @@ public final class AdamW {
     public let firstMoments: [Tensor]
     /// Second moments, one per parameter.
     public let secondMoments: [Tensor]
+    /// The parameters end to end, for one parallel region per update.
+    private let ranges: ParameterRanges
 
     /// An optimiser over `parameters` with zero moments.
     public init(parameters: [Parameter], beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
@@ -37,6 +39,7 @@ public final class AdamW {
         self.weightDecay = weightDecay
         firstMoments = parameters.map { Tensor(shape: $0.value.shape) }
         secondMoments = parameters.map { Tensor(shape: $0.value.shape) }
+        ranges = ParameterRanges(parameters)
     }
 
     /// Sets every parameter's gradient to zero.
@@ -49,19 +52,19 @@ public final class AdamW {
         step += 1
         let correction1 = 1 - powf(beta1, Float(step)), correction2 = 1 - powf(beta2, Float(step))
         let b1 = beta1, b2 = beta2, eps = epsilon
-        for (i, p) in parameters.enumerated() {
+        // Element-wise: all parameters end to end, split over the compute threads in one
+        // region (most tensors are too small to split alone); same bits for any thread count.
+        ranges.forEachPiece(minimumPerPart: 16_384) { i, elements in
+            let p = parameters[i]
             let w = p.value.pointer, g = p.gradient.pointer
             let m = firstMoments[i].pointer, v = secondMoments[i].pointer
             let decay = p.decays ? weightDecay : 0
-            // Element-wise, so large parameters are split over the compute threads (same bits).
-            parallelParts(p.count, minimumPerPart: 16_384) { part, _ in
-                for j in part {
-                    let gj = g[j]
-                    m[j] = b1 * m[j] + (1 - b1) * gj
-                    v[j] = b2 * v[j] + (1 - b2) * gj * gj
-                    let mHat = m[j] / correction1, vHat = v[j] / correction2
-                    w[j] -= lr * (mHat / (vHat.squareRoot() + eps) + decay * w[j])
-                }
+            for j in elements {
+                let gj = g[j]
+                m[j] = b1 * m[j] + (1 - b1) * gj
+                v[j] = b2 * v[j] + (1 - b2) * gj * gj
+                let mHat = m[j] / correction1, vHat = v[j] / correction2
+                w[j] -= lr * (mHat / (vHat.squareRoot() + eps) + decay * w[j])
             }
         }
     }

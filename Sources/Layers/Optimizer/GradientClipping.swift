@@ -2,10 +2,18 @@ import TensorCore
 
 /// Global gradient-norm clipping (Pascanu et al. 2013).
 public enum GradientClipping {
-    /// The L2 norm of all gradients together.
+    /// The L2 norm of all gradients together: each parameter's sum of squares (in Float, on
+    /// whichever compute thread holds it), added in parameter order in Double — the same bits
+    /// for any thread count.
     public static func globalNorm(_ parameters: [Parameter]) -> Float {
+        var sums = [Float](repeating: 0, count: parameters.count)
+        sums.withUnsafeMutableBufferPointer { sums in
+            ParameterRanges(parameters).forEachParameter(minimumPerPart: 16_384) { i in
+                sums[i] = sumOfSquares(parameters[i].gradient.pointer, count: parameters[i].count)
+            }
+        }
         var total: Double = 0
-        for p in parameters { total += Double(sumOfSquares(p.gradient.pointer, count: p.count)) }
+        for s in sums { total += Double(s) }
         return Float(total.squareRoot())
     }
 
