@@ -9,6 +9,7 @@ and no torch.compile unless --compile is given.
 
     python3 bench/torch_reference.py train --preset fmnist-small --router switch --steps 50 --warmup 10 --threads 2
     python3 bench/torch_reference.py route --tokens 1000,10000 --width 64 --experts 2,4,8 --k 1 --router switch
+    python3 bench/torch_reference.py gemm --size 1024 --threads 2
 
 Each run prints JSON lines on standard output (one for train, one per cell for route);
 progress goes to standard error. Needs torch (optional for Switchyard, never for its tests):
@@ -513,12 +514,37 @@ def run_route(args):
                 log(f"n {n}, E {e}, k {k}: {(fwd + bwd) * 1e9 / n:.1f} ns/token")
 
 
+def run_gemm(args):
+    """Square float32 matrix products a @ b: the BLAS PyTorch runs its linear layers with (MKL
+    in the pip wheels), timed as `switchyard bench gemm` and `bench train`'s sgemm peak time
+    OpenBLAS: rounds of at least --round-seconds, the median round reported in GFLOP/s."""
+    n = args.size
+    generator = torch.Generator().manual_seed(args.seed)
+    a = torch.randn(n, n, generator=generator)
+    b = torch.randn(n, n, generator=generator)
+    for _ in range(3):
+        a @ b
+    rounds = []
+    for _ in range(args.repetitions):
+        start, calls = time.perf_counter(), 0
+        while time.perf_counter() - start < args.round_seconds:
+            a @ b
+            calls += 1
+        rounds.append(2 * n ** 3 * calls / (time.perf_counter() - start) / 1e9)
+    print(json.dumps(dict(side="pytorch", mode="gemm", size=n, rounds=args.repetitions,
+                          median_gflops=statistics.median(rounds), threads=torch.get_num_threads(),
+                          blas=("mkl" if torch.backends.mkl.is_available() else "other"),
+                          torch_version=torch.__version__)), flush=True)
+    log(f"n {n}: {statistics.median(rounds):.1f} GFLOP/s")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="PyTorch reference for `switchyard bench train` and `bench route` (JSON lines on stdout).",
         epilog="Examples:\n"
                "  python3 bench/torch_reference.py train --preset fmnist-small --router switch --steps 50 --warmup 10 --threads 2\n"
-               "  python3 bench/torch_reference.py route --tokens 1000,10000,100000 --width 64 --experts 2,8,64 --k 1 --router switch\n",
+               "  python3 bench/torch_reference.py route --tokens 1000,10000,100000 --width 64 --experts 2,8,64 --k 1 --router switch\n"
+               "  python3 bench/torch_reference.py gemm --size 1024 --threads 2\n",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -545,6 +571,13 @@ def main(argv=None):
     route.add_argument("--threads", type=int, default=2)
     route.add_argument("--seed", type=int, default=0)
 
+    gemm = sub.add_parser("gemm", help="float32 a @ b on square matrices (GFLOP/s): PyTorch's BLAS, as `switchyard bench gemm`")
+    gemm.add_argument("--size", type=int, default=1024, help="matrix side n (default 1024, as bench train's sgemm peak)")
+    gemm.add_argument("--repetitions", type=int, default=9, help="timed rounds; the median is reported")
+    gemm.add_argument("--round-seconds", type=float, default=0.05, help="minimum length of a round")
+    gemm.add_argument("--threads", type=int, default=2)
+    gemm.add_argument("--seed", type=int, default=0)
+
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error("--threads must be at least 1")
@@ -552,6 +585,8 @@ def main(argv=None):
         parser.error("--steps must be at least 1 and --warmup at least 0")
     if args.command == "route" and (args.repetitions < 1 or args.width < 1):
         parser.error("--repetitions and --width must be at least 1")
+    if args.command == "gemm" and (args.repetitions < 1 or args.size < 1):
+        parser.error("--repetitions and --size must be at least 1")
     torch.set_num_threads(args.threads)
     try:
         torch.set_num_interop_threads(1)
@@ -559,6 +594,8 @@ def main(argv=None):
         pass
     if args.command == "train":
         run_train(args)
+    elif args.command == "gemm":
+        run_gemm(args)
     else:
         run_route(args)
 

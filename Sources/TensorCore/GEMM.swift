@@ -124,8 +124,15 @@ extension Tensor {
 /// one and splits GEMMs over ``ComputeThreads`` instead; the benchmarks raise it only to time
 /// OpenBLAS's own threading as the reference.
 public enum BLASThreads {
-    /// Sets the OpenBLAS thread count.
-    public static func set(_ count: Int) { openblas_set_num_threads(Int32(count)) }
+    /// Sets the OpenBLAS thread count. Back at one, OpenBLAS's own workers are stopped again
+    /// (see ``ComputeThreads``): left alone they poll for work for minutes and take a core's
+    /// share from the compute threads, which halved the wrapper's rate in `bench gemm` rounds
+    /// that followed a direct, OpenBLAS-threaded round. OpenBLAS restarts them when a count
+    /// above one asks for them.
+    public static func set(_ count: Int) {
+        openblas_set_num_threads(Int32(count))
+        if count == 1 { _ = blas_thread_shutdown_() }
+    }
     /// The OpenBLAS thread count now in force.
     public static var current: Int { Int(openblas_get_num_threads()) }
 }
