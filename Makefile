@@ -44,7 +44,9 @@ demo: deps release
 	$(BIN) report $(RUN_DIR) --out $(RUN_DIR)/report
 	@echo "report: $(RUN_DIR)/report/report.md"
 
-# The example package (a user's custom router) is built and trains a few steps first, then
+# The example package (a user's custom router) is built and trains a few steps first; the
+# optimised build and the example's debug build (no CPU flags, 8-lane kernels) must then train
+# to the same numbers bit for bit (scripts/test-builds-agree.sh); then
 # every parser's fuzz target runs 3,000 inputs (scripts/fuzz.sh --smoke); the test suite runs
 # last, so its summary closes the output. The tests run on an optimised build with testing
 # enabled (its own build folder, .build-test): they test the code that ships, and the SIMD
@@ -54,6 +56,8 @@ TEST_FLAGS ?= -c release -Xswiftc -enable-testing $(CPU_FLAGS) --build-path .bui
 
 test:
 	bash scripts/test-example.sh
+	$(SWIFT) build $(TEST_FLAGS) --product switchyard
+	bash scripts/test-builds-agree.sh .build-test/release/switchyard Examples/CustomRouter/.build/debug/my-switchyard
 	bash scripts/fuzz.sh --smoke
 	$(SWIFT) test $(TEST_FLAGS)
 

@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "FileIO", "TensorCore"]),
         .testTarget(name: "TracesTests", dependencies: ["Traces", "FileIO"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Traces", "Datasets", "FileIO", "Routing", "TensorCore"]),
-        .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI"]),
+        .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI", "TensorCore"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "VisionTransformer", "Training", "Routing", "TensorCore"]),
         .testTarget(name: "RoutingStatisticsTests", dependencies: ["RoutingStatistics", "Traces"]),
         .testTarget(name: "NotebooksTests", dependencies: ["Notebooks", "FileIO"]),

@@ -172,7 +172,7 @@ except Exception:
     torch_version = "?"
 print(f"## Switchyard vs PyTorch {torch_version}: preset {preset}, {threads} threads, {steps} timed steps after "
       f"{warmup} warm-up, median of {reps} alternating repetitions ({platform.machine()}, {os.cpu_count()} cores)\n")
-kernels = sorted({json.load(open(p)).get("blasKernels", "?") for p in glob.glob(f"{out}/train-*-switchyard-*.json")})
+kernels = sorted({json.load(open(p)).get("blasKernels", "?") for p in glob.glob(f"{out}/*-switchyard-*.json")})
 if kernels:
     print(f"Switchyard's OpenBLAS kernels: {', '.join(kernels)}.\n")
 

@@ -124,12 +124,14 @@ struct BenchRouteCommand: ParsableCommand {
             if !quiet { FileHandle.standardError.write(Data(("bench route: " + line + "\n").utf8)) }
         }
         print("bench route: router \(router), d \(width), \(threads) thread\(threads == 1 ? "" : "s"), \(repetitions) round\(repetitions == 1 ? "" : "s") of ≥ \(roundSeconds) s per cell")
+        print("OpenBLAS kernels: \(BLASKernels.summary)")
         print("")
         print(RoutingBenchmark.markdown(cells))
         if let json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             try AtomicFile.write(encoder.encode(RouteBenchmarkFile(router: router, width: width, threads: threads,
+                                                                   blasKernels: BLASKernels.summary,
                                                                    repetitions: repetitions, cells: cells)), to: json)
         }
     }
@@ -141,8 +143,10 @@ struct RouteBenchmarkFile: Encodable {
     var router: String
     /// Token width d.
     var width: Int
-    /// OpenBLAS threads.
+    /// Compute threads (OpenBLAS itself runs at one).
     var threads: Int
+    /// OpenBLAS's kernel set and how it was chosen (``BLASKernels/summary``).
+    var blasKernels: String
     /// Timed rounds per cell.
     var repetitions: Int
     /// Every cell, skipped ones included.

@@ -22,8 +22,11 @@ public enum BLASKernels {
 
     /// One line for logs and records: the kernel set and who chose it, e.g.
     /// `Haswell (OPENBLAS_CORETYPE=Haswell)` or `SkylakeX (OpenBLAS's detection)`.
-    public static var summary: String {
-        if let forced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] {
+    public static var summary: String { summary(environment: ProcessInfo.processInfo.environment) }
+
+    /// ``summary`` for the process environment `environment` (OpenBLAS read it when it loaded).
+    static func summary(environment: [String: String]) -> String {
+        if let forced = environment["OPENBLAS_CORETYPE"] {
             return "\(coreName) (OPENBLAS_CORETYPE=\(forced))"
         }
         return "\(coreName) (OpenBLAS's detection)"

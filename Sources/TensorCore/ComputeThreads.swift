@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 import Synchronization
 
@@ -24,14 +23,13 @@ import Synchronization
 /// }
 /// ```
 public enum ComputeThreads {
-    /// The number of threads kernels use (≥ 1). Setting it starts or stops workers and sets
-    /// OpenBLAS to one thread.
+    /// The number of threads kernels use (≥ 1). Setting it starts or stops workers, sets
+    /// OpenBLAS to one thread and stops OpenBLAS's own worker threads (``BLASThreads/set(_:)``).
     public static var count: Int {
         get { pool.withLock { $0?.threadCount ?? 1 } }
         set {
             precondition(newValue >= 1, "ComputeThreads.count must be at least 1, got \(newValue)")
-            openblas_set_num_threads(1)
-            stopOpenBLASWorkers()
+            BLASThreads.set(1)
             pool.withLock { current in
                 if (current?.threadCount ?? 1) == newValue { return }
                 current?.shutDown()
@@ -39,16 +37,6 @@ public enum ComputeThreads {
             }
         }
     }
-
-    /// Stops OpenBLAS's own worker threads, once. At one thread OpenBLAS no longer hands them
-    /// work, but (0.3.21) they keep polling for it with `sched_yield` for minutes, taking a
-    /// share of a core from the compute threads on a two-core machine (measured: a fifth of
-    /// the process's samples in `bench route --threads 1`). OpenBLAS restarts them by itself
-    /// if a later call asks for threads.
-    private static let stoppedOpenBLASWorkers: Void = { _ = blas_thread_shutdown_() }()
-
-    @inline(never)
-    static func stopOpenBLASWorkers() { _ = stoppedOpenBLASWorkers }
 
     /// The pool in force (nil for one thread). Its own lock keeps two callers from using it at
     /// once; this lock only guards replacing it.

@@ -124,10 +124,13 @@ extension Tensor {
 /// one and splits GEMMs over ``ComputeThreads`` instead; the benchmarks raise it only to time
 /// OpenBLAS's own threading as the reference.
 public enum BLASThreads {
-    /// Sets the OpenBLAS thread count. Back at one, OpenBLAS's own workers are stopped again
-    /// (see ``ComputeThreads``): left alone they poll for work for minutes and take a core's
-    /// share from the compute threads, which halved the wrapper's rate in `bench gemm` rounds
-    /// that followed a direct, OpenBLAS-threaded round. OpenBLAS restarts them when a count
+    /// Sets the OpenBLAS thread count. At one, OpenBLAS's own worker threads are stopped
+    /// (`blas_thread_shutdown_`): OpenBLAS no longer hands them work, but (0.3.21) they keep
+    /// polling for it with `sched_yield` for minutes, taking a share of a core from the compute
+    /// threads on a two-core machine (measured: a fifth of the process's samples in
+    /// `bench route --threads 1`, and half the wrapper's rate in `bench gemm` rounds that
+    /// followed a direct, OpenBLAS-threaded round). Setting the count starts them again, so
+    /// they are stopped on every call with one, not once. OpenBLAS restarts them when a count
     /// above one asks for them.
     public static func set(_ count: Int) {
         openblas_set_num_threads(Int32(count))

@@ -1,7 +1,7 @@
 import XCTest
 @testable import Benchmarks
 import Routing
-import TensorCore
+@testable import TensorCore
 import Training
 import VisionTransformer
 
@@ -82,6 +82,9 @@ final class BenchmarksTests: XCTestCase {
         XCTAssertEqual(result.blasKernels, BLASKernels.summary)
         XCTAssertTrue(result.blasKernels.hasPrefix(BLASKernels.coreName + " ("), result.blasKernels)
         XCTAssertNotEqual(BLASKernels.coreName, "unknown")
+        XCTAssertEqual(BLASKernels.summary(environment: [:]), BLASKernels.coreName + " (OpenBLAS's detection)")
+        XCTAssertEqual(BLASKernels.summary(environment: ["OPENBLAS_CORETYPE": "Zen", "PATH": "/bin"]),
+                       BLASKernels.coreName + " (OPENBLAS_CORETYPE=Zen)")
         XCTAssertTrue(result.markdown.contains("OpenBLAS kernels: \(result.blasKernels)"), result.markdown)
         // The replayed GEMMs of one step: the forward's and backward's products (at least the
         // patch embedding, QKV, projection, two expert layers and classifier, forward and backward).

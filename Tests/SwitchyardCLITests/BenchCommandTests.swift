@@ -1,6 +1,7 @@
 import ArgumentParser
 import XCTest
 @testable import SwitchyardCLI
+import TensorCore
 
 /// `switchyard bench train` and `bench route` as a user runs them: smoke runs (seconds, not
 /// measurements) and the errors for bad arguments.
@@ -37,6 +38,7 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertEqual(json["batchSize"] as? Int, 8)
         XCTAssertEqual(json["experts"] as? Int, 2, "--set reaches the model as in train")
         XCTAssertEqual(json["router"] as? String, "switch")
+        XCTAssertEqual(json["blasKernels"] as? String, BLASKernels.summary)
         XCTAssertTrue((json["flopConvention"] as? String)?.contains("training = 3 × forward") ?? false)
     }
 
@@ -45,7 +47,10 @@ final class BenchCommandTests: XCTestCase {
         try run(["bench", "route", "--router", "expert-choice", "--tokens", "100,1000", "--width", "8",
                  "--experts", "2,4", "--k", "1,2", "--repetitions", "1", "--round-seconds", "0", "--threads", "1",
                  "--quiet", "--json", path])
-        let cells = try XCTUnwrap(readJSON(path)["cells"] as? [[String: Any]])
+        let json = try readJSON(path)
+        // The OpenBLAS kernel set that ran the gate GEMMs, as in bench train's JSON.
+        XCTAssertEqual(json["blasKernels"] as? String, BLASKernels.summary)
+        let cells = try XCTUnwrap(json["cells"] as? [[String: Any]])
         XCTAssertEqual(cells.count, 8)
         for cell in cells {
             let value = try XCTUnwrap(cell["totalNanosecondsPerToken"] as? Double)

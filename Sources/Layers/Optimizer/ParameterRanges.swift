@@ -36,14 +36,15 @@ struct ParameterRanges {
         }
     }
 
-    /// Calls `body(parameter)` for every parameter, each on one thread: the part whose range
-    /// holds the parameter's first element.
+    /// Calls `body(parameter)` for every parameter with at least one element, each on one
+    /// thread: the part whose range holds the parameter's first element (so a large parameter
+    /// is not split). Empty parameters are skipped.
     func forEachParameter(minimumPerPart: Int, _ body: (_ parameter: Int) -> Void) {
         parallelParts(total, minimumPerPart: minimumPerPart) { part, _ in
             var i = firstParameter(containing: part.lowerBound)
-            if i < offsets.count - 1 && offsets[i] < part.lowerBound { i += 1 }   // started in the previous part
+            if offsets[i] < part.lowerBound { i += 1 }   // started in the previous part
             while i < offsets.count - 1 && offsets[i] < part.upperBound {
-                body(i)
+                if offsets[i] < offsets[i + 1] { body(i) }
                 i += 1
             }
         }

@@ -20,8 +20,9 @@ import Foundation
 // outside it the Float derivative is exactly 1 (x > 10) or below 10⁻³⁵ (x < −10), and
 // the clamp keeps x³ and e^(−2u) finite so that 0 · ∞ cannot produce NaN.
 //
-// Both passes run eight lanes at a time with ``vectorExp(_:)`` (VectorExp.swift, within
-// 2 ulp of e^x) in place of `expf`; the last `count % 8` elements go through the same code
+// Both passes run a ``LaneVector`` (8 lanes, 16 in an AVX-512 build) at a time with
+// ``vectorExp(_:)`` (VectorExp.swift, within 2 ulp of e^x) in place of `expf`; the last
+// `count % laneVectorWidth` elements go through the same code
 // in a zero-padded vector, of which only the valid lanes are stored. The arithmetic around
 // the exponential is the scalar formula above, operation for operation.
 
@@ -41,7 +42,7 @@ public func geluForward(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointe
     if i < count { geluForwardTail(x, into: out, from: i, count: count) }
 }
 
-/// The last `count − start` (< 8) elements of ``geluForward(_:into:count:)``, in a
+/// The last `count − start` (< ``laneVectorWidth``) elements of ``geluForward(_:into:count:)``, in a
 /// zero-padded vector. Out of line so that the main loop stays small enough for the
 /// optimiser to inline the vector exponential into it (see `vectorExpTail` in
 /// VectorExp.swift).
@@ -72,7 +73,7 @@ public func geluBackward(input x: UnsafePointer<Float>, dOutput dy: UnsafePointe
     if i < count { geluBackwardTail(input: x, dOutput: dy, dInput: dx, from: i, count: count) }
 }
 
-/// The last `count − start` (< 8) elements of ``geluBackward(input:dOutput:dInput:count:)``,
+/// The last `count − start` (< ``laneVectorWidth``) elements of ``geluBackward(input:dOutput:dInput:count:)``,
 /// in zero-padded vectors; out of line for the same reason as ``geluForwardTail``.
 @inline(never)
 private func geluBackwardTail(input x: UnsafePointer<Float>, dOutput dy: UnsafePointer<Float>,

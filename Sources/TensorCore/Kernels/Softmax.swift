@@ -8,7 +8,7 @@ import Foundation
 //   logSumExp(x)    = m + log Σ_k exp(x_k − m)
 //   logSoftmax(x)_j = x_j − logSumExp(x)
 //
-// The exponentials come from ``vectorExp(_:into:count:)`` (VectorExp.swift: eight lanes at a
+// The exponentials come from ``vectorExp(_:into:count:)`` (VectorExp.swift: a whole vector at a
 // time, within 2 ulp of e^x, and 0 below e^−87.34 ≈ 1.2·10⁻³⁸, negligible next to the term
 // e⁰ = 1 of the maximum). The rows are processed in blocks of about 2,048 elements: the
 // shifted values x − m of a block are written out, exponentiated in one flat pass, then

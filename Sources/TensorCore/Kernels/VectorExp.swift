@@ -1,4 +1,4 @@
-// e^x for eight Floats at a time, for the kernels whose inner loop is one exponential per
+// e^x for a vector of Floats at a time (``LaneVector``: 8 lanes, or 16 in an AVX-512 build), for the kernels whose inner loop is one exponential per
 // element (GELU forward and backward, softmax, logSumExp), which called glibc's scalar
 // `expf` per element.
 //
@@ -28,15 +28,17 @@
 // ln(FLT_MAX), and 2¹²⁸ is not a Float, so the scaling multiplies by 2^⌊n/2⌋ and then by
 // 2^(n − ⌊n/2⌋); above ln(FLT_MAX) that second product overflows to +∞ by itself.
 //
-// Code generation. The package builds for baseline x86-64 (SSE2; no -march flag, see the
-// Makefile), where `SIMD.rounded(.toNearestOrEven)` becomes eight calls to `rintf`,
+// Code generation. A package that depends on Switchyard builds it for baseline x86-64 (SSE2,
+// no -target-cpu; the Makefile adds one for this machine's CPU), where
+// `SIMD.rounded(.toNearestOrEven)` becomes one call to `rintf` per lane,
 // `pointwiseMin`/`pointwiseMax` become branchy per-lane code (they follow IEEE minNum for
 // NaN), and a Float→Int32 SIMD conversion a per-lane checked loop. So this file rounds with
 // the shifter 1.5 · 2²³ instead (adding it rounds to an integer in the default rounding
 // mode, and the sum's bit pattern is 0x4B40_0000 + n), clamps by compare-and-select (which
 // lets NaN through; LLVM turns it into maxps/minps with NaN passed on), and otherwise uses
-// only SIMD arithmetic, wrapping integer adds and shifts: straight-line packed SSE code, two
-// instructions per step for the two halves of a vector (checked in the disassembly).
+// only SIMD arithmetic, wrapping integer adds and shifts: straight-line packed code (in an
+// SSE build two instructions per step for the two halves of an 8-lane vector, in an AVX-512
+// build one zmm instruction per step for 16 lanes; checked in the disassembly).
 
 /// log₂ e.
 let expLog2e: Float = 1.44269504088896341
@@ -100,7 +102,7 @@ func vectorExp(_ x: LaneVector) -> LaneVector {
     return result.replacing(with: 0, where: tooLow)
 }
 
-/// Loads `count` (0 ≤ count < 8) Floats from `p + offset` into the first lanes of a vector
+/// Loads `count` (0 ≤ count < ``laneVectorWidth``) Floats from `p + offset` into the first lanes of a vector
 /// whose other lanes are `padding`. Reads only the `count` elements.
 @inline(__always)
 func loadPartialVector(_ p: UnsafePointer<Float>, _ offset: Int, count: Int,
@@ -110,14 +112,14 @@ func loadPartialVector(_ p: UnsafePointer<Float>, _ offset: Int, count: Int,
     return v
 }
 
-/// Stores the first `count` (0 ≤ count < 8) lanes of `v` at `p + offset`; writes nothing else.
+/// Stores the first `count` (0 ≤ count < ``laneVectorWidth``) lanes of `v` at `p + offset`; writes nothing else.
 @inline(__always)
 func storePartialVector(_ v: LaneVector, _ p: UnsafeMutablePointer<Float>, _ offset: Int, count: Int) {
     for k in 0..<count { p[offset + k] = v[k] }
 }
 
 /// `out[i] = e^x[i]` for `count` elements (method, accuracy and range at the top of
-/// VectorExp.swift). The last `count % 8` elements go through the same vector code in a
+/// VectorExp.swift). The last `count % laneVectorWidth` elements go through the same vector code in a
 /// padded vector, so a value's result does not depend on its position. `out` may be `x`
 /// (in place).
 public func vectorExp(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
@@ -129,7 +131,7 @@ public func vectorExp(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<
     if i < count { vectorExpTail(x, into: out, from: i, count: count) }
 }
 
-/// The last `count − start` (< 8) elements of ``vectorExp(_:into:count:)``. Out of line:
+/// The last `count − start` (< ``laneVectorWidth``) elements of ``vectorExp(_:into:count:)``. Out of line:
 /// Swift inlines an `@inline(__always)` function as large as ``vectorExp(_:)`` only into
 /// callers of fewer than 64 basic blocks, and the partial loads and stores would push the
 /// main loop past that.

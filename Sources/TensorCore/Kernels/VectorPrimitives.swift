@@ -29,26 +29,30 @@ public let laneVectorWidth = LaneVector.scalarCount
 
 /// Loads one ``LaneVector`` from `p + offset` (no alignment requirement).
 @inlinable @inline(__always)
-public func loadLaneVector(_ p: UnsafePointer<Float>, _ offset: Int) -> LaneVector {
-    UnsafeRawPointer(p + offset).loadUnaligned(as: LaneVector.self)
-}
+public func loadLaneVector(_ p: UnsafePointer<Float>, _ offset: Int) -> LaneVector { loadSIMD(p, offset) }
 
 /// Stores one ``LaneVector`` at `p + offset` (no alignment requirement).
 @inlinable @inline(__always)
-public func storeLaneVector(_ v: LaneVector, _ p: UnsafeMutablePointer<Float>, _ offset: Int) {
-    UnsafeMutableRawPointer(p + offset).storeBytes(of: v, as: LaneVector.self)
-}
+public func storeLaneVector(_ v: LaneVector, _ p: UnsafeMutablePointer<Float>, _ offset: Int) { storeSIMD(v, p, offset) }
 
 /// Loads one ``FloatVector`` from `p + offset` (no alignment requirement).
 @inlinable @inline(__always)
-public func loadVector(_ p: UnsafePointer<Float>, _ offset: Int) -> FloatVector {
-    UnsafeRawPointer(p + offset).loadUnaligned(as: FloatVector.self)
-}
+public func loadVector(_ p: UnsafePointer<Float>, _ offset: Int) -> FloatVector { loadSIMD(p, offset) }
 
 /// Stores one ``FloatVector`` at `p + offset` (no alignment requirement).
 @inlinable @inline(__always)
-public func storeVector(_ v: FloatVector, _ p: UnsafeMutablePointer<Float>, _ offset: Int) {
-    UnsafeMutableRawPointer(p + offset).storeBytes(of: v, as: FloatVector.self)
+public func storeVector(_ v: FloatVector, _ p: UnsafeMutablePointer<Float>, _ offset: Int) { storeSIMD(v, p, offset) }
+
+/// One vector of any width from `p + offset`, unaligned: what the four functions above share.
+@inlinable @inline(__always)
+func loadSIMD<V: SIMD>(_ p: UnsafePointer<Float>, _ offset: Int) -> V where V.Scalar == Float {
+    UnsafeRawPointer(p + offset).loadUnaligned(as: V.self)
+}
+
+/// Stores one vector of any width at `p + offset`, unaligned.
+@inlinable @inline(__always)
+func storeSIMD<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<Float>, _ offset: Int) where V.Scalar == Float {
+    UnsafeMutableRawPointer(p + offset).storeBytes(of: v, as: V.self)
 }
 
 /// The sum of the eight lanes, pairwise.
