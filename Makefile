@@ -7,14 +7,15 @@
 
 SWIFT         ?= swift
 # Code for this machine's CPU, with the same numbers bit for bit on every choice (no operation
-# is fused, and only kernels whose vector lanes never meet change width):
+# is fused, and only kernels whose vector lanes never meet change width; make test checks it).
+# Each -target-cpu below also assumes BMI2 and MOVBE, so they are checked too:
 # - AVX-512 (F, CD, BW, DQ, VL): -target-cpu skylake-avx512, and -DSWITCHYARD_AVX512 runs the
 #   element-wise kernels (GELU, the exponential) 16 lanes at a time;
 # - else AVX2 and FMA: -target-cpu haswell, about 20 % faster SIMD kernels than baseline x86-64.
 # For a binary meant for another machine: make release CPU_FLAGS=
 CPU_HAS   = $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | tr ' ' '\n' | grep -cxE '$(1)')
-AVX512    := $(filter 5,$(call CPU_HAS,avx512f|avx512cd|avx512bw|avx512dq|avx512vl))
-AVX2_FMA  := $(filter 2,$(call CPU_HAS,avx2|fma))
+AVX512    := $(filter 7,$(call CPU_HAS,avx512f|avx512cd|avx512bw|avx512dq|avx512vl|bmi2|movbe))
+AVX2_FMA  := $(filter 4,$(call CPU_HAS,avx2|fma|bmi2|movbe))
 CPU_FLAGS ?= $(if $(AVX512),-Xswiftc -target-cpu -Xswiftc skylake-avx512 -Xswiftc -DSWITCHYARD_AVX512,$(if $(AVX2_FMA),-Xswiftc -target-cpu -Xswiftc haswell))
 RELEASE_FLAGS ?= -c release -Xswiftc -enforce-exclusivity=unchecked $(CPU_FLAGS)
 BIN           := .build/release/switchyard
