@@ -29,9 +29,12 @@ enum ReportFormat {
         return text.hasPrefix("<") ? text : "= " + text
     }
 
-    /// "0.112 [0.101, 0.124]": an estimate with its bootstrap interval when there is one.
+    /// "0.112 [0.101, 0.124]": an estimate with its bootstrap interval when there is one;
+    /// "0.000 (fixed by capacity)" for a statistic the router's design fixes
+    /// (``BootstrapInterval/fixedBy``).
     static func withInterval(_ x: Double?, _ interval: BootstrapInterval?, _ digits: Int = 3) -> String {
         guard let interval else { return number(x, digits) }
+        if let reason = interval.fixedBy { return "\(number(x, digits)) (fixed by \(reason))" }
         return "\(number(x, digits)) [\(number(interval.lower, digits)), \(number(interval.upper, digits))]"
     }
 

@@ -50,7 +50,10 @@ extension RunReport {
                 let which = imbalanced.isEmpty ? "No layer's load departs from uniform at p < \(Self.alpha) (χ² test)"
                     : imbalanced.count == a.layers.count ? "Every layer's load departs from uniform at p < \(Self.alpha) (χ² test)"
                     : "The load of \(ReportFormat.list(imbalanced.map(\.scope))) departs from uniform at p < \(Self.alpha) (χ² test)"
-                let interval = worst.uncertainty?.cv.map { ", 95% interval [\(ReportFormat.number($0.lower)), \(ReportFormat.number($0.upper))]" } ?? ""
+                let interval = worst.uncertainty?.cv.map {
+                    $0.fixedBy.map { " (fixed by \($0))" }
+                        ?? ", 95% interval [\(ReportFormat.number($0.lower)), \(ReportFormat.number($0.upper))]"
+                } ?? ""
                 out.append("\(which); the most imbalanced is \(worst.scope) with CV \(ReportFormat.number(worst.load.cv))\(interval): "
                            + "its busiest expert takes \(ReportFormat.percent(worst.load.maxVio, 1)) more than the mean.")
             }

@@ -53,6 +53,21 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
         intervals = bootstrap(plan: plan, scopes: scopes, resamples: options.bootstrapResamples,
                               confidence: options.confidenceLevel, seed: options.seed,
                               withAffinity: withAffinity, estimates: estimates)
+        // Loads fixed by capacity (every expert exactly full: Expert Choice) do not vary with
+        // the sample; their statistics get the estimate as their interval.
+        let full = reductions.enumerated().map { l, r -> Bool in
+            guard let capacity = r.capacity else { return false }
+            return scopes.expertCounts(classSlot, layer: l).allSatisfy { $0 == Double(capacity) }
+        }
+        for s in 0...layerCount where (s < layerCount ? full[s] : !full.isEmpty && full.allSatisfy { $0 }) {
+            guard var u = intervals[s] else { continue }
+            u.cv = .fixed(at: u.cv?.estimate ?? estimates[s].cv, by: "capacity")
+            u.gini = .fixed(at: u.gini?.estimate ?? estimates[s].gini, by: "capacity")
+            u.maxVio = .fixed(at: u.maxVio?.estimate ?? estimates[s].maxVio, by: "capacity")
+            u.meanExpertsPerToken = .fixed(at: u.meanExpertsPerToken?.estimate ?? estimates[s].meanExpertsPerToken,
+                                           by: "capacity")
+            intervals[s] = u
+        }
     }
 
     // Per-token compute summed over layers, for the overall heterogeneity.

@@ -310,7 +310,8 @@ public struct UncertaintyStatistics: Codable, Sendable, Equatable {
     }
 }
 
-/// A percentile bootstrap interval.
+/// A percentile bootstrap interval, or the estimate itself when the statistic cannot vary
+/// (``fixedBy``).
 public struct BootstrapInterval: Codable, Sendable, Equatable {
     /// The statistic on the data.
     @Nullable public var estimate: Double?
@@ -320,11 +321,40 @@ public struct BootstrapInterval: Codable, Sendable, Equatable {
     public var upper: Double
     /// Standard deviation of the replicates.
     @Nullable public var standardError: Double?
-    /// Replicates with a finite value.
+    /// Replicates with a finite value (0 when ``fixedBy`` is set).
     public var resamples: Int
+    /// Set when the statistic is fixed by the router's design rather than estimated: then
+    /// `lower` = `upper` = the estimate, no replicate is used, and this names the reason.
+    /// `"capacity"`: in this scope every expert took exactly its capacity. Expert Choice does so
+    /// by design (each expert takes k = n·c/E tokens of every batch), so the loads — and CV,
+    /// Gini, MaxVio and the mean experts per token — are the same for any sample the router
+    /// is run on; resampling the recorded tokens instead would break the per-batch balance
+    /// and give an interval above the estimate. (A token-choice router fills every expert only
+    /// if its capacity factor leaves no slack at all: its capacities add up to at least its
+    /// assignments.) Absent otherwise.
+    public var fixedBy: String?
+
+    /// An interval; `fixedBy` as described above.
+    public init(estimate: Double?, lower: Double, upper: Double, standardError: Double?, resamples: Int,
+                fixedBy: String? = nil) {
+        self.estimate = estimate
+        self.lower = lower
+        self.upper = upper
+        self.standardError = standardError
+        self.resamples = resamples
+        self.fixedBy = fixedBy
+    }
+
+    /// The degenerate interval of a statistic fixed by `reason` (see ``fixedBy``), or nil for
+    /// a non-finite estimate.
+    static func fixed(at estimate: Double?, by reason: String) -> BootstrapInterval? {
+        guard let estimate, estimate.isFinite else { return nil }
+        return BootstrapInterval(estimate: estimate, lower: estimate, upper: estimate, standardError: 0,
+                                 resamples: 0, fixedBy: reason)
+    }
 
     enum CodingKeys: String, CodingKey {
-        case estimate, lower, upper, standardError = "standard_error", resamples
+        case estimate, lower, upper, standardError = "standard_error", resamples, fixedBy = "fixed_by"
     }
 }
 

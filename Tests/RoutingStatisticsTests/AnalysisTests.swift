@@ -186,6 +186,54 @@ final class AnalysisTests: XCTestCase {
         XCTAssertEqual(r.layers[0].load.tokensWithoutExpert, 0)
     }
 
+    func testLoadsFixedByCapacityGetTheEstimateAsTheirInterval() throws {
+        // Expert Choice over E = 4, capacity 3 per expert: each expert takes exactly 3 of the
+        // 12 tokens (some tokens get 0, 1 or 2 experts), in both layers. Its loads cannot vary
+        // with the sample, so CV, Gini, MaxVio and experts per token get [estimate, estimate];
+        // the class–expert statistics are still bootstrapped.
+        let chosen: [[Int]] = [[0, 1], [0], [0, 2], [], [1], [1, 3], [2], [2, 3], [3], [], [], []]
+        let labels: [Int32] = [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]
+        let ec = RoutingTrace(expertCount: 4, tokenCount: 12, labels: labels, classCount: 2,
+                              layers: [layer(0, chosen, capacity: 3), layer(1, chosen.reversed(), capacity: 3)])
+        let options = AnalysisOptions(bootstrapResamples: 50, permutations: 0, seed: 5)
+        let a = try analyze(trace: ec, options: options)
+        for scope in a.layers + [a.overall] {
+            let u = try XCTUnwrap(scope.uncertainty, scope.scope)
+            for (name, interval) in [("cv", u.cv), ("gini", u.gini), ("maxVio", u.maxVio),
+                                     ("meanExpertsPerToken", u.meanExpertsPerToken)] {
+                let i = try XCTUnwrap(interval, "\(scope.scope) \(name)")
+                XCTAssertEqual(i.fixedBy, "capacity", "\(scope.scope) \(name)")
+                XCTAssertEqual(i.lower, try XCTUnwrap(i.estimate), "\(scope.scope) \(name)")
+                XCTAssertEqual(i.upper, i.lower)
+                XCTAssertEqual(i.resamples, 0)
+            }
+            XCTAssertEqual(try XCTUnwrap(u.cv?.estimate), 0, accuracy: 1e-15)
+            XCTAssertEqual(try XCTUnwrap(u.meanExpertsPerToken?.estimate), 1, accuracy: 1e-15)   // 4 · 3 / 12
+            XCTAssertNil(try XCTUnwrap(u.mutualInformationBits, scope.scope).fixedBy)
+        }
+        // The same routing with room left (capacity 4): loads are not fixed; percentile intervals.
+        let slack = RoutingTrace(expertCount: 4, tokenCount: 12, labels: labels, classCount: 2,
+                                 layers: [layer(0, chosen, capacity: 4), layer(1, chosen.reversed(), capacity: 4)])
+        let b = try analyze(trace: slack, options: options)
+        let cv = try XCTUnwrap(b.layers[0].uncertainty?.cv)
+        XCTAssertNil(cv.fixedBy)
+        XCTAssertEqual(cv.resamples, 50)
+        XCTAssertGreaterThan(cv.upper, 0, "resampled loads vary")
+        // One layer full and one not: the all-layers scope is not fixed.
+        let mixed = RoutingTrace(expertCount: 4, tokenCount: 12, labels: labels, classCount: 2,
+                                 layers: [layer(0, chosen, capacity: 3), layer(1, chosen.reversed(), capacity: 4)])
+        let m = try analyze(trace: mixed, options: options)
+        XCTAssertEqual(m.layers[0].uncertainty?.cv?.fixedBy, "capacity")
+        XCTAssertNil(m.layers[1].uncertainty?.cv?.fixedBy)
+        XCTAssertNil(m.overall.uncertainty?.cv?.fixedBy)
+        // The JSON names the reason and omits the key for ordinary intervals.
+        let json = String(decoding: try JSONEncoder().encode(m.layers[0].uncertainty), as: UTF8.self)
+        XCTAssertTrue(json.contains("\"fixed_by\":\"capacity\""), json)
+        let plain = String(decoding: try JSONEncoder().encode(m.layers[1].uncertainty), as: UTF8.self)
+        XCTAssertFalse(plain.contains("fixed_by"), plain)
+        XCTAssertEqual(try JSONDecoder().decode(UncertaintyStatistics.self, from: Data(json.utf8)), m.layers[0].uncertainty)
+    }
+
     func testRouterProbabilitiesConfidenceAndClassMeans() throws {
         // Two tokens (classes 0, 1), E = 2, probabilities (0.8, 0.2) and (0.4, 0.6).
         let probabilities: [Float] = [0.8, 0.2, 0.4, 0.6]
