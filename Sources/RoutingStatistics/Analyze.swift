@@ -21,6 +21,10 @@ public func analyze(trace: RoutingTrace, options: AnalysisOptions = AnalysisOpti
 
 /// ``analyze(trace:options:)`` with control over grouping identical tokens for the
 /// resampling (tests compare both ways).
+/// The router name (trace metadata `router`) of Switchyard's Expert Choice router, whose
+/// loads are fixed by capacity (see ``BootstrapInterval/fixedBy``).
+let expertChoiceRouterName = "expert-choice"
+
 func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
              limits: ResamplingLimits = ResamplingLimits()) throws -> TraceAnalysis {
     _ = GSLErrorHandling.installed
@@ -53,10 +57,15 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
         intervals = bootstrap(plan: plan, scopes: scopes, resamples: options.bootstrapResamples,
                               confidence: options.confidenceLevel, seed: options.seed,
                               withAffinity: withAffinity, estimates: estimates)
-        // Loads fixed by capacity (every expert exactly full: Expert Choice) do not vary with
-        // the sample; their statistics get the estimate as their interval.
+        // Loads fixed by the router's design do not vary with the sample; their statistics get
+        // the estimate as their interval. Only Expert Choice (named so in the trace's metadata,
+        // as the trainer records it) fills every expert by design, and only when no per-token
+        // cap held an expert below its capacity: every expert's load equals its capacity.
+        // Token-choice routers can fill every buffer too (capacity factor < 1), but a different
+        // sample can leave one short, so their loads are not fixed.
+        let fillsByDesign = trace.metadata["router"] == expertChoiceRouterName
         let full = reductions.enumerated().map { l, r -> Bool in
-            guard let capacity = r.capacity else { return false }
+            guard fillsByDesign, let capacity = r.capacity else { return false }
             return scopes.expertCounts(classSlot, layer: l).allSatisfy { $0 == Double(capacity) }
         }
         for s in 0...layerCount where (s < layerCount ? full[s] : !full.isEmpty && full.allSatisfy { $0 }) {

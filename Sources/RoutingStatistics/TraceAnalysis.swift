@@ -325,13 +325,14 @@ public struct BootstrapInterval: Codable, Sendable, Equatable {
     public var resamples: Int
     /// Set when the statistic is fixed by the router's design rather than estimated: then
     /// `lower` = `upper` = the estimate, no replicate is used, and this names the reason.
-    /// `"capacity"`: in this scope every expert took exactly its capacity. Expert Choice does so
-    /// by design (each expert takes k = n·c/E tokens of every batch), so the loads — and CV,
-    /// Gini, MaxVio and the mean experts per token — are the same for any sample the router
-    /// is run on; resampling the recorded tokens instead would break the per-batch balance
-    /// and give an interval above the estimate. (A token-choice router fills every expert only
-    /// if its capacity factor leaves no slack at all: its capacities add up to at least its
-    /// assignments.) Absent otherwise.
+    /// `"capacity"`: the trace comes from Expert Choice (metadata `router` = `expert-choice`)
+    /// and in this scope every expert took exactly its capacity. Expert Choice does so by design
+    /// (each expert takes k = n·c/E tokens of every batch, unless a per-token cap holds it
+    /// below), so the loads — and CV, Gini, MaxVio and the mean experts per token — are the
+    /// same for any sample the router is run on; resampling the recorded tokens instead would
+    /// break the per-batch balance and give an interval above the estimate. Token-choice
+    /// routers are never marked, even with every buffer full (a capacity factor below 1): a
+    /// different sample could leave one short. Absent otherwise.
     public var fixedBy: String?
 
     /// An interval; `fixedBy` as described above.

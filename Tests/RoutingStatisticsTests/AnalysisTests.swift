@@ -193,16 +193,23 @@ final class AnalysisTests: XCTestCase {
         // the class–expert statistics are still bootstrapped.
         let chosen: [[Int]] = [[0, 1], [0], [0, 2], [], [1], [1, 3], [2], [2, 3], [3], [], [], []]
         let labels: [Int32] = [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]
-        let ec = RoutingTrace(expertCount: 4, tokenCount: 12, labels: labels, classCount: 2,
-                              layers: [layer(0, chosen, capacity: 3), layer(1, chosen.reversed(), capacity: 3)])
+        func ecTrace(_ capacities: [Int], router: String = "expert-choice") -> RoutingTrace {
+            RoutingTrace(expertCount: 4, tokenCount: 12, labels: labels, classCount: 2,
+                         layers: [layer(0, chosen, capacity: capacities[0]),
+                                  layer(1, chosen.reversed(), capacity: capacities[1])],
+                         metadata: ["router": router])
+        }
         let options = AnalysisOptions(bootstrapResamples: 50, permutations: 0, seed: 5)
-        let a = try analyze(trace: ec, options: options)
+        let a = try analyze(trace: ecTrace([3, 3]), options: options)
         for scope in a.layers + [a.overall] {
             let u = try XCTUnwrap(scope.uncertainty, scope.scope)
-            for (name, interval) in [("cv", u.cv), ("gini", u.gini), ("maxVio", u.maxVio),
-                                     ("meanExpertsPerToken", u.meanExpertsPerToken)] {
+            for (name, interval, value) in [("cv", u.cv, scope.load.cv), ("gini", u.gini, scope.load.gini),
+                                            ("maxVio", u.maxVio, scope.load.maxVio),
+                                            ("meanExpertsPerToken", u.meanExpertsPerToken,
+                                             scope.heterogeneity.meanExpertsPerToken)] {
                 let i = try XCTUnwrap(interval, "\(scope.scope) \(name)")
                 XCTAssertEqual(i.fixedBy, "capacity", "\(scope.scope) \(name)")
+                XCTAssertEqual(try XCTUnwrap(i.estimate), try XCTUnwrap(value), accuracy: 1e-12, "\(scope.scope) \(name)")
                 XCTAssertEqual(i.lower, try XCTUnwrap(i.estimate), "\(scope.scope) \(name)")
                 XCTAssertEqual(i.upper, i.lower)
                 XCTAssertEqual(i.resamples, 0)
@@ -211,27 +218,41 @@ final class AnalysisTests: XCTestCase {
             XCTAssertEqual(try XCTUnwrap(u.meanExpertsPerToken?.estimate), 1, accuracy: 1e-15)   // 4 · 3 / 12
             XCTAssertNil(try XCTUnwrap(u.mutualInformationBits, scope.scope).fixedBy)
         }
-        // The same routing with room left (capacity 4): loads are not fixed; percentile intervals.
-        let slack = RoutingTrace(expertCount: 4, tokenCount: 12, labels: labels, classCount: 2,
-                                 layers: [layer(0, chosen, capacity: 4), layer(1, chosen.reversed(), capacity: 4)])
-        let b = try analyze(trace: slack, options: options)
+        XCTAssertTrue(formatInterval(a.layers[0].uncertainty?.cv).contains("(fixed by capacity)"))
+        // The same routing with room left (capacity 4), as when a per-token cap holds experts
+        // below k: loads are not fixed; percentile intervals.
+        let b = try analyze(trace: ecTrace([4, 4]), options: options)
         let cv = try XCTUnwrap(b.layers[0].uncertainty?.cv)
         XCTAssertNil(cv.fixedBy)
         XCTAssertEqual(cv.resamples, 50)
         XCTAssertGreaterThan(cv.upper, 0, "resampled loads vary")
+        XCTAssertFalse(formatInterval(cv).contains("fixed"))
         // One layer full and one not: the all-layers scope is not fixed.
-        let mixed = RoutingTrace(expertCount: 4, tokenCount: 12, labels: labels, classCount: 2,
-                                 layers: [layer(0, chosen, capacity: 3), layer(1, chosen.reversed(), capacity: 4)])
-        let m = try analyze(trace: mixed, options: options)
+        let m = try analyze(trace: ecTrace([3, 4]), options: options)
         XCTAssertEqual(m.layers[0].uncertainty?.cv?.fixedBy, "capacity")
         XCTAssertNil(m.layers[1].uncertainty?.cv?.fixedBy)
         XCTAssertNil(m.overall.uncertainty?.cv?.fixedBy)
-        // The JSON names the reason and omits the key for ordinary intervals.
+        // Every buffer full but from a token-choice router (or with no router named): another
+        // sample could leave a buffer short, so nothing is marked.
+        for router in ["switch", ""] {
+            let t = try analyze(trace: ecTrace([3, 3], router: router), options: options)
+            XCTAssertNil(t.layers[0].uncertainty?.cv?.fixedBy, router)
+            XCTAssertNil(t.overall.uncertainty?.maxVio?.fixedBy, router)
+        }
+        let full = layer(0, [[0], [0], [1], [1], [0], [1]], preferred: [0, 0, 1, 1, 0, 1], capacity: 3)
+        let switchTrace = RoutingTrace(expertCount: 2, tokenCount: 6, layers: [full], metadata: ["router": "switch"])
+        XCTAssertNil(try analyze(trace: switchTrace, options: options).layers[0].uncertainty?.cv?.fixedBy)
+        // The JSON names the reason and omits the key for ordinary intervals; analyses written
+        // before the key existed still decode.
         let json = String(decoding: try JSONEncoder().encode(m.layers[0].uncertainty), as: UTF8.self)
         XCTAssertTrue(json.contains("\"fixed_by\":\"capacity\""), json)
+        XCTAssertEqual(try JSONDecoder().decode(UncertaintyStatistics.self, from: Data(json.utf8)), m.layers[0].uncertainty)
         let plain = String(decoding: try JSONEncoder().encode(m.layers[1].uncertainty), as: UTF8.self)
         XCTAssertFalse(plain.contains("fixed_by"), plain)
-        XCTAssertEqual(try JSONDecoder().decode(UncertaintyStatistics.self, from: Data(json.utf8)), m.layers[0].uncertainty)
+        let older = #"{"estimate":0.1,"lower":0.05,"upper":0.2,"standard_error":0.04,"resamples":200}"#
+        let decoded = try JSONDecoder().decode(BootstrapInterval.self, from: Data(older.utf8))
+        XCTAssertNil(decoded.fixedBy)
+        XCTAssertEqual(decoded.resamples, 200)
     }
 
     func testRouterProbabilitiesConfidenceAndClassMeans() throws {
