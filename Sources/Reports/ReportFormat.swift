@@ -34,7 +34,7 @@ enum ReportFormat {
     /// (``BootstrapInterval/fixedBy``).
     static func withInterval(_ x: Double?, _ interval: BootstrapInterval?, _ digits: Int = 3) -> String {
         guard let interval else { return number(x, digits) }
-        if let reason = interval.fixedBy { return "\(number(x, digits)) (fixed by \(reason))" }
+        if let label = interval.fixedLabel { return "\(number(x, digits)) \(label)" }
         return "\(number(x, digits)) [\(number(interval.lower, digits)), \(number(interval.upper, digits))]"
     }
 

@@ -51,7 +51,7 @@ extension RunReport {
                     : imbalanced.count == a.layers.count ? "Every layer's load departs from uniform at p < \(Self.alpha) (χ² test)"
                     : "The load of \(ReportFormat.list(imbalanced.map(\.scope))) departs from uniform at p < \(Self.alpha) (χ² test)"
                 let interval = worst.uncertainty?.cv.map {
-                    $0.fixedBy.map { " (fixed by \($0))" }
+                    $0.fixedLabel.map { " " + $0 }
                         ?? ", 95% interval [\(ReportFormat.number($0.lower)), \(ReportFormat.number($0.upper))]"
                 } ?? ""
                 out.append("\(which); the most imbalanced is \(worst.scope) with CV \(ReportFormat.number(worst.load.cv))\(interval): "

@@ -70,11 +70,11 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
         }
         for s in 0...layerCount where (s < layerCount ? full[s] : !full.isEmpty && full.allSatisfy { $0 }) {
             guard var u = intervals[s] else { continue }
-            u.cv = .fixed(at: u.cv?.estimate ?? estimates[s].cv, by: "capacity")
-            u.gini = .fixed(at: u.gini?.estimate ?? estimates[s].gini, by: "capacity")
-            u.maxVio = .fixed(at: u.maxVio?.estimate ?? estimates[s].maxVio, by: "capacity")
-            u.meanExpertsPerToken = .fixed(at: u.meanExpertsPerToken?.estimate ?? estimates[s].meanExpertsPerToken,
-                                           by: "capacity")
+            let e = estimates[s]
+            u.cv = .fixed(at: u.cv?.estimate ?? e.cv, by: "capacity")
+            u.gini = .fixed(at: u.gini?.estimate ?? e.gini, by: "capacity")
+            u.maxVio = .fixed(at: u.maxVio?.estimate ?? e.maxVio, by: "capacity")
+            u.meanExpertsPerToken = .fixed(at: u.meanExpertsPerToken?.estimate ?? e.meanExpertsPerToken, by: "capacity")
             intervals[s] = u
         }
     }

@@ -121,6 +121,6 @@ func formatPercent(_ x: Double?, digits: Int = 1) -> String {
 
 func formatInterval(_ i: BootstrapInterval?) -> String {
     guard let i else { return "" }
-    if let reason = i.fixedBy { return " (fixed by \(reason))" }
+    if let label = i.fixedLabel { return " " + label }
     return " [\(formatNumber(i.lower)), \(formatNumber(i.upper))]"
 }

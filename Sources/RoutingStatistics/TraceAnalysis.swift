@@ -346,6 +346,10 @@ public struct BootstrapInterval: Codable, Sendable, Equatable {
         self.fixedBy = fixedBy
     }
 
+    /// How reports show a fixed statistic's interval, e.g. "(fixed by capacity)"; nil for an
+    /// ordinary interval.
+    public var fixedLabel: String? { fixedBy.map { "(fixed by \($0))" } }
+
     /// The degenerate interval of a statistic fixed by `reason` (see ``fixedBy``), or nil for
     /// a non-finite estimate.
     static func fixed(at estimate: Double?, by reason: String) -> BootstrapInterval? {
