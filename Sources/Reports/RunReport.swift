@@ -110,7 +110,12 @@ public struct RunReport: Sendable {
     var intervalDescription: String {
         guard let r = analysis?.resampling, r.bootstrapResamples > 0 else { return "not computed (no bootstrap)" }
         return "percentile bootstrap intervals at \(ReportFormat.percent(r.confidenceLevel, 0)) over "
-            + "\(r.bootstrapResamples) resamples of the test set's \(r.unit) (seed \(r.seed))"
+            + "\(r.bootstrapResamples) resamples of the test set's \(r.unit)"
+            + (r.loadRoutingGroups.map { groups in
+                "; for the load numbers (CV, Gini, MaxVio, experts per token), of its \(groups) routing groups "
+                    + "(evaluation batches\(r.loadGroupsPerUnit.map { $0 > 1 ? ", \($0) per unit" : "" } ?? ""))"
+            } ?? "")
+            + " (seed \(r.seed))"
     }
 
     private var configurationJSON: String {

@@ -52,11 +52,28 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
     }
     // Bootstrap.
     var intervals = [UncertaintyStatistics?](repeating: nil, count: layerCount + 1)
+    let groupLoads = options.bootstrapResamples > 0 ? RoutingGroupLoads(trace: trace) : nil
     if options.bootstrapResamples > 0 {
         let estimates = scopes.headlines(reductions.map(\.classPattern), tokens: Double(n), withAffinity: withAffinity)
         intervals = bootstrap(plan: plan, scopes: scopes, resamples: options.bootstrapResamples,
                               confidence: options.confidenceLevel, seed: options.seed,
                               withAffinity: withAffinity, estimates: estimates)
+        // The load numbers by routing group (batch), when the trace records groups: capacities
+        // and Expert Choice's k bound the loads of each group, which resampling tokens or
+        // images across groups would ignore (see RoutingGroupLoads).
+        if let groupLoads {
+            let replicates = groupLoads.replicates(resamples: options.bootstrapResamples, seed: options.seed)
+            for s in 0...layerCount {
+                guard var u = intervals[s] else { continue }
+                let r = replicates[s], est = estimates[s], level = options.confidenceLevel
+                u.cv = percentileInterval(r.map(\.cv), est.cv, confidence: level)
+                u.gini = percentileInterval(r.map(\.gini), est.gini, confidence: level)
+                u.maxVio = percentileInterval(r.map(\.maxVio), est.maxVio, confidence: level)
+                u.meanExpertsPerToken = percentileInterval(r.map(\.meanExpertsPerToken), est.meanExpertsPerToken,
+                                                           confidence: level)
+                intervals[s] = u
+            }
+        }
         // Loads fixed by the router's design do not vary with the sample; their statistics get
         // the estimate as their interval. Only Expert Choice (named so in the trace's metadata,
         // as the trainer records it) fills every expert by design, and only when no per-token
@@ -201,7 +218,9 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
                                       confidenceLevel: options.confidenceLevel,
                                       permutations: withAffinity ? options.permutations : 0,
                                       seed: options.seed, method: plan.method, blockSize: plan.blockSize,
-                                      stratifiedByClass: withAffinity),
+                                      stratifiedByClass: withAffinity,
+                                      loadRoutingGroups: groupLoads?.groupCount,
+                                      loadGroupsPerUnit: groupLoads?.groupsPerUnit),
         layers: layers, overall: overall, layerTransitions: transitions)
 }
 
@@ -442,11 +461,7 @@ private func bootstrap(plan: ResamplingPlan, scopes patternScopes: ScopeTables, 
         for s in 0..<scopeCount { replicates[s].append(h[s]) }
     }
     func interval(_ values: [Double], _ estimate: Double) -> BootstrapInterval? {
-        guard let (lower, upper) = Statistics.percentileInterval(values, confidence: confidence) else { return nil }
-        let finiteValues = values.filter(\.isFinite)
-        let se: Double? = finiteValues.count > 1 ? gsl_stats_sd(finiteValues, 1, finiteValues.count) : nil
-        return BootstrapInterval(estimate: finite(estimate), lower: lower, upper: upper,
-                                 standardError: se.flatMap(finite), resamples: finiteValues.count)
+        percentileInterval(values, estimate, confidence: confidence)
     }
     return (0..<scopeCount).map { s in
         let r = replicates[s], est = estimates[s]
@@ -457,6 +472,16 @@ private func bootstrap(plan: ResamplingPlan, scopes patternScopes: ScopeTables, 
             cramersV: withAffinity ? interval(r.map(\.cramersV), est.cramersV) : nil,
             meanExpertsPerToken: interval(r.map(\.meanExpertsPerToken), est.meanExpertsPerToken))
     }
+}
+
+/// The percentile interval of bootstrap `values` (non-finite replicates left out) around
+/// `estimate`, with the replicates' standard deviation; nil when no replicate is finite.
+private func percentileInterval(_ values: [Double], _ estimate: Double, confidence: Double) -> BootstrapInterval? {
+    guard let (lower, upper) = Statistics.percentileInterval(values, confidence: confidence) else { return nil }
+    let finiteValues = values.filter(\.isFinite)
+    let se: Double? = finiteValues.count > 1 ? gsl_stats_sd(finiteValues, 1, finiteValues.count) : nil
+    return BootstrapInterval(estimate: finite(estimate), lower: lower, upper: upper,
+                             standardError: se.flatMap(finite), resamples: finiteValues.count)
 }
 
 /// Permutation p-values of the class–expert mutual information of every scope:

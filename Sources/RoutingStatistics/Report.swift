@@ -45,6 +45,10 @@ extension TraceAnalysis {
             r += ", \(resampling.bootstrapResamples) bootstrap resamples "
                 + "(\(formatPercent(resampling.confidenceLevel, digits: 0)) intervals)"
         }
+        if let groups = resampling.loadRoutingGroups {
+            let blocks = (resampling.loadGroupsPerUnit ?? 1) > 1 ? " in blocks of \(resampling.loadGroupsPerUnit!)" : ""
+            r += "; load intervals over \(groups) routing groups\(blocks)"
+        }
         if resampling.permutations > 0 { r += ", \(resampling.permutations) permutations" }
         lines.append(r + ", seed \(resampling.seed)")
         for scope in layers + [overall] {

@@ -56,11 +56,37 @@ public struct ResamplingSummary: Codable, Sendable, Equatable {
     public var blockSize: Int
     /// Whether the bootstrap kept each class's size (always, when there are labels).
     public var stratifiedByClass: Bool
+    /// When set, the intervals of the load numbers (CV, Gini, MaxVio, mean experts per token)
+    /// come from resampling whole routing groups (``Traces/RoutingTrace/routingGroups``, one
+    /// batch each), not ``unit``: the number of groups in the trace. Nil when the trace records
+    /// fewer than two groups, or without resamples.
+    public var loadRoutingGroups: Int?
+    /// Consecutive routing groups drawn together as one unit (1 unless the groups are too many
+    /// for one replicate's budget); nil with ``loadRoutingGroups``.
+    public var loadGroupsPerUnit: Int?
+
+    /// A summary; the load fields stay nil when the load numbers were resampled by ``unit``.
+    public init(unit: String, units: Int, bootstrapResamples: Int, confidenceLevel: Double, permutations: Int,
+                seed: UInt64, method: String, blockSize: Int, stratifiedByClass: Bool,
+                loadRoutingGroups: Int? = nil, loadGroupsPerUnit: Int? = nil) {
+        self.unit = unit
+        self.units = units
+        self.bootstrapResamples = bootstrapResamples
+        self.confidenceLevel = confidenceLevel
+        self.permutations = permutations
+        self.seed = seed
+        self.method = method
+        self.blockSize = blockSize
+        self.stratifiedByClass = stratifiedByClass
+        self.loadRoutingGroups = loadRoutingGroups
+        self.loadGroupsPerUnit = loadGroupsPerUnit
+    }
 
     enum CodingKeys: String, CodingKey {
         case unit, units, bootstrapResamples = "bootstrap_resamples"
         case confidenceLevel = "confidence_level", permutations, seed, method
         case blockSize = "block_size", stratifiedByClass = "stratified_by_class"
+        case loadRoutingGroups = "load_routing_groups", loadGroupsPerUnit = "load_groups_per_unit"
     }
 }
 

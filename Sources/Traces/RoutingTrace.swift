@@ -23,13 +23,18 @@ public struct RoutingTrace: Equatable, Sendable {
     public var classNames: [String]
     /// One entry per MoE layer, in model order.
     public var layers: [LayerRouting]
+    /// The routing groups, or nil when unknown: the token counts of the consecutive runs of
+    /// tokens that the routers routed together (one batch each, the unit of a capacity or of
+    /// Expert Choice's per-expert k), in trace order; each at least 1, summing to
+    /// ``tokenCount``. The statistics resample whole groups for the load numbers' intervals.
+    public var routingGroups: [Int]?
     /// Free-form provenance: router name, run directory, epoch, … (written into reports).
     public var metadata: [String: String]
 
     /// A trace; ``validate()`` checks that the parts agree.
     public init(expertCount: Int, tokenCount: Int, labels: [Int32]? = nil, positions: [Int32]? = nil,
                 classCount: Int = 0, classNames: [String] = [], layers: [LayerRouting],
-                metadata: [String: String] = [:]) {
+                routingGroups: [Int]? = nil, metadata: [String: String] = [:]) {
         self.expertCount = expertCount
         self.tokenCount = tokenCount
         self.labels = labels
@@ -37,6 +42,7 @@ public struct RoutingTrace: Equatable, Sendable {
         self.classCount = classCount
         self.classNames = classNames
         self.layers = layers
+        self.routingGroups = routingGroups
         self.metadata = metadata
     }
 

@@ -45,6 +45,9 @@ public enum RoutingTraceFile {
         var labels: Bool
         var positions: Bool
         var layers: [LayerHeader]
+        /// The trace's routing groups (token counts); absent when unknown. Older readers
+        /// ignore the key, so files with it stay readable by them.
+        var routingGroups: [Int]?
     }
 
     /// One layer's entry in the metadata block.
@@ -96,7 +99,8 @@ public enum RoutingTraceFile {
                 LayerHeader(layer: $0.layer, assignments: $0.experts.count, capacity: $0.capacity,
                             topProbability: $0.topProbability != nil, routerEntropy: $0.routerEntropy != nil,
                             probabilities: $0.probabilities != nil, preferredExpert: $0.preferredExpert != nil)
-            })
+            },
+            routingGroups: trace.routingGroups)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let json: [UInt8]
@@ -298,7 +302,8 @@ public enum RoutingTraceFile {
         }
         let trace = RoutingTrace(
             expertCount: header.expertCount, tokenCount: header.tokenCount, labels: labels, positions: positions,
-            classCount: header.classCount, classNames: header.classNames, layers: layers, metadata: header.metadata)
+            classCount: header.classCount, classNames: header.classNames, layers: layers,
+            routingGroups: header.routingGroups, metadata: header.metadata)
 
         if let v = trace.firstViolation() {
             let placement = placements.first { $0.layerIndex == v.layerIndex && $0.field == v.field }

@@ -56,7 +56,8 @@ extension RoutingTrace {
     ///   `tokenCount × expertCount`); probabilities (top and full) finite in [0, 1];
     ///   entropies finite in [0, ln expertCount] (with 1e-4 slack for rounding);
     ///   preferred experts in `0..<expertCount`; capacity ≥ 0;
-    /// - labels in `0..<classCount` or −1 (unknown); positions ≥ −1 (−1 = unknown).
+    /// - labels in `0..<classCount` or −1 (unknown); positions ≥ −1 (−1 = unknown);
+    /// - routing groups, when given, each ≥ 1 token and summing to `tokenCount`.
     ///
     /// It never allocates memory in proportion to `expertCount` or `classCount`, so it is
     /// safe on a trace read from an untrusted file.
@@ -111,6 +112,21 @@ extension RoutingTrace {
             }
             if let bad {
                 return traceLevel("positions", bad, "position \(positions[bad]) is negative and not −1 (unknown)")
+            }
+        }
+        if let routingGroups {
+            var total = 0
+            for (g, size) in routingGroups.enumerated() {
+                guard size >= 1, size <= tokenCount - total else {
+                    return traceLevel("routingGroups", g, size < 1
+                        ? "group of \(size) tokens; every routing group has at least one token"
+                        : "groups 0…\(g) hold \(total + size) tokens, more than the trace's \(tokenCount)")
+                }
+                total += size
+            }
+            if total != tokenCount {
+                return traceLevel("routingGroups", nil,
+                                  "\(routingGroups.count) routing groups hold \(total) tokens, the trace has \(tokenCount)")
             }
         }
         if layers.isEmpty {

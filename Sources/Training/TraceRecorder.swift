@@ -15,6 +15,7 @@ public final class TraceRecorder {
     private var labels: [Int32] = []
     private var positions: [Int32] = []
     private var tokenCount = 0
+    private var groups: [Int] = []       // tokens of each recorded batch (routing group)
     private var keepProbabilities: Bool
     private var perToken: [Int32] = []   // scratch: assignments per token in a batch
     private var cursor: [Int32] = []     // scratch: write position per token
@@ -32,6 +33,7 @@ public final class TraceRecorder {
 
     /// Records one batch: the labels of its images and, per recorded layer, the plan of
     /// that layer's last forward over the batch's `labels.count · tokensPerImage` tokens.
+    /// The batch is one routing group of the trace (``RoutingTrace/routingGroups``).
     public func record(labels batchLabels: ArraySlice<Int32>, plans: [RoutingPlan]) {
         precondition(plans.count == layers.count, "one plan per recorded layer")
         let n = batchLabels.count * tokensPerImage
@@ -46,6 +48,7 @@ public final class TraceRecorder {
             append(plan: plan, to: &layers[l], tokens: n)
         }
         tokenCount += n
+        if n > 0 { groups.append(n) }
     }
 
     private func append(plan: RoutingPlan, to layer: inout LayerRouting, tokens n: Int) {
@@ -101,6 +104,7 @@ public final class TraceRecorder {
     /// The trace of everything recorded.
     public func trace(classCount: Int, classNames: [String], metadata: [String: String]) -> RoutingTrace {
         RoutingTrace(expertCount: expertCount, tokenCount: tokenCount, labels: labels, positions: positions,
-                     classCount: classCount, classNames: classNames, layers: layers, metadata: metadata)
+                     classCount: classCount, classNames: classNames, layers: layers, routingGroups: groups,
+                     metadata: metadata)
     }
 }

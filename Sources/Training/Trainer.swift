@@ -34,7 +34,8 @@ public final class Trainer {
     /// The test images.
     public let testSet: ImageDataset
     private let optimizer: AdamW
-    private let parameters: [Parameter]
+    /// The model's parameters, in the optimiser's order.
+    let parameters: [Parameter]
     private let trainLoader: BatchLoader
     private let testLoader: BatchLoader
     private let schedule: LearningRateSchedule
@@ -391,6 +392,41 @@ public final class Trainer {
             throw InputError(file: checkpointPath, location: "header.configuration",
                              message: "the checkpoint was written by a run with a different configuration; resume with the run's own settings")
         }
+        // Everything is checked before the model is touched.
+        let header = checkpoint.header
+        guard (0...configuration.epochs).contains(header.epoch) else {
+            throw InputError(file: checkpointPath, location: "header.epoch",
+                             message: "\(header.epoch) epochs completed, expected 0…\(configuration.epochs) (the run's epochs)")
+        }
+        guard header.step >= 0 else {
+            throw InputError(file: checkpointPath, location: "header.step", message: "\(header.step) steps completed is negative")
+        }
+        let counters = header.counters
+        // Counters are JSON numbers: a corrupt or edited file must not trap converting them.
+        func count(_ name: String, default value: Int) throws -> Int {
+            guard let x = counters[name] else { return value }
+            guard x >= 0, x <= 9_007_199_254_740_992, x == x.rounded() else {
+                throw InputError(file: checkpointPath, location: "header.counters.\(name)",
+                                 message: "\(x) is not a whole number of 0…2⁵³")
+            }
+            return Int(x)
+        }
+        func amount(_ name: String) throws -> Double {
+            guard let x = counters[name] else { return 0 }
+            guard x.isFinite else {
+                throw InputError(file: checkpointPath, location: "header.counters.\(name)", message: "\(x) is not finite")
+            }
+            return x
+        }
+        let adamStep = try count("adamStep", default: header.step)
+        let totals = EpochTotals(lossSum: try amount("epochLossSum"), correct: try count("epochCorrect", default: 0),
+                                 seen: try count("epochSeen", default: 0), seconds: try amount("epochSeconds"))
+        let skipped = try count("skippedSteps", default: 0)
+        let seconds = try amount("trainSeconds")
+        guard let state = header.generators["routing"], let rng = SeededRNG(state: state) else {
+            throw InputError(file: checkpointPath, location: "header.generators.routing", message: "missing or invalid generator state")
+        }
+        var copies: [(values: [Float], into: Tensor)] = []
         for (i, p) in parameters.enumerated() {
             for (name, tensor) in [(p.name, p.value), ("adam.m.\(p.name)", optimizer.firstMoments[i]),
                                    ("adam.v.\(p.name)", optimizer.secondMoments[i])] {
@@ -398,21 +434,19 @@ public final class Trainer {
                     throw InputError(file: checkpointPath, location: "array \(name)",
                                      message: "missing or of the wrong size (the model has \(tensor.count) values)")
                 }
-                values.withUnsafeBufferPointer { tensor.pointer.update(from: $0.baseAddress!, count: tensor.count) }
+                copies.append((values, tensor))
             }
         }
-        guard let state = checkpoint.header.generators["routing"], let rng = SeededRNG(state: state) else {
-            throw InputError(file: checkpointPath, location: "header.generators.routing", message: "missing or invalid generator state")
+        for (values, tensor) in copies {
+            values.withUnsafeBufferPointer { tensor.pointer.update(from: $0.baseAddress!, count: tensor.count) }
         }
         routingRNG = rng
-        epoch = checkpoint.header.epoch
-        step = checkpoint.header.step
-        let counters = checkpoint.header.counters
-        trainSeconds = counters["trainSeconds"] ?? 0
-        optimizer.restore(step: Int(counters["adamStep"] ?? Double(step)))
-        partial = EpochTotals(lossSum: counters["epochLossSum"] ?? 0, correct: Int(counters["epochCorrect"] ?? 0),
-                              seen: Int(counters["epochSeen"] ?? 0), seconds: counters["epochSeconds"] ?? 0)
-        skippedSteps = Int(counters["skippedSteps"] ?? 0)
+        epoch = header.epoch
+        step = header.step
+        trainSeconds = seconds
+        optimizer.restore(step: adamStep)
+        partial = totals
+        skippedSteps = skipped
     }
 }
 

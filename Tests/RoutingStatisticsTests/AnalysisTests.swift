@@ -255,6 +255,102 @@ final class AnalysisTests: XCTestCase {
         XCTAssertEqual(decoded.resamples, 200)
     }
 
+    /// A Switch-like layer over 8 routing groups (batches) of 6 tokens, E = 2, capacity 2 per
+    /// expert and group: expert 0 takes 2 tokens of every group, expert 1 takes 2 of every group
+    /// but the last, where it takes 1; the rest are dropped.
+    func cappedGroupsTrace(groups: [Int]? = Array(repeating: 6, count: 8), router: String = "switch") -> RoutingTrace {
+        var chosen: [[Int]] = []
+        for g in 0..<8 { chosen += [[0], [0], [1], g == 7 ? [] : [1], [], []] }
+        let labels: [Int32] = (0..<48).map { (t: Int) -> Int32 in Int32((t * 7 + t / 5) % 3) }
+        return RoutingTrace(expertCount: 2, tokenCount: 48, labels: labels, classCount: 3,
+                            layers: [layer(0, chosen, capacity: 16), layer(1, chosen, capacity: 16)],
+                            routingGroups: groups, metadata: ["router": router])
+    }
+
+    func testLoadIntervalsResampleWholeRoutingGroups() throws {
+        // Loads 16 and 15, CV 1/31. A replicate that draws the last group m times in its 8
+        // draws has loads 16 and 16 − m, so its CV is m / (32 − m): never more imbalance than
+        // the groups allowed, and the interval holds the estimate.
+        let options = AnalysisOptions(bootstrapResamples: 400, permutations: 0, seed: 3)
+        let a = try analyze(trace: cappedGroupsTrace(), options: options)
+        XCTAssertEqual(a.resampling.loadRoutingGroups, 8)
+        XCTAssertEqual(a.resampling.loadGroupsPerUnit, 1)
+        XCTAssertTrue(a.summary().contains("load intervals over 8 routing groups"), a.summary())
+        for scope in a.layers + [a.overall] {
+            let cv = try XCTUnwrap(scope.uncertainty?.cv, scope.scope)
+            XCTAssertEqual(try XCTUnwrap(cv.estimate), 1.0 / 31, accuracy: 1e-12)
+            XCTAssertEqual(cv.lower, 0, scope.scope)
+            XCTAssertLessThanOrEqual(cv.lower, try XCTUnwrap(cv.estimate))
+            XCTAssertGreaterThanOrEqual(cv.upper, try XCTUnwrap(cv.estimate))
+            XCTAssertLessThanOrEqual(cv.upper, 4.0 / 28 + 1e-12, "m ≤ 4 of 8 draws at the 97.5th percentile")
+            XCTAssertNil(cv.fixedBy)
+            XCTAssertEqual(cv.resamples, 400)
+            let perToken = try XCTUnwrap(scope.uncertainty?.meanExpertsPerToken)
+            XCTAssertLessThanOrEqual(perToken.upper, 32.0 / 48 + 1e-12, "at most 4 of 6 tokens of a group")
+            // The class–expert statistics still resample images/tokens by class.
+            XCTAssertEqual(scope.uncertainty?.mutualInformationBits?.resamples, 400)
+        }
+        // Every replicate is one of the values the groups allow.
+        let loads = try XCTUnwrap(RoutingGroupLoads(trace: cappedGroupsTrace()))
+        XCTAssertEqual(loads.unitCount, 8)
+        let whole = loads.headlines(multiplicity: Array(repeating: 1, count: 8))
+        XCTAssertEqual(whole[0].cv, try XCTUnwrap(a.layers[0].load.cv), accuracy: 1e-15)
+        XCTAssertEqual(whole[2].meanExpertsPerToken, try XCTUnwrap(a.overall.heterogeneity.meanExpertsPerToken),
+                       accuracy: 1e-15)
+        let allowed = (0...8).map { Double($0) / Double(32 - $0) }
+        for h in loads.replicates(resamples: 100, seed: 9)[0] {
+            XCTAssertTrue(allowed.contains { abs($0 - h.cv) < 1e-12 }, "CV \(h.cv)")
+        }
+        // The same routing without groups: images resampled across groups, loads no longer
+        // bounded by any batch; no group fields.
+        let b = try analyze(trace: cappedGroupsTrace(groups: nil), options: options)
+        XCTAssertNil(b.resampling.loadRoutingGroups)
+        XCTAssertNil(b.resampling.loadGroupsPerUnit)
+        XCTAssertGreaterThan(try XCTUnwrap(b.layers[0].uncertainty?.cv).upper, 4.0 / 28 + 1e-12)
+        // One group is no sample of groups: the image intervals stay.
+        XCTAssertNil(try analyze(trace: cappedGroupsTrace(groups: [48]), options: options).resampling.loadRoutingGroups)
+        // JSON: the fields round-trip; analyses written before they existed still decode.
+        let json = String(decoding: try JSONEncoder().encode(a.resampling), as: UTF8.self)
+        XCTAssertTrue(json.contains("\"load_routing_groups\":8"), json)
+        XCTAssertEqual(try JSONDecoder().decode(ResamplingSummary.self, from: Data(json.utf8)), a.resampling)
+        let older = String(decoding: try JSONEncoder().encode(b.resampling), as: UTF8.self)
+        XCTAssertFalse(older.contains("load_routing_groups"), older)
+        XCTAssertEqual(try JSONDecoder().decode(ResamplingSummary.self, from: Data(older.utf8)), b.resampling)
+    }
+
+    func testExpertChoiceGroupsGiveDegenerateLoadIntervalsWithoutTheRouterName() throws {
+        // Every expert takes exactly its k in each of 4 groups: any resample of whole groups has
+        // equal loads, so CV, Gini and MaxVio are 0 in every replicate, whatever the router is
+        // called (a user's router that fills every expert is covered too).
+        let group: [[Int]] = [[0, 1], [0], [2], [], [1, 3], [2, 3]]
+        let chosen = Array([[[Int]]](repeating: group, count: 4).joined())
+        let t = RoutingTrace(expertCount: 4, tokenCount: 24, layers: [layer(0, chosen, capacity: 8)],
+                             routingGroups: [6, 6, 6, 6], metadata: ["router": "my-router"])
+        let a = try analyze(trace: t, options: AnalysisOptions(bootstrapResamples: 100, permutations: 0, seed: 1))
+        let u = try XCTUnwrap(a.layers[0].uncertainty)
+        for interval in [u.cv, u.gini, u.maxVio] {
+            let i = try XCTUnwrap(interval)
+            XCTAssertEqual(i.lower, 0)
+            XCTAssertEqual(i.upper, 0)
+            XCTAssertNil(i.fixedBy)
+        }
+        XCTAssertEqual(try XCTUnwrap(u.meanExpertsPerToken).lower, 8.0 / 6, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(u.meanExpertsPerToken).upper, 8.0 / 6, accuracy: 1e-12)
+    }
+
+    func testManyRoutingGroupsAreDrawnInBlocks() throws {
+        // 2,048 one-token groups × 1,024 experts exceed one replicate's budget (2²⁰ cells):
+        // pairs of consecutive groups are drawn together.
+        let chosen = (0..<2048).map { [$0 % 1024] }
+        let t = RoutingTrace(expertCount: 1024, tokenCount: 2048, layers: [layer(0, chosen)],
+                             routingGroups: Array(repeating: 1, count: 2048))
+        let loads = try XCTUnwrap(RoutingGroupLoads(trace: t))
+        XCTAssertEqual(loads.groupsPerUnit, 2)
+        XCTAssertEqual(loads.unitCount, 1024)
+        XCTAssertEqual(loads.tokens.reduce(0, +), 2048)
+        XCTAssertEqual(loads.loads.reduce(0, +), 2048)
+    }
+
     func testRouterProbabilitiesConfidenceAndClassMeans() throws {
         // Two tokens (classes 0, 1), E = 2, probabilities (0.8, 0.2) and (0.4, 0.6).
         let probabilities: [Float] = [0.8, 0.2, 0.4, 0.6]

@@ -53,6 +53,7 @@ final class RoutingTraceFileTests: XCTestCase {
         XCTAssertNil(back.layers[1].capacity)
         XCTAssertEqual(back.classNames, ["cat", "dog", "ship"])
         XCTAssertEqual(back.metadata["router"], "switch")
+        XCTAssertEqual(back.routingGroups, [3, 2])
     }
 
     func testRoundTripThroughGzip() throws {
@@ -210,6 +211,10 @@ final class RoutingTraceFileTests: XCTestCase {
         let decreasing: [UInt32] = [0, 2, 1, 0, 1, 0x3F80_0000, 0x3F80_0000]
         assertInputError(try RoutingTraceFile.decode(handMade(json: metadata, words: decreasing), file: file),
                          file: file, location: "byte \(dataStart + 8)", message: "less than the previous offset 2")
+        // Routing groups that do not add up to the tokens: named in the metadata.
+        let groups = metadata.replacingOccurrences(of: "\"positions\":false", with: "\"positions\":false,\"routingGroups\":[1,2]")
+        assertInputError(try RoutingTraceFile.decode(handMade(json: groups, words: [0, 1, 2, 0, 1, 0x3F80_0000, 0x3F80_0000]), file: file),
+                         file: file, location: "byte 16 (metadata), routingGroups[1]", message: "groups 0…1 hold 3 tokens, more than the trace's 2")
         // Non-zero padding (covered by a correct checksum).
         var padded = handMade(json: metadata, words: [0, 1, 2, 0, 1, 0x3F80_0000, 0x3F80_0000])
         let padAt = 16 + metadata.utf8.count

@@ -47,7 +47,7 @@ func sampleTrace(optional: Bool) -> RoutingTrace {
         expertCount: 4, tokenCount: 5,
         labels: optional ? [2, 0, -1, 1, 2] : nil, positions: optional ? [0, 1, 2, 3, 4] : nil,
         classCount: optional ? 3 : 0, classNames: optional ? ["cat", "dog", "ship"] : [],
-        layers: [first, second],
+        layers: [first, second], routingGroups: optional ? [3, 2] : nil,
         metadata: optional ? ["router": "switch", "epoch": "3"] : [:])
 }
 

@@ -47,6 +47,8 @@ final class TrainerTests: XCTestCase {
         // Expert Choice fills its capacity exactly: ⌈n·2/4⌉ per batch, summed over the batches.
         let capacity = 6 * (32 * 17 / 2) + (8 * 17 / 2)
         XCTAssertEqual(trace.layers[0].capacity, capacity)
+        // Each test batch is one routing group: 6 of 32 images and one of 8.
+        XCTAssertEqual(trace.routingGroups, [Int](repeating: 32 * 17, count: 6) + [8 * 17])
         for e in 0..<4 { XCTAssertEqual(trace.layers[1].experts.filter { $0 == Int32(e) }.count, capacity) }
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/checkpoints/epoch-2.ckpt"))
         let written = try JSONDecoder().decode(RunSummary.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json")))
@@ -138,6 +140,38 @@ final class TrainerTests: XCTestCase {
         try AtomicFile.write(Array(bytes.prefix(100)), to: path)
         XCTAssertThrowsError(try Checkpoint.read(path)) { XCTAssertTrue("\($0)".contains(path), "\($0)") }
         XCTAssertThrowsError(try Trainer(configuration: configuration(router: "switch", epochs: 1), runDirectory: dir, resume: true, quiet: true))
+    }
+
+    func testCheckpointCountersOutOfRangeAreInputErrorsAndLeaveTheModelAlone() throws {
+        let config = try configuration(router: "switch", epochs: 1)
+        let dir = root + "/run"
+        try Trainer(configuration: config, runDirectory: dir, quiet: true).run()
+        let good = try Checkpoint.read(dir + "/checkpoints/epoch-1.ckpt")
+        let edited = root + "/edited.ckpt"
+        func assertRejected(_ edit: (inout Checkpoint.Header) -> Void, location: String, mentions: String,
+                            line: UInt = #line) throws {
+            var header = good.header
+            edit(&header)
+            try Checkpoint(header: header, arrays: good.arrays).write(to: edited)   // a valid checksum
+            let trainer = try Trainer(configuration: config, runDirectory: root + "/fresh", quiet: true)
+            let before = trainer.parameters.map { Array(UnsafeBufferPointer(start: $0.value.pointer, count: $0.value.count)) }
+            XCTAssertThrowsError(try trainer.restore(from: edited), line: line) { error in
+                guard let input = error as? InputError else { return XCTFail("\(error) is not an InputError", line: line) }
+                XCTAssertEqual(input.file, edited, line: line)
+                XCTAssertEqual(input.location, location, line: line)
+                XCTAssertTrue(input.message.contains(mentions), "\(input)", line: line)
+            }
+            let after = trainer.parameters.map { Array(UnsafeBufferPointer(start: $0.value.pointer, count: $0.value.count)) }
+            XCTAssertEqual(before, after, "a rejected checkpoint changes no weight", line: line)
+        }
+        try assertRejected({ $0.counters["adamStep"] = 1e300 }, location: "header.counters.adamStep", mentions: "1e+300")
+        try assertRejected({ $0.counters["epochCorrect"] = -3 }, location: "header.counters.epochCorrect", mentions: "-3")
+        try assertRejected({ $0.counters["skippedSteps"] = 2.5 }, location: "header.counters.skippedSteps", mentions: "2.5")
+        try assertRejected({ $0.epoch = 7 }, location: "header.epoch", mentions: "expected 0…1")
+        try assertRejected({ $0.step = -1 }, location: "header.step", mentions: "negative")
+        try assertRejected({ $0.generators = [:] }, location: "header.generators.routing", mentions: "generator")
+        // The unedited checkpoint restores.
+        XCTAssertNoThrow(try Trainer(configuration: config, runDirectory: root + "/fresh", quiet: true).restore(from: dir + "/checkpoints/epoch-1.ckpt"))
     }
 
     func testConfigurationErrorsNameTheFieldAndRange() {
