@@ -37,8 +37,9 @@ public struct GEMMBenchmark: Sendable {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n),
                         1, a.pointer, Int32(n), b.pointer, Int32(n), 0, c.pointer, Int32(n))
         }
-        defer { BLASThreads.set(1) }
-        // Calls per round so that one round lasts about 50 ms.
+        // Calls per round so that one round lasts about 50 ms. Every direct round is followed
+        // by a wrapper round at one OpenBLAS thread, so the benchmark hands OpenBLAS back at one
+        // thread with its workers stopped.
         BLASThreads.set(threads)
         for _ in 0..<3 { direct() }
         let t0 = monotonicSeconds()

@@ -94,3 +94,39 @@ public struct LayerRouting: Equatable, Sendable {
     /// The number of experts that took token `t`.
     @inlinable public func expertsPerToken(_ t: Int) -> Int { Int(offsets[t + 1] - offsets[t]) }
 }
+
+extension RoutingTrace {
+    /// Routing groups (``routingGroups``) from one group id per token, as the CSV `group`
+    /// column and `groups.npy` give them: each run of equal ids in token order is one group.
+    /// Fails with the first token whose id is negative or returns to a group that an earlier
+    /// run already closed (a group's tokens must be consecutive).
+    public static func routingGroups(fromTokenGroups ids: [Int32]) -> Result<[Int], GroupIDError> {
+        var sizes: [Int] = []
+        var closed = Set<Int32>()
+        var current: Int32? = nil
+        for (t, id) in ids.enumerated() {
+            if id < 0 { return .failure(GroupIDError(token: t, group: id, message: "group \(id) is negative; every token needs its routing group (≥ 0)")) }
+            if id == current {
+                sizes[sizes.count - 1] += 1
+                continue
+            }
+            if let current { closed.insert(current) }
+            if closed.contains(id) {
+                return .failure(GroupIDError(token: t, group: id, message: "group \(id) continues after other groups; a routing group's tokens must be consecutive"))
+            }
+            current = id
+            sizes.append(1)
+        }
+        return .success(sizes)
+    }
+
+    /// Why a per-token group id cannot form routing groups: the token, its id and the reason.
+    public struct GroupIDError: Error, Equatable, Sendable {
+        /// The token whose id is wrong.
+        public var token: Int
+        /// Its group id.
+        public var group: Int32
+        /// What is wrong, naming the id.
+        public var message: String
+    }
+}

@@ -11,16 +11,18 @@ import Darwin
 /// (token, layer, expert) assignment. `docs/trace-format.md` gives the full convention.
 ///
 /// ```text
-/// token,layer,expert,weight,label,position,prob
-/// 0,0,3,0.71,7,1,0.71
-/// 0,0,1,0.29,7,1,0.22
-/// 1,0,-1,,7,2,0.64        ← expert −1: the token was dropped (no assignment)
+/// token,layer,expert,weight,label,position,prob,group
+/// 0,0,3,0.71,7,1,0.71,0
+/// 0,0,1,0.29,7,1,0.22,0
+/// 1,0,-1,,7,2,0.64,0      ← expert −1: the token was dropped (no assignment)
 /// ```
 ///
 /// - Header required; columns in any order. Required: `token`, `layer`, `expert`,
 ///   `weight`. Optional: `label` (class of the token's image, −1 or empty = unknown),
 ///   `position` (−1 or empty = unknown), `prob` (the router's probability of that
-///   assignment; a token's `topProbability` in a layer is the largest `prob` of its rows).
+///   assignment; a token's `topProbability` in a layer is the largest `prob` of its rows),
+///   `group` (the routing group, i.e. batch, the token was routed in: ≥ 0, the same in every
+///   row of a token, each group's tokens consecutive; gives ``RoutingTrace/routingGroups``).
 /// - Tokens are `0..<(largest token + 1)`; a token without a row in a layer has no
 ///   assignment there. A negative expert records a token without an assignment (its
 ///   `weight` may be empty), so that its label, position and probability are kept.
@@ -31,7 +33,7 @@ public enum RoutingTraceCSV {
     /// The columns every trace CSV has.
     public static let requiredColumns = ["token", "layer", "expert", "weight"]
     /// The columns a trace CSV may add.
-    public static let optionalColumns = ["label", "position", "prob"]
+    public static let optionalColumns = ["label", "position", "prob", "group"]
 
     // MARK: Import
 
@@ -58,7 +60,7 @@ public enum RoutingTraceCSV {
 
     /// The column kinds a header can name.
     enum Column: String {
-        case token, layer, expert, weight, label, position, prob
+        case token, layer, expert, weight, label, position, prob, group
     }
 
     /// The parsed rows, one entry per data row in file order.
@@ -71,6 +73,8 @@ public enum RoutingTraceCSV {
         /// Per row; −1 = unknown. Empty when the column is absent.
         var label: [Int32] = []
         var position: [Int32] = []
+        /// Per row; the routing group. Empty when the column is absent.
+        var group: [Int32] = []
         /// Per row; NaN = empty cell. Empty when the column is absent.
         var prob: [Float] = []
         /// The 1-based line of each row.
@@ -78,6 +82,7 @@ public enum RoutingTraceCSV {
         var hasLabel = false
         var hasPosition = false
         var hasProb = false
+        var hasGroup = false
 
         /// The line of the first row satisfying `predicate`.
         func firstLine(where predicate: (Int) -> Bool) -> Int? {
@@ -125,6 +130,7 @@ public enum RoutingTraceCSV {
         rows.hasLabel = rows.columns.contains(.label)
         rows.hasPosition = rows.columns.contains(.position)
         rows.hasProb = rows.columns.contains(.prob)
+        rows.hasGroup = rows.columns.contains(.group)
         let columns = rows.columns
         let columnCount = columns.count
         p = headerEnd
@@ -133,8 +139,8 @@ public enum RoutingTraceCSV {
 
         let expertLimit = expertCount ?? RoutingTrace.maximumExpertCount
         var tokens: [Int32] = [], layers: [Int32] = [], experts: [Int32] = [], weights: [Float] = []
-        var labels: [Int32] = [], positions: [Int32] = [], probs: [Float] = [], lines: [UInt32] = []
-        let hasLabel = rows.hasLabel, hasPosition = rows.hasPosition, hasProb = rows.hasProb
+        var labels: [Int32] = [], positions: [Int32] = [], groups: [Int32] = [], probs: [Float] = [], lines: [UInt32] = []
+        let hasLabel = rows.hasLabel, hasPosition = rows.hasPosition, hasProb = rows.hasProb, hasGroup = rows.hasGroup
         var line = 1
         var scratch = [CChar](repeating: 0, count: 64)
         try scratch.withUnsafeMutableBufferPointer { scratch in
@@ -159,7 +165,7 @@ public enum RoutingTraceCSV {
                     throw InputError(file: file, location: "line \(line)", message: "more lines than a trace CSV may have")
                 }
                 var token: Int32 = 0, layer: Int32 = 0, expert: Int32 = 0
-                var weight: Float = .nan, label: Int32 = -1, position: Int32 = -1, prob: Float = .nan
+                var weight: Float = .nan, label: Int32 = -1, position: Int32 = -1, group: Int32 = 0, prob: Float = .nan
                 var weightStart = 0, weightEnd = 0
                 for c in 0..<columnCount {
                     let s = p
@@ -174,7 +180,7 @@ public enum RoutingTraceCSV {
                     }
                     let column = columns[c]
                     switch column {
-                    case .token, .layer, .expert, .label, .position:
+                    case .token, .layer, .expert, .label, .position, .group:
                         let optional = column == .label || column == .position
                         guard let value = parseInteger(b, s, e) else {
                             if optional && isBlank(b, s, e) { continue }
@@ -206,6 +212,11 @@ public enum RoutingTraceCSV {
                                 throw cellError(column, s, e, "is not a class label in 0…\(RoutingTrace.maximumClassCount - 1) or −1 (unknown)")
                             }
                             label = Int32(value)
+                        case .group:
+                            guard value >= 0 && value <= Int(Int32.max) else {
+                                throw cellError(column, s, e, "is not a routing group number in 0…\(Int32.max)")
+                            }
+                            group = Int32(value)
                         default:
                             guard value >= -1 && value <= Int(Int32.max) else {
                                 throw cellError(column, s, e, "is not a position ≥ 0 or −1 (unknown)")
@@ -254,6 +265,7 @@ public enum RoutingTraceCSV {
                 weights.append(expert >= 0 ? weight : 0)
                 if hasLabel { labels.append(label) }
                 if hasPosition { positions.append(position) }
+                if hasGroup { groups.append(group) }
                 if hasProb { probs.append(prob) }
                 lines.append(UInt32(line))
             }
@@ -264,6 +276,7 @@ public enum RoutingTraceCSV {
         rows.weight = weights
         rows.label = labels
         rows.position = positions
+        rows.group = groups
         rows.prob = probs
         rows.line = lines
         if rows.token.isEmpty {
@@ -424,6 +437,17 @@ public enum RoutingTraceCSV {
         let labels = rows.hasLabel ? try perToken(rows.label, "label") : nil
         let positions = rows.hasPosition ? try perToken(rows.position, "position") : nil
         let classCount = labels.map { Int(($0.max() ?? -1) + 1) } ?? 0
+        var routingGroups: [Int]? = nil
+        if rows.hasGroup {
+            // A token with no row has no group (−1 from perToken): the ids then fail below.
+            switch RoutingTrace.routingGroups(fromTokenGroups: try perToken(rows.group, "group")) {
+            case .success(let sizes): routingGroups = sizes
+            case .failure(let error):
+                let line = rows.firstLine { Int(rows.token[$0]) == error.token }
+                throw InputError(file: file, location: line.map { "line \($0), column 'group'" } ?? "token \(error.token)",
+                                 message: line == nil ? "token \(error.token) has no row, so no routing group" : "token \(error.token): \(error.message)")
+            }
+        }
 
         // CSR layout of every layer in flat arrays: layer l's offsets are
         // offsets[l·(n+1) ..< (l+1)·(n+1)], its assignments start at layerStart[l].
@@ -562,7 +586,8 @@ public enum RoutingTraceCSV {
         var metadata = ["source": file, "sourceFormat": "csv"]
         if !notes.isEmpty { metadata["importNotes"] = notes.joined(separator: "; ") }
         let trace = RoutingTrace(expertCount: expertCount, tokenCount: tokenCount, labels: labels,
-                                 positions: positions, classCount: classCount, layers: layers, metadata: metadata)
+                                 positions: positions, classCount: classCount, layers: layers,
+                                 routingGroups: routingGroups, metadata: metadata)
         try trace.validate(file: file)
         return trace
     }
@@ -579,8 +604,9 @@ public enum RoutingTraceCSV {
     }
 
     /// The trace as CSV text that ``parse(_:file:expertCount:)`` and pandas read:
-    /// columns `token,layer,expert,weight`, then `label`, `position` and `prob` when the
-    /// trace has them; rows ordered by token, layer, then assignment order.
+    /// columns `token,layer,expert,weight`, then `label`, `position`, `prob` and `group` when
+    /// the trace has them (`group`: the index of the token's routing group); rows ordered by
+    /// token, layer, then assignment order.
     ///
     /// A token with no assignment in a layer gets one row with expert −1 (so that its
     /// label, position and probability survive), as does a token whose top probability
@@ -602,6 +628,15 @@ public enum RoutingTraceCSV {
         if trace.labels != nil { header += ",label" }
         if trace.positions != nil { header += ",position" }
         if hasProb { header += ",prob" }
+        // The routing group of each token, 0, 1, 2, … in token order.
+        var groupOfToken: [Int32]? = nil
+        if let sizes = trace.routingGroups {
+            var ids: [Int32] = []
+            ids.reserveCapacity(trace.tokenCount)
+            for (g, size) in sizes.enumerated() { ids += repeatElement(Int32(g), count: size) }
+            groupOfToken = ids
+            header += ",group"
+        }
         out.append(contentsOf: (header + "\n").utf8)
 
         let E = trace.expertCount
@@ -633,6 +668,7 @@ public enum RoutingTraceCSV {
                 out.append(0x2C)
                 if let prob { appendFloat(prob) }
             }
+            if let groupOfToken { out.append(0x2C); appendInt(Int(groupOfToken[t])) }
             out.append(0x0A)
         }
         for t in 0..<trace.tokenCount {

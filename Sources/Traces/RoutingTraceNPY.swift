@@ -11,14 +11,17 @@ import Foundation
 /// | `probs.npy`     | n×E or L×n×E       | float   | the router's probabilities (optional)           |
 /// | `labels.npy`    | n                  | integer | class label of each token's image, −1 = unknown |
 /// | `positions.npy` | n                  | integer | position in the image, −1 = unknown             |
+/// | `groups.npy`    | n                  | integer | routing group (batch) of each token, ≥ 0        |
 ///
 /// Layers are numbered `0..<L` (a 2-D `experts.npy` is one layer, 0). Without
 /// `weights.npy` a token's m experts get weight 1/m each. With `probs.npy` each layer
 /// gets the full probabilities, the top probability, the first-choice (preferred) expert
-/// and, when every row sums to 1 within 10⁻³, the entropy `−Σ p ln p`.
+/// and, when every row sums to 1 within 10⁻³, the entropy `−Σ p ln p`. With `groups.npy`
+/// each run of equal group ids is one routing group (``RoutingTrace/routingGroups``); a
+/// group's tokens must be consecutive.
 public enum RoutingTraceNPY {
     /// The file names read from the directory.
-    public static let fileNames = ["experts.npy", "weights.npy", "probs.npy", "labels.npy", "positions.npy"]
+    public static let fileNames = ["experts.npy", "weights.npy", "probs.npy", "labels.npy", "positions.npy", "groups.npy"]
 
     /// Reads a trace from `directory`, which must hold `experts.npy`. `expertCount`
     /// fixes the number of experts; nil takes the last dimension of `probs.npy`, or
@@ -40,6 +43,7 @@ public enum RoutingTraceNPY {
         let probsArray = try optional("probs.npy")
         let labelsArray = try optional("labels.npy")
         let positionsArray = try optional("positions.npy")
+        let groupsArray = try optional("groups.npy")
 
         // Shapes.
         let shape = expertsArray.shape
@@ -74,7 +78,7 @@ public enum RoutingTraceNPY {
                 throw InputError(file: p.file, message: "\(e) experts exceed the limit of \(RoutingTrace.maximumExpertCount)")
             }
         }
-        for a in [labelsArray, positionsArray].compactMap({ $0 }) where a.shape != [tokenCount] {
+        for a in [labelsArray, positionsArray, groupsArray].compactMap({ $0 }) where a.shape != [tokenCount] {
             throw InputError(file: a.file, message: "shape \(a.shape), expected (\(tokenCount),): one value per token of experts.npy")
         }
 
@@ -135,12 +139,26 @@ public enum RoutingTraceNPY {
         let labels = try perToken(labelsArray, "labels")
         let positions = try perToken(positionsArray, "positions")
         let classCount = labels.map { Int(($0.max() ?? -1) + 1) } ?? 0
+        var routingGroups: [Int]? = nil
+        if let groupsArray {
+            let ids = try groupsArray.integers(role: "routing groups")
+            if let bad = ids.firstIndex(where: { $0 < 0 || $0 > Int(Int32.max) }) {
+                throw InputError(file: groupsArray.file, location: groupsArray.describeElement(bad),
+                                 message: "\(ids[bad]) is not a routing group number in 0…\(Int32.max)")
+            }
+            switch RoutingTrace.routingGroups(fromTokenGroups: ids.map { Int32($0) }) {
+            case .success(let sizes): routingGroups = sizes
+            case .failure(let error):
+                throw InputError(file: groupsArray.file, location: groupsArray.describeElement(error.token),
+                                 message: error.message)
+            }
+        }
 
         var metadata = ["source": directory, "sourceFormat": "npy"]
         if weightsArray == nil { notes.append("no weights.npy: each of a token's m experts has weight 1/m") }
         if !notes.isEmpty { metadata["importNotes"] = notes.joined(separator: "; ") }
         let trace = RoutingTrace(expertCount: expertCount, tokenCount: tokenCount, labels: labels, positions: positions,
-                                 classCount: classCount, layers: layers, metadata: metadata)
+                                 classCount: classCount, layers: layers, routingGroups: routingGroups, metadata: metadata)
         try trace.validate(file: directory)
         return trace
     }

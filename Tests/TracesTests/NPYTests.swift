@@ -121,6 +121,23 @@ final class RoutingTraceNPYTests: XCTestCase {
         XCTAssertNil(trace.metadata["importNotes"])
     }
 
+    func testGroupsGiveRoutingGroups() throws {
+        try writeTopTwo()
+        try put(npy([Int64(7), 7, 3], shape: [3], descr: "<i8"), directory, "groups.npy")
+        XCTAssertEqual(try RoutingTraceNPY.read(directory: directory).routingGroups, [2, 1])
+        try put(npy([Int32(0), 1, 0], shape: [3], descr: "<i4"), directory, "groups.npy")
+        assertInputError(try RoutingTraceNPY.read(directory: directory), file: path("groups.npy"),
+                         location: "element [2]", message: "group 0 continues after other groups")
+        try put(npy([Int32(0), -1, 1], shape: [3], descr: "<i4"), directory, "groups.npy")
+        assertInputError(try RoutingTraceNPY.read(directory: directory), file: path("groups.npy"),
+                         location: "element [1]", message: "-1 is not a routing group number")
+        try put(npy([Int32(0), 0], shape: [2], descr: "<i4"), directory, "groups.npy")
+        assertInputError(try RoutingTraceNPY.read(directory: directory), file: path("groups.npy"),
+                         message: "shape [2], expected (3,)")
+        try FileManager.default.removeItem(atPath: path("groups.npy"))
+        XCTAssertNil(try RoutingTraceNPY.read(directory: directory).routingGroups)
+    }
+
     func testProbabilitiesGiveTopPreferredAndEntropy() throws {
         try writeTopTwo(weights: false, probs: true)
         let trace = try RoutingTraceNPY.read(directory: directory)

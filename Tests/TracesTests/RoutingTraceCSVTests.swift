@@ -103,6 +103,37 @@ final class RoutingTraceCSVTests: XCTestCase {
         XCTAssertNil(imported.metadata["importNotes"])
     }
 
+    func testGroupColumnGivesRoutingGroups() throws {
+        let text = """
+            token,layer,expert,weight,group
+            0,0,1,1,4
+            1,0,0,1,4
+            2,0,-1,,9
+            3,0,1,1,2
+            3,1,0,1,2
+
+            """
+        let trace = try parse(text)
+        XCTAssertEqual(trace.routingGroups, [2, 1, 1])
+        // Export writes the groups' indices and reads back the same groups.
+        let exported = try trace.csvText()
+        XCTAssertTrue(exported.hasPrefix("token,layer,expert,weight,group\n0,0,1,1.0,0\n"), exported)
+        XCTAssertEqual(try parse(exported).routingGroups, [2, 1, 1])
+        // A group that returns after another, a token with no row, a group per row that
+        // differs within a token, and a negative group are errors naming the place.
+        assertInputError(try parse("token,layer,expert,weight,group\n0,0,1,1,0\n1,0,1,1,1\n2,0,1,1,0\n"),
+                         file: "in.csv", location: "line 4, column 'group'", message: "group 0 continues after other groups")
+        assertInputError(try parse("token,layer,expert,weight,group\n0,0,1,1,0\n2,0,1,1,0\n"),
+                         file: "in.csv", location: "token 1", message: "token 1 has no row")
+        assertInputError(try parse("token,layer,expert,weight,group\n0,0,1,1,0\n0,1,1,1,1\n"),
+                         file: "in.csv", location: "line 3, column 'group'", message: "token 0 has group 1 here but 0 on line 2")
+        assertInputError(try parse("token,layer,expert,weight,group\n0,0,1,1,-1\n"),
+                         file: "in.csv", location: "line 2, column 'group'", message: "is not a routing group number")
+        // Without the column, no groups; without groups, no column.
+        XCTAssertNil(try parse(handWritten).routingGroups)
+        XCTAssertFalse(try parse(handWritten).csvText().contains("group"))
+    }
+
     func testExportedTextIsAsDocumented() throws {
         var trace = RoutingTrace(expertCount: 3, tokenCount: 2, labels: [1, 0], classCount: 2, layers: [
             LayerRouting(layer: 2, offsets: [0, 2, 2], experts: [2, 0], weights: [0.75, 0.25],
