@@ -95,7 +95,8 @@ public struct ComparisonReport: Sendable {
         b.paragraph("Written by `switchyard compare`. Runs whose configurations differ only by seed form a group. "
                     + "With two or more runs a cell is the mean across seeds with its "
                     + "\(ReportFormat.percent(confidence, 0)) Student-t interval; with one run it is that run's value, "
-                    + "with the bootstrap interval over test tokens where the statistic has one. Routing statistics are "
+                    + "with the bootstrap interval over test images (for the load numbers, over test batches when the "
+                    + "trace records them) where the statistic has one. Routing statistics are "
                     + "over all layers of the newest test-set trace (docs/statistics.md).")
         b.heading(2, "What this says")
         b.bullets(findings())

@@ -13,10 +13,16 @@ import Traces
 /// replacement from the G recorded ones and summing their per-expert loads.
 ///
 /// When G · L · E would exceed ``maximumCells`` (the work of one replicate), consecutive groups
-/// are resampled together in blocks of ``groupsPerUnit`` (still whole groups).
+/// are resampled together in blocks of ``groupsPerUnit`` (still whole groups). With fewer than
+/// ``minimumUnits`` groups (or blocks) a percentile interval over so few clusters means little,
+/// and with L · E above ``maximumCells`` / ``minimumUnits`` the table does not fit the budget:
+/// in both cases there is no group bootstrap and the load intervals stay those of the image
+/// bootstrap.
 struct RoutingGroupLoads {
     /// The most (unit, layer, expert) cells of the table, the additions of one replicate.
     static let maximumCells = 1 << 20
+    /// The fewest resampled units (groups, or blocks of groups) for a group bootstrap.
+    static let minimumUnits = 10
 
     /// Routing groups in the trace.
     let groupCount: Int
@@ -33,16 +39,20 @@ struct RoutingGroupLoads {
     /// Tokens per unit.
     let tokens: [Double]
 
-    /// The per-group loads of `trace`, or nil when it records fewer than two routing groups
-    /// (or, after blocking, fewer than two units remain).
+    /// The per-group loads of `trace`, or nil when there is no group bootstrap (see above:
+    /// no groups, fewer than ``minimumUnits`` units, L · E too large) or the groups do not
+    /// cover the trace's tokens exactly (the analysis rejects such traces before).
     init?(trace: RoutingTrace) {
-        guard let groups = trace.routingGroups, groups.count >= 2 else { return nil }
+        let minimum = RoutingGroupLoads.minimumUnits, budget = RoutingGroupLoads.maximumCells
+        guard let groups = trace.routingGroups, groups.count >= minimum,
+              (try? trace.validateRoutingGroups()) != nil else { return nil }
         let e = trace.expertCount, l = trace.layers.count
-        let slots = l * e
-        guard slots > 0, 2 * slots <= RoutingGroupLoads.maximumCells else { return nil }
-        let perUnit = max(1, (groups.count * slots + RoutingGroupLoads.maximumCells - 1) / RoutingGroupLoads.maximumCells)
+        let (slots, overflow) = l.multipliedReportingOverflow(by: e)
+        guard !overflow, slots > 0, slots <= budget / minimum else { return nil }
+        // Blocks of perUnit groups, as small as the budget allows but never below `minimum` units.
+        let perUnit = min(max(1, (groups.count + budget / slots - 1) / (budget / slots)), groups.count / minimum)
         let units = (groups.count + perUnit - 1) / perUnit
-        guard units >= 2 else { return nil }
+        guard units >= minimum else { return nil }
         var loads = [Double](repeating: 0, count: units * slots)
         var tokens = [Double](repeating: 0, count: units)
         var start = 0

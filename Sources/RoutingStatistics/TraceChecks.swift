@@ -33,6 +33,7 @@ func checkTrace(_ trace: RoutingTrace, source: String?) throws -> TraceShape {
     guard n >= 1 else { throw fail("header", "token count is \(n), expected at least 1") }
     guard n < Int(Int32.max) else { throw fail("header", "token count is \(n), expected below 2^31") }
     guard !trace.layers.isEmpty else { throw fail("header", "the trace has no layers") }
+    try trace.validateRoutingGroups(file: source)
     guard trace.classCount >= 0 else {
         throw fail("header", "class count is \(trace.classCount), expected 0 or more")
     }

@@ -11,9 +11,10 @@ struct AnalyzeCommand: ParsableCommand {
         abstract: "Routing statistics of traces: load imbalance, token-expert affinity, heterogeneity, stability.",
         discussion: """
         Each input is a run directory (its newest traces/epoch-N.sytrace), a .sytrace(.gz) \
-        file, a CSV(.gz) with header token,layer,expert,weight[,label,position,prob], or a \
+        file, a CSV(.gz) with header token,layer,expert,weight[,label,position,prob,group], or a \
         directory holding experts.npy (and optionally weights.npy, probs.npy, labels.npy, \
-        positions.npy) — see docs/trace-format.md. The terminal gets a summary per layer with \
+        positions.npy, groups.npy) — see docs/trace-format.md. Load intervals resample whole \
+        routing groups (test batches) when the trace records ten or more. The terminal gets a summary per layer with \
         bootstrap confidence intervals; --json writes every number: {"traces": [{source, analysis, \
         stability}, …], "comparison": …}, where each analysis.layers[i] object holds \
         load.cv, load.gini, load.max_vio, load.chi2_p, affinity.mutual_information_bits, \

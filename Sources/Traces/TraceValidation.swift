@@ -114,21 +114,7 @@ extension RoutingTrace {
                 return traceLevel("positions", bad, "position \(positions[bad]) is negative and not −1 (unknown)")
             }
         }
-        if let routingGroups {
-            var total = 0
-            for (g, size) in routingGroups.enumerated() {
-                guard size >= 1, size <= tokenCount - total else {
-                    return traceLevel("routingGroups", g, size < 1
-                        ? "group of \(size) tokens; every routing group has at least one token"
-                        : "groups 0…\(g) hold \(total + size) tokens, more than the trace's \(tokenCount)")
-                }
-                total += size
-            }
-            if total != tokenCount {
-                return traceLevel("routingGroups", nil,
-                                  "\(routingGroups.count) routing groups hold \(total) tokens, the trace has \(tokenCount)")
-            }
-        }
+        if let violation = routingGroupsViolation() { return violation }
         if layers.isEmpty {
             return traceLevel("layers", nil, "the trace has no layer")
         }
@@ -144,6 +130,36 @@ extension RoutingTrace {
             }
         }
         return nil
+    }
+}
+
+extension RoutingTrace {
+    /// The first broken invariant of ``routingGroups`` (each ≥ 1 token, summing to
+    /// ``tokenCount``), or nil. Safe on any sizes: nothing is added that could overflow.
+    func routingGroupsViolation() -> TraceViolation? {
+        guard let routingGroups else { return nil }
+        func violation(_ element: Int?, _ message: String) -> TraceViolation {
+            TraceViolation(layerIndex: nil, layerNumber: nil, field: "routingGroups", element: element, token: nil,
+                           message: message)
+        }
+        var total = 0
+        for (g, size) in routingGroups.enumerated() {
+            if size < 1 { return violation(g, "group of \(size) tokens; every routing group has at least one token") }
+            if size > tokenCount - total {
+                return violation(g, "group of \(size) tokens, but only \(tokenCount - total) of the trace's \(tokenCount) tokens remain after groups 0..<\(g)")
+            }
+            total += size
+        }
+        if total != tokenCount {
+            return violation(nil, "\(routingGroups.count) routing groups hold \(total) tokens, the trace has \(tokenCount)")
+        }
+        return nil
+    }
+
+    /// Checks ``routingGroups`` alone (see ``routingGroupsViolation()``), throwing an
+    /// `InputError` naming `file`; for readers of a trace that skip full validation.
+    public func validateRoutingGroups(file: String? = nil) throws {
+        if let v = routingGroupsViolation() { throw InputError(file: file, location: v.location, message: v.message) }
     }
 }
 

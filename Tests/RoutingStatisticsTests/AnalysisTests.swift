@@ -255,49 +255,65 @@ final class AnalysisTests: XCTestCase {
         XCTAssertEqual(decoded.resamples, 200)
     }
 
-    /// A Switch-like layer over 8 routing groups (batches) of 6 tokens, E = 2, capacity 2 per
-    /// expert and group: expert 0 takes 2 tokens of every group, expert 1 takes 2 of every group
-    /// but the last, where it takes 1; the rest are dropped.
-    func cappedGroupsTrace(groups: [Int]? = Array(repeating: 6, count: 8), router: String = "switch") -> RoutingTrace {
-        var chosen: [[Int]] = []
-        for g in 0..<8 { chosen += [[0], [0], [1], g == 7 ? [] : [1], [], []] }
-        let labels: [Int32] = (0..<48).map { (t: Int) -> Int32 in Int32((t * 7 + t / 5) % 3) }
-        return RoutingTrace(expertCount: 2, tokenCount: 48, labels: labels, classCount: 3,
-                            layers: [layer(0, chosen, capacity: 16), layer(1, chosen, capacity: 16)],
+    /// Switch-like routing over 12 routing groups (batches) of 6 tokens, E = 2, capacity 2 per
+    /// expert and group. Layer 0: expert 0 takes 2 tokens of every group, expert 1 takes 2 of
+    /// every group but the last, where it takes 1 (loads 24 and 23). Layer 1: expert 0 takes
+    /// only 1 token of groups 0 and 1 (loads 22 and 24). The rest are dropped.
+    func cappedGroupsTrace(groups: [Int]? = Array(repeating: 6, count: 12), router: String = "switch") -> RoutingTrace {
+        var first: [[Int]] = [], second: [[Int]] = []
+        for g in 0..<12 {
+            first += [[0], [0], [1], g == 11 ? [] : [1], [], []]
+            second += [[0], g < 2 ? [] : [0], [1], [1], [], []]
+        }
+        let labels: [Int32] = (0..<72).map { (t: Int) -> Int32 in Int32((t * 7 + t / 5) % 3) }
+        return RoutingTrace(expertCount: 2, tokenCount: 72, labels: labels, classCount: 3,
+                            layers: [layer(0, first, capacity: 24), layer(1, second, capacity: 24)],
                             routingGroups: groups, metadata: ["router": router])
     }
 
     func testLoadIntervalsResampleWholeRoutingGroups() throws {
-        // Loads 16 and 15, CV 1/31. A replicate that draws the last group m times in its 8
-        // draws has loads 16 and 16 − m, so its CV is m / (32 − m): never more imbalance than
-        // the groups allowed, and the interval holds the estimate.
+        // Layer 0: loads 24 and 23, CV 1/47. A replicate that draws the last group m times in
+        // its 12 draws has loads 24 and 24 − m, so its CV is m / (48 − m): never more imbalance
+        // than the groups allowed, and the interval holds the estimate.
         let options = AnalysisOptions(bootstrapResamples: 400, permutations: 0, seed: 3)
         let a = try analyze(trace: cappedGroupsTrace(), options: options)
-        XCTAssertEqual(a.resampling.loadRoutingGroups, 8)
+        XCTAssertEqual(a.resampling.loadRoutingGroups, 12)
         XCTAssertEqual(a.resampling.loadGroupsPerUnit, 1)
-        XCTAssertTrue(a.summary().contains("load intervals over 8 routing groups"), a.summary())
+        XCTAssertTrue(a.summary().contains("load intervals over 12 routing groups"), a.summary())
+        let cv = try XCTUnwrap(a.layers[0].uncertainty?.cv)
+        XCTAssertEqual(try XCTUnwrap(cv.estimate), 1.0 / 47, accuracy: 1e-12)
+        XCTAssertEqual(cv.lower, 0)
+        XCTAssertGreaterThanOrEqual(cv.upper, try XCTUnwrap(cv.estimate))
+        XCTAssertLessThanOrEqual(cv.upper, 4.0 / 44 + 1e-12, "m ≤ 4 of 12 draws at the 97.5th percentile")
+        XCTAssertNil(cv.fixedBy)
+        XCTAssertEqual(cv.resamples, 400)
         for scope in a.layers + [a.overall] {
-            let cv = try XCTUnwrap(scope.uncertainty?.cv, scope.scope)
-            XCTAssertEqual(try XCTUnwrap(cv.estimate), 1.0 / 31, accuracy: 1e-12)
-            XCTAssertEqual(cv.lower, 0, scope.scope)
-            XCTAssertLessThanOrEqual(cv.lower, try XCTUnwrap(cv.estimate))
-            XCTAssertGreaterThanOrEqual(cv.upper, try XCTUnwrap(cv.estimate))
-            XCTAssertLessThanOrEqual(cv.upper, 4.0 / 28 + 1e-12, "m ≤ 4 of 8 draws at the 97.5th percentile")
-            XCTAssertNil(cv.fixedBy)
-            XCTAssertEqual(cv.resamples, 400)
-            let perToken = try XCTUnwrap(scope.uncertainty?.meanExpertsPerToken)
-            XCTAssertLessThanOrEqual(perToken.upper, 32.0 / 48 + 1e-12, "at most 4 of 6 tokens of a group")
+            let u = try XCTUnwrap(scope.uncertainty, scope.scope)
+            for (name, interval) in [("cv", u.cv), ("gini", u.gini), ("maxVio", u.maxVio),
+                                     ("meanExpertsPerToken", u.meanExpertsPerToken)] {
+                let i = try XCTUnwrap(interval, "\(scope.scope) \(name)")
+                XCTAssertLessThanOrEqual(i.lower, try XCTUnwrap(i.estimate) + 1e-12, "\(scope.scope) \(name)")
+                XCTAssertGreaterThanOrEqual(i.upper, try XCTUnwrap(i.estimate) - 1e-12, "\(scope.scope) \(name)")
+            }
+            XCTAssertLessThanOrEqual(try XCTUnwrap(u.meanExpertsPerToken).upper, 4.0 / 6 + 1e-12,
+                                     "at most 4 of 6 tokens of a group")
             // The class–expert statistics still resample images/tokens by class.
-            XCTAssertEqual(scope.uncertainty?.mutualInformationBits?.resamples, 400)
+            XCTAssertEqual(u.mutualInformationBits?.resamples, 400)
         }
-        // Every replicate is one of the values the groups allow.
+        // The group table reproduces every estimate, per layer and over all layers (the L·E
+        // (layer, expert) slots 24, 23, 22, 24), and every replicate is a value the groups allow.
         let loads = try XCTUnwrap(RoutingGroupLoads(trace: cappedGroupsTrace()))
-        XCTAssertEqual(loads.unitCount, 8)
-        let whole = loads.headlines(multiplicity: Array(repeating: 1, count: 8))
-        XCTAssertEqual(whole[0].cv, try XCTUnwrap(a.layers[0].load.cv), accuracy: 1e-15)
-        XCTAssertEqual(whole[2].meanExpertsPerToken, try XCTUnwrap(a.overall.heterogeneity.meanExpertsPerToken),
-                       accuracy: 1e-15)
-        let allowed = (0...8).map { Double($0) / Double(32 - $0) }
+        XCTAssertEqual(loads.unitCount, 12)
+        let whole = loads.headlines(multiplicity: Array(repeating: 1, count: 12))
+        for (h, scope) in zip(whole, a.layers + [a.overall]) {
+            XCTAssertEqual(h.cv, try XCTUnwrap(scope.load.cv), accuracy: 1e-15, scope.scope)
+            XCTAssertEqual(h.gini, try XCTUnwrap(scope.load.gini), accuracy: 1e-15, scope.scope)
+            XCTAssertEqual(h.maxVio, try XCTUnwrap(scope.load.maxVio), accuracy: 1e-15, scope.scope)
+            XCTAssertEqual(h.meanExpertsPerToken, try XCTUnwrap(scope.heterogeneity.meanExpertsPerToken),
+                           accuracy: 1e-15, scope.scope)
+        }
+        XCTAssertNotEqual(whole[0].cv, whole[2].cv, "the layers differ, so all layers is its own scope")
+        let allowed = (0...12).map { Double($0) / Double(48 - $0) }
         for h in loads.replicates(resamples: 100, seed: 9)[0] {
             XCTAssertTrue(allowed.contains { abs($0 - h.cv) < 1e-12 }, "CV \(h.cv)")
         }
@@ -306,26 +322,42 @@ final class AnalysisTests: XCTestCase {
         let b = try analyze(trace: cappedGroupsTrace(groups: nil), options: options)
         XCTAssertNil(b.resampling.loadRoutingGroups)
         XCTAssertNil(b.resampling.loadGroupsPerUnit)
-        XCTAssertGreaterThan(try XCTUnwrap(b.layers[0].uncertainty?.cv).upper, 4.0 / 28 + 1e-12)
-        // One group is no sample of groups: the image intervals stay.
-        XCTAssertNil(try analyze(trace: cappedGroupsTrace(groups: [48]), options: options).resampling.loadRoutingGroups)
+        XCTAssertGreaterThan(try XCTUnwrap(b.layers[0].uncertainty?.cv).upper, 4.0 / 44 + 1e-12)
+        // Fewer than ten groups are too few clusters: the image intervals stay.
+        let few = try analyze(trace: cappedGroupsTrace(groups: [36, 36]), options: options)
+        XCTAssertNil(few.resampling.loadRoutingGroups)
+        XCTAssertEqual(few.layers[0].uncertainty?.cv, b.layers[0].uncertainty?.cv)
+        // Groups that do not cover the tokens are an input error, not a crash.
+        assertAnalysisError(try analyze(trace: cappedGroupsTrace(groups: Array(repeating: 12, count: 12)), options: options),
+                            "routingGroups[6]", "only 0 of the trace's 72 tokens remain")
+        assertAnalysisError(try analyze(trace: cappedGroupsTrace(groups: [70]), options: options),
+                            "routingGroups", "1 routing groups hold 70 tokens")
         // JSON: the fields round-trip; analyses written before they existed still decode.
         let json = String(decoding: try JSONEncoder().encode(a.resampling), as: UTF8.self)
-        XCTAssertTrue(json.contains("\"load_routing_groups\":8"), json)
+        XCTAssertTrue(json.contains("\"load_routing_groups\":12"), json)
         XCTAssertEqual(try JSONDecoder().decode(ResamplingSummary.self, from: Data(json.utf8)), a.resampling)
         let older = String(decoding: try JSONEncoder().encode(b.resampling), as: UTF8.self)
         XCTAssertFalse(older.contains("load_routing_groups"), older)
         XCTAssertEqual(try JSONDecoder().decode(ResamplingSummary.self, from: Data(older.utf8)), b.resampling)
     }
 
+    func assertAnalysisError(_ body: @autoclosure () throws -> TraceAnalysis, _ location: String, _ message: String,
+                             line: UInt = #line) {
+        XCTAssertThrowsError(try body(), line: line) { error in
+            guard let input = error as? InputError else { return XCTFail("\(error) is not an InputError", line: line) }
+            XCTAssertTrue((input.location ?? "").contains(location), "\(input)", line: line)
+            XCTAssertTrue(input.message.contains(message), "\(input)", line: line)
+        }
+    }
+
     func testExpertChoiceGroupsGiveDegenerateLoadIntervalsWithoutTheRouterName() throws {
-        // Every expert takes exactly its k in each of 4 groups: any resample of whole groups has
+        // Every expert takes exactly its k in each of 10 groups: any resample of whole groups has
         // equal loads, so CV, Gini and MaxVio are 0 in every replicate, whatever the router is
         // called (a user's router that fills every expert is covered too).
         let group: [[Int]] = [[0, 1], [0], [2], [], [1, 3], [2, 3]]
-        let chosen = Array([[[Int]]](repeating: group, count: 4).joined())
-        let t = RoutingTrace(expertCount: 4, tokenCount: 24, layers: [layer(0, chosen, capacity: 8)],
-                             routingGroups: [6, 6, 6, 6], metadata: ["router": "my-router"])
+        let chosen = Array([[[Int]]](repeating: group, count: 10).joined())
+        let t = RoutingTrace(expertCount: 4, tokenCount: 60, layers: [layer(0, chosen, capacity: 20)],
+                             routingGroups: Array(repeating: 6, count: 10), metadata: ["router": "my-router"])
         let a = try analyze(trace: t, options: AnalysisOptions(bootstrapResamples: 100, permutations: 0, seed: 1))
         let u = try XCTUnwrap(a.layers[0].uncertainty)
         for interval in [u.cv, u.gini, u.maxVio] {
@@ -339,16 +371,28 @@ final class AnalysisTests: XCTestCase {
     }
 
     func testManyRoutingGroupsAreDrawnInBlocks() throws {
-        // 2,048 one-token groups × 1,024 experts exceed one replicate's budget (2²⁰ cells):
-        // pairs of consecutive groups are drawn together.
-        let chosen = (0..<2048).map { [$0 % 1024] }
-        let t = RoutingTrace(expertCount: 1024, tokenCount: 2048, layers: [layer(0, chosen)],
-                             routingGroups: Array(repeating: 1, count: 2048))
+        // 2,050 one-token groups × 1,024 experts exceed one replicate's budget (2²⁰ cells, at
+        // most 1,024 units of 1,024 slots): groups are drawn three at a time, the last block
+        // holding one group, and the analysis still reproduces its estimates from the blocks.
+        let chosen = (0..<2050).map { [$0 % 1024] }
+        let t = RoutingTrace(expertCount: 1024, tokenCount: 2050, layers: [layer(0, chosen)],
+                             routingGroups: Array(repeating: 1, count: 2050))
         let loads = try XCTUnwrap(RoutingGroupLoads(trace: t))
-        XCTAssertEqual(loads.groupsPerUnit, 2)
-        XCTAssertEqual(loads.unitCount, 1024)
-        XCTAssertEqual(loads.tokens.reduce(0, +), 2048)
-        XCTAssertEqual(loads.loads.reduce(0, +), 2048)
+        XCTAssertEqual(loads.groupsPerUnit, 3)
+        XCTAssertEqual(loads.unitCount, 684)
+        XCTAssertEqual(loads.tokens.last, 1)
+        XCTAssertEqual(loads.tokens.reduce(0, +), 2050)
+        XCTAssertEqual(loads.loads.reduce(0, +), 2050)
+        let a = try analyze(trace: t, options: AnalysisOptions(bootstrapResamples: 20, permutations: 0, seed: 2))
+        XCTAssertEqual(a.resampling.loadRoutingGroups, 2050)
+        XCTAssertEqual(a.resampling.loadGroupsPerUnit, 3)
+        let whole = loads.headlines(multiplicity: Array(repeating: 1, count: loads.unitCount))
+        XCTAssertEqual(whole[0].cv, try XCTUnwrap(a.layers[0].load.cv), accuracy: 1e-15)
+        XCTAssertTrue(a.summary().contains("load intervals over 2050 routing groups in blocks of 3"), a.summary())
+        // L · E beyond the budget for ten units: no group bootstrap.
+        let wide = RoutingTrace(expertCount: 1 << 17, tokenCount: 10, layers: [layer(0, (0..<10).map { [$0] })],
+                                routingGroups: Array(repeating: 1, count: 10))
+        XCTAssertNil(RoutingGroupLoads(trace: wide))
     }
 
     func testRouterProbabilitiesConfidenceAndClassMeans() throws {

@@ -214,7 +214,10 @@ final class RoutingTraceFileTests: XCTestCase {
         // Routing groups that do not add up to the tokens: named in the metadata.
         let groups = metadata.replacingOccurrences(of: "\"positions\":false", with: "\"positions\":false,\"routingGroups\":[1,2]")
         assertInputError(try RoutingTraceFile.decode(handMade(json: groups, words: [0, 1, 2, 0, 1, 0x3F80_0000, 0x3F80_0000]), file: file),
-                         file: file, location: "byte 16 (metadata), routingGroups[1]", message: "groups 0…1 hold 3 tokens, more than the trace's 2")
+                         file: file, location: "byte 16 (metadata), routingGroups[1]", message: "group of 2 tokens, but only 1 of the trace's 2 tokens remain")
+        let huge = metadata.replacingOccurrences(of: "\"positions\":false", with: "\"positions\":false,\"routingGroups\":[1,\(Int.max)]")
+        assertInputError(try RoutingTraceFile.decode(handMade(json: huge, words: [0, 1, 2, 0, 1, 0x3F80_0000, 0x3F80_0000]), file: file),
+                         file: file, location: "routingGroups[1]", message: "group of \(Int.max) tokens")
         // Non-zero padding (covered by a correct checksum).
         var padded = handMade(json: metadata, words: [0, 1, 2, 0, 1, 0x3F80_0000, 0x3F80_0000])
         let padAt = 16 + metadata.utf8.count

@@ -170,6 +170,19 @@ final class TrainerTests: XCTestCase {
         try assertRejected({ $0.epoch = 7 }, location: "header.epoch", mentions: "expected 0…1")
         try assertRejected({ $0.step = -1 }, location: "header.step", mentions: "negative")
         try assertRejected({ $0.generators = [:] }, location: "header.generators.routing", mentions: "generator")
+        // The last array missing: found before any weight is copied.
+        let last = try XCTUnwrap(good.header.arrays.last)
+        XCTAssertTrue(last.name.hasPrefix("adam.v."), last.name)
+        var truncated = good.header
+        truncated.arrays.removeLast()
+        try Checkpoint(header: truncated, arrays: Array(good.arrays.dropLast())).write(to: edited)
+        let trainer = try Trainer(configuration: config, runDirectory: root + "/fresh", quiet: true)
+        let before = trainer.parameters.map { Array(UnsafeBufferPointer(start: $0.value.pointer, count: $0.value.count)) }
+        XCTAssertThrowsError(try trainer.restore(from: edited)) { error in
+            XCTAssertEqual((error as? InputError)?.location, "array \(last.name)", "\(error)")
+        }
+        XCTAssertEqual(trainer.parameters.map { Array(UnsafeBufferPointer(start: $0.value.pointer, count: $0.value.count)) },
+                       before, "no weight copied")
         // The unedited checkpoint restores.
         XCTAssertNoThrow(try Trainer(configuration: config, runDirectory: root + "/fresh", quiet: true).restore(from: dir + "/checkpoints/epoch-1.ckpt"))
     }
