@@ -112,8 +112,9 @@ public struct RunReport: Sendable {
         return "percentile bootstrap intervals at \(ReportFormat.percent(r.confidenceLevel, 0)) over "
             + "\(r.bootstrapResamples) resamples of the test set's \(r.unit)"
             + (r.loadRoutingGroups.map { groups in
-                "; for the load numbers (CV, Gini, MaxVio, experts per token), of its \(groups) routing groups "
-                    + "(evaluation batches\(r.loadGroupsPerUnit.map { $0 > 1 ? ", \($0) per unit" : "" } ?? ""))"
+                "; for the load numbers (CV, Gini, MaxVio, experts per token), of its \(groups) evaluation "
+                    + "batches, the routing groups"
+                    + ((r.loadGroupsPerUnit ?? 1) > 1 ? ", drawn \(r.loadGroupsPerUnit!) at a time" : "")
             } ?? "")
             + " (seed \(r.seed))"
     }

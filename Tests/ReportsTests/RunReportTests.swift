@@ -12,6 +12,16 @@ final class RunReportTests: XCTestCase {
         XCTAssertTrue(mismatches.isEmpty, mismatches.joined(separator: "\n"))
     }
 
+    func testTheOpeningSaysWhenLoadIntervalsResampledTestBatches() throws {
+        var report = try ReportFixtures.report("switch-s0")
+        XCTAssertFalse(try report.document().markdown.contains("routing groups"))
+        report.analysis?.resampling.loadRoutingGroups = 79
+        report.analysis?.resampling.loadGroupsPerUnit = 1
+        let opening = try XCTUnwrap(try report.document().markdown.split(separator: "\n").first { $0.contains("Intervals in brackets") })
+        XCTAssertTrue(opening.contains("over 50 resamples of the test set's images; for the load numbers (CV, Gini, MaxVio, experts per token), of its 79 evaluation batches, the routing groups (seed 7)."),
+                      String(opening))
+    }
+
     func testSameInputsGiveTheSameBytes() throws {
         let a = try ReportFixtures.report("expert-choice-s0").document()
         let b = try ReportFixtures.report("expert-choice-s0").document()
