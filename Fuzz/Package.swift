@@ -19,7 +19,7 @@ let targets: [(name: String, products: [String])] = [
     ("fuzz-gzip", []),
     ("fuzz-trace-csv", ["Traces"]),
     ("fuzz-npy", ["Traces"]),
-    ("fuzz-sytrace", ["Traces"]),
+    ("fuzz-sytrace", ["Traces", "RoutingStatistics"]),
     ("fuzz-checkpoint", ["Training"]),
     ("fuzz-config", ["Training"]),
     ("fuzz-jsonl", ["Training"]),

@@ -74,6 +74,21 @@ import Training
                                 metadata: ["router": "switch", "epoch": "1"])
         try save("fuzz-sytrace", "all-arrays.sytrace", try RoutingTraceFile.encode(rich))
         try save("fuzz-sytrace", "all-arrays.sytrace.gz", try GzipFile.compress(try RoutingTraceFile.encode(rich)))
+        // Twelve routing groups (batches) of two tokens, one image each: enough groups for the
+        // load intervals' group bootstrap, which fuzz-sytrace's analysis then reaches.
+        var groupedOffsets: [Int32] = [0], groupedExperts: [Int32] = []
+        for t in 0..<24 {
+            if t % 4 != 3 { groupedExperts.append(Int32(t % 2)) }
+            groupedOffsets.append(Int32(groupedExperts.count))
+        }
+        let grouped = RoutingTrace(
+            expertCount: 2, tokenCount: 24, labels: (0..<24).map { Int32($0 / 2 % 3) },
+            positions: (0..<24).map { Int32($0 % 2) }, classCount: 3,
+            layers: [LayerRouting(layer: 0, offsets: groupedOffsets, experts: groupedExperts,
+                                  weights: [Float](repeating: 1, count: groupedExperts.count), capacity: 12)],
+            routingGroups: [Int](repeating: 2, count: 12), metadata: ["router": "switch"])
+        try save("fuzz-sytrace", "groups.sytrace", try RoutingTraceFile.encode(grouped))
+        try save("fuzz-trace-csv", "groups.csv", Array(try grouped.csvText().utf8))
 
         // Checkpoint: the tiny preset's configuration, a generator state and three small arrays.
         let configuration = Presets.named("tiny")!

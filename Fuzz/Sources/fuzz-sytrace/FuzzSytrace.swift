@@ -2,9 +2,20 @@
 // `switchyard analyze run.sytrace` does. Mutations almost always break the trailing CRC-32,
 // so an input whose checksum is wrong is read twice: as it is (it must be refused), and with
 // the checksum recomputed, so that the fuzzer reaches the metadata and array checks behind it.
+// A small accepted trace is then analysed as `switchyard analyze` does (every statistic, a few
+// bootstrap resamples and permutations, the routing-group bootstrap when it has groups): the
+// analysis must finish or refuse with an InputError, never trap.
 import FileIO
 import FuzzSupport
+import RoutingStatistics
 import Traces
+
+/// Analyses `trace` when it is small enough to keep the fuzzer fast.
+func analyzeIfSmall(_ trace: RoutingTrace, path: String) throws {
+    guard trace.tokenCount <= 4_096, trace.expertCount <= 1_024, trace.layers.count <= 8,
+          trace.classCount <= 1_024, trace.assignmentCount <= 65_536 else { return }
+    _ = try analyze(trace: trace, options: AnalysisOptions(bootstrapResamples: 12, permutations: 12, source: path))
+}
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -13,12 +24,14 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     Fuzz.parse {
         let trace = try RoutingTraceFile.read(path)
         Fuzz.checkRoundTrip(trace)
+        try analyzeIfSmall(trace, path: path)
     }
     if let fixed = Fuzz.withTrailingCRC32(input) {
         let path = Fuzz.write(fixed, to: "trace.sytrace")
         Fuzz.parse {
             let trace = try RoutingTraceFile.read(path)
             Fuzz.checkRoundTrip(trace)
+            try analyzeIfSmall(trace, path: path)
         }
     }
     return 0
