@@ -10,10 +10,15 @@ import FuzzSupport
 import RoutingStatistics
 import Traces
 
-/// Analyses `trace` when it is small enough to keep the fuzzer fast.
+/// Analyses `trace` when it is small enough to keep the fuzzer fast: the statistics' tables
+/// grow with classes × layers × experts and positions × layers × experts, so those stay small
+/// (a few thousand cells) as well as the tokens.
 func analyzeIfSmall(_ trace: RoutingTrace, path: String) throws {
-    guard trace.tokenCount <= 4_096, trace.expertCount <= 1_024, trace.layers.count <= 8,
-          trace.classCount <= 1_024, trace.assignmentCount <= 65_536 else { return }
+    let largestPosition = Int(trace.positions?.max() ?? 0), largestLabel = Int(trace.labels?.max() ?? 0)
+    let cells = trace.layers.count * trace.expertCount
+    guard trace.tokenCount <= 4_096, trace.assignmentCount <= 16_384, cells <= 1_024,
+          max(trace.classCount, largestLabel + 1) * cells <= 16_384, (largestPosition + 1) * cells <= 16_384
+    else { return }
     _ = try analyze(trace: trace, options: AnalysisOptions(bootstrapResamples: 12, permutations: 12, source: path))
 }
 
