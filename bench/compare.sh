@@ -5,7 +5,7 @@
 #                    [--warmup 10] [--threads 2] [--preset fmnist-small]
 #                    [--route-routers "switch expert-choice"] [--tokens 1000,10000,100000]
 #                    [--experts 2,8,32,128] [--width 64] [--route-repetitions 5] [--no-route]
-#                    [--openblas-core NAME] [--no-build] [--out DIR]
+#                    [--openblas-core NAME|detect] [--no-build] [--out DIR]
 #
 # Builds the release binary (make release), checks that python3 can import torch, then for
 # each router runs `switchyard bench train` and `bench/torch_reference.py train` alternately,
@@ -16,8 +16,10 @@
 # stays in --out (default: a new temporary directory, printed at the end).
 #
 # --openblas-core NAME runs the Switchyard side with OPENBLAS_CORETYPE=NAME (e.g. SkylakeX, OpenBLAS's
-# AVX-512 kernels; see docs/performance.md for when that is safe); the PyTorch side, whose
-# BLAS is MKL, keeps the environment as it is. The kernel set each run used is in its JSON
+# AVX-512 kernels; see docs/performance.md for when that is safe); --openblas-core detect runs
+# it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE both unset, so that OpenBLAS picks its kernels
+# for the CPU itself (the heading then names what it picked). The PyTorch side, whose BLAS is
+# MKL, keeps the environment as it is. The kernel set each run used is in its JSON
 # (blasKernels) and in the table heading.
 #
 # The routing grid stops at 10^5 tokens by default: at 10^6, PyTorch takes seconds per call
@@ -108,7 +110,11 @@ if [ -n "$OPENBLAS_CORE" ]; then
     case "$OPENBLAS_CORE" in
         *[!A-Za-z0-9]*) echo "compare.sh: --openblas-core '$OPENBLAS_CORE' is not a core name (e.g. Haswell, SkylakeX)" >&2; exit 2 ;;
     esac
-    SY=(env "OPENBLAS_CORETYPE=$OPENBLAS_CORE" "$BIN")
+    if [ "$OPENBLAS_CORE" = detect ]; then
+        SY=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$BIN")
+    else
+        SY=(env "OPENBLAS_CORETYPE=$OPENBLAS_CORE" "$BIN")
+    fi
 fi
 
 if [ -z "$OUT" ]; then OUT=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-compare.XXXXXX"); fi
