@@ -30,6 +30,7 @@
 #   bench/compare.sh --routers "switch" --steps 20 --repetitions 1 --no-route
 #   bench/compare.sh --routers "" --route-routers "expert-choice" --tokens 1000,100000 --experts 4,64
 #   bench/compare.sh --no-route --openblas-core SkylakeX
+#   bench/compare.sh --no-route --openblas-core detect
 #
 # Needs PyTorch (optional for Switchyard; never needed by its tests):
 #   pip install torch --index-url https://download.pytorch.org/whl/cpu
@@ -51,7 +52,7 @@ BUILD=1
 OUT=""
 OPENBLAS_CORE=""
 
-usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in

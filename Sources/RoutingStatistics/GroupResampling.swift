@@ -13,7 +13,9 @@ import Traces
 /// replacement from the G recorded ones and summing their per-expert loads.
 ///
 /// When G · L · E would exceed ``maximumCells`` (the work of one replicate), consecutive groups
-/// are resampled together in blocks of ``groupsPerUnit`` (still whole groups). With fewer than
+/// are resampled together in blocks of ``groupsPerUnit`` (still whole groups), but never fewer
+/// than ``minimumUnits`` units are kept, so with 11–19 groups of very many (layer, expert)
+/// pairs the table may hold up to about twice ``maximumCells`` cells. With fewer than
 /// ``minimumUnits`` groups (or blocks) a percentile interval over so few clusters means little,
 /// and with L · E above ``maximumCells`` / ``minimumUnits`` the table does not fit the budget:
 /// in both cases there is no group bootstrap and the load intervals stay those of the image

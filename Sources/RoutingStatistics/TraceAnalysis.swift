@@ -59,7 +59,8 @@ public struct ResamplingSummary: Codable, Sendable, Equatable {
     /// When set, the intervals of the load numbers (CV, Gini, MaxVio, mean experts per token)
     /// come from resampling whole routing groups (``Traces/RoutingTrace/routingGroups``, one
     /// batch each), not ``unit``: the number of groups in the trace. Nil when the trace records
-    /// fewer than two groups, or without resamples.
+    /// fewer than ten groups, when its layers × experts exceed the replicate budget (2²⁰ / 10),
+    /// or without resamples.
     public var loadRoutingGroups: Int?
     /// Consecutive routing groups drawn together as one unit (1 unless the groups are too many
     /// for one replicate's budget); nil with ``loadRoutingGroups``.

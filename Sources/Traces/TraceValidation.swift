@@ -146,7 +146,8 @@ extension RoutingTrace {
         for (g, size) in routingGroups.enumerated() {
             if size < 1 { return violation(g, "group of \(size) tokens; every routing group has at least one token") }
             if size > tokenCount - total {
-                return violation(g, "group of \(size) tokens, but only \(tokenCount - total) of the trace's \(tokenCount) tokens remain after groups 0..<\(g)")
+                return violation(g, "group of \(size) tokens, but only \(tokenCount - total) of the trace's \(tokenCount) tokens remain"
+                                     + (g > 0 ? " after groups 0..<\(g)" : ""))
             }
             total += size
         }
