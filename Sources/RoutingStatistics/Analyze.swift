@@ -52,7 +52,8 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
     }
     // Bootstrap.
     var intervals = [UncertaintyStatistics?](repeating: nil, count: layerCount + 1)
-    let groupLoads = options.bootstrapResamples > 0 ? RoutingGroupLoads(trace: trace) : nil
+    let groupLoads = options.bootstrapResamples > 0
+        ? RoutingGroupLoads(trace: trace, maximumCells: limits.maxEntries) : nil
     if options.bootstrapResamples > 0 {
         let estimates = scopes.headlines(reductions.map(\.classPattern), tokens: Double(n), withAffinity: withAffinity)
         intervals = bootstrap(plan: plan, scopes: scopes, resamples: options.bootstrapResamples,

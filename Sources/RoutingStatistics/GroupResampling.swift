@@ -12,17 +12,16 @@ import Traces
 /// resample: the cluster bootstrap (Davison & Hinkley 1997, §3.8), drawing G groups with
 /// replacement from the G recorded ones and summing their per-expert loads.
 ///
-/// When G · L · E would exceed ``maximumCells`` (the work of one replicate), consecutive groups
+/// When G · L · E would exceed `maximumCells` (the work of one replicate: the image bootstrap's
+/// own budget, ``ResamplingLimits/maxEntries``, 2²⁰ by default), consecutive groups
 /// are resampled together in blocks of ``groupsPerUnit`` (still whole groups), but never fewer
 /// than ``minimumUnits`` units are kept, so with 11–19 groups of very many (layer, expert)
-/// pairs the table may hold up to about twice ``maximumCells`` cells. With fewer than
+/// pairs the table may hold up to about twice `maximumCells` cells. With fewer than
 /// ``minimumUnits`` groups (or blocks) a percentile interval over so few clusters means little,
-/// and with L · E above ``maximumCells`` / ``minimumUnits`` the table does not fit the budget:
+/// and with L · E above `maximumCells` / ``minimumUnits`` the table does not fit the budget:
 /// in both cases there is no group bootstrap and the load intervals stay those of the image
 /// bootstrap.
 struct RoutingGroupLoads {
-    /// The most (unit, layer, expert) cells of the table, the additions of one replicate.
-    static let maximumCells = 1 << 20
     /// The fewest resampled units (groups, or blocks of groups) for a group bootstrap.
     static let minimumUnits = 10
 
@@ -44,8 +43,8 @@ struct RoutingGroupLoads {
     /// The per-group loads of `trace`, or nil when there is no group bootstrap (see above:
     /// no groups, fewer than ``minimumUnits`` units, L · E too large) or the groups do not
     /// cover the trace's tokens exactly (the analysis rejects such traces before).
-    init?(trace: RoutingTrace) {
-        let minimum = RoutingGroupLoads.minimumUnits, budget = RoutingGroupLoads.maximumCells
+    init?(trace: RoutingTrace, maximumCells budget: Int = ResamplingLimits().maxEntries) {
+        let minimum = RoutingGroupLoads.minimumUnits
         guard let groups = trace.routingGroups, groups.count >= minimum,
               (try? trace.validateRoutingGroups()) != nil else { return nil }
         let e = trace.expertCount, l = trace.layers.count
@@ -53,8 +52,7 @@ struct RoutingGroupLoads {
         guard !overflow, slots > 0, slots <= budget / minimum else { return nil }
         // Blocks of perUnit groups, as small as the budget allows but never below `minimum` units.
         let perUnit = min(max(1, (groups.count + budget / slots - 1) / (budget / slots)), groups.count / minimum)
-        let units = (groups.count + perUnit - 1) / perUnit
-        guard units >= minimum else { return nil }
+        let units = (groups.count + perUnit - 1) / perUnit   // ≥ minimum, since perUnit ≤ G / minimum
         var loads = [Double](repeating: 0, count: units * slots)
         var tokens = [Double](repeating: 0, count: units)
         var start = 0
