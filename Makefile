@@ -47,7 +47,8 @@ demo: deps release
 
 # The example package (a user's custom router) is built and trains a few steps first; the
 # optimised build and the example's debug build (no CPU flags, 8-lane kernels) must then train
-# to the same numbers bit for bit (scripts/test-builds-agree.sh); then
+# to the same numbers bit for bit (scripts/test-builds-agree.sh), and every built-in router must
+# give the numbers of the reference commit (scripts/test-routers-unchanged.sh); then
 # every parser's fuzz target runs 3,000 inputs (scripts/fuzz.sh --smoke); the test suite runs
 # last, so its summary closes the output. The tests run on an optimised build with testing
 # enabled (its own build folder, .build-test): they test the code that ships, and the SIMD
@@ -59,8 +60,9 @@ test:
 	bash scripts/test-example.sh
 	$(SWIFT) build $(TEST_FLAGS) --product switchyard
 	bash scripts/test-builds-agree.sh .build-test/release/switchyard Examples/CustomRouter/.build/debug/my-switchyard
+	bash scripts/test-routers-unchanged.sh .build-test/release/switchyard
 	bash scripts/fuzz.sh --smoke
-	$(SWIFT) test $(TEST_FLAGS)
+	$(SWIFT) test $(TEST_FLAGS) --disable-swift-testing
 
 # libFuzzer on every parser (the Fuzz package, built with -sanitize=fuzzer,address):
 # 1,000,000 runs per target, about 40 minutes (docs/reliability.md); fuzz-smoke is the short run of

@@ -8,19 +8,19 @@ import PackageDescription
 let package = Package(
     name: "Switchyard",
     products: [
-        .library(name: "TensorCore", targets: ["TensorCore"]),
-        .library(name: "FileIO", targets: ["FileIO"]),
-        .library(name: "Routing", targets: ["Routing"]),
-        .library(name: "Layers", targets: ["Layers"]),
-        .library(name: "Datasets", targets: ["Datasets"]),
-        .library(name: "Traces", targets: ["Traces"]),
-        .library(name: "VisionTransformer", targets: ["VisionTransformer"]),
-        .library(name: "Training", targets: ["Training"]),
-        .library(name: "RoutingStatistics", targets: ["RoutingStatistics"]),
-        .library(name: "Notebooks", targets: ["Notebooks"]),
-        .library(name: "Reports", targets: ["Reports"]),
+        .library(name: "SwitchyardTensorCore", targets: ["SwitchyardTensorCore"]),
+        .library(name: "SwitchyardFileIO", targets: ["SwitchyardFileIO"]),
+        .library(name: "SwitchyardRouting", targets: ["SwitchyardRouting"]),
+        .library(name: "SwitchyardLayers", targets: ["SwitchyardLayers"]),
+        .library(name: "SwitchyardDatasets", targets: ["SwitchyardDatasets"]),
+        .library(name: "SwitchyardTraces", targets: ["SwitchyardTraces"]),
+        .library(name: "SwitchyardVisionTransformer", targets: ["SwitchyardVisionTransformer"]),
+        .library(name: "SwitchyardTraining", targets: ["SwitchyardTraining"]),
+        .library(name: "SwitchyardRoutingStatistics", targets: ["SwitchyardRoutingStatistics"]),
+        .library(name: "SwitchyardNotebooks", targets: ["SwitchyardNotebooks"]),
+        .library(name: "SwitchyardReports", targets: ["SwitchyardReports"]),
         .library(name: "SwitchyardCLI", targets: ["SwitchyardCLI"]),
-        .library(name: "Charts", targets: ["Charts"]),
+        .library(name: "SwitchyardCharts", targets: ["SwitchyardCharts"]),
         .executable(name: "switchyard", targets: ["switchyard"]),
     ],
     dependencies: [
@@ -39,71 +39,73 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]),
 
         // Float32 tensors, GEMM through OpenBLAS, fused kernels, seeded RNG.
-        .target(name: "TensorCore", dependencies: ["COpenBLAS"]),
+        .target(name: "SwitchyardTensorCore", dependencies: ["COpenBLAS"]),
 
         // Reading gzip or raw files, atomic writes, and the error type for bad input.
-        .target(name: "FileIO", dependencies: ["CZlib"]),
+        .target(name: "SwitchyardFileIO", dependencies: ["CZlib"]),
 
         // The Router protocol, RoutingPlan, the router registry and every router.
-        .target(name: "Routing", dependencies: ["TensorCore", "FileIO"]),
+        .target(name: "SwitchyardRouting", dependencies: ["SwitchyardTensorCore", "SwitchyardFileIO"]),
 
         // Model layers with explicit forward/backward, the MoE layer, losses, AdamW.
-        .target(name: "Layers", dependencies: ["TensorCore", "Routing"]),
+        .target(name: "SwitchyardLayers", dependencies: ["SwitchyardTensorCore", "SwitchyardRouting"]),
 
         // Image data sets: IDX (MNIST, Fashion-MNIST), CIFAR-10 binary, batching.
-        .target(name: "Datasets", dependencies: ["TensorCore", "FileIO"]),
+        .target(name: "SwitchyardDatasets", dependencies: ["SwitchyardTensorCore", "SwitchyardFileIO"]),
 
         // Routing traces: the in-memory form, Switchyard's file format, CSV and NPY import.
-        .target(name: "Traces", dependencies: ["FileIO", "CZlib"]),
+        .target(name: "SwitchyardTraces", dependencies: ["SwitchyardFileIO", "CZlib"]),
 
         // Statistics on routing traces, on GNU GSL.
-        .target(name: "RoutingStatistics", dependencies: ["CGSL", "Traces", "FileIO"]),
+        .target(name: "SwitchyardRoutingStatistics", dependencies: ["CGSL", "SwitchyardTraces", "SwitchyardFileIO"]),
 
         // Markdown reports on runs and comparisons of runs, with SVG charts.
-        .target(name: "Reports", dependencies: ["Charts", "RoutingStatistics", "Training", "Traces", "FileIO"]),
+        .target(name: "SwitchyardReports", dependencies: ["SwitchyardCharts", "SwitchyardRoutingStatistics", "SwitchyardTraining", "SwitchyardTraces", "SwitchyardFileIO"]),
 
         // The Vision Transformer with MoE feed-forward blocks.
-        .target(name: "VisionTransformer", dependencies: ["Layers", "Routing", "TensorCore", "FileIO"]),
+        .target(name: "SwitchyardVisionTransformer", dependencies: ["SwitchyardLayers", "SwitchyardRouting", "SwitchyardTensorCore", "SwitchyardFileIO"]),
 
         // Training runs: configurations and presets, the loop, checkpoints, metrics, traces.
-        .target(name: "Training", dependencies: ["VisionTransformer", "Layers", "Routing", "Datasets", "Traces", "FileIO", "TensorCore"]),
+        .target(name: "SwitchyardTraining", dependencies: ["SwitchyardVisionTransformer", "SwitchyardLayers", "SwitchyardRouting", "SwitchyardDatasets", "SwitchyardTraces", "SwitchyardFileIO", "SwitchyardTensorCore"]),
 
         // Markdown notebooks: parsing, shell-free tokenising, the path policy, running blocks.
-        .target(name: "Notebooks", dependencies: ["FileIO"]),
+        .target(name: "SwitchyardNotebooks", dependencies: ["SwitchyardFileIO"]),
 
         // Deterministic SVG charts (line, bar, heatmap, histogram) for markdown reports.
-        .target(name: "Charts"),
+        .target(name: "SwitchyardCharts"),
 
         // Benchmarks behind `switchyard bench`: GEMM, training throughput (with model FLOPs and
         // the sgemm peak) and the routing microbenchmark; bench/ holds the PyTorch reference.
-        .target(name: "Benchmarks", dependencies: ["TensorCore", "COpenBLAS", "Layers", "Routing", "Training", "VisionTransformer"]),
+        .target(name: "SwitchyardBenchmarks", dependencies: ["SwitchyardTensorCore", "COpenBLAS", "SwitchyardLayers", "SwitchyardRouting", "SwitchyardTraining", "SwitchyardVisionTransformer"]),
 
         // The command-line interface as a library, so that a user's package can register
         // its own routers and run the same commands (see docs/custom-router.md).
         .target(
             name: "SwitchyardCLI",
             dependencies: [
-                "TensorCore", "Benchmarks", "Routing", "Training", "Traces", "FileIO", "VisionTransformer", "Datasets",
-                "RoutingStatistics", "Reports", "Notebooks",
+                "SwitchyardTensorCore", "SwitchyardBenchmarks", "SwitchyardRouting", "SwitchyardTraining", "SwitchyardTraces", "SwitchyardFileIO", "SwitchyardVisionTransformer", "SwitchyardDatasets",
+                "SwitchyardRoutingStatistics", "SwitchyardReports", "SwitchyardNotebooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "switchyard", dependencies: ["SwitchyardCLI"]),
 
         // Finite-difference gradient checking shared by the tests.
-        .target(name: "SwitchyardTestSupport", dependencies: ["TensorCore"], path: "Tests/SwitchyardTestSupport"),
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
-        .testTarget(name: "RoutingTests", dependencies: ["Routing", "Layers", "TensorCore", "SwitchyardTestSupport"]),
-        .testTarget(name: "LayersTests", dependencies: ["Layers", "Routing", "TensorCore", "VisionTransformer", "SwitchyardTestSupport"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "FileIO", "TensorCore"]),
-        .testTarget(name: "TracesTests", dependencies: ["Traces", "FileIO"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Traces", "Datasets", "FileIO", "Routing", "TensorCore"]),
-        .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI", "TensorCore"]),
-        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "VisionTransformer", "Training", "Routing", "TensorCore"]),
-        .testTarget(name: "RoutingStatisticsTests", dependencies: ["RoutingStatistics", "Traces"]),
-        .testTarget(name: "NotebooksTests", dependencies: ["Notebooks", "FileIO"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Training", "RoutingStatistics", "FileIO"],
+        .target(name: "SwitchyardTestSupport", dependencies: ["SwitchyardTensorCore"], path: "Tests/SwitchyardTestSupport"),
+        .testTarget(name: "SwitchyardTensorCoreTests", dependencies: ["SwitchyardTensorCore"]),
+        .testTarget(name: "SwitchyardRoutingTests", dependencies: ["SwitchyardRouting", "SwitchyardLayers", "SwitchyardTensorCore", "SwitchyardTestSupport"]),
+        .testTarget(name: "SwitchyardLayersTests", dependencies: ["SwitchyardLayers", "SwitchyardRouting", "SwitchyardTensorCore", "SwitchyardVisionTransformer", "SwitchyardTestSupport"]),
+        .testTarget(name: "SwitchyardDatasetsTests", dependencies: ["SwitchyardDatasets", "SwitchyardFileIO", "SwitchyardTensorCore"]),
+        .testTarget(name: "SwitchyardTracesTests", dependencies: ["SwitchyardTraces", "SwitchyardFileIO"]),
+        .testTarget(name: "SwitchyardTrainingTests", dependencies: ["SwitchyardTraining", "SwitchyardTraces", "SwitchyardDatasets", "SwitchyardFileIO", "SwitchyardRouting", "SwitchyardTensorCore"]),
+        .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI", "SwitchyardTensorCore"]),
+        .testTarget(name: "SwitchyardBenchmarksTests", dependencies: ["SwitchyardBenchmarks", "SwitchyardVisionTransformer", "SwitchyardTraining", "SwitchyardRouting", "SwitchyardTensorCore"]),
+        .testTarget(name: "SwitchyardRoutingStatisticsTests", dependencies: ["SwitchyardRoutingStatistics", "SwitchyardTraces"]),
+        .testTarget(name: "SwitchyardNotebooksTests", dependencies: ["SwitchyardNotebooks", "SwitchyardFileIO"]),
+        .testTarget(name: "SwitchyardReportsTests", dependencies: ["SwitchyardReports", "SwitchyardTraining", "SwitchyardRoutingStatistics", "SwitchyardFileIO"],
                     exclude: ["Fixtures", "Snapshots"]),
-        .testTarget(name: "ChartsTests", dependencies: ["Charts", "CZlib"]),
+        .testTarget(name: "SwitchyardChartsTests", dependencies: ["SwitchyardCharts", "CZlib"]),
+        // Checks that docs/architecture.md's module table matches this manifest.
+        .testTarget(name: "SwitchyardArchitectureTests"),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -14,16 +14,16 @@ import PackageDescription
 
 /// Each fuzz target: its name and the Switchyard products its parser lives in.
 let targets: [(name: String, products: [String])] = [
-    ("fuzz-idx", ["Datasets"]),
-    ("fuzz-cifar", ["Datasets"]),
+    ("fuzz-idx", ["SwitchyardDatasets"]),
+    ("fuzz-cifar", ["SwitchyardDatasets"]),
     ("fuzz-gzip", []),
-    ("fuzz-trace-csv", ["Traces"]),
-    ("fuzz-npy", ["Traces"]),
-    ("fuzz-sytrace", ["Traces", "RoutingStatistics"]),
-    ("fuzz-checkpoint", ["Training"]),
-    ("fuzz-config", ["Training"]),
-    ("fuzz-jsonl", ["Training"]),
-    ("fuzz-notebook", ["Notebooks"]),
+    ("fuzz-trace-csv", ["SwitchyardTraces"]),
+    ("fuzz-npy", ["SwitchyardTraces"]),
+    ("fuzz-sytrace", ["SwitchyardTraces", "SwitchyardRoutingStatistics"]),
+    ("fuzz-checkpoint", ["SwitchyardTraining"]),
+    ("fuzz-config", ["SwitchyardTraining"]),
+    ("fuzz-jsonl", ["SwitchyardTraining"]),
+    ("fuzz-notebook", ["SwitchyardNotebooks"]),
 ]
 
 let package = Package(
@@ -34,19 +34,19 @@ let package = Package(
     targets: [
         // Temporary files, input splitting and the "only InputError" rule shared by every target.
         .target(name: "FuzzSupport", dependencies: [
-            "CLibFuzzer", .product(name: "FileIO", package: "Switchyard"), .product(name: "Traces", package: "Switchyard"),
+            "CLibFuzzer", .product(name: "SwitchyardFileIO", package: "Switchyard"), .product(name: "SwitchyardTraces", package: "Switchyard"),
         ]),
         // libFuzzer's driver, called by each target's entry point (see its header).
         .target(name: "CLibFuzzer"),
     ] + targets.map { target in
         .executableTarget(
             name: target.name,
-            dependencies: ["FuzzSupport", .product(name: "FileIO", package: "Switchyard")] + target.products.map { .product(name: $0, package: "Switchyard") })
+            dependencies: ["FuzzSupport", .product(name: "SwitchyardFileIO", package: "Switchyard")] + target.products.map { .product(name: $0, package: "Switchyard") })
     } + [
         // Writes the seed corpora (Fuzz/Corpus) with Switchyard's own writers.
         .executableTarget(
             name: "fuzz-seeds",
-            dependencies: ["Datasets", "Traces", "Training", "FileIO"].map { .product(name: $0, package: "Switchyard") }),
+            dependencies: ["SwitchyardDatasets", "SwitchyardTraces", "SwitchyardTraining", "SwitchyardFileIO"].map { .product(name: $0, package: "Switchyard") }),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -52,7 +52,7 @@ except ImportError:  # pragma: no cover - reported to the user
     sys.exit(3)
 
 # ---------------------------------------------------------------------------------------------
-# Presets (Sources/Training/Presets.swift)
+# Presets (Sources/SwitchyardTraining/Presets.swift)
 
 PRESETS = {
     "fmnist-small": dict(channels=1, image=28, patch=4, width=64, heads=4, depth=4, hidden=256, experts=4,
@@ -339,7 +339,7 @@ def parameter_groups(model, weight_decay):
 
 
 def forward_flops_per_image(cfg, router, assignments, experts):
-    """Switchyard's ModelFLOPs (Sources/VisionTransformer/ModelFLOPs.swift), per image."""
+    """Switchyard's ModelFLOPs (Sources/SwitchyardVisionTransformer/ModelFLOPs.swift), per image."""
     p, d, h, c = cfg["patch"], cfg["width"], cfg["hidden"], cfg["classes"]
     patches = (cfg["image"] // p) ** 2
     t = patches + 1

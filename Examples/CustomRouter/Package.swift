@@ -15,8 +15,8 @@ let package = Package(
         .executableTarget(
             name: "my-switchyard",
             dependencies: [
-                .product(name: "Routing", package: "Switchyard"),
-                .product(name: "TensorCore", package: "Switchyard"),
+                .product(name: "SwitchyardRouting", package: "Switchyard"),
+                .product(name: "SwitchyardTensorCore", package: "Switchyard"),
                 .product(name: "SwitchyardCLI", package: "Switchyard"),
             ]),
     ],

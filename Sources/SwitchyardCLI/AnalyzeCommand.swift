@@ -1,8 +1,8 @@
 import ArgumentParser
-import FileIO
+import SwitchyardFileIO
 import Foundation
-import RoutingStatistics
-import Traces
+import SwitchyardRoutingStatistics
+import SwitchyardTraces
 
 /// `switchyard analyze`: the routing statistics of one or more traces.
 struct AnalyzeCommand: ParsableCommand {

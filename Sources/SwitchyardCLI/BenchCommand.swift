@@ -1,6 +1,6 @@
 import ArgumentParser
-import Benchmarks
-import TensorCore
+import SwitchyardBenchmarks
+import SwitchyardTensorCore
 
 /// `switchyard bench`: measured performance, in a release build.
 struct BenchCommand: ParsableCommand {

@@ -1,9 +1,9 @@
 import ArgumentParser
-import Benchmarks
-import FileIO
+import SwitchyardBenchmarks
+import SwitchyardFileIO
 import Foundation
-import Routing
-import TensorCore
+import SwitchyardRouting
+import SwitchyardTensorCore
 
 /// `switchyard bench route`: the routing microbenchmark (route + dispatch + combine, forward and
 /// backward) over a grid of tokens, width, experts and k.

@@ -1,5 +1,5 @@
 import ArgumentParser
-import RoutingStatistics
+import SwitchyardRoutingStatistics
 
 /// `switchyard bench stats`: throughput of the routing statistics on a synthetic trace.
 struct BenchStatsCommand: ParsableCommand {

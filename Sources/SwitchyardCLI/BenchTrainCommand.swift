@@ -1,6 +1,6 @@
 import ArgumentParser
-import Benchmarks
-import FileIO
+import SwitchyardBenchmarks
+import SwitchyardFileIO
 import Foundation
 
 /// `switchyard bench train`: training throughput, model GFLOP/s and the share of the sgemm peak.

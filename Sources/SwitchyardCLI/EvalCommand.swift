@@ -1,8 +1,8 @@
 import ArgumentParser
-import FileIO
+import SwitchyardFileIO
 import Foundation
-import Traces
-import Training
+import SwitchyardTraces
+import SwitchyardTraining
 
 /// `switchyard eval`: evaluates a run's checkpoint on the test set.
 struct EvalCommand: ParsableCommand {

@@ -1,7 +1,7 @@
 import ArgumentParser
-import FileIO
+import SwitchyardFileIO
 import Foundation
-import Notebooks
+import SwitchyardNotebooks
 
 /// `switchyard notebook`: executable markdown notebooks.
 struct NotebookCommand: ParsableCommand {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import Reports
-import RoutingStatistics
+import SwitchyardReports
+import SwitchyardRoutingStatistics
 
 /// `switchyard report`: a markdown report with SVG charts for each run.
 struct ReportCommand: ParsableCommand {

@@ -1,5 +1,5 @@
 import ArgumentParser
-import RoutingStatistics
+import SwitchyardRoutingStatistics
 
 /// Options shared by `analyze`, `report` and `compare`: how the bootstrap intervals and the
 /// permutation test are drawn.

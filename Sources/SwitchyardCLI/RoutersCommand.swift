@@ -1,5 +1,5 @@
 import ArgumentParser
-import Routing
+import SwitchyardRouting
 
 /// `switchyard routers`: every registered router with its hyperparameters and defaults.
 struct RoutersCommand: ParsableCommand {

@@ -1,7 +1,7 @@
 import ArgumentParser
-import FileIO
+import SwitchyardFileIO
 import Foundation
-import Training
+import SwitchyardTraining
 
 /// Options shared by commands that build a run configuration.
 struct ConfigurationOptions: ParsableArguments {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import XCTest
 @testable import SwitchyardCLI
-import TensorCore
+import SwitchyardTensorCore
 
 /// `switchyard bench train` and `bench route` as a user runs them: smoke runs (seconds, not
 /// measurements) and the errors for bad arguments.

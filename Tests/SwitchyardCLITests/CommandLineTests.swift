@@ -54,7 +54,7 @@ final class CommandLineTests: XCTestCase {
 
     func testReportAndCompareWriteMarkdownWithCharts() throws {
         let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../ReportsTests/Fixtures/runs").standardized.path
+            .appendingPathComponent("../SwitchyardReportsTests/Fixtures/runs").standardized.path
         try run(["report", fixtures + "/switch-s0", "--out", root + "/r", "--bootstrap", "20", "--permutations", "20"])
         let report = try String(contentsOfFile: root + "/r/report.md", encoding: .utf8)
         XCTAssertTrue(report.contains("![Training loss over steps](charts/loss.svg)"))

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Training
+@testable import SwitchyardTraining
 
 /// Runs that are stopped — politely by SIGINT, or brutally by SIGKILL at random moments — and
 /// resumed end with exactly the weights of a run that was never stopped.

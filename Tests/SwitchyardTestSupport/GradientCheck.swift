@@ -1,4 +1,4 @@
-import TensorCore
+import SwitchyardTensorCore
 
 /// Finite-difference gradient checking for the layer and router tests.
 ///

@@ -1,5 +1,5 @@
-import FileIO
-import Traces
+import SwitchyardFileIO
+import SwitchyardTraces
 
 extension Fuzz {
     /// `bytes` with its last four bytes replaced by the little-endian CRC-32 of the bytes

@@ -1,4 +1,4 @@
-import FileIO
+import SwitchyardFileIO
 import Foundation
 
 #if canImport(Glibc)

@@ -2,9 +2,9 @@
 // arrays, CRC-32), read by Checkpoint.read as `switchyard train --resume` and
 // `switchyard eval` do. As for .sytrace, an input with a wrong checksum is also read with
 // the checksum recomputed. A checkpoint that reads must write and read back the same.
-import FileIO
+import SwitchyardFileIO
 import FuzzSupport
-import Training
+import SwitchyardTraining
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

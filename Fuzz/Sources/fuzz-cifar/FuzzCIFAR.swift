@@ -1,8 +1,8 @@
 // fuzz-cifar: a CIFAR-10 binary batch (1-byte label + 3,072 pixel bytes per record, raw or
 // gzip), loaded as the test split by CIFAR10Reader.load from a directory holding it as
 // test_batch.bin, as `switchyard train --set data.dataset=cifar10` loads it.
-import Datasets
-import FileIO
+import SwitchyardDatasets
+import SwitchyardFileIO
 import Foundation
 import FuzzSupport
 

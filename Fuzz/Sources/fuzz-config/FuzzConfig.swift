@@ -3,10 +3,10 @@
 // --set …` and `switchyard eval RUN` do (JSON decoding, the overrides, every range and the
 // router's options). An empty config.json part means the tiny preset. Errors must name
 // config.json when there are no --set values.
-import FileIO
+import SwitchyardFileIO
 import Foundation
 import FuzzSupport
-import Training
+import SwitchyardTraining
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

@@ -2,7 +2,7 @@
 // through): decompressed when it is gzip, passed through otherwise. Also checks that a file
 // that is not gzip comes back unchanged, that the size limit holds, and that what
 // GzipFile.compress writes reads back.
-import FileIO
+import SwitchyardFileIO
 import FuzzSupport
 
 @_cdecl("LLVMFuzzerTestOneInput")

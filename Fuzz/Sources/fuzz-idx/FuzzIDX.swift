@@ -1,8 +1,8 @@
 // fuzz-idx: an IDX images file and an IDX labels file (MNIST, Fashion-MNIST), separated by
 // "%%%%", loaded as a data set by IDXReader.loadDataset, as `switchyard train` loads them.
 // Without a separator the whole input is the images file and the labels file is empty.
-import Datasets
-import FileIO
+import SwitchyardDatasets
+import SwitchyardFileIO
 import FuzzSupport
 
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -2,9 +2,9 @@
 // (StepRecord) and as its epochs.jsonl (EpochRecord), as `switchyard report` and
 // `switchyard train --resume` do; and opened by MetricsLog(path:keepingStepsUpTo:), which a
 // resumed run uses to drop the lines after its checkpoint.
-import FileIO
+import SwitchyardFileIO
 import FuzzSupport
-import Training
+import SwitchyardTraining
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

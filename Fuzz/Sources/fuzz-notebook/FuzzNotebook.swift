@@ -2,10 +2,10 @@
 // NotebookRunner.plan (CommandTokenizer on every block, NotebookPolicy on every argument
 // and path) as `switchyard notebook run --dry-run` does; nothing is run. A notebook that
 // parses must render to exactly its text, and again after its outputs are replaced.
-import FileIO
+import SwitchyardFileIO
 import Foundation
 import FuzzSupport
-import Notebooks
+import SwitchyardNotebooks
 
 /// The working directory: a run folder and a file, so that bare names can name entries,
 /// and a link out of it.

@@ -3,10 +3,10 @@
 // file), imported from their directory by RoutingTraceNPY.read (which parses each with
 // NPYArray) as `switchyard analyze DIR` does. An imported trace must pass validation and
 // survive a .sytrace round trip.
-import FileIO
+import SwitchyardFileIO
 import Foundation
 import FuzzSupport
-import Traces
+import SwitchyardTraces
 
 let directory = Fuzz.path("npy")
 

@@ -1,11 +1,11 @@
 // fuzz-seeds: writes the seed corpora, Fuzz/Corpus/<target>/, with Switchyard's own writers:
 // small valid inputs of every format, from which the fuzzers mutate. The corpora are
 // committed; run this again (scripts/fuzz.sh --seeds) after a format changes.
-import Datasets
-import FileIO
+import SwitchyardDatasets
+import SwitchyardFileIO
 import Foundation
-import Traces
-import Training
+import SwitchyardTraces
+import SwitchyardTraining
 
 @main enum FuzzSeeds {
     static func main() throws {

@@ -5,10 +5,10 @@
 // A small accepted trace is then analysed as `switchyard analyze` does (every statistic, a few
 // bootstrap resamples and permutations, the routing-group bootstrap when it has groups): the
 // analysis must finish or refuse with an InputError, never trap.
-import FileIO
+import SwitchyardFileIO
 import FuzzSupport
-import RoutingStatistics
-import Traces
+import SwitchyardRoutingStatistics
+import SwitchyardTraces
 
 /// Analyses `trace` when it is small enough to keep the fuzzer fast: the statistics' tables
 /// grow with classes × layers × experts and positions × layers × experts, so those stay small

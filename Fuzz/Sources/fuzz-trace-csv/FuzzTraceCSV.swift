@@ -1,9 +1,9 @@
 // fuzz-trace-csv: a routing trace CSV (token,layer,expert,weight[,label,position,prob]; raw
 // or gzip), imported by RoutingTraceCSV.read as `switchyard analyze export.csv` does. An
 // imported trace must pass validation and survive a .sytrace round trip.
-import FileIO
+import SwitchyardFileIO
 import FuzzSupport
-import Traces
+import SwitchyardTraces
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

@@ -1,5 +1,5 @@
-import Routing
-import TensorCore
+import SwitchyardRouting
+import SwitchyardTensorCore
 
 /// `hash`: hash routing (Roller et al. 2021, "Hash Layers For Large Sparse Models"): each token
 /// goes to a fixed expert chosen by a hash of its position in the image, so the assignment never

@@ -1,4 +1,4 @@
-import Routing
+import SwitchyardRouting
 import SwitchyardCLI
 
 // Register the new router, then run Switchyard's command line: `my-switchyard routers` lists

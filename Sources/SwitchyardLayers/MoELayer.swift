@@ -1,0 +1,164 @@
+import SwitchyardRouting
+import SwitchyardTensorCore
+
+/// A Mixture-of-Experts feed-forward layer: E expert FFNs and one router.
+///
+/// Forward for n tokens x (n × d):
+/// 1. the router decides (a ``RoutingPlan``: for each expert its tokens and combine weights);
+/// 2. every expert's tokens are gathered into one contiguous buffer (the plan is grouped by
+///    expert, so expert e's rows are one slice of it) — no n × E × capacity one-hot tensors;
+/// 3. each expert runs one GEMM pair on its slice;
+/// 4. the outputs are scatter-added: `y_t = Σ_{e took t} w_te · FFN_e(x_t)`. A token that no
+///    expert took gets y_t = 0 (the residual connection carries it).
+///
+/// A plan that sends every token, in order, to a single expert with weight 1 (the dense router)
+/// skips the gather and scatter: the expert reads x directly.
+///
+/// When the plan asks for averaged experts (random-batch routing at evaluation), every token
+/// goes through one FFN whose weights and biases are the mean of the experts'.
+///
+/// Backward: dL/dw_a = dy_t · FFN_e(x_t) for each assignment a = (t, e); each expert's
+/// backward runs on w_a · dy_t; the experts' input gradients are scatter-added into dx and the
+/// router adds its own contribution (through the combine weights and its auxiliary loss).
+///
+/// The gather and scatter-add steps are ``MoEDataMovement``'s, which `switchyard bench route`
+/// also times on their own.
+public final class MoELayer: Layer {
+    /// The router that decides which expert takes which token.
+    public let router: any Router
+    /// The expert FFNs (one for the dense router).
+    public let experts: [FeedForward]
+    /// Model width d.
+    public let width: Int
+    /// Expert hidden width h.
+    public let hidden: Int
+    /// The plan of the last forward (read it for traces and statistics).
+    public let plan = RoutingPlan()
+
+    /// The output of the last forward, n × d.
+    public private(set) var output: Tensor
+    private var gathered: Tensor        // assignments × d, expert-major
+    private var expertOutput: Tensor    // assignments × d
+    private var dExpertOutput: Tensor   // assignments × d
+    private var dGathered: Tensor       // assignments × d
+    private var dWeights: Tensor        // assignments
+    private var averaged: FeedForward?  // random-batch evaluation
+    private var lastTokenCount = 0
+    private var passesThrough = false   // the last plan was the identity (dense)
+
+    /// An MoE layer whose router is built from the registry-made `router`; it asks the router
+    /// how many experts to build.
+    public init(name: String, width: Int, hidden: Int, router: any Router, rng: inout SeededRNG) {
+        self.router = router
+        self.width = width
+        self.hidden = hidden
+        var experts: [FeedForward] = []
+        for e in 0..<router.expertCount {
+            experts.append(FeedForward(name: "\(name).experts.\(e)", width: width, hidden: hidden, rng: &rng))
+        }
+        self.experts = experts
+        for (i, p) in router.parameters.enumerated() where !p.name.hasPrefix(name) {
+            p.name = "\(name).router.\(p.name.isEmpty ? String(i) : p.name)"
+        }
+        output = Tensor(shape: [0, width])
+        gathered = Tensor(shape: [0, width])
+        expertOutput = Tensor(shape: [0, width])
+        dExpertOutput = Tensor(shape: [0, width])
+        dGathered = Tensor(shape: [0, width])
+        dWeights = Tensor(shape: [0])
+    }
+
+    /// The experts' parameters followed by the router's.
+    public var parameters: [Parameter] {
+        experts.flatMap(\.parameters) + router.parameters
+    }
+
+    /// The parameters used at evaluation: for random-batch routing, one averaged FFN's worth
+    /// (what the evaluated model really has), otherwise all of them.
+    public var evaluationParameterCount: Int {
+        let routerCount = router.parameters.reduce(0) { $0 + $1.count }
+        guard let first = experts.first else { return routerCount }
+        return averagesAtEvaluation ? first.parameterCount + routerCount : parameterCount
+    }
+
+    /// True when the router evaluates with averaged experts (random-batch routing).
+    public var averagesAtEvaluation: Bool { router.evaluatesWithAveragedExperts }
+
+    private func ensureCapacity(tokens n: Int, assignments a: Int) {
+        if output.shape[0] < n { output = Tensor(shape: [n, width]) }
+        if gathered.shape[0] < a {
+            let rows = max(a, gathered.shape[0] * 5 / 4)
+            gathered = Tensor(shape: [rows, width])
+            expertOutput = Tensor(shape: [rows, width])
+            dExpertOutput = Tensor(shape: [rows, width])
+            dGathered = Tensor(shape: [rows, width])
+            dWeights = Tensor(shape: [rows])
+        }
+    }
+
+    /// Routes and runs the experts on `n` tokens `x` (n × d); the result is in ``output``.
+    @discardableResult
+    public func forward(_ x: UnsafePointer<Float>, tokenCount n: Int, context: RoutingContext,
+                        rng: inout SeededRNG) -> UnsafeMutablePointer<Float> {
+        router.route(x, tokenCount: n, context: context, rng: &rng, plan: plan)
+        lastTokenCount = n
+        let a = plan.assignmentCount
+        ensureCapacity(tokens: n, assignments: a)
+        let y = output.pointer
+        if plan.usesAveragedExperts {
+            var unused = SeededRNG(seed: 0)
+            let merged = averaged ?? FeedForward(name: "averaged", width: width, hidden: hidden, rng: &unused)
+            averaged = merged
+            merged.assignAverage(of: experts)
+            merged.forward(x, rows: n, into: y)
+            return y
+        }
+        passesThrough = experts.count == 1 && plan.isIdentity
+        if passesThrough {
+            // The dense router's plan: every token to the one expert with weight 1, in order. The
+            // expert reads x and its output is y's, without the gather and scatter copies.
+            experts[0].forward(x, rows: n, into: expertOutput.pointer)
+            y.update(from: expertOutput.pointer, count: n * width)
+            return y
+        }
+        MoEDataMovement.dispatch(x, width: width, plan: plan, into: gathered.pointer)
+        for e in 0..<experts.count {
+            let range = plan.range(ofExpert: e)
+            if range.isEmpty { continue }
+            experts[e].forward(gathered.pointer + range.lowerBound * width, rows: range.count,
+                               into: expertOutput.pointer + range.lowerBound * width)
+        }
+        MoEDataMovement.combine(expertOutput.pointer, width: width, plan: plan, into: y)
+        return y
+    }
+
+    /// Backward through the last training forward. `dOutput` is dL/dy (n × d), `x` the same
+    /// input; writes dL/dx into `dInput` (overwritten) and accumulates expert and router
+    /// parameter gradients. `auxiliaryLossScale` is dL/d(auxiliary loss), 1 in training.
+    public func backward(dOutput: UnsafePointer<Float>, input x: UnsafePointer<Float>,
+                         dInput: UnsafeMutablePointer<Float>, auxiliaryLossScale: Float = 1) {
+        precondition(!plan.usesAveragedExperts, "MoELayer.backward after an evaluation forward")
+        precondition(plan.tokenCount == lastTokenCount, "MoELayer.backward: the plan is not the last forward's")
+        // dL/dw_a = dy_t · FFN_e(x_t); dL/dFFN_e(x_t) = w_a · dy_t.
+        if passesThrough {
+            let n = plan.tokenCount
+            rowDots(dOutput, expertOutput.pointer, rows: n, width: width, into: dWeights.pointer)
+            experts[0].backward(dOutput: dOutput, input: x, rows: n, dInput: dInput)
+            router.backward(plan: plan, dWeights: dWeights.pointer, auxiliaryLossScale: auxiliaryLossScale,
+                            input: x, dInput: dInput)
+            return
+        }
+        MoEDataMovement.combineBackward(dOutput: dOutput, expertOutput: expertOutput.pointer, width: width, plan: plan,
+                                        dExpertOutput: dExpertOutput.pointer, dWeights: dWeights.pointer)
+        for e in 0..<experts.count {
+            let range = plan.range(ofExpert: e)
+            if range.isEmpty { continue }
+            let offset = range.lowerBound * width
+            experts[e].backward(dOutput: dExpertOutput.pointer + offset, input: gathered.pointer + offset,
+                                rows: range.count, dInput: dGathered.pointer + offset)
+        }
+        MoEDataMovement.dispatchBackward(dGathered.pointer, width: width, plan: plan, into: dInput)
+        router.backward(plan: plan, dWeights: dWeights.pointer, auxiliaryLossScale: auxiliaryLossScale,
+                        input: x, dInput: dInput)
+    }
+}

@@ -1,0 +1,31 @@
+import SwitchyardTensorCore
+
+/// Global gradient-norm clipping (Pascanu et al. 2013).
+public enum GradientClipping {
+    /// The L2 norm of all gradients together: each parameter's sum of squares (in Float, on
+    /// whichever compute thread holds it), added in parameter order in Double — the same bits
+    /// for any thread count.
+    public static func globalNorm(_ parameters: [Parameter]) -> Float {
+        var sums = [Float](repeating: 0, count: parameters.count)
+        sums.withUnsafeMutableBufferPointer { sums in
+            ParameterRanges(parameters).forEachParameter(minimumPerPart: 16_384) { i in
+                sums[i] = sumOfSquares(parameters[i].gradient.pointer, count: parameters[i].count)
+            }
+        }
+        var total: Double = 0
+        for s in sums { total += Double(s) }
+        return Float(total.squareRoot())
+    }
+
+    /// Scales all gradients so their global norm is at most `maxNorm` (if `maxNorm` > 0) and
+    /// returns the norm before clipping.
+    @discardableResult
+    public static func clipGlobalNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
+        let norm = globalNorm(parameters)
+        if maxNorm > 0 && norm > maxNorm {
+            let factor = maxNorm / norm
+            for p in parameters { scale(p.gradient.pointer, by: factor, count: p.count) }
+        }
+        return norm
+    }
+}

@@ -1,0 +1,159 @@
+import SwitchyardFileIO
+import Foundation
+
+/// What a notebook may do: which subcommands its blocks may run, which directories their
+/// arguments may name, and where they may write.
+///
+/// Commands run with the working directory (the notebook's output directory) as their
+/// current directory. Every argument that names a path must lead, after `.`/`..` are removed
+/// and symbolic links are followed (``PhysicalPath``), inside the working directory or one of
+/// the readable directories; the values of output options (`--out`, `--json`, …) must lead
+/// inside the working directory itself. An argument names a path when
+///
+/// - it contains `/`, begins with `.` or `~`, or names an entry of the working directory
+///   (a symbolic link there may point anywhere), whether or not it starts with `-` (after
+///   `--`, `-x/../..` is a positional value);
+/// - it is the value of a path option or an output option (`--out DIR` or `--out=DIR`);
+/// - it is the value after `=` of `--option=value` or `name=value`, and that value looks
+///   like a path by the first rule.
+///
+/// `~` and empty paths are refused. The checks concern the arguments: a command's own
+/// defaults (the data set's usual directory, say) are not arguments and are not checked.
+public struct NotebookPolicy: Sendable {
+    /// The subcommands a block may run (its first argument).
+    public let allowedSubcommands: Set<String>
+    /// The working directory as given: where commands run and the only place they may write.
+    public let workingDirectory: String
+    /// Further directories that arguments may name for reading, as given.
+    public let readableDirectories: [String]
+    /// Options whose value is a file or directory the command writes (`--out`, `--json`).
+    public let outputOptions: Set<String>
+    /// Options whose value is a file or directory the command reads, checked even when the
+    /// value does not look like a path.
+    public let pathOptions: Set<String>
+    /// The working directory, physical.
+    public let resolvedWorkingDirectory: String
+    /// The working directory and the readable directories, physical.
+    public let resolvedReadableDirectories: [String]
+
+    /// A policy; relative directories are taken relative to the current directory.
+    ///
+    /// Throws an ``InputError`` if a directory is empty or goes through a dangling link.
+    public init(allowedSubcommands: Set<String>, workingDirectory: String, readableDirectories: [String] = [],
+                outputOptions: Set<String> = [], pathOptions: Set<String> = []) throws {
+        self.allowedSubcommands = allowedSubcommands
+        self.workingDirectory = workingDirectory
+        self.readableDirectories = readableDirectories
+        self.outputOptions = outputOptions
+        self.pathOptions = pathOptions
+        func physical(_ directory: String, _ what: String) throws -> String {
+            guard !directory.isEmpty else { throw InputError(location: what, message: "an empty directory") }
+            do { return try PhysicalPath.resolve(directory) } catch let error as InputError {
+                throw InputError(file: directory, location: what, message: error.message)
+            }
+        }
+        resolvedWorkingDirectory = try physical(workingDirectory, "working directory")
+        resolvedReadableDirectories = try [resolvedWorkingDirectory] + readableDirectories.map { try physical($0, "--allow-read") }
+    }
+
+    /// How error messages name the working directory: as given, or physical if given as `.`.
+    private var workingDirectoryName: String {
+        workingDirectory == "." || workingDirectory == "./" ? resolvedWorkingDirectory : workingDirectory
+    }
+
+    /// The arguments of a block's command, checked: the subcommand is allowed and every path
+    /// stays inside the notebook's directories.
+    ///
+    /// - Parameters:
+    ///   - tokens: the command's tokens (from ``CommandTokenizer/command(of:file:)``).
+    ///   - file: the notebook file, for errors.
+    /// - Throws: an ``InputError`` naming `file`, the token's line and what is refused.
+    public func check(_ tokens: [CommandToken], file: String?) throws -> [String] {
+        guard let first = tokens.first else { throw InputError(file: file, message: "a block without a command") }
+        guard allowedSubcommands.contains(first.text) else {
+            throw InputError(file: file, location: "line \(first.line)", message: """
+                '\(first.text)' is not a subcommand a notebook may run; it may run \
+                \(allowedSubcommands.sorted().joined(separator: ", "))
+                """)
+        }
+        var index = 1
+        while index < tokens.count {
+            let token = tokens[index]
+            let text = token.text
+            if outputOptions.contains(text) || pathOptions.contains(text) {
+                guard index + 1 < tokens.count else { break }  // the subcommand reports the missing value
+                try checkPath(tokens[index + 1].text, option: text, writes: outputOptions.contains(text),
+                              line: tokens[index + 1].line, file: file)
+                index += 2
+                continue
+            }
+            if text.hasPrefix("-"), let equals = text.firstIndex(of: "=") {
+                let option = String(text[..<equals]), value = String(text[text.index(after: equals)...])
+                if outputOptions.contains(option) || pathOptions.contains(option) {
+                    try checkPath(value, option: option, writes: outputOptions.contains(option), line: token.line, file: file)
+                } else if looksLikePath(value) {
+                    try checkPath(value, option: option, writes: false, line: token.line, file: file)
+                }
+            } else {
+                // Also a token starting with "-": after "--" it is a positional value.
+                if looksLikePath(text) { try checkPath(text, option: nil, writes: false, line: token.line, file: file) }
+                if let equals = text.firstIndex(of: "=") {
+                    let value = String(text[text.index(after: equals)...])
+                    if looksLikePath(value) { try checkPath(value, option: nil, writes: false, line: token.line, file: file) }
+                }
+            }
+            index += 1
+        }
+        return tokens.map(\.text)
+    }
+
+    /// Whether `text` is taken for a path: it contains `/`, begins with `.` or `~`, or names
+    /// an entry (a file, directory or link) of the working directory.
+    public func looksLikePath(_ text: String) -> Bool {
+        if text.contains("/") || text.hasPrefix(".") || text.hasPrefix("~") { return true }
+        guard !text.isEmpty else { return false }
+        var status = stat()
+        return lstat(resolvedWorkingDirectory + "/" + text, &status) == 0
+    }
+
+    /// The physical path `path` leads to from the working directory, if it lies inside the
+    /// working directory (`writes`) or inside a readable directory.
+    ///
+    /// - Throws: an ``InputError`` naming `file` and `line` if the path is empty, starts with
+    ///   `~`, cannot be resolved, or leads outside.
+    @discardableResult
+    public func checkPath(_ path: String, option: String?, writes: Bool, line: Int, file: String?) throws -> String {
+        let place = "line \(line)"
+        let what = option.map { "\($0) '\(path)'" } ?? "path '\(path)'"
+        guard !path.isEmpty else {
+            throw InputError(file: file, location: place, message: "\(option ?? "an argument") is given an empty path")
+        }
+        guard !path.hasPrefix("~") else {
+            throw InputError(file: file, location: place, message: """
+                \(what): '~' is not expanded (notebooks run Switchyard subcommands, not a shell); \
+                give a path relative to the notebook's working directory (\(workingDirectoryName))
+                """)
+        }
+        let resolved: String
+        do {
+            resolved = try PhysicalPath.resolve(path, relativeTo: resolvedWorkingDirectory)
+        } catch let error as InputError {
+            throw InputError(file: file, location: place, message: "\(what) goes through \(error.file ?? "a link"): \(error.message)")
+        }
+        if writes {
+            guard PhysicalPath.isInside(resolved, resolvedWorkingDirectory) else {
+                throw InputError(file: file, location: place, message: """
+                    \(what) is outside the notebook's working directory (\(workingDirectoryName)); \
+                    a notebook writes only there
+                    """)
+            }
+        } else {
+            guard resolvedReadableDirectories.contains(where: { PhysicalPath.isInside(resolved, $0) }) else {
+                throw InputError(file: file, location: place, message: """
+                    \(what) is outside the notebook's directories (\(([workingDirectoryName] + readableDirectories).joined(separator: ", ")))
+                    """)
+            }
+        }
+        return resolved
+    }
+}

@@ -1,0 +1,147 @@
+import SwitchyardRoutingStatistics
+
+extension RunReport {
+    /// The significance level the findings use.
+    static let alpha = 0.01
+
+    /// Sentences generated from the run's numbers: what a reader should take away.
+    public func findings() -> [String] {
+        var out: [String] = []
+        let names = classNames
+        let epochs = run.epochs
+        let last = epochs.last!
+        var sentence = "Test accuracy after epoch \(last.epoch) is \(ReportFormat.percent(Double(last.testAccuracy)))"
+        if epochs.count > 1 {
+            sentence += " (" + epochs.dropLast().map { "epoch \($0.epoch): \(ReportFormat.percent(Double($0.testAccuracy)))" }
+                .joined(separator: ", ") + ")"
+        }
+        if let best = last.perClassAccuracy.indices.max(by: { last.perClassAccuracy[$0] < last.perClassAccuracy[$1] }),
+           let worst = last.perClassAccuracy.indices.min(by: { last.perClassAccuracy[$0] < last.perClassAccuracy[$1] }) {
+            let name = { (i: Int) in i < names.count ? names[i] : String(i) }
+            sentence += "; the best class is \(name(best)) (\(ReportFormat.percent(Double(last.perClassAccuracy[best]), 1)))"
+                + " and the worst \(name(worst)) (\(ReportFormat.percent(Double(last.perClassAccuracy[worst]), 1)))"
+        }
+        out.append(sentence + ".")
+        if let first = run.steps.first, let final = run.steps.last, run.steps.count > 1 {
+            let verb = final.crossEntropy < first.crossEntropy ? "fell" : "did not fall"
+            out.append("Training cross-entropy \(verb) from \(ReportFormat.number(Double(first.crossEntropy), 3)) at step "
+                       + "\(first.step) to \(ReportFormat.number(Double(final.crossEntropy), 3)) at step \(final.step).")
+        }
+        guard let a = analysis else { return out }
+        if a.expertCount == 1 {
+            out.append("Each MoE layer has a single expert, so every token takes the same path: this is the dense baseline.")
+            return out + stabilityFindings()
+        }
+        out += loadFindings(a)
+        out += affinityFindings(a, names: names)
+        out += computeFindings(a, names: names)
+        return out + stabilityFindings()
+    }
+
+    private func loadFindings(_ a: TraceAnalysis) -> [String] {
+        var out: [String] = []
+        let balanced = a.layers.filter { ($0.load.cv ?? 1) == 0 }
+        if balanced.count == a.layers.count {
+            out.append("Load is perfectly balanced: in every layer each expert took exactly "
+                       + "\(ReportFormat.count(a.layers[0].load.counts.first ?? 0)) assignments (CV 0).")
+        } else {
+            let imbalanced = a.layers.filter { ($0.load.chi2P ?? 1) < Self.alpha }
+            if let worst = a.layers.max(by: { ($0.load.cv ?? 0) < ($1.load.cv ?? 0) }) {
+                let which = imbalanced.isEmpty ? "No layer's load departs from uniform at p < \(Self.alpha) (χ² test)"
+                    : imbalanced.count == a.layers.count ? "Every layer's load departs from uniform at p < \(Self.alpha) (χ² test)"
+                    : "The load of \(ReportFormat.list(imbalanced.map(\.scope))) departs from uniform at p < \(Self.alpha) (χ² test)"
+                let interval = worst.uncertainty?.cv.map {
+                    $0.fixedLabel.map { " " + $0 }
+                        ?? ", 95% interval [\(ReportFormat.number($0.lower)), \(ReportFormat.number($0.upper))]"
+                } ?? ""
+                out.append("\(which); the most imbalanced is \(worst.scope) with CV \(ReportFormat.number(worst.load.cv))\(interval): "
+                           + "its busiest expert takes \(ReportFormat.percent(worst.load.maxVio, 1)) more than the mean.")
+            }
+        }
+        let unused = a.layers.flatMap { s in s.load.unusedExperts.map { "expert \($0) of \(s.scope)" } }
+        if !unused.isEmpty { out.append("Unused: \(ReportFormat.list(unused)) took no test token.") }
+        let without = { (s: LayerAnalysis) in s.load.tokensWithoutExpertFraction ?? 0 }
+        if let worst = a.layers.max(by: { without($0) < without($1) }), without(worst) > 0 {
+            out.append("Up to \(ReportFormat.percent(without(worst))) of test tokens got no expert at all, in \(worst.scope) "
+                       + "(the residual connection carries them); over all layers "
+                       + "\(ReportFormat.percent(a.overall.load.tokensWithoutExpertFraction)).")
+        }
+        let passedOver = { (s: LayerAnalysis) in
+            s.load.droppedDefinition == "preferred_expert_not_taken" ? (s.load.droppedFraction ?? 0) : 0
+        }
+        if let worst = a.layers.max(by: { passedOver($0) < passedOver($1) }), passedOver(worst) > without(worst) {
+            out.append("Up to \(ReportFormat.percent(passedOver(worst))) of test tokens were not taken by the expert "
+                       + "their router ranked first (its buffer was full), in \(worst.scope).")
+        }
+        return out
+    }
+
+    private func affinityFindings(_ a: TraceAnalysis, names: [String]) -> [String] {
+        var out: [String] = []
+        if let strongest = a.layers.max(by: { ($0.affinity.position?.cramersV ?? 0) < ($1.affinity.position?.cramersV ?? 0) }),
+           let position = strongest.affinity.position, let v = position.cramersV {
+            out.append("The patch position predicts the expert most in \(strongest.scope): Cramér's V "
+                       + "\(ReportFormat.number(v)) (1 = the position alone decides), χ² p \(ReportFormat.pClause(position.chi2P)).")
+        }
+        guard a.classCount > 0 else { return out }
+        let dependent = a.layers.filter { ($0.affinity.chi2P ?? 1) < Self.alpha }
+        if let strongest = a.layers.max(by: { ($0.affinity.mutualInformationBits ?? 0) < ($1.affinity.mutualInformationBits ?? 0) }) {
+            let which = dependent.isEmpty ? "In no layer does the expert depend on the class at p < \(Self.alpha) (χ² test)"
+                : dependent.count == a.layers.count ? "In every layer the expert depends on the token's class at p < \(Self.alpha) (χ² test)"
+                : "The expert depends on the token's class at p < \(Self.alpha) in \(ReportFormat.list(dependent.map(\.scope)))"
+            out.append("\(which); the dependence is strongest in \(strongest.scope): mutual information "
+                       + "\(ReportFormat.number(strongest.affinity.mutualInformationBits)) bits of the class's "
+                       + "\(ReportFormat.number(strongest.affinity.classEntropyBits, 2)), Cramér's V "
+                       + "\(ReportFormat.number(strongest.affinity.cramersV)).")
+        }
+        let specialised = a.layers.flatMap { s in
+            s.affinity.dominantClasses.compactMap { d -> (String, Double)? in
+                guard let share = d.share, share >= 0.5, let c = d.dominantClass else { return nil }
+                let name = d.className ?? (c < names.count ? names[c] : String(c))
+                return ("expert \(d.expert) of \(s.scope) (\(ReportFormat.percent(share, 0)) \(name))", share)
+            }
+        }.sorted { $0.1 > $1.1 }
+        if !specialised.isEmpty {
+            out.append("Experts that take mostly one class: " + ReportFormat.list(specialised.prefix(5).map(\.0))
+                       + (specialised.count > 5 ? ", and \(specialised.count - 5) more." : "."))
+        } else {
+            out.append("No expert takes a majority of its tokens from a single class.")
+        }
+        return out
+    }
+
+    private func computeFindings(_ a: TraceAnalysis, names: [String]) -> [String] {
+        var out: [String] = []
+        let h = a.overall.heterogeneity
+        let used = h.computePerToken.histogram.indices.filter { h.computePerToken.histogram[$0] > 0 }
+        if let lo = used.first, let hi = used.last {
+            if lo == hi {
+                out.append("Every token is processed by the same number of experts, \(lo) over the \(a.layerCount) layers.")
+            } else {
+                out.append("Compute per token varies: tokens are processed by \(lo) to \(hi) experts over the "
+                           + "\(a.layerCount) layers (mean \(ReportFormat.number(h.computePerToken.mean, 2)), Gini "
+                           + "\(ReportFormat.number(h.computePerToken.gini)); \(ReportFormat.percent(h.fractionWithAtLeast.count > 1 ? 1 - h.fractionWithAtLeast[1] : nil, 2)) of "
+                           + "token-layer pairs get no expert).")
+                if let kw = h.kruskalWallis, let p = kw.p, let byClass = h.meanComputeByClass {
+                    let valid = byClass.indices.filter { byClass[$0] != nil }
+                    let name = { (i: Int) in i < names.count ? names[i] : String(i) }
+                    if p < Self.alpha, let most = valid.max(by: { byClass[$0]! < byClass[$1]! }),
+                       let least = valid.min(by: { byClass[$0]! < byClass[$1]! }) {
+                        out.append("Classes receive different compute (Kruskal–Wallis p \(ReportFormat.pClause(p))): "
+                                   + "\(name(most)) tokens get the most (\(ReportFormat.number(byClass[most], 2)) experts) and "
+                                   + "\(name(least)) the least (\(ReportFormat.number(byClass[least], 2))).")
+                    } else {
+                        out.append("There is no evidence that classes receive different compute (Kruskal–Wallis p \(ReportFormat.pClause(p))).")
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    private func stabilityFindings() -> [String] {
+        guard let s = stability.last, let agreement = s.agreement.overall.agreement else { return [] }
+        return ["Between epochs \(s.fromEpoch) and \(s.toEpoch), \(ReportFormat.percent(agreement, 1)) of test tokens kept "
+                + "their top-1 expert (Cohen's κ \(ReportFormat.number(s.agreement.overall.cohensKappa)))."]
+    }
+}

@@ -1,0 +1,76 @@
+import SwitchyardTensorCore
+
+/// `random-token`: each token goes to k distinct experts drawn uniformly at random, each with
+/// weight 1/k; no parameters, no auxiliary loss. The usual random baseline (the
+/// "Independent-Random" router of LLaMA-MoE; hash routing in Roller et al. 2021 is its fixed
+/// variant). With a capacity factor cf > 0 each expert takes at most ⌈cf·k·n/E⌉ assignments,
+/// in token order, and the rest are dropped.
+public final class RandomTokenRouter: Router {
+    /// Random-token hyperparameters.
+    public struct Configuration: RouterConfiguration {
+        /// Experts per token.
+        public var k = 1
+        /// cf of an optional capacity ⌈cf·k·n/E⌉ (0 = no capacity).
+        public var capacityFactor = 0.0
+
+        /// k = 1, no capacity.
+        public init() {}
+
+        /// Help per option.
+        public static let optionHelp = [
+            "k": "distinct experts per token, each with weight 1/k",
+            "capacityFactor": "each expert takes at most ceil(cf·k·n/E) assignments (0 = no limit)",
+        ]
+
+        /// 1 ≤ k ≤ E, cf ≥ 0.
+        public func validate(expertCount: Int) throws {
+            try requireRange(k >= 1 && k <= expertCount, "random-token", "k", k, "1 to E = \(expertCount)")
+            try requireRange(capacityFactor >= 0 && capacityFactor.isFinite, "random-token", "capacityFactor", capacityFactor, "0 (no capacity) or a finite number > 0")
+        }
+    }
+
+    /// "random-token".
+    public static let name = "random-token"
+    /// One sentence.
+    public static let summary = "Each token to k distinct experts drawn uniformly, weight 1/k; no parameters, no loss."
+
+    /// The hyperparameters.
+    public let configuration: Configuration
+    /// E.
+    public let expertCount: Int
+    /// None.
+    public var parameters: [Parameter] { [] }
+    private var lists: ExpertLists
+
+    /// A random-token router.
+    public init(configuration: Configuration, modelWidth: Int, expertCount: Int, rng: inout SeededRNG) {
+        self.configuration = configuration
+        self.expertCount = expertCount
+        lists = ExpertLists(experts: expertCount)
+    }
+
+    /// Uniform draws of k distinct experts per token (a partial Fisher–Yates shuffle).
+    public func route(_ x: UnsafePointer<Float>, tokenCount n: Int, context: RoutingContext,
+                      rng: inout SeededRNG, plan: RoutingPlan) {
+        let e = expertCount, k = configuration.k
+        plan.reset(tokenCount: n, expertCount: e)
+        let capacity = configuration.capacityFactor > 0
+            ? expertCapacity(factor: configuration.capacityFactor, assignments: k * n, experts: e) : Int.max
+        var pool = Array(0..<e)
+        lists.clear()
+        for t in 0..<n {
+            for j in 0..<k {
+                let pick = j + rng.nextInt(below: e - j)
+                pool.swapAt(j, pick)
+                if lists.count(pool[j]) < capacity { lists.add(token: t, to: pool[j]) }
+            }
+        }
+        let w = 1 / Float(k)
+        lists.emit(into: plan) { _, _ in w }
+        if capacity != Int.max { plan.capacity = capacity }
+    }
+
+    /// Nothing: the weights are constants and there are no parameters.
+    public func backward(plan: RoutingPlan, dWeights: UnsafePointer<Float>, auxiliaryLossScale: Float,
+                         input x: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>) {}
+}

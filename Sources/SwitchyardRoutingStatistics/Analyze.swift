@@ -1,0 +1,542 @@
+import CGSL
+import SwitchyardFileIO
+import Foundation
+import SwitchyardTraces
+
+/// Analyses a routing trace: load balance, token–expert affinity, heterogeneity of
+/// compute, consecutive-layer dependence, bootstrap intervals and a permutation test,
+/// per layer and over all layers. Definitions and sources: `docs/statistics.md`.
+///
+/// ```swift
+/// let analysis = try analyze(trace: trace, options: AnalysisOptions(seed: 7))
+/// print(analysis.summary())
+/// let json = try analysis.jsonData()
+/// ```
+///
+/// - Throws: ``InputError`` naming the place and value when the trace is inconsistent
+///   (offsets, expert ids, labels, lengths, non-finite numbers) or an option is invalid.
+public func analyze(trace: RoutingTrace, options: AnalysisOptions = AnalysisOptions()) throws -> TraceAnalysis {
+    try analyze(trace: trace, options: options, allowGrouping: true)
+}
+
+/// ``analyze(trace:options:)`` with control over grouping identical tokens for the
+/// resampling (tests compare both ways).
+/// The router name (trace metadata `router`) of Switchyard's Expert Choice router, whose
+/// loads are fixed by capacity (see ``BootstrapInterval/fixedBy``).
+let expertChoiceRouterName = "expert-choice"
+
+func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
+             limits: ResamplingLimits = ResamplingLimits()) throws -> TraceAnalysis {
+    _ = GSLErrorHandling.installed
+    try checkOptions(options)
+    let shape = try checkTrace(trace, source: options.source)
+    let reductions = try trace.layers.map {
+        try reduceLayer($0, of: trace, shape: shape, source: options.source)
+    }
+    let plan = try makeResamplingPlan(trace: trace, reductions: reductions, shape: shape,
+                                      unit: options.resamplingUnit, source: options.source,
+                                      allowGrouping: allowGrouping, limits: limits)
+    let scopes = ScopeTables(reductions: reductions, expertCount: trace.expertCount, classCount: shape.classCount)
+    let classNames = trace.classNames
+    let withAffinity = shape.hasLabels
+
+    // Point tables from the reductions.
+    let (classSlot, assignments) = scopes.classSlotTable(reductions.map(\.classPattern))
+    let layerCount = reductions.count, e = trace.expertCount, n = trace.tokenCount
+
+    // Permutation test of the mutual information (same permutation for every scope).
+    var permutationP = [Double?](repeating: nil, count: layerCount + 1)
+    if withAffinity && options.permutations > 0 {
+        permutationP = permutationTest(plan: plan, scopes: scopes, permutations: options.permutations,
+                                       seed: options.seed)
+    }
+    // Bootstrap.
+    var intervals = [UncertaintyStatistics?](repeating: nil, count: layerCount + 1)
+    let groupLoads = options.bootstrapResamples > 0
+        ? RoutingGroupLoads(trace: trace, maximumCells: limits.maxEntries) : nil
+    if options.bootstrapResamples > 0 {
+        let estimates = scopes.headlines(reductions.map(\.classPattern), tokens: Double(n), withAffinity: withAffinity)
+        intervals = bootstrap(plan: plan, scopes: scopes, resamples: options.bootstrapResamples,
+                              confidence: options.confidenceLevel, seed: options.seed,
+                              withAffinity: withAffinity, estimates: estimates)
+        // The load numbers by routing group (batch), when the trace records groups: capacities
+        // and Expert Choice's k bound the loads of each group, which resampling tokens or
+        // images across groups would ignore (see RoutingGroupLoads).
+        if let groupLoads {
+            let replicates = groupLoads.replicates(resamples: options.bootstrapResamples, seed: options.seed)
+            for s in 0...layerCount {
+                guard var u = intervals[s] else { continue }
+                let r = replicates[s], est = estimates[s], level = options.confidenceLevel
+                u.cv = percentileInterval(r.map(\.cv), est.cv, confidence: level)
+                u.gini = percentileInterval(r.map(\.gini), est.gini, confidence: level)
+                u.maxVio = percentileInterval(r.map(\.maxVio), est.maxVio, confidence: level)
+                u.meanExpertsPerToken = percentileInterval(r.map(\.meanExpertsPerToken), est.meanExpertsPerToken,
+                                                           confidence: level)
+                intervals[s] = u
+            }
+        }
+        // Loads fixed by the router's design do not vary with the sample; their statistics get
+        // the estimate as their interval. Only Expert Choice (named so in the trace's metadata,
+        // as the trainer records it) fills every expert by design, and only when no per-token
+        // cap held an expert below its capacity: every expert's load equals its capacity.
+        // Token-choice routers can fill every buffer too (capacity factor < 1), but a different
+        // sample can leave one short, so their loads are not fixed.
+        let fillsByDesign = trace.metadata["router"] == expertChoiceRouterName
+        let full = reductions.enumerated().map { l, r -> Bool in
+            guard fillsByDesign, let capacity = r.capacity else { return false }
+            return scopes.expertCounts(classSlot, layer: l).allSatisfy { $0 == Double(capacity) }
+        }
+        for s in 0...layerCount where (s < layerCount ? full[s] : !full.isEmpty && full.allSatisfy { $0 }) {
+            guard var u = intervals[s] else { continue }
+            let e = estimates[s]
+            u.cv = .fixed(at: u.cv?.estimate ?? e.cv, by: "capacity")
+            u.gini = .fixed(at: u.gini?.estimate ?? e.gini, by: "capacity")
+            u.maxVio = .fixed(at: u.maxVio?.estimate ?? e.maxVio, by: "capacity")
+            u.meanExpertsPerToken = .fixed(at: u.meanExpertsPerToken?.estimate ?? e.meanExpertsPerToken, by: "capacity")
+            intervals[s] = u
+        }
+    }
+
+    // Per-token compute summed over layers, for the overall heterogeneity.
+    var computeSum = [Int32](repeating: 0, count: n)
+    for r in reductions {
+        let k = r.patternExperts.map { Int32($0.count) }
+        computeSum.withUnsafeMutableBufferPointer { cs in
+        r.patternOfToken.withUnsafeBufferPointer { pat in
+            for t in 0..<n { cs[t] += k[Int(pat[t])] }
+        }}
+    }
+
+    var layers: [LayerAnalysis] = []
+    for (l, r) in reductions.enumerated() {
+        let counts = scopes.expertCounts(classSlot, layer: l)
+        let load = makeLoad(counts: counts, tokens: n, withoutExpert: r.tokensWithoutExpert,
+                            dropped: r.dropped, droppedDefinition: r.droppedDefinition,
+                            capacities: r.capacity.map { [(counts, $0)] } ?? [],
+                            chi2: uniformChiSquare([counts]))
+        let affinity = makeAffinity(
+            classExpert: withAffinity ? scopes.classExpert(classSlot, layer: l) : nil,
+            experts: e, classNames: classNames, classCount: shape.classCount,
+            permutationP: permutationP[l], permutations: withAffinity ? options.permutations : 0,
+            confidence: r.routerConfidence, entropy: r.meanRouterEntropy, entropyScale: log(Double(e)),
+            probabilityByClass: r.probabilityByClass.map { [$0] }, classTokens: r.classTokens, tokens: n,
+            positionExpert: r.positionExpert, positionCount: shape.positionCount,
+            includeTables: options.includeTables)
+        // Tokens by class and experts-per-token.
+        let kOfPattern = r.patternExperts.map(\.count)
+        let maxK = kOfPattern.max() ?? 0
+        var levels = [[Double]](repeating: [Double](repeating: 0, count: shape.classCount), count: maxK + 1)
+        for c in 0..<shape.classCount {
+            for p in 0..<r.patternCount {
+                levels[kOfPattern[p]][c] += r.classPattern[c * r.patternCount + p]
+            }
+        }
+        let heterogeneity = makeHeterogeneity(levels: levels, pairLevels: levels.map { $0.reduce(0, +) },
+                                              pairs: Double(n), withClasses: withAffinity,
+                                              meanExpertsPerToken: assignments[l] / Double(n))
+        layers.append(LayerAnalysis(layer: r.layerNumber, scope: "layer \(r.layerNumber)", load: load,
+                                    affinity: affinity, heterogeneity: heterogeneity, uncertainty: intervals[l]))
+    }
+
+    // All layers.
+    let slotCounts = scopes.expertCounts(classSlot, layer: nil)
+    let definitions = Set(reductions.map(\.droppedDefinition))
+    let overallLoad = makeLoad(
+        counts: slotCounts, tokens: n * layerCount,
+        withoutExpert: reductions.reduce(0) { $0 + $1.tokensWithoutExpert },
+        dropped: reductions.reduce(0) { $0 + $1.dropped },
+        droppedDefinition: definitions.count == 1 ? definitions.first! : "mixed",
+        capacities: reductions.enumerated().compactMap { l, r in
+            r.capacity.map { (Array(slotCounts[(l * e)..<((l + 1) * e)]), $0) }
+        },
+        chi2: uniformChiSquare((0..<layerCount).map { Array(slotCounts[($0 * e)..<(($0 + 1) * e)]) }))
+    let confidences = reductions.compactMap(\.routerConfidence)
+    let entropies = reductions.compactMap(\.meanRouterEntropy)
+    let allProbabilities = reductions.allSatisfy { $0.probabilityByClass != nil }
+        ? reductions.map { $0.probabilityByClass! } : nil
+    var overallPositions: [Double]? = nil
+    if shape.positionCount > 0 {
+        var table = [Double](repeating: 0, count: shape.positionCount * layerCount * e)
+        for (l, r) in reductions.enumerated() {
+            for p in 0..<shape.positionCount {
+                for x in 0..<e { table[p * layerCount * e + l * e + x] = r.positionExpert![p * e + x] }
+            }
+        }
+        overallPositions = table
+    }
+    let overallAffinity = makeAffinity(
+        classExpert: withAffinity ? classSlot : nil, experts: layerCount * e, classNames: classNames,
+        classCount: shape.classCount, permutationP: permutationP[layerCount],
+        permutations: withAffinity ? options.permutations : 0,
+        confidence: confidences.isEmpty ? nil : confidences.reduce(0, +) / Double(confidences.count),
+        entropy: entropies.isEmpty ? nil : entropies.reduce(0, +) / Double(entropies.count),
+        entropyScale: log(Double(e)), probabilityByClass: allProbabilities, classTokens: reductions[0].classTokens,
+        tokens: n, positionExpert: overallPositions, positionCount: shape.positionCount,
+        includeTables: options.includeTables)
+    let maxSum = Int(computeSum.max() ?? 0), classCount = shape.classCount
+    var sumTable = [Double](repeating: 0, count: (maxSum + 1) * classCount)
+    computeSum.withUnsafeBufferPointer { cs in
+    sumTable.withUnsafeMutableBufferPointer { st in
+        if let labels = trace.labels {
+            labels.withUnsafeBufferPointer { lab in
+                for t in 0..<n { st[Int(cs[t]) * classCount + Int(lab[t])] += 1 }
+            }
+        } else {
+            for t in 0..<n { st[Int(cs[t]) * classCount] += 1 }
+        }
+    }}
+    let sumLevels = (0...maxSum).map { Array(sumTable[($0 * classCount)..<(($0 + 1) * classCount)]) }
+    let maxK = reductions.map { $0.patternExperts.map(\.count).max() ?? 0 }.max() ?? 0
+    var pairLevels = [Double](repeating: 0, count: maxK + 1)
+    for l in layers {
+        for (k, c) in l.heterogeneity.expertsPerTokenCounts.enumerated() { pairLevels[k] += Double(c) }
+    }
+    let overallHeterogeneity = makeHeterogeneity(
+        levels: sumLevels, pairLevels: pairLevels, pairs: Double(n * layerCount), withClasses: withAffinity,
+        meanExpertsPerToken: assignments.reduce(0, +) / Double(n * layerCount))
+    let overall = LayerAnalysis(layer: nil, scope: "all layers", load: overallLoad, affinity: overallAffinity,
+                                heterogeneity: overallHeterogeneity, uncertainty: intervals[layerCount])
+
+    // Consecutive layers.
+    var transitions: [LayerTransition] = []
+    if layerCount > 1 {
+        for l in 0..<(layerCount - 1) {
+            let (table, tokens) = top1Table(reductions[l].top1, reductions[l + 1].top1, experts: e)
+            let s = Statistics.contingency(flat: table, rows: e, columns: e)
+            transitions.append(LayerTransition(
+                fromLayer: reductions[l].layerNumber, toLayer: reductions[l + 1].layerNumber, tokens: tokens,
+                mutualInformationBits: s.mutualInformationBits,
+                normalizedMutualInformation: s.normalizedMutualInformation, cramersV: s.cramersV,
+                chi2: s.chi2, chi2DF: s.chi2DF, chi2P: s.chi2P))
+        }
+    }
+
+    return TraceAnalysis(
+        expertCount: e, tokenCount: n, layerCount: layerCount,
+        classCount: withAffinity ? shape.classCount : 0, classNames: classNames, metadata: trace.metadata,
+        resampling: ResamplingSummary(unit: plan.unitName, units: plan.unitCount,
+                                      bootstrapResamples: options.bootstrapResamples,
+                                      confidenceLevel: options.confidenceLevel,
+                                      permutations: withAffinity ? options.permutations : 0,
+                                      seed: options.seed, method: plan.method, blockSize: plan.blockSize,
+                                      stratifiedByClass: withAffinity,
+                                      loadRoutingGroups: groupLoads?.groupCount,
+                                      loadGroupsPerUnit: groupLoads?.groupsPerUnit),
+        layers: layers, overall: overall, layerTransitions: transitions)
+}
+
+private func checkOptions(_ options: AnalysisOptions) throws {
+    func fail(_ name: String, _ message: String) -> InputError {
+        InputError(location: "option \(name)", message: message)
+    }
+    guard options.bootstrapResamples >= 0 else {
+        throw fail("bootstrap resamples", "is \(options.bootstrapResamples), expected 0 or more")
+    }
+    guard options.permutations >= 0 else {
+        throw fail("permutations", "is \(options.permutations), expected 0 or more")
+    }
+    guard options.confidenceLevel > 0 && options.confidenceLevel < 1 else {
+        throw fail("confidence level", "is \(options.confidenceLevel), expected a value in (0, 1)")
+    }
+}
+
+/// The E × E table of two top-1 assignments over tokens that have one in both.
+func top1Table(_ a: [Int32], _ b: [Int32], experts e: Int) -> (table: [Double], tokens: Int) {
+    var table = [Double](repeating: 0, count: e * e)
+    var tokens = 0
+    a.withUnsafeBufferPointer { pa in
+    b.withUnsafeBufferPointer { pb in
+    table.withUnsafeMutableBufferPointer { tb in
+        for t in 0..<min(pa.count, pb.count) where pa[t] >= 0 && pb[t] >= 0 {
+            tb[Int(pa[t]) * e + Int(pb[t])] += 1
+            tokens += 1
+        }
+    }}}
+    return (table, tokens)
+}
+
+/// χ² of each layer's counts against a uniform spread, summed over layers with any
+/// assignment (df = Σ (E − 1)).
+private func uniformChiSquare(_ layers: [[Double]]) -> ChiSquareTest {
+    var statistic = 0.0, df = 0
+    for counts in layers {
+        let total = counts.reduce(0, +)
+        guard total > 0 else { continue }
+        let expected = [Double](repeating: total / Double(counts.count), count: counts.count)
+        let test = Statistics.chiSquareGoodnessOfFit(observed: counts, expected: expected)
+        statistic += test.statistic ?? 0
+        df += test.degreesOfFreedom
+    }
+    guard df > 0 else { return ChiSquareTest(statistic: nil, degreesOfFreedom: df, p: nil) }
+    return ChiSquareTest(statistic: statistic, degreesOfFreedom: df,
+                         p: finite(gsl_cdf_chisq_Q(statistic, Double(df))))
+}
+
+/// The size of the top and bottom groups for the load shares: 20 % of the experts,
+/// rounded half up, at least one.
+func shareGroupSize(experts: Int) -> Int { max(1, Int((0.2 * Double(experts) + 0.5).rounded(.down))) }
+
+private func makeLoad(counts: [Double], tokens: Int, withoutExpert: Int, dropped: Int,
+                      droppedDefinition: String, capacities: [([Double], Int)],
+                      chi2: ChiSquareTest) -> LoadStatistics {
+    let e = counts.count
+    let total = counts.reduce(0, +)
+    let summary = LoadSummary(counts)
+    let entropy = Statistics.entropy(counts)
+    let lnE = log(Double(e))
+    let m = shareGroupSize(experts: e)
+    let sorted = counts.sorted()
+    var capacity: Int? = nil, utilization: Double? = nil, maxUtilization: Double? = nil, atCapacity: Int? = nil
+    if !capacities.isEmpty {
+        let values = Set(capacities.map(\.1))
+        capacity = values.count == 1 ? values.first : nil
+        var used = 0.0, available = 0.0, peak = 0.0, full = 0
+        for (layerCounts, cap) in capacities {
+            used += layerCounts.reduce(0, +)
+            available += Double(layerCounts.count * cap)
+            for c in layerCounts {
+                peak = max(peak, c / Double(cap))
+                if c >= Double(cap) { full += 1 }
+            }
+        }
+        utilization = used / available
+        maxUtilization = peak
+        atCapacity = full
+    }
+    return LoadStatistics(
+        experts: e, tokens: tokens, assignments: Int(total), counts: counts.map { Int($0) },
+        fractions: counts.map { total > 0 ? $0 / total : nil },
+        mean: finite(summary.mean), cv: finite(summary.cv), cvSquared: finite(summary.cv * summary.cv),
+        maxVio: finite(summary.maxVio), maxOverMean: finite(summary.maxVio + 1), gini: finite(summary.gini),
+        entropyNats: entropy, entropyRatio: entropy.flatMap { e > 1 ? $0 / lnE : nil },
+        klFromUniformNats: entropy.map { max(0, lnE - $0) }, shareGroupSize: m,
+        topShare: total > 0 ? sorted.suffix(m).reduce(0, +) / total : nil,
+        bottomShare: total > 0 ? sorted.prefix(m).reduce(0, +) / total : nil,
+        unusedExperts: counts.indices.filter { counts[$0] == 0 },
+        tokensWithoutExpert: withoutExpert, tokensWithoutExpertFraction: Double(withoutExpert) / Double(tokens),
+        droppedTokens: dropped, droppedFraction: Double(dropped) / Double(tokens),
+        droppedDefinition: droppedDefinition, capacity: capacity, capacityUtilization: utilization,
+        maxCapacityUtilization: maxUtilization, expertsAtCapacity: atCapacity,
+        chi2: chi2.statistic, chi2DF: chi2.degreesOfFreedom, chi2P: chi2.p)
+}
+
+private func makeAffinity(classExpert: [Double]?, experts: Int, classNames: [String], classCount: Int,
+                          permutationP: Double?, permutations: Int, confidence: Double?, entropy: Double?,
+                          entropyScale: Double, probabilityByClass: [[Double]]?, classTokens: [Double],
+                          tokens: Int, positionExpert: [Double]?, positionCount: Int,
+                          includeTables: Bool) -> AffinityStatistics {
+    var table: ContingencyStatistics? = nil
+    var dominant: [DominantClass] = []
+    var classRows: [[Int]]? = nil
+    if let classExpert {
+        table = Statistics.contingency(flat: classExpert, rows: classCount, columns: experts)
+        for x in 0..<experts {
+            var best = -1, bestCount = 0.0, sum = 0.0
+            for c in 0..<classCount {
+                let v = classExpert[c * experts + x]
+                sum += v
+                if v > bestCount { bestCount = v; best = c }
+            }
+            dominant.append(DominantClass(
+                expert: x, dominantClass: best >= 0 ? best : nil,
+                className: best >= 0 && best < classNames.count ? classNames[best] : nil,
+                share: best >= 0 ? bestCount / sum : nil, assignments: Int(sum)))
+        }
+        if includeTables {
+            classRows = (0..<classCount).map { c in (0..<experts).map { Int(classExpert[c * experts + $0]) } }
+        }
+    } else {
+        dominant = []
+    }
+    // Router probabilities: per-layer blocks side by side (one block per layer).
+    var perExpert: [Double]? = nil, byClass: [[Double?]]? = nil
+    if let blocks = probabilityByClass {
+        let e = blocks.isEmpty ? 0 : blocks[0].count / classCount
+        var sums = [Double](repeating: 0, count: blocks.count * e)
+        var rows = [[Double?]](repeating: [Double?](repeating: nil, count: blocks.count * e), count: classCount)
+        for (b, block) in blocks.enumerated() {
+            for c in 0..<classCount {
+                for x in 0..<e {
+                    let v = block[c * e + x]
+                    sums[b * e + x] += v
+                    rows[c][b * e + x] = classTokens[c] > 0 ? v / classTokens[c] : nil
+                }
+            }
+        }
+        perExpert = sums.map { $0 / Double(tokens) }
+        if classExpert != nil && includeTables { byClass = rows }
+    }
+    var positionTable: ContingencyStatistics? = nil, positionRows: [[Int]]? = nil
+    if let positionExpert, positionCount > 0 {
+        positionTable = Statistics.contingency(flat: positionExpert, rows: positionCount, columns: experts)
+        if includeTables {
+            positionRows = (0..<positionCount).map { p in (0..<experts).map { Int(positionExpert[p * experts + $0]) } }
+        }
+    }
+    return AffinityStatistics(
+        classes: table?.rows ?? 0, classExpertCounts: classRows,
+        mutualInformationBits: table?.mutualInformationBits,
+        normalizedMutualInformation: table?.normalizedMutualInformation,
+        classEntropyBits: table?.rowEntropyBits, expertEntropyBits: table?.columnEntropyBits,
+        chi2: table?.chi2, chi2DF: table?.chi2DF, chi2P: table?.chi2P, cramersV: table?.cramersV,
+        mutualInformationPermutationP: permutationP, permutations: permutations, dominantClasses: dominant,
+        routerConfidence: confidence, meanRouterEntropyNats: entropy,
+        meanRouterEntropyRatio: entropy.flatMap { entropyScale > 0 ? $0 / entropyScale : nil },
+        meanProbabilityPerExpert: perExpert, classExpertMeanProbability: byClass,
+        positionExpertCounts: positionRows, position: positionTable)
+}
+
+/// Heterogeneity from `levels[v][class]` (tokens with compute v by class) and
+/// `pairLevels[k]` ((token, layer) pairs with k experts).
+private func makeHeterogeneity(levels: [[Double]], pairLevels: [Double], pairs: Double, withClasses: Bool,
+                               meanExpertsPerToken: Double) -> HeterogeneityStatistics {
+    _ = GSLErrorHandling.installed
+    // Coarse histogram 0, 1, 2, 3, 4+ with GSL.
+    let top = max(Double(pairLevels.count), 5)
+    var ranges: [Double] = [0, 1, 2, 3, 4, top]
+    let histogram = gsl_histogram_alloc(5)!
+    defer { gsl_histogram_free(histogram) }
+    gsl_histogram_set_ranges(histogram, &ranges, 6)
+    for (k, c) in pairLevels.enumerated() where c > 0 { gsl_histogram_accumulate(histogram, Double(k), c) }
+    let coarse = (0..<5).map { Int(gsl_histogram_get(histogram, $0)) }
+    var atLeast: [Double] = []
+    var remaining = pairs
+    for c in pairLevels {
+        atLeast.append(remaining / pairs)
+        remaining -= c
+    }
+    // Compute per token.
+    let values = (0..<levels.count).map(Double.init)
+    let totals = levels.map { $0.reduce(0, +) }
+    let count = totals.reduce(0, +)
+    var mean: Double? = nil, variance: Double? = nil
+    values.withUnsafeBufferPointer { v in
+    totals.withUnsafeBufferPointer { w in
+        let m = gsl_stats_wmean(w.baseAddress, 1, v.baseAddress, 1, values.count)
+        mean = finite(m)
+        if count > 1 { variance = finite(gsl_stats_wtss_m(w.baseAddress, 1, v.baseAddress, 1, values.count, m) / (count - 1)) }
+    }}
+    let compute = ComputeStatistics(mean: mean, variance: variance,
+                                    gini: Statistics.giniOfHistogram(values: values, counts: totals),
+                                    histogram: totals.map { Int($0) })
+    var byClass: [Double?]? = nil, classCounts: [Int]? = nil, kw: KruskalWallisTest? = nil
+    if withClasses, let classes = levels.first?.count {
+        var sums = [Double](repeating: 0, count: classes), members = [Double](repeating: 0, count: classes)
+        for (v, row) in levels.enumerated() {
+            for c in 0..<classes {
+                sums[c] += Double(v) * row[c]
+                members[c] += row[c]
+            }
+        }
+        byClass = (0..<classes).map { members[$0] > 0 ? sums[$0] / members[$0] : nil }
+        classCounts = members.map { Int($0) }
+        kw = Statistics.kruskalWallis(levelCounts: levels, groupCount: classes)
+    }
+    return HeterogeneityStatistics(
+        expertsPerTokenHistogram: coarse, expertsPerTokenCounts: pairLevels.map { Int($0) },
+        fractionWithAtLeast: atLeast, meanExpertsPerToken: finite(meanExpertsPerToken), computePerToken: compute,
+        meanComputeByClass: byClass, classTokenCounts: classCounts, kruskalWallis: kw)
+}
+
+// MARK: Resampling
+
+/// Bootstrap replicates of the headline numbers of every scope, and their percentile
+/// intervals.
+private func bootstrap(plan: ResamplingPlan, scopes patternScopes: ScopeTables, resamples: Int, confidence: Double,
+                       seed: UInt64, withAffinity: Bool, estimates: [Headline]) -> [UncertaintyStatistics?] {
+    let scopes = plan.scopes(patternScopes)
+    let rng = GSLRandom(seed: seed, stream: 1)
+    let scopeCount = scopes.layerCount + 1
+    var replicates = [[Headline]](repeating: [], count: scopeCount)
+    var weights = [UInt32](repeating: 0, count: plan.rowCount)
+    var tables = scopes.patternCounts.map { [Double](repeating: 0, count: plan.classCount * $0) }
+    for _ in 0..<resamples {
+        plan.bootstrapWeights(rng, into: &weights)
+        let tokens = weights.withUnsafeBufferPointer { plan.tokens(weights: $0.baseAddress!) }
+        weights.withUnsafeBufferPointer { w in
+        plan.rowClass.withUnsafeBufferPointer { c in
+            plan.accumulate(weights: w.baseAddress!, classes: c.baseAddress!, patternCounts: scopes.patternCounts,
+                            into: &tables)
+        }}
+        let h = scopes.headlines(tables, tokens: tokens, withAffinity: withAffinity)
+        for s in 0..<scopeCount { replicates[s].append(h[s]) }
+    }
+    func interval(_ values: [Double], _ estimate: Double) -> BootstrapInterval? {
+        percentileInterval(values, estimate, confidence: confidence)
+    }
+    return (0..<scopeCount).map { s in
+        let r = replicates[s], est = estimates[s]
+        return UncertaintyStatistics(
+            cv: interval(r.map(\.cv), est.cv), gini: interval(r.map(\.gini), est.gini),
+            maxVio: interval(r.map(\.maxVio), est.maxVio),
+            mutualInformationBits: withAffinity ? interval(r.map(\.mutualInformation), est.mutualInformation) : nil,
+            cramersV: withAffinity ? interval(r.map(\.cramersV), est.cramersV) : nil,
+            meanExpertsPerToken: interval(r.map(\.meanExpertsPerToken), est.meanExpertsPerToken))
+    }
+}
+
+/// The percentile interval of bootstrap `values` (non-finite replicates left out) around
+/// `estimate`, with the replicates' standard deviation; nil when no replicate is finite.
+private func percentileInterval(_ values: [Double], _ estimate: Double, confidence: Double) -> BootstrapInterval? {
+    guard let (lower, upper) = Statistics.percentileInterval(values, confidence: confidence) else { return nil }
+    let finiteValues = values.filter(\.isFinite)
+    let se: Double? = finiteValues.count > 1 ? gsl_stats_sd(finiteValues, 1, finiteValues.count) : nil
+    return BootstrapInterval(estimate: finite(estimate), lower: lower, upper: upper,
+                             standardError: se.flatMap(finite), resamples: finiteValues.count)
+}
+
+/// Permutation p-values of the class–expert mutual information of every scope:
+/// `(1 + #{I* ≥ I}) / (1 + B)` (Phipson & Smyth 2010), labels permuted over units.
+private func permutationTest(plan: ResamplingPlan, scopes: ScopeTables, permutations: Int,
+                             seed: UInt64) -> [Double?] {
+    let null = permutationDistribution(plan: plan, scopes: scopes, permutations: permutations, seed: seed)
+    return (0..<null.observed.count).map { s in
+        let observed = null.observed[s]
+        guard observed.isFinite else { return nil }
+        // Ties: an I* equal to I up to rounding counts as at least as large.
+        let atLeast = null.replicates.filter { $0[s] >= observed * (1 - 1e-10) - 1e-14 }.count
+        return Double(1 + atLeast) / Double(1 + permutations)
+    }
+}
+
+/// The observed class–expert mutual information of every scope (layers, then all
+/// layers) and its values under `permutations` label permutations (one row per permutation).
+func permutationDistribution(plan: ResamplingPlan, scopes patternScopes: ScopeTables, permutations: Int,
+                             seed: UInt64) -> (observed: [Double], replicates: [[Double]]) {
+    let scopes = plan.scopes(patternScopes)
+    let rng = GSLRandom(seed: seed, stream: 2)
+    var tables = scopes.patternCounts.map { [Double](repeating: 0, count: plan.classCount * $0) }
+    var weights = plan.observedWeights()
+    var classes = plan.rowClass
+    let tokens = weights.withUnsafeBufferPointer { plan.tokens(weights: $0.baseAddress!) }
+    func mutualInformation() -> [Double] {
+        weights.withUnsafeBufferPointer { w in
+        classes.withUnsafeBufferPointer { c in
+            plan.accumulate(weights: w.baseAddress!, classes: c.baseAddress!, patternCounts: scopes.patternCounts,
+                            into: &tables)
+        }}
+        return scopes.headlines(tables, tokens: tokens, withAffinity: true, mutualInformationOnly: true)
+            .map(\.mutualInformation)
+    }
+    let observed = mutualInformation()
+    // Units per class, for the grouped draw.
+    var classTotals = [Int](repeating: 0, count: plan.classCount)
+    for row in 0..<plan.rowCount { classTotals[Int(plan.rowClass[row])] += Int(weights[row]) }
+    var replicates: [[Double]] = []
+    replicates.reserveCapacity(permutations)
+    for _ in 0..<permutations {
+        plan.permute(rng, weights: &weights, classes: &classes, classTotals: classTotals)
+        replicates.append(mutualInformation())
+    }
+    return (observed, replicates)
+}
+
+extension ResamplingPlan {
+    /// The scope tables matching this plan's columns.
+    func scopes(_ patternScopes: ScopeTables) -> ScopeTables {
+        columnsAreExperts
+            ? ScopeTables(identityFor: patternScopes.layerCount, expertCount: patternScopes.expertCount,
+                          classCount: patternScopes.classCount)
+            : patternScopes
+    }
+}

@@ -1,0 +1,182 @@
+import SwitchyardFileIO
+import Foundation
+import SwitchyardTraces
+
+/// How well two traces of the same tokens (e.g. two checkpoints of one run) agree on
+/// each token's top-1 expert, per layer and over all layers.
+public struct AssignmentAgreement: Codable, Sendable, Equatable {
+    /// One entry per layer (layers matched by their position in the traces).
+    public var layers: [LayerAgreement]
+    /// All layers: agreement over (token, layer) pairs; chance agreement, mutual information
+    /// and its normalised form are the layers' values weighted by their tokens, and κ is
+    /// computed from the pooled agreement and that chance agreement (a token can agree only
+    /// within its layer, so chance is counted per layer, not on the pooled table); the
+    /// confusion table is the block-diagonal (layer, expert) table.
+    public var overall: LayerAgreement
+}
+
+/// Top-1 agreement of two traces in one layer.
+public struct LayerAgreement: Codable, Sendable, Equatable {
+    /// The layer's index in the first trace, nil for all layers.
+    @Nullable public var layer: Int?
+    /// Tokens with a top-1 expert in both traces.
+    public var tokens: Int
+    /// Fraction of those tokens with the same top-1 expert.
+    @Nullable public var agreement: Double?
+    /// Agreement expected by chance from the two marginals.
+    @Nullable public var expectedAgreement: Double?
+    /// Cohen's κ.
+    @Nullable public var cohensKappa: Double?
+    /// Mutual information between the two top-1 experts, bits (invariant to expert renaming).
+    @Nullable public var mutualInformationBits: Double?
+    /// `2I / (H(first) + H(second))`.
+    @Nullable public var normalizedMutualInformation: Double?
+    /// Confusion table: first trace's expert (rows) × second trace's (columns).
+    public var confusion: [[Int]]
+
+    enum CodingKeys: String, CodingKey {
+        case layer, tokens, agreement, expectedAgreement = "expected_agreement"
+        case cohensKappa = "cohens_kappa", mutualInformationBits = "mutual_information_bits"
+        case normalizedMutualInformation = "normalized_mutual_information", confusion
+    }
+}
+
+/// Compares the top-1 assignments of two traces of the same tokens: raw agreement,
+/// Cohen's κ and mutual information per layer and over all layers. A token's top-1
+/// expert is its preferred expert when recorded, else its assigned expert with the
+/// largest weight, else the argmax of its router probabilities; tokens without one in
+/// either trace are left out.
+///
+/// - Throws: ``InputError`` when a trace is invalid or the two differ in token count,
+///   expert count or number of layers.
+public func compareAssignments(_ first: RoutingTrace, _ second: RoutingTrace,
+                               firstSource: String? = nil, secondSource: String? = nil) throws -> AssignmentAgreement {
+    _ = GSLErrorHandling.installed
+    let shapeA = try checkTrace(first, source: firstSource)
+    let shapeB = try checkTrace(second, source: secondSource)
+    func mismatch(_ what: String, _ a: Int, _ b: Int) -> InputError {
+        InputError(file: secondSource, location: "header",
+                   message: "\(what) is \(b), but \(a) in the first trace\(firstSource.map { " (\($0))" } ?? "")")
+    }
+    guard first.tokenCount == second.tokenCount else { throw mismatch("token count", first.tokenCount, second.tokenCount) }
+    guard first.expertCount == second.expertCount else {
+        throw mismatch("expert count", first.expertCount, second.expertCount)
+    }
+    guard first.layers.count == second.layers.count else {
+        throw mismatch("layer count", first.layers.count, second.layers.count)
+    }
+    let e = first.expertCount, layerCount = first.layers.count
+    var results: [LayerAgreement] = []
+    var pooled = [[Double]](repeating: [Double](repeating: 0, count: layerCount * e), count: layerCount * e)
+    for l in 0..<layerCount {
+        let a = try reduceLayer(first.layers[l], of: first, shape: shapeA, source: firstSource).top1
+        let b = try reduceLayer(second.layers[l], of: second, shape: shapeB, source: secondSource).top1
+        let (table, tokens) = top1Table(a, b, experts: e)
+        var square = [[Double]](repeating: [Double](repeating: 0, count: e), count: e)
+        for x in 0..<e {
+            for y in 0..<e {
+                square[x][y] = table[x * e + y]
+                pooled[l * e + x][l * e + y] = table[x * e + y]
+            }
+        }
+        results.append(agreement(square, layer: first.layers[l].layer, tokens: tokens))
+    }
+    return AssignmentAgreement(layers: results, overall: pooledAgreement(results, confusion: pooled))
+}
+
+/// The all-layers agreement: token-weighted means of the layers' agreement, chance agreement
+/// and mutual information, and κ from the first two. (Cohen's κ on the pooled block-diagonal
+/// table would count agreement by chance across layers, which cannot happen, and report
+/// κ ≈ 1 − 1/L for routing that agrees only by chance.)
+private func pooledAgreement(_ layers: [LayerAgreement], confusion: [[Double]]) -> LayerAgreement {
+    let tokens = layers.reduce(0) { $0 + $1.tokens }
+    func weighted(_ value: (LayerAgreement) -> Double?) -> Double? {
+        guard tokens > 0 else { return nil }
+        var sum = 0.0
+        for layer in layers where layer.tokens > 0 {
+            guard let v = value(layer) else { return nil }
+            sum += Double(layer.tokens) * v
+        }
+        return sum / Double(tokens)
+    }
+    let observed = weighted(\.agreement), expected = weighted(\.expectedAgreement)
+    var kappa: Double?
+    if let observed, let expected, expected < 1 { kappa = (observed - expected) / (1 - expected) }
+    return LayerAgreement(layer: nil, tokens: tokens, agreement: observed, expectedAgreement: expected,
+                          cohensKappa: kappa, mutualInformationBits: weighted(\.mutualInformationBits),
+                          normalizedMutualInformation: weighted(\.normalizedMutualInformation),
+                          confusion: confusion.map { $0.map { Int($0) } })
+}
+
+private func agreement(_ confusion: [[Double]], layer: Int?, tokens: Int) -> LayerAgreement {
+    let kappa = Statistics.cohensKappa(confusion)
+    let mi = Statistics.contingency(confusion)
+    return LayerAgreement(layer: layer, tokens: tokens, agreement: kappa.agreement,
+                          expectedAgreement: kappa.expected, cohensKappa: kappa.kappa,
+                          mutualInformationBits: mi.mutualInformationBits,
+                          normalizedMutualInformation: mi.normalizedMutualInformation,
+                          confusion: confusion.map { $0.map { Int($0) } })
+}
+
+// MARK: Comparing runs
+
+/// Welch's t-tests of the headline numbers of two groups of runs (for example several
+/// seeds of two routers), per layer and over all layers.
+public struct RunComparison: Codable, Sendable, Equatable {
+    /// Runs in the first group.
+    public var countA: Int
+    /// Runs in the second group.
+    public var countB: Int
+    /// One entry per metric and scope.
+    public var metrics: [MetricComparison]
+
+    enum CodingKeys: String, CodingKey {
+        case countA = "count_a", countB = "count_b", metrics
+    }
+}
+
+/// One metric of one scope compared across two groups of runs.
+public struct MetricComparison: Codable, Sendable, Equatable {
+    /// "cv", "gini", "max_vio", "mutual_information_bits", "cramers_v",
+    /// "mean_experts_per_token" or "dropped_fraction".
+    public var metric: String
+    /// "layer N" or "all layers".
+    public var scope: String
+    /// The test; nil when a group has fewer than two runs with the metric defined.
+    @Nullable public var test: WelchTTest?
+}
+
+/// Compares two groups of analyses (one per run) metric by metric with Welch's t-test.
+/// Layers are matched by position; runs where a metric is undefined are left out of
+/// that metric's test.
+///
+/// - Throws: ``InputError`` when the groups' analyses differ in layer count.
+public func compareRuns(_ a: [TraceAnalysis], _ b: [TraceAnalysis],
+                        alternative: Alternative = .twoSided) throws -> RunComparison {
+    let layerCounts = Set((a + b).map(\.layerCount))
+    guard layerCounts.count <= 1 else {
+        throw InputError(location: "runs", message: "analyses have different layer counts \(layerCounts.sorted())")
+    }
+    let metrics: [(String, (LayerAnalysis) -> Double?)] = [
+        ("cv", { $0.load.cv }), ("gini", { $0.load.gini }), ("max_vio", { $0.load.maxVio }),
+        ("mutual_information_bits", { $0.affinity.mutualInformationBits }),
+        ("cramers_v", { $0.affinity.cramersV }),
+        ("mean_experts_per_token", { $0.heterogeneity.meanExpertsPerToken }),
+        ("dropped_fraction", { $0.load.droppedFraction }),
+    ]
+    let layerCount = layerCounts.first ?? 0
+    var out: [MetricComparison] = []
+    for scope in 0...layerCount {
+        func pick(_ analysis: TraceAnalysis) -> LayerAnalysis {
+            scope < layerCount ? analysis.layers[scope] : analysis.overall
+        }
+        let name = scope < layerCount ? (a.first ?? b.first).map { pick($0).scope } ?? "layer \(scope)" : "all layers"
+        for (metric, value) in metrics {
+            let xa = a.compactMap { value(pick($0)) }, xb = b.compactMap { value(pick($0)) }
+            let test = xa.count >= 2 && xb.count >= 2
+                ? try Statistics.welchTTest(xa, xb, alternative: alternative) : nil
+            out.append(MetricComparison(metric: metric, scope: name, test: test))
+        }
+    }
+    return RunComparison(countA: a.count, countB: b.count, metrics: out)
+}

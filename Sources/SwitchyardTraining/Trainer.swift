@@ -1,0 +1,458 @@
+import SwitchyardDatasets
+import SwitchyardFileIO
+import Foundation
+import SwitchyardLayers
+import SwitchyardRouting
+import SwitchyardTensorCore
+import SwitchyardTraces
+import SwitchyardVisionTransformer
+
+/// Trains a Vision Transformer with MoE blocks and writes a run directory:
+///
+/// | file | what |
+/// |---|---|
+/// | `config.json` | the resolved configuration |
+/// | `metrics.jsonl` | one ``StepRecord`` every `logEvery` steps |
+/// | `epochs.jsonl` | one ``EpochRecord`` per epoch (test accuracy, per-class accuracy) |
+/// | `checkpoints/epoch-N.ckpt` | parameters, AdamW moments, generator states after epoch N |
+/// | `checkpoints/interrupted.ckpt` | the same, mid-epoch, written when SIGINT or SIGTERM stops the run |
+/// | `traces/epoch-N.sytrace` | the routing of every test token after epoch N |
+/// | `summary.json` | the ``RunSummary`` when training ends |
+///
+/// Same configuration (seed and threads included) → same numbers; `resume` continues from the
+/// newest checkpoint (an epoch's, or the one an interrupted run wrote) and reproduces the
+/// uninterrupted run bit for bit.
+public final class Trainer {
+    /// The run's configuration.
+    public let configuration: TrainingConfiguration
+    /// Where the run's files go.
+    public let runDirectory: String
+    /// The model.
+    public let model: VisionTransformerModel
+    /// The training images.
+    public let trainSet: ImageDataset
+    /// The test images.
+    public let testSet: ImageDataset
+    private let optimizer: AdamW
+    /// The model's parameters, in the optimiser's order.
+    let parameters: [Parameter]
+    private let trainLoader: BatchLoader
+    private let testLoader: BatchLoader
+    private let schedule: LearningRateSchedule
+    private var routingRNG: SeededRNG
+    private var epoch = 0
+    private var step = 0
+    private var trainSeconds = 0.0
+    /// The running totals of the epoch in progress (restored from an interrupted checkpoint).
+    private var partial = EpochTotals()
+    private let interrupt = InterruptRequest()
+    /// Steps skipped because the loss or a gradient was not finite (policy `skip`).
+    public private(set) var skippedSteps = 0
+    private let progress: ProgressReporter
+    private let images: Tensor
+    private var labels: [Int32]
+
+    /// Prepares a run: loads the data, builds the model, and (with `resume`) restores the
+    /// newest checkpoint of `runDirectory`. Nothing is written until ``run()``.
+    public init(configuration: TrainingConfiguration, runDirectory: String, resume: Bool = false,
+                quiet: Bool = false) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.runDirectory = runDirectory
+        ComputeThreads.count = configuration.threads
+        let data = configuration.data
+        var train = try DatasetLocator.load(name: data.dataset, directory: data.directory, split: .train)
+        var test = try DatasetLocator.load(name: data.dataset, directory: data.directory, split: .test)
+        if data.trainLimit > 0 { train = train.prefix(data.trainLimit) }
+        if data.testLimit > 0 { test = test.prefix(data.testLimit) }
+        let m = configuration.model
+        guard train.channels == m.imageChannels, train.height == m.imageSize, train.width == m.imageSize else {
+            throw InputError(location: "model", message: """
+                the model expects \(m.imageChannels)×\(m.imageSize)×\(m.imageSize) images but \(train.name) has \
+                \(train.channels)×\(train.height)×\(train.width); set model.imageChannels and model.imageSize
+                """)
+        }
+        guard train.classNames.count == m.classes else {
+            throw InputError(location: "model.classes", message: "\(m.classes), but \(train.name) has \(train.classNames.count) classes")
+        }
+        trainSet = train
+        testSet = test
+        let seed = UInt64(configuration.seed)
+        var loaderSeedRNG = SeededRNG.derived(seed: seed, stream: 2)
+        var initRNG = SeededRNG.derived(seed: seed, stream: 1)
+        model = try VisionTransformerModel(configuration: m, rng: &initRNG)
+        parameters = model.parameters
+        let o = configuration.optimizer
+        optimizer = AdamW(parameters: parameters, beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon, weightDecay: o.weightDecay)
+        trainLoader = BatchLoader(dataset: train, batchSize: configuration.batchSize,
+                                  augmentation: Augmentation(cropPadding: data.cropPadding, horizontalFlip: data.flip),
+                                  shuffle: true, seed: loaderSeedRNG.next())
+        testLoader = BatchLoader(dataset: test, batchSize: configuration.batchSize, shuffle: false)
+        schedule = LearningRateSchedule(peak: o.learningRate, warmupSteps: o.warmupSteps,
+                                        totalSteps: trainLoader.batchCount * configuration.epochs, floor: o.minLearningRate)
+        routingRNG = SeededRNG.derived(seed: seed, stream: 3)
+        images = Tensor(shape: [configuration.batchSize, m.imageChannels, m.imageSize, m.imageSize])
+        labels = [Int32](repeating: 0, count: configuration.batchSize)
+        progress = ProgressReporter(totalSteps: trainLoader.batchCount * configuration.epochs, quiet: quiet)
+        if resume { try restoreNewestCheckpoint() }
+    }
+
+    /// Running totals of an epoch, kept in interrupted checkpoints.
+    struct EpochTotals {
+        var lossSum = 0.0
+        var correct = 0
+        var seen = 0
+        var seconds = 0.0
+    }
+
+    /// Path of a file inside the run directory.
+    func path(_ name: String) -> String { (runDirectory as NSString).appendingPathComponent(name) }
+
+    /// Trains the remaining epochs, evaluating, tracing and checkpointing after each, and
+    /// returns the summary (also written to `summary.json`).
+    @discardableResult
+    public func run() throws -> RunSummary {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try AtomicFile.write(encoder.encode(configuration), to: path("config.json"))
+        let metrics = try MetricsLog(path: path("metrics.jsonl"), keepingStepsUpTo: step)
+        let epochs = try MetricsLog(path: path("epochs.jsonl"), keepingStepsUpTo: step)
+        if epoch == 0 {
+            progress.message("training \(configuration.model.router) on \(trainSet.name): \(trainSet.count) images, " +
+                             "\(model.parameterCount) parameters, \(configuration.epochs) epochs of \(trainLoader.batchCount) steps")
+        } else {
+            progress.message("resuming after epoch \(epoch) (step \(step))")
+        }
+        var lastRecord: EpochRecord?
+        interrupt.install()
+        defer { interrupt.uninstall() }
+        while epoch < configuration.epochs {
+            lastRecord = try trainEpoch(metrics: metrics, epochs: epochs)
+        }
+        let records = try MetricsLog.read(EpochRecord.self, from: path("epochs.jsonl"))
+        let final = lastRecord ?? records.last!
+        let router = configuration.model.router
+        let resolved = try RouterRegistry.shared.resolvedOptions(name: router, options: configuration.model.routerOptions,
+                                                                 expertCount: configuration.model.experts)
+        let totalImages = Double(step) * Double(configuration.batchSize)
+        let summary = RunSummary(
+            router: router, routerOptions: Dictionary(uniqueKeysWithValues: resolved.map { ($0.key, $0.value) }),
+            preset: configuration.preset, seed: configuration.seed, epochs: epoch, steps: step,
+            testAccuracy: final.testAccuracy, perClassAccuracy: final.perClassAccuracy, classNames: testSet.classNames,
+            parameterCount: model.parameterCount, evaluationParameterCount: model.evaluationParameterCount,
+            trainSeconds: trainSeconds, imagesPerSecond: trainSeconds > 0 ? totalImages / trainSeconds : 0,
+            threads: configuration.threads, blasKernels: BLASKernels.summary)
+        try AtomicFile.write(encoder.encode(summary), to: path("summary.json"))
+        progress.message(String(format: "test accuracy %.2f%% after %d epochs; run written to %@",
+                                final.testAccuracy * 100, epoch, runDirectory))
+        return summary
+    }
+
+    /// Trains one epoch (the rest of it, after an interrupted checkpoint), evaluates, writes the
+    /// trace, appends the epoch record and then the checkpoint: a run killed in between resumes
+    /// from the previous checkpoint and rewrites the record.
+    private func trainEpoch(metrics: MetricsLog, epochs: MetricsLog) throws -> EpochRecord {
+        trainLoader.startEpoch(epoch)
+        let start = monotonicNow()
+        var windowStart = start, windowImages = 0
+        // A run resumed from an interrupted checkpoint starts in the middle of the epoch.
+        let firstBatch = step - epoch * trainLoader.batchCount
+        var totals = partial
+        partial = EpochTotals()
+        let moe = model.moeLayers.map(\.layer)
+        for b in firstBatch..<trainLoader.batchCount {
+            let n = labels.withUnsafeMutableBufferPointer { trainLoader.fill(batch: b, images: images, labels: $0.baseAddress!) }
+            optimizer.zeroGradients()
+            let context = RoutingContext(training: true, step: step, sharedDraw: routingRNG.next())
+            let result = labels.withUnsafeBufferPointer {
+                model.forward(images: images, labels: $0.baseAddress!, batchSize: n, context: context, rng: &routingRNG)
+            }
+            var problem: String?
+            if !result.loss.isFinite {
+                problem = "the loss is \(result.loss) (cross-entropy \(result.crossEntropy), auxiliary \(result.auxiliaryLoss)); "
+                    + "the first non-finite value is in \(firstNonFiniteActivation(batch: n))"
+            }
+            var norm: Float = 0
+            if problem == nil {
+                model.backward()
+                norm = GradientClipping.clipGlobalNorm(parameters, maxNorm: configuration.optimizer.gradientClip)
+                if !norm.isFinite {
+                    let bad = parameters.first { p in !sum(p.gradient.pointer, count: p.count).isFinite }?.name ?? "?"
+                    problem = "the gradient of \(bad) is not finite"
+                }
+            }
+            let lr = schedule.rate(at: step)
+            if let problem {
+                guard configuration.nonFinite == .skip else {
+                    throw InputError(location: "step \(step + 1)", message: problem + "; training stopped, the last "
+                                     + "checkpoint is intact. Try a lower optimizer.learningRate, optimizer.gradientClip, "
+                                     + "or --on-non-finite skip")
+                }
+                skippedSteps += 1
+                progress.message("step \(step + 1) skipped: \(problem)")
+            } else {
+                optimizer.update(learningRate: lr)
+            }
+            step += 1
+            if problem == nil {
+                totals.lossSum += Double(result.loss) * Double(n)
+                totals.correct += result.correct
+            }
+            totals.seen += n
+            windowImages += n
+            if step % configuration.logEvery == 0 || b == trainLoader.batchCount - 1 {
+                let now = monotonicNow()
+                let rate = Double(windowImages) / max(now - windowStart, 1e-9)
+                try metrics.append(stepRecord(result: result, lr: lr, norm: norm, rate: rate, layers: moe))
+                progress.update(step: step, epoch: epoch, loss: result.loss, imagesPerSecond: rate,
+                                stepsThisRun: step)
+                windowStart = now
+                windowImages = 0
+            }
+            if let signal = interrupt.received {
+                totals.seconds += monotonicNow() - start
+                trainSeconds += monotonicNow() - start
+                partial = totals
+                let written = try writeCheckpoint(name: "interrupted")
+                progress.message("interrupted after step \(step): checkpoint \(written); continue with --resume")
+                throw TrainingInterrupted(step: step, checkpoint: written, signal: signal)
+            }
+        }
+        let lossSum = totals.lossSum, correct = totals.correct, seen = totals.seen
+        let epochSeconds = totals.seconds + monotonicNow() - start
+        trainSeconds += monotonicNow() - start
+        epoch += 1
+        let evalStart = monotonicNow()
+        let evaluation = try evaluate(recordTrace: configuration.traces)
+        var tracePath: String?
+        if let trace = evaluation.trace {
+            tracePath = "traces/epoch-\(epoch).sytrace"
+            try RoutingTraceFile.write(trace, to: path(tracePath!))
+        }
+        let record = EpochRecord(
+            epoch: epoch, step: step, trainLoss: Float(lossSum / Double(max(seen, 1))),
+            trainAccuracy: Float(correct) / Float(max(seen, 1)), testLoss: evaluation.loss,
+            testAccuracy: evaluation.accuracy, perClassAccuracy: evaluation.perClass, trainSeconds: epochSeconds,
+            evaluationSeconds: monotonicNow() - evalStart, imagesPerSecond: Double(seen) / max(epochSeconds, 1e-9),
+            trace: tracePath)
+        try epochs.append(record)
+        try writeCheckpoint(name: "epoch-\(epoch)")
+        // An interrupted checkpoint from earlier in this epoch is now stale.
+        try? FileManager.default.removeItem(atPath: path("checkpoints/interrupted.ckpt"))
+        progress.message(String(format: "epoch %d: train loss %.4f, test accuracy %.2f%%, %.0f img/s",
+                                epoch, record.trainLoss, record.testAccuracy * 100, record.imagesPerSecond))
+        return record
+    }
+
+    private func stepRecord(result: VisionTransformerModel.BatchResult, lr: Float, norm: Float, rate: Double,
+                            layers: [MoELayer]) -> StepRecord {
+        var perExpert: [[Int]] = [], dropped: [Int] = [], cv: [Float] = []
+        for layer in layers {
+            let plan = layer.plan
+            let loads = (0..<plan.expertCount).map { plan.load(ofExpert: $0) }
+            perExpert.append(loads)
+            dropped.append(plan.expertsPerToken().filter { $0 == 0 }.count)
+            let mean = Double(loads.reduce(0, +)) / Double(max(loads.count, 1))
+            let variance = loads.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(max(loads.count, 1))
+            cv.append(mean > 0 ? Float(variance.squareRoot() / mean) : 0)
+        }
+        return StepRecord(step: step, epoch: epoch, loss: result.loss, crossEntropy: result.crossEntropy,
+                          auxiliaryLoss: result.auxiliaryLoss, learningRate: lr, gradientNorm: norm,
+                          imagesPerSecond: rate, tokensPerExpert: perExpert, droppedTokens: dropped, loadCV: cv)
+    }
+
+    /// Test-set evaluation: loss, accuracy, per-class accuracy and (optionally) the trace.
+    public struct Evaluation {
+        /// Mean cross-entropy.
+        public var loss: Float
+        /// Accuracy.
+        public var accuracy: Float
+        /// Accuracy per class.
+        public var perClass: [Float]
+        /// The routing of every test token, when recorded.
+        public var trace: RoutingTrace?
+    }
+
+    /// Evaluates the model on the test set in evaluation mode (no noise, evaluation capacity,
+    /// averaged experts for random-batch routing).
+    public func evaluate(recordTrace: Bool) throws -> Evaluation {
+        let t = configuration.model.tokensPerImage, classes = configuration.model.classes
+        let moe = model.moeLayers
+        let recorder = recordTrace ? TraceRecorder(tokensPerImage: t, expertCount: moe.first?.layer.experts.count ?? 1,
+                                                   layerIndices: moe.map(\.block), keepProbabilities: true) : nil
+        var evalRNG = SeededRNG.derived(seed: UInt64(configuration.seed), stream: 1000 + UInt64(epoch))
+        var lossSum = 0.0, correct = 0
+        var classTotal = [Int](repeating: 0, count: classes), classCorrect = classTotal
+        for b in 0..<testLoader.batchCount {
+            let n = labels.withUnsafeMutableBufferPointer { testLoader.fill(batch: b, images: images, labels: $0.baseAddress!) }
+            let context = RoutingContext(training: false, step: step, sharedDraw: 0)
+            let result = labels.withUnsafeBufferPointer {
+                model.forward(images: images, labels: $0.baseAddress!, batchSize: n, context: context, rng: &evalRNG)
+            }
+            lossSum += Double(result.crossEntropy) * Double(n)
+            correct += result.correct
+            let logits = model.logits
+            for i in 0..<n {
+                let row = logits + i * classes
+                var best = 0
+                for j in 1..<classes where row[j] > row[best] { best = j }
+                let y = Int(labels[i])
+                classTotal[y] += 1
+                if best == y { classCorrect[y] += 1 }
+            }
+            recorder?.record(labels: labels[0..<n], plans: moe.map(\.layer.plan))
+        }
+        let trace = recorder?.trace(classCount: classes, classNames: testSet.classNames, metadata: [
+            "router": configuration.model.router, "epoch": String(epoch), "step": String(step),
+            "dataset": testSet.name, "seed": String(configuration.seed), "preset": configuration.preset,
+        ])
+        return Evaluation(loss: Float(lossSum / Double(max(testSet.count, 1))),
+                          accuracy: Float(correct) / Float(max(testSet.count, 1)),
+                          perClass: zip(classCorrect, classTotal).map { $1 > 0 ? Float($0) / Float($1) : 0 },
+                          trace: trace)
+    }
+
+    // MARK: Checkpoints
+
+    /// Where the first non-finite activation of the last forward is: "block N", "the router of
+    /// block N" or "the classifier".
+    private func firstNonFiniteActivation(batch: Int) -> String {
+        let rows = batch * configuration.model.tokensPerImage
+        for (b, block) in model.blocks.enumerated() {
+            if !sum(block.output.pointer, count: rows * configuration.model.width).isFinite {
+                return block.feedForward.plan.auxiliaryLoss.isFinite ? "block \(b) (its attention or feed-forward output)"
+                    : "the router of block \(b) (its auxiliary loss is \(block.feedForward.plan.auxiliaryLoss))"
+            }
+            if !block.feedForward.plan.auxiliaryLoss.isFinite {
+                return "the router of block \(b) (its auxiliary loss is \(block.feedForward.plan.auxiliaryLoss))"
+            }
+        }
+        return "the classifier (final norm, head or cross-entropy)"
+    }
+
+    /// Writes `checkpoints/NAME.ckpt` and returns its path.
+    @discardableResult
+    private func writeCheckpoint(name: String) throws -> String {
+        var entries: [Checkpoint.ArrayEntry] = [], arrays: [[Float]] = []
+        for (i, p) in parameters.enumerated() {
+            entries.append(.init(name: p.name, count: p.count))
+            arrays.append(p.value.array)
+            entries.append(.init(name: "adam.m.\(p.name)", count: p.count))
+            arrays.append(optimizer.firstMoments[i].array)
+            entries.append(.init(name: "adam.v.\(p.name)", count: p.count))
+            arrays.append(optimizer.secondMoments[i].array)
+        }
+        let header = Checkpoint.Header(configuration: configuration, epoch: epoch, step: step,
+                                       generators: ["routing": routingRNG.state], arrays: entries,
+                                       counters: ["trainSeconds": trainSeconds, "adamStep": Double(optimizer.step),
+                                                  "epochLossSum": partial.lossSum, "epochCorrect": Double(partial.correct),
+                                                  "epochSeen": Double(partial.seen), "epochSeconds": partial.seconds,
+                                                  "skippedSteps": Double(skippedSteps)])
+        let file = path("checkpoints/\(name).ckpt")
+        try Checkpoint(header: header, arrays: arrays).write(to: file)
+        return file
+    }
+
+    /// The checkpoints of a run directory, newest last.
+    public static func checkpoints(in runDirectory: String) -> [(epoch: Int, path: String)] {
+        let dir = (runDirectory as NSString).appendingPathComponent("checkpoints")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return names.compactMap { name -> (Int, String)? in
+            guard name.hasPrefix("epoch-"), name.hasSuffix(".ckpt"),
+                  let n = Int(name.dropFirst(6).dropLast(5)) else { return nil }
+            return (n, (dir as NSString).appendingPathComponent(name))
+        }.sorted { $0.0 < $1.0 }
+    }
+
+    /// Restores the checkpoint with the most steps: the newest epoch checkpoint or the one an
+    /// interrupted run wrote. With none (a run stopped before its first checkpoint), the run
+    /// starts from the beginning.
+    private func restoreNewestCheckpoint() throws {
+        var candidates = Trainer.checkpoints(in: runDirectory).suffix(1).map(\.path)
+        let interrupted = path("checkpoints/interrupted.ckpt")
+        if FileManager.default.fileExists(atPath: interrupted) { candidates.append(interrupted) }
+        guard !candidates.isEmpty else {
+            progress.message("--resume: no checkpoint in \(runDirectory) yet; starting from the beginning")
+            return
+        }
+        let newest = try candidates.map { (path: $0, step: try Checkpoint.read($0).header.step) }
+            .max { $0.step < $1.step }!
+        try restore(from: newest.path)
+    }
+
+    /// Restores parameters, optimiser state, generators and counters from a checkpoint written
+    /// by a run with the same configuration.
+    /// With `ignoringDataDirectory`, a checkpoint whose run read its data from elsewhere is
+    /// accepted (evaluating on another machine).
+    public func restore(from checkpointPath: String, ignoringDataDirectory: Bool = false) throws {
+        let checkpoint = try Checkpoint.read(checkpointPath)
+        var saved = checkpoint.header.configuration
+        if ignoringDataDirectory { saved.data.directory = configuration.data.directory }
+        guard saved == configuration else {
+            throw InputError(file: checkpointPath, location: "header.configuration",
+                             message: "the checkpoint was written by a run with a different configuration; resume with the run's own settings")
+        }
+        // Everything is checked before the model is touched.
+        let header = checkpoint.header
+        guard (0...configuration.epochs).contains(header.epoch) else {
+            throw InputError(file: checkpointPath, location: "header.epoch",
+                             message: "\(header.epoch) epochs completed, expected 0…\(configuration.epochs) (the run's epochs)")
+        }
+        guard header.step >= 0 else {
+            throw InputError(file: checkpointPath, location: "header.step", message: "\(header.step) steps completed is negative")
+        }
+        let counters = header.counters
+        // Counters are JSON numbers: a corrupt or edited file must not trap converting them.
+        func count(_ name: String, default value: Int) throws -> Int {
+            guard let x = counters[name] else { return value }
+            guard x >= 0, x <= 9_007_199_254_740_992, x == x.rounded() else {
+                throw InputError(file: checkpointPath, location: "header.counters.\(name)",
+                                 message: "\(x) is not a whole number of 0…2⁵³")
+            }
+            return Int(x)
+        }
+        func amount(_ name: String) throws -> Double {
+            guard let x = counters[name] else { return 0 }
+            guard x.isFinite else {
+                throw InputError(file: checkpointPath, location: "header.counters.\(name)", message: "\(x) is not finite")
+            }
+            return x
+        }
+        let adamStep = try count("adamStep", default: header.step)
+        let totals = EpochTotals(lossSum: try amount("epochLossSum"), correct: try count("epochCorrect", default: 0),
+                                 seen: try count("epochSeen", default: 0), seconds: try amount("epochSeconds"))
+        let skipped = try count("skippedSteps", default: 0)
+        let seconds = try amount("trainSeconds")
+        guard let state = header.generators["routing"], let rng = SeededRNG(state: state) else {
+            throw InputError(file: checkpointPath, location: "header.generators.routing", message: "missing or invalid generator state")
+        }
+        var copies: [(values: [Float], into: Tensor)] = []
+        for (i, p) in parameters.enumerated() {
+            for (name, tensor) in [(p.name, p.value), ("adam.m.\(p.name)", optimizer.firstMoments[i]),
+                                   ("adam.v.\(p.name)", optimizer.secondMoments[i])] {
+                guard let values = checkpoint.array(named: name), values.count == tensor.count else {
+                    throw InputError(file: checkpointPath, location: "array \(name)",
+                                     message: "missing or of the wrong size (the model has \(tensor.count) values)")
+                }
+                copies.append((values, tensor))
+            }
+        }
+        for (values, tensor) in copies {
+            values.withUnsafeBufferPointer { tensor.pointer.update(from: $0.baseAddress!, count: tensor.count) }
+        }
+        routingRNG = rng
+        epoch = header.epoch
+        step = header.step
+        trainSeconds = seconds
+        optimizer.restore(step: adamStep)
+        partial = totals
+        skippedSteps = skipped
+    }
+}
+
+/// Monotonic seconds.
+func monotonicNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}

@@ -1,0 +1,112 @@
+import SwitchyardFileIO
+import XCTest
+@testable import SwitchyardNotebooks
+
+/// The notebook's directories: what its blocks may read and write, and what they may run.
+final class NotebookPolicyTests: XCTestCase {
+    var root: String!
+    var work: String { root + "/work" }
+    var data: String { root + "/data" }
+    var policy: NotebookPolicy!
+
+    override func setUpWithError() throws {
+        root = try PhysicalPath.resolve(NSTemporaryDirectory() + "notebook-policy-\(UUID().uuidString)")
+        let fm = FileManager.default
+        for dir in ["work/runs/a", "data", "outside/deep"] {
+            try fm.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true)
+        }
+        try fm.createSymbolicLink(atPath: work + "/link-out", withDestinationPath: root + "/outside")
+        try fm.createSymbolicLink(atPath: work + "/link-in", withDestinationPath: "runs")
+        try fm.createSymbolicLink(atPath: work + "/runs/up", withDestinationPath: root + "/outside/deep")
+        try fm.createSymbolicLink(atPath: work + "/dangling", withDestinationPath: root + "/outside/none/x")
+        policy = try NotebookPolicy(allowedSubcommands: ["train", "analyze", "eval", "routers"], workingDirectory: work,
+                                    readableDirectories: [data], outputOptions: ["--out", "--json", "--trace"],
+                                    pathOptions: ["--config", "--data-dir"])
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: root) }
+
+    func check(_ line: String) throws -> [String] {
+        let tokens = try CommandTokenizer.tokenize(line: line, number: 12, file: "nb.md").tokens
+        return try policy.check(tokens, file: "nb.md")
+    }
+
+    func assertRefused(_ line: String, _ words: String, file: StaticString = #filePath, lineNumber: UInt = #line) {
+        XCTAssertThrowsError(try check(line), line, file: file, line: lineNumber) { error in
+            let e = error as? InputError
+            XCTAssertEqual(e?.file, "nb.md", line, file: file, line: lineNumber)
+            XCTAssertEqual(e?.location, "line 12", line, file: file, line: lineNumber)
+            XCTAssertTrue("\(error)".contains(words), "\(line) → \(error)", file: file, line: lineNumber)
+        }
+    }
+
+    func testRelativePathsInsideAreAccepted() throws {
+        XCTAssertEqual(try check("analyze runs/a ./runs/a/../a --json runs/a/analysis.json"),
+                       ["analyze", "runs/a", "./runs/a/../a", "--json", "runs/a/analysis.json"])
+        XCTAssertNoThrow(try check("train --preset tiny --out runs/new/deeper --set model.width=128 --set x=.5"))
+        XCTAssertNoThrow(try check("train --out=runs/b --config=runs/a/config.json --data-dir data"))
+        XCTAssertNoThrow(try check("train --out ."), "the working directory itself")
+        XCTAssertNoThrow(try check("analyze link-in/a"), "a link inside that stays inside")
+        XCTAssertNoThrow(try check("analyze \(work)/runs/a"), "an absolute path inside")
+        XCTAssertNoThrow(try check("routers --name switch"))
+    }
+
+    func testDotDotEscapesAreRefused() {
+        assertRefused("analyze ../outside", "path '../outside' is outside the notebook's directories (\(work), \(data))")
+        assertRefused("analyze runs/../../outside/x", "is outside the notebook's directories")
+        assertRefused("analyze ../../../../../../../../etc/passwd", "is outside")
+        assertRefused("train --out ../escape", "--out '../escape' is outside the notebook's working directory (\(work))")
+        assertRefused("analyze --versus=../outside", "is outside")
+        assertRefused("analyze -- -x/../../../outside", "path '-x/../../../outside' is outside")
+    }
+
+    func testAbsolutePathsOutsideAreRefused() {
+        assertRefused("analyze /etc/passwd", "path '/etc/passwd' is outside")
+        assertRefused("eval runs/a --trace /tmp/x.sytrace", "--trace '/tmp/x.sytrace' is outside the notebook's working directory")
+        assertRefused("train --out=/tmp/x", "--out '/tmp/x' is outside the notebook's working directory")
+        assertRefused("analyze runs/a --json /tmp/x.json", "--json '/tmp/x.json' is outside")
+        assertRefused("train --set data.directory=/etc", "path '/etc' is outside")
+        assertRefused("train --router-option a=../../x", "is outside")
+        assertRefused("train --config /etc/hosts", "--config '/etc/hosts' is outside the notebook's directories")
+    }
+
+    func testSymbolicLinksAreFollowed() {
+        assertRefused("analyze link-out/secret", "path 'link-out/secret' is outside")
+        assertRefused("analyze link-out", "path 'link-out' is outside", )
+        assertRefused("train --out link-out/run", "--out 'link-out/run' is outside the notebook's working directory")
+        assertRefused("train --data-dir link-out", "is outside")
+        // The kernel follows runs/up before "..": it leads to outside/, not to runs/.
+        assertRefused("analyze runs/up/../secret", "is outside")
+        assertRefused("train --out dangling", "symbolic link whose target does not exist")
+    }
+
+    func testAllowReadDirectoriesAreForReadingOnly() {
+        XCTAssertNoThrow(try check("analyze \(data)/trace.csv --json runs/a/x.json"))
+        XCTAssertNoThrow(try check("train --config=\(data)/config.json --data-dir \(data) --out runs/c"))
+        XCTAssertNoThrow(try check("analyze ../data"), "relative paths into an allowed directory")
+        assertRefused("train --out \(data)/run", "is outside the notebook's working directory")
+        assertRefused("analyze runs/a --json=\(data)/analysis.json", "is outside the notebook's working directory")
+        assertRefused("eval \(data)/run --trace ../data/t.sytrace", "--trace '../data/t.sytrace' is outside")
+    }
+
+    func testTildeEmptyPathsAndSubcommands() {
+        assertRefused("analyze '~/runs'", "'~' is not expanded")
+        assertRefused("train --out ''", "--out is given an empty path")
+        assertRefused("train --out=", "--out is given an empty path")
+        assertRefused("notebook run other.md", "'notebook' is not a subcommand a notebook may run; it may run analyze, eval, routers, train")
+        assertRefused("rm -rf runs", "'rm' is not a subcommand")
+        assertRefused("--help", "'--help' is not a subcommand")
+    }
+
+    func testPhysicalPaths() throws {
+        XCTAssertEqual(try PhysicalPath.resolve("a/./b//../c", relativeTo: "/x/y"), "/x/y/a/c")
+        XCTAssertEqual(try PhysicalPath.resolve("../../../..", relativeTo: "/x"), "/")
+        XCTAssertEqual(try PhysicalPath.resolve("link-in/a", relativeTo: work), work + "/runs/a")
+        XCTAssertEqual(try PhysicalPath.resolve("runs/up/../y", relativeTo: work), root + "/outside/y")
+        XCTAssertThrowsError(try PhysicalPath.resolve("", relativeTo: "/"))
+        XCTAssertTrue(PhysicalPath.isInside("/a/b", "/a"))
+        XCTAssertTrue(PhysicalPath.isInside("/a", "/a"))
+        XCTAssertFalse(PhysicalPath.isInside("/ab", "/a"))
+        XCTAssertTrue(PhysicalPath.isInside("/anything", "/"))
+    }
+}

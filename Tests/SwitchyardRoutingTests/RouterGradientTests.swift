@@ -1,0 +1,88 @@
+import SwitchyardTestSupport
+import XCTest
+@testable import SwitchyardRouting
+@testable import SwitchyardTensorCore
+
+/// Finite-difference checks of every learned router's backward, through the synthetic loss
+/// L = Σ_(t,e) C[t,e]·w_te + auxiliary loss, with the discrete choices held fixed.
+final class RouterGradientTests: XCTestCase {
+    let n = 16, d = 6, experts = 4
+
+    /// The (token, expert) pairs of a plan, to see whether a perturbation changed a choice.
+    /// Includes each token's first choice, which the balance losses count.
+    func pairs(_ plan: RoutingPlan) -> [Int] {
+        var out: [Int] = plan.preferredExpert.map { -1 - Int($0) }
+        for e in 0..<plan.expertCount { for i in plan.range(ofExpert: e) { out.append(Int(plan.tokens[i]) * 64 + e) } }
+        return out
+    }
+
+    func check(_ name: String, options: [String: String] = [:], training: Bool = true, step: Float = 1e-2, file: StaticString = #filePath, line: UInt = #line) throws {
+        var initRNG = SeededRNG(seed: 5)
+        let router = try RouterRegistry.shared.makeRouter(name: name, options: options, modelWidth: d,
+                                                          expertCount: experts, rng: &initRNG)
+        var dataRNG = SeededRNG(seed: 6)
+        let x = Tensor(shape: [n, d])
+        dataRNG.fillGaussian(x.pointer, count: x.count, std: 3)   // large enough that routers are not uniform
+        let c = GradientCheck.randomVector(n * experts, rng: &dataRNG)
+        let plan = RoutingPlan()
+        let context = RoutingContext(training: training, layer: 0, step: 0, sharedDraw: 0)
+
+        func loss(_ reference: [Int]?) -> Double? {
+            var rng = SeededRNG(seed: 7)
+            router.route(x.pointer, tokenCount: n, context: context, rng: &rng, plan: plan)
+            if let reference, pairs(plan) != reference { return nil }
+            var total = Double(plan.auxiliaryLoss)
+            for e in 0..<plan.expertCount {
+                for i in plan.range(ofExpert: e) { total += Double(c[Int(plan.tokens[i]) * experts + e]) * Double(plan.weights[i]) }
+            }
+            return total
+        }
+        _ = loss(nil)
+        let reference = pairs(plan)
+        XCTAssertFalse(reference.isEmpty, "\(name): empty plan", file: file, line: line)
+        var dWeights: [Float] = []
+        for e in 0..<plan.expertCount {
+            for i in plan.range(ofExpert: e) { dWeights.append(c[Int(plan.tokens[i]) * experts + e]) }
+        }
+        for p in router.parameters { p.gradient.zero() }
+        let dx = Tensor(shape: [n, d])
+        router.backward(plan: plan, dWeights: dWeights, auxiliaryLossScale: 1, input: x.pointer, dInput: dx.pointer)
+
+        let inputError = GradientCheck.maxRelativeError(values: x.pointer, count: x.count, analytic: dx.array,
+                                                        sample: 48, step: step) { loss(reference) }
+        XCTAssertLessThan(inputError, 3e-2, "\(name) \(options): dL/dx", file: file, line: line)
+        for p in router.parameters {
+            let error = GradientCheck.maxRelativeError(values: p.value.pointer, count: p.count, analytic: p.gradient.array,
+                                                       sample: 48, step: step) { loss(reference) }
+            XCTAssertLessThan(error, 3e-2, "\(name) \(options): dL/d\(p.name)", file: file, line: line)
+        }
+    }
+
+    func testSwitch() throws {
+        try check("switch")
+        try check("switch", options: ["batchPrioritized": "true", "trainingCapacityFactor": "0.75"])
+        try check("switch", options: ["zLossWeight": "0.1", "balanceLossWeight": "0.5"])
+    }
+
+    func testSwitchWithJitter() throws {
+        try check("switch", options: ["jitter": "0.1"])
+    }
+
+    func testExpertChoice() throws {
+        try check("expert-choice")
+        try check("expert-choice", options: ["capacityFactor": "1"])
+        try check("expert-choice", options: ["maxExpertsPerToken": "2"])
+    }
+
+    func testTopTwo() throws {
+        try check("top-2", options: ["secondPolicy": "all", "balanceLossWeight": "0.3"])
+        try check("top-2")
+        try check("top-2", options: ["secondPolicy": "threshold", "normalizeOverKept": "true"])
+    }
+
+    func testNoisyTopK() throws {
+        try check("noisy-top-k", options: ["importanceLossWeight": "0.5", "loadLossWeight": "0.5"])
+        try check("noisy-top-k", options: ["k": "1", "importanceLossWeight": "0.5", "loadLossWeight": "0.5"], step: 3e-3)
+        try check("noisy-top-k", options: ["noise": "false", "importanceLossWeight": "0.5"])
+    }
+}
