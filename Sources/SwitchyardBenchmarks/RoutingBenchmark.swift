@@ -170,62 +170,42 @@ public enum RoutingBenchmark {
         }
     }
 
-    /// The k values a router takes when `--k` is not given: 2 for `top-2`; 1 and 2 for routers
-    /// with a `k` option and for `expert-choice`; 1 otherwise.
+    /// The k values a router takes when `--k` is not given: those of 1 and 2 it can be set to
+    /// (``RouterRegistry/Entry/optionsForExpertsPerToken``), or its own k.
     public static func defaultKs(router: String, registry: RouterRegistry = .shared) -> [Int] {
-        switch router {
-        case "top-2": return [2]
-        case "expert-choice": return [1, 2]
-        default:
-            let hasK = registry.entry(named: router)?.defaults.contains { $0.key == "k" } ?? false
-            return hasK ? [1, 2] : [1]
-        }
+        guard let entry = registry.entry(named: router) else { return [1] }
+        let ks = [1, 2].filter { entry.optionsForExpertsPerToken($0, 8) != nil }
+        return ks.isEmpty ? [1] : ks
     }
 
-    /// The router options that make `router` send tokens to k experts, or an error saying
-    /// which k it takes:
-    ///
-    /// | router | k means |
-    /// |---|---|
-    /// | `switch`, `dense`, `random-batch` | must be 1 (top-1 routers) |
-    /// | `top-2` | must be 2; `secondPolicy=all`, so every token has two choices before capacity |
-    /// | `expert-choice` | `capacityFactor=k`: each expert takes ⌈k·n/E⌉ tokens, k per token on average |
-    /// | routers with a `k` option (`noisy-top-k`, `random-token`, a user's) | `k=k`, at most E |
+    /// The router options that make `router` send tokens to k experts (the router's own
+    /// ``Router/options(expertsPerToken:experts:)``: `k=K` for routers with a `k` option,
+    /// `capacityFactor=K` for Expert Choice, `secondPolicy=all` for top-2 at k = 2), or an error
+    /// saying that it cannot.
     public static func routerOptions(router: String, k: Int, experts: Int,
                                      registry: RouterRegistry = .shared) throws -> [String: String] {
         guard let entry = registry.entry(named: router) else {
             throw BenchmarkError("no router named '\(router)'; routers: \(registry.all.map(\.name).joined(separator: ", "))")
         }
         guard k >= 1 else { throw BenchmarkError("k must be at least 1, got \(k)") }
-        switch router {
-        case "top-2":
-            guard k == 2 else { throw BenchmarkError("router top-2 takes k = 2 only, got k = \(k)") }
-            return ["secondPolicy": "all"]
-        case "expert-choice":
-            return ["capacityFactor": String(k)]
-        default:
-            if entry.defaults.contains(where: { $0.key == "k" }) {
-                guard k <= experts else { throw BenchmarkError("router \(router) needs k ≤ E, got k = \(k) with E = \(experts)") }
-                return ["k": String(k)]
-            }
-            guard k == 1 else { throw BenchmarkError("router \(router) sends each token to one expert: k must be 1, got \(k)") }
-            return [:]
+        guard let options = entry.optionsForExpertsPerToken(k, experts) else {
+            let possible = (1...max(1, min(experts, 16))).filter { entry.optionsForExpertsPerToken($0, experts) != nil }
+            throw BenchmarkError("router \(router) cannot send each token to k = \(k) of E = \(experts) experts; "
+                                 + "it takes k = \(possible.map(String.init).joined(separator: ", "))")
         }
+        return options
     }
 
-    /// Router scratch buffers of n × E floats, by router (logits, their gradient,
-    /// probabilities, selection scores, noise…); 10 for a router not listed.
-    static let routerBuffersPerTokenExpert: [String: Int] = [
-        "switch": 3, "top-2": 4, "expert-choice": 4, "noisy-top-k": 9, "dense": 0, "random-token": 1,
-        "random-batch": 0,
-    ]
+    /// Router scratch buffers of n × E floats assumed per router (logits, their gradient,
+    /// probabilities, selection scores, noise…): an upper bound over the built-in routers.
+    static let routerBuffersPerTokenExpert = 10
 
     /// The estimated memory of a cell: inputs, outputs and their gradients (4·n·d floats), the
     /// gathered rows and their gradient (2·a·d with a = k·n assignments, 1.25·n for top-1
     /// routers with capacity), the plan, and the router's n × E buffers.
     public static func estimatedBytes(router: String, tokens n: Int, width d: Int, experts e: Int, k: Int) -> Int {
         let assignments = Int((Double(n) * Double(max(k, 1)) * 1.25).rounded(.up))
-        let floats = 4 * n * d + 2 * assignments * d + 2 * assignments + (routerBuffersPerTokenExpert[router] ?? 10) * n * e
+        let floats = 4 * n * d + 2 * assignments * d + 2 * assignments + routerBuffersPerTokenExpert * n * e
         return 4 * floats + 16 * n
     }
 
@@ -251,7 +231,7 @@ public enum RoutingBenchmark {
             _ = try routerOptions(router: grid.router, k: k, experts: max(k, grid.experts.max()!), registry: registry)
         }
         for e in grid.experts {
-            for k in grid.ks where !(k > e && hasKOption(grid.router, registry)) {
+            for k in grid.ks where !(k > e && !acceptsK(grid.router, k, e, registry)) {
                 var options = try routerOptions(router: grid.router, k: k, experts: e, registry: registry)
                 for (key, value) in grid.routerOptions { options[key] = value }
                 do {
@@ -263,8 +243,10 @@ public enum RoutingBenchmark {
         }
     }
 
-    static func hasKOption(_ router: String, _ registry: RouterRegistry) -> Bool {
-        router != "top-2" && router != "expert-choice" && (registry.entry(named: router)?.defaults.contains { $0.key == "k" } ?? false)
+    /// Whether `router` can take k experts of E (a k above E is skipped, not an error, for
+    /// routers that refuse it).
+    static func acceptsK(_ router: String, _ k: Int, _ e: Int, _ registry: RouterRegistry) -> Bool {
+        registry.entry(named: router)?.optionsForExpertsPerToken(k, e) != nil
     }
 
     /// Measures every cell of `grid` (n outermost, then E, then k), calling `log` with a line
@@ -279,7 +261,7 @@ public enum RoutingBenchmark {
             for e in grid.experts {
                 for k in grid.ks {
                     let bytes = estimatedBytes(router: grid.router, tokens: n, width: d, experts: e, k: k)
-                    if k > e && hasKOption(grid.router, registry) {
+                    if k > e && !acceptsK(grid.router, k, e, registry) {
                         cells.append(Cell(router: grid.router, tokens: n, width: d, experts: e, k: k, routerOptions: [:],
                                           estimatedBytes: bytes, skipped: "k > E"))
                         continue
@@ -323,8 +305,8 @@ public enum RoutingBenchmark {
         let context = RoutingContext(training: true)
         var routingRNG = SeededRNG.derived(seed: grid.seed, stream: 2_000 + UInt64(e))
 
-        func forward() {
-            router.route(x.pointer, tokenCount: n, context: context, rng: &routingRNG, plan: plan)
+        func forward() throws {
+            try router.route(x.pointer, tokenCount: n, context: context, rng: &routingRNG, plan: plan)
             let a = plan.assignmentCount
             if gathered.count < a * d {
                 gathered = Tensor(shape: [a + a / 4, d])
@@ -345,10 +327,10 @@ public enum RoutingBenchmark {
         }
         func zeroRouterGradients() { for p in router.parameters { p.gradient.zero() } }
 
-        forward()   // allocates the buffers
+        try forward()   // allocates the buffers
         backward()
         let t0 = monotonicSeconds()
-        forward()
+        try forward()
         backward()
         let once = max(monotonicSeconds() - t0, 1e-9)
         let assignments = Double(plan.assignmentCount) / Double(n)
@@ -359,7 +341,7 @@ public enum RoutingBenchmark {
             for _ in 0..<calls {
                 zeroRouterGradients()
                 let a = monotonicSeconds()
-                forward()
+                try forward()
                 let b = monotonicSeconds()
                 backward()
                 let c = monotonicSeconds()

@@ -187,8 +187,8 @@ public enum TrainingBenchmark {
             let t0 = monotonicSeconds()
             optimizer.zeroGradients()
             let context = RoutingContext(training: true, step: step, sharedDraw: routingRNG.next())
-            let result = labels.withUnsafeBufferPointer {
-                model.forward(images: images, labels: $0.baseAddress!, batchSize: batch, context: context, rng: &routingRNG)
+            let result = try labels.withUnsafeBufferPointer {
+                try model.forward(images: images, labels: $0.baseAddress!, batchSize: batch, context: context, rng: &routingRNG)
             }
             let t1 = monotonicSeconds()
             guard result.loss.isFinite else {

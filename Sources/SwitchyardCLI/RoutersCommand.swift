@@ -30,6 +30,14 @@ struct RoutersCommand: ParsableCommand {
         for (i, entry) in entries.enumerated() {
             if i > 0 { print("") }
             print("\(entry.name)\n  \(entry.summary)")
+            // Traits and state of the router with its defaults, for 8 experts.
+            if let described = try? registry.describe(name: entry.name, expertCount: 8) {
+                print("  traits: \(described.traits.summary)")
+                if !described.state.isEmpty {
+                    let state = described.state.map { "\($0.name) (\($0.count) values at E = 8)" }.joined(separator: ", ")
+                    print("  state (not trained, checkpointed): \(state)")
+                }
+            }
             if entry.defaults.isEmpty {
                 print("  (no hyperparameters)")
                 continue

@@ -56,16 +56,17 @@ public final class FeedForward: Layer {
         fc1.backward(dOutput: dHidden.pointer, dInput: dInput)
     }
 
-    /// Sets this FFN's weights and biases to the mean of `experts`' (random-batch routing's
-    /// evaluation model, after AdaMix-style weight averaging).
-    public func assignAverage(of experts: [FeedForward]) {
-        precondition(!experts.isEmpty, "assignAverage of no experts")
+    /// Sets this FFN's weights and biases to Σ_e c_e·θ_e over `experts` (same shapes), with
+    /// c_e = 1/E when `coefficients` is nil (the plain average, AdaMix-style).
+    public func assignMerge(of experts: [FeedForward], coefficients: [Float]?) {
+        precondition(!experts.isEmpty, "assignMerge of no experts")
+        precondition(coefficients == nil || coefficients!.count == experts.count, "one coefficient per expert")
         let mine = parameters
-        let scaleFactor = 1 / Float(experts.count)
+        let uniform = 1 / Float(experts.count)
         for (i, p) in mine.enumerated() {
             p.value.zero()
-            for expert in experts {
-                axpy(scaleFactor, expert.parameters[i].value.pointer, p.value.pointer, count: p.count)
+            for (e, expert) in experts.enumerated() {
+                axpy(coefficients?[e] ?? uniform, expert.parameters[i].value.pointer, p.value.pointer, count: p.count)
             }
         }
     }

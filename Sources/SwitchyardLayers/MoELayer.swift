@@ -14,8 +14,9 @@ import SwitchyardTensorCore
 /// A plan that sends every token, in order, to a single expert with weight 1 (the dense router)
 /// skips the gather and scatter: the expert reads x directly.
 ///
-/// When the plan asks for averaged experts (random-batch routing at evaluation), every token
-/// goes through one FFN whose weights and biases are the mean of the experts'.
+/// When the router asks for an ``ExpertMerge`` at evaluation (random-batch routing averages its
+/// experts), the router is not called: every token goes through one FFN whose weights and biases
+/// are Σ_e c_e·θ_e, and the plan lists every token under expert 0 with weight 1.
 ///
 /// Backward: dL/dw_a = dy_t · FFN_e(x_t) for each assignment a = (t, e); each expert's
 /// backward runs on w_a · dy_t; the experts' input gradients are scatter-added into dx and the
@@ -42,7 +43,8 @@ public final class MoELayer: Layer {
     private var dExpertOutput: Tensor   // assignments × d
     private var dGathered: Tensor       // assignments × d
     private var dWeights: Tensor        // assignments
-    private var averaged: FeedForward?  // random-batch evaluation
+    private var merged: FeedForward?    // evaluation with an ExpertMerge
+    private var ranMerged = false       // the last forward used the merged expert
     private var lastTokenCount = 0
     private var passesThrough = false   // the last plan was the identity (dense)
 
@@ -73,16 +75,13 @@ public final class MoELayer: Layer {
         experts.flatMap(\.parameters) + router.parameters
     }
 
-    /// The parameters used at evaluation: for random-batch routing, one averaged FFN's worth
-    /// (what the evaluated model really has), otherwise all of them.
+    /// The parameters used at evaluation: with an ``ExpertMerge`` (random-batch routing), one
+    /// merged FFN's worth (what the evaluated model really has), otherwise all of them.
     public var evaluationParameterCount: Int {
         let routerCount = router.parameters.reduce(0) { $0 + $1.count }
         guard let first = experts.first else { return routerCount }
-        return averagesAtEvaluation ? first.parameterCount + routerCount : parameterCount
+        return router.evaluationMerge != nil ? first.parameterCount + routerCount : parameterCount
     }
-
-    /// True when the router evaluates with averaged experts (random-batch routing).
-    public var averagesAtEvaluation: Bool { router.evaluatesWithAveragedExperts }
 
     private func ensureCapacity(tokens n: Int, assignments a: Int) {
         if output.shape[0] < n { output = Tensor(shape: [n, width]) }
@@ -97,22 +96,28 @@ public final class MoELayer: Layer {
     }
 
     /// Routes and runs the experts on `n` tokens `x` (n × d); the result is in ``output``.
+    /// Throws the router's ``RoutingError`` when it cannot route the call.
     @discardableResult
     public func forward(_ x: UnsafePointer<Float>, tokenCount n: Int, context: RoutingContext,
-                        rng: inout SeededRNG) -> UnsafeMutablePointer<Float> {
-        router.route(x, tokenCount: n, context: context, rng: &rng, plan: plan)
+                        rng: inout SeededRNG) throws -> UnsafeMutablePointer<Float> {
         lastTokenCount = n
+        ranMerged = !context.training && router.evaluationMerge != nil
+        if ranMerged, let merge = router.evaluationMerge {
+            plan.reset(tokenCount: n, expertCount: experts.count)
+            for t in 0..<n { plan.append(expert: 0, token: t, weight: 1) }
+            plan.finish()
+            ensureCapacity(tokens: n, assignments: n)
+            var unused = SeededRNG(seed: 0)
+            let ffn = merged ?? FeedForward(name: "merged", width: width, hidden: hidden, rng: &unused)
+            merged = ffn
+            ffn.assignMerge(of: experts, coefficients: merge.coefficients)
+            ffn.forward(x, rows: n, into: output.pointer)
+            return output.pointer
+        }
+        try router.route(x, tokenCount: n, context: context, rng: &rng, plan: plan)
         let a = plan.assignmentCount
         ensureCapacity(tokens: n, assignments: a)
         let y = output.pointer
-        if plan.usesAveragedExperts {
-            var unused = SeededRNG(seed: 0)
-            let merged = averaged ?? FeedForward(name: "averaged", width: width, hidden: hidden, rng: &unused)
-            averaged = merged
-            merged.assignAverage(of: experts)
-            merged.forward(x, rows: n, into: y)
-            return y
-        }
         passesThrough = experts.count == 1 && plan.isIdentity
         if passesThrough {
             // The dense router's plan: every token to the one expert with weight 1, in order. The
@@ -137,7 +142,7 @@ public final class MoELayer: Layer {
     /// parameter gradients. `auxiliaryLossScale` is dL/d(auxiliary loss), 1 in training.
     public func backward(dOutput: UnsafePointer<Float>, input x: UnsafePointer<Float>,
                          dInput: UnsafeMutablePointer<Float>, auxiliaryLossScale: Float = 1) {
-        precondition(!plan.usesAveragedExperts, "MoELayer.backward after an evaluation forward")
+        precondition(!ranMerged, "MoELayer.backward after an evaluation forward")
         precondition(plan.tokenCount == lastTokenCount, "MoELayer.backward: the plan is not the last forward's")
         // dL/dw_a = dy_t · FFN_e(x_t); dL/dFFN_e(x_t) = w_a · dy_t.
         if passesThrough {

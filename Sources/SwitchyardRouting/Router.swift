@@ -13,40 +13,46 @@ public protocol RouterConfiguration: Codable, Equatable, Sendable {
     func validate(expertCount: Int) throws
 }
 
-/// A router: it sees the representations of one routing group (n tokens × d, all tokens
-/// of a batch in one layer), decides which experts take which tokens with what combine
-/// weights, and backpropagates through that decision.
+/// A router: it sees the representations of the tokens of one call (n tokens × d, all tokens
+/// of a batch in one layer, split into routing groups by the context), decides which experts
+/// take which tokens with what combine weights, and backpropagates through that decision.
 ///
 /// A router *decides*; the MoE layer gathers, runs the experts and combines. Randomness
 /// comes only from the generator passed to ``route(_:tokenCount:context:rng:plan:)``.
 ///
-/// Writing one (see `docs/custom-router.md`):
+/// When each call happens (docs/custom-router.md has the full lifecycle):
+/// - ``route(_:tokenCount:context:rng:plan:)``: every forward pass, in training
+///   (`context.training`) and at evaluation (between epochs, `switchyard eval`, traces);
+/// - ``backward(plan:dWeights:auxiliaryLossScale:input:dInput:)``: after a training forward,
+///   once, unless the step's loss was not finite;
+/// - ``afterStep(_:)``: once per training step after the optimiser's update, never at
+///   evaluation and never for a step skipped because of a non-finite loss or gradient.
+///
+/// Writing one with the router toolkit (``SoftmaxGate``, ``TopKSelection``, ``ExpertCapacity``,
+/// ``BalanceLoss``, ``RoutingPlanBuilder``):
 ///
 /// ```swift
-/// final class FirstExpertRouter: Router {
+/// final class TopKSoftmax: Router {
 ///     struct Configuration: RouterConfiguration {
-///         static let optionHelp: [String: String] = [:]
-///         func validate(expertCount: Int) throws {}
+///         var k = 2
+///         static let optionHelp = ["k": "experts per token"]
+///         func validate(expertCount: Int) throws {
+///             try RouterOption.check(k >= 1 && k <= expertCount, router: "top-k-softmax", field: "k",
+///                                    value: k, allowed: "1 to E = \(expertCount)")
+///         }
 ///     }
-///     static let name = "first-expert"
-///     static let summary = "Every token to expert 0 (a toy)."
-///     let configuration: Configuration
-///     let expertCount: Int
-///     var parameters: [Parameter] { [] }
+///     static let name = "top-k-softmax"
+///     static let summary = "Softmax over experts, top-k, weights renormalised."
+///     let configuration: Configuration, expertCount: Int, gate: SoftmaxGate
+///     var parameters: [Parameter] { gate.parameters }
+///     var traits: RouterTraits { RouterTraits(k: Double(configuration.k)) }
 ///     init(configuration: Configuration, modelWidth: Int, expertCount: Int, rng: inout SeededRNG) {
-///         self.configuration = configuration
-///         self.expertCount = expertCount
+///         (self.configuration, self.expertCount) = (configuration, expertCount)
+///         gate = SoftmaxGate(width: modelWidth, experts: expertCount, rng: &rng)
 ///     }
-///     func route(_ x: UnsafePointer<Float>, tokenCount n: Int, context: RoutingContext,
-///                rng: inout SeededRNG, plan: RoutingPlan) {
-///         plan.reset(tokenCount: n, expertCount: expertCount)
-///         for t in 0..<n { plan.append(expert: 0, token: t, weight: 1) }
-///         plan.finish()
-///     }
-///     func backward(plan: RoutingPlan, dWeights: UnsafePointer<Float>, auxiliaryLossScale: Float,
-///                   input x: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>) {}
+///     …
 /// }
-/// RouterRegistry.shared.register(FirstExpertRouter.self)
+/// RouterRegistry.shared.register(TopKSoftmax.self)
 /// ```
 public protocol Router: AnyObject {
     /// The router's hyperparameters.
@@ -68,29 +74,77 @@ public protocol Router: AnyObject {
     var expertCount: Int { get }
     /// The router's trainable parameters (empty for random routers).
     var parameters: [Parameter] { get }
-    /// Whether evaluation plans ask for the experts' averaged weights
-    /// (`RoutingPlan.usesAveragedExperts`), so that the evaluated model holds one FFN per
-    /// layer. False unless a router says otherwise.
-    var evaluatesWithAveragedExperts: Bool { get }
+    /// State the router keeps across steps without training it (checkpointed; see
+    /// ``RouterState``). Empty unless a router says otherwise.
+    var state: [RouterState] { get }
+    /// What its decisions look like (see ``RouterTraits``); the default is top-1 token choice.
+    var traits: RouterTraits { get }
+    /// A merge of the experts into one FFN that every token goes through at evaluation, or nil
+    /// (the default) to evaluate with the experts as trained. When set, ``route(_:tokenCount:context:rng:plan:)``
+    /// is not called at evaluation; the layer's plan sends every token to expert 0 (read "the
+    /// merged expert") with weight 1.
+    var evaluationMerge: ExpertMerge? { get }
 
     /// Routes `n` tokens whose representations are the rows of `x` (n × modelWidth,
     /// row-major) into `plan`, and caches what ``backward(plan:dWeights:auxiliaryLossScale:input:dInput:)``
     /// needs. Must call `plan.reset(tokenCount: n, expertCount: expertCount)` first and
-    /// `plan.finish()` last.
+    /// `plan.finish()` last (or fill it with ``RoutingPlanBuilder``). Throws a ``RoutingError``
+    /// (never traps) when the call cannot be routed, e.g. a group shape the router cannot use.
     func route(_ x: UnsafePointer<Float>, tokenCount n: Int, context: RoutingContext,
-               rng: inout SeededRNG, plan: RoutingPlan)
+               rng: inout SeededRNG, plan: RoutingPlan) throws
 
     /// Backward through the last ``route(_:tokenCount:context:rng:plan:)``: `dWeights` is
-    /// dL/d(combine weight) aligned with `plan.weights`; `auxiliaryLossScale` is dL/d(the
-    /// plan's auxiliary loss) (1 in training). Accumulates the router's parameter
-    /// gradients and *adds* its contribution to dL/dx into `dInput` (n × modelWidth).
+    /// dL/d(combine weight) aligned with `plan.weights` (for a soft plan, dL/dD and dL/dC are in
+    /// ``RoutingPlan/soft``); `auxiliaryLossScale` is dL/d(the plan's auxiliary loss) (1 in
+    /// training). Accumulates the router's parameter gradients and *adds* its contribution to
+    /// dL/dx into `dInput` (n × modelWidth).
     func backward(plan: RoutingPlan, dWeights: UnsafePointer<Float>, auxiliaryLossScale: Float,
                   input x: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>)
+
+    /// The options that make the router send each token to `k` experts (k experts per token on
+    /// average for routers whose experts choose), or nil when it cannot: what `switchyard bench
+    /// route --k` and sweeps over k use. The default sets an option named `k` when the router has
+    /// one, and otherwise accepts only k = 1.
+    static func options(expertsPerToken k: Int, experts: Int) -> [String: String]?
+
+    /// Called once per training step after the optimiser's update with what every MoE layer's
+    /// router did in the step; the place to update ``state`` (a balancing bias, a λ). Never
+    /// called at evaluation or for a skipped step.
+    func afterStep(_ facts: RoutingStepFacts)
 }
 
 extension Router {
-    /// Most routers evaluate with their experts as trained.
-    public var evaluatesWithAveragedExperts: Bool { false }
+    /// `k=K` for routers with a `k` option (k ≤ E), none for k = 1 otherwise.
+    public static func options(expertsPerToken k: Int, experts: Int) -> [String: String]? {
+        if Configuration.optionHelp["k"] != nil { return k >= 1 && k <= experts ? ["k": String(k)] : nil }
+        return k == 1 ? [:] : nil
+    }
+
+    /// No state.
+    public var state: [RouterState] { [] }
+    /// Top-1 token choice.
+    public var traits: RouterTraits { RouterTraits() }
+    /// Evaluate with the experts as trained.
+    public var evaluationMerge: ExpertMerge? { nil }
+    /// Nothing to update.
+    public func afterStep(_ facts: RoutingStepFacts) {}
+}
+
+/// A call a router cannot route: the router's name and what is wrong.
+public struct RoutingError: Error, CustomStringConvertible, Sendable {
+    /// The router's name.
+    public var router: String
+    /// What is wrong, e.g. "needs image tokens (tokensPerImage > 0); got 0".
+    public var message: String
+
+    /// An error of `router`.
+    public init(router: String, message: String) {
+        self.router = router
+        self.message = message
+    }
+
+    /// "router hash: needs …".
+    public var description: String { "router \(router): \(message)" }
 }
 
 /// A router hyperparameter outside its allowed range.
@@ -112,8 +166,10 @@ public struct RouterConfigurationError: Error, CustomStringConvertible, Sendable
         self.allowed = allowed
     }
 
-    /// "router switch: capacityFactor = -1 is not allowed; expected a finite number > 0".
+    /// "router switch: capacityFactor = -1 is not allowed; expected a finite number > 0", or
+    /// for a name the router does not have, "router switch: no option 'foo'; options: …".
     public var description: String {
-        "router \(router): \(field) = \(value) is not allowed; expected \(allowed)"
+        if value.isEmpty { return "router \(router): \(field): \(allowed)" }
+        return "router \(router): \(field) = \(value) is not allowed; expected \(allowed)"
     }
 }

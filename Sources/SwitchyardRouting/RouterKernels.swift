@@ -77,11 +77,11 @@ final class RouterRowPass {
     /// log Σ exp of each row's logits, n.
     private(set) var logSumExp: [Float] = []
     /// Per expert: the number of rows whose argmax it is.
-    private(set) var counts: [Int] = []
+    fileprivate(set) var counts: [Int] = []
     /// Per expert: Σ over rows of its probability (block sums added in block order).
-    private(set) var columnSums: [Float] = []
+    fileprivate(set) var columnSums: [Float] = []
     /// Σ over rows of lse² (block sums added in block order).
-    private(set) var squaredLogSumExpSum: Float = 0
+    fileprivate(set) var squaredLogSumExpSum: Float = 0
 
     private var blockCounts: [Int32] = []
     private var blockSums: [Float] = []
@@ -232,6 +232,23 @@ func fillExpertOfAssignment(_ plan: RoutingPlan, into expertOf: inout [Int32]) {
     expertOf.withUnsafeMutableBufferPointer { out in
         for e in 0..<plan.expertCount {
             for i in plan.range(ofExpert: e) { out[i] = Int32(e) }
+        }
+    }
+}
+
+extension RouterRowPass {
+    /// For scores computed elsewhere (sigmoid gates): each row's argmax into `choices`, the
+    /// expert counts of the argmaxes and, when asked, the column sums of the scores, in token
+    /// order on the calling thread (the same bits for any thread count).
+    func countAndSum(scores p: UnsafePointer<Float>, choices: inout [Int32], rows n: Int, experts e: Int, columnSums wantSums: Bool) {
+        counts = [Int](repeating: 0, count: e)
+        columnSums = [Float](repeating: 0, count: e)
+        squaredLogSumExpSum = 0
+        for t in 0..<n {
+            let c = rowArgmax(p + t * e, width: e)
+            choices[t] = c
+            counts[Int(c)] += 1
+            if wantSums { for j in 0..<e { columnSums[j] += p[t * e + j] } }
         }
     }
 }

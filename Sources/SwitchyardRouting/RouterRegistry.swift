@@ -23,6 +23,9 @@ public final class RouterRegistry: @unchecked Sendable {
         public let defaults: [(key: String, value: String)]
         /// Help per hyperparameter.
         public let optionHelp: [String: String]
+        /// The options that make the router send each token to k experts of E, or nil (see
+        /// ``Router/options(expertsPerToken:experts:)``).
+        public let optionsForExpertsPerToken: @Sendable (_ k: Int, _ experts: Int) -> [String: String]?
         let make: @Sendable ([String: String], Int, Int, inout SeededRNG) throws -> any Router
         let resolve: @Sendable ([String: String], Int) throws -> [(key: String, value: String)]
     }
@@ -47,6 +50,7 @@ public final class RouterRegistry: @unchecked Sendable {
             name: R.name, summary: R.summary,
             defaults: Self.fields(of: R.Configuration()),
             optionHelp: R.Configuration.optionHelp,
+            optionsForExpertsPerToken: { k, e in R.options(expertsPerToken: k, experts: e) },
             make: { options, width, experts, rng in
                 let configuration: R.Configuration = try Self.configuration(R.self, options: options, expertCount: experts)
                 return R(configuration: configuration, modelWidth: width, expertCount: experts, rng: &rng)
@@ -80,6 +84,15 @@ public final class RouterRegistry: @unchecked Sendable {
         return try entry.make(options, modelWidth, expertCount, &rng)
     }
 
+    /// The traits and the state (name, number of values) of router `name` with `options` for
+    /// `expertCount` experts, read from an instance built for a small width.
+    public func describe(name: String, options: [String: String] = [:], expertCount: Int) throws
+        -> (traits: RouterTraits, state: [(name: String, count: Int)]) {
+        var rng = SeededRNG(seed: 0)
+        let router = try makeRouter(name: name, options: options, modelWidth: 8, expertCount: expertCount, rng: &rng)
+        return (router.traits, router.state.map { ($0.name, $0.count) })
+    }
+
     /// The full, validated hyperparameters `name` would use with `options`, as (key,
     /// JSON value) pairs: what run configurations record.
     public func resolvedOptions(name: String, options: [String: String], expertCount: Int) throws
@@ -103,6 +116,10 @@ public final class RouterRegistry: @unchecked Sendable {
         do {
             configuration = try JSONOverrides.apply(overrides, to: R.Configuration(), what: "router \(R.name)")
         } catch let error as InputError {
+            // An unknown option has no value worth repeating: "router switch: foo: unknown option 'foo'; …".
+            if let unknown = overrides.first(where: { R.Configuration.optionHelp[$0.path] == nil }) {
+                throw RouterConfigurationError(router: R.name, field: unknown.path, value: "", allowed: error.message)
+            }
             throw RouterConfigurationError(router: R.name, field: overrides.map(\.path).joined(separator: ", "),
                                            value: overrides.map(\.text).joined(separator: ", "),
                                            allowed: error.message)

@@ -2,7 +2,7 @@ import SwitchyardTensorCore
 
 /// Throws a ``RouterConfigurationError`` unless `ok`.
 func requireRange(_ ok: Bool, _ router: String, _ field: String, _ value: Any, _ allowed: String) throws {
-    if !ok { throw RouterConfigurationError(router: router, field: field, value: "\(value)", allowed: allowed) }
+    try RouterOption.check(ok, router: router, field: field, value: value, allowed: allowed)
 }
 
 /// A router-owned n × E probability tensor, grown to the largest n seen and handed to plans.
@@ -23,30 +23,4 @@ final class PlanProbabilities {
     }
 
     var pointer: UnsafeMutablePointer<Float> { tensor.pointer }
-}
-
-/// Per-expert token lists, reused across calls, emitted into a plan expert by expert with the
-/// tokens of each expert in increasing order (good locality for the gather).
-struct ExpertLists {
-    private var lists: [[Int32]]
-
-    init(experts: Int) { lists = Array(repeating: [], count: experts) }
-
-    mutating func clear() {
-        for e in lists.indices { lists[e].removeAll(keepingCapacity: true) }
-    }
-
-    func count(_ expert: Int) -> Int { lists[expert].count }
-
-    mutating func add(token: Int, to expert: Int) { lists[expert].append(Int32(token)) }
-
-    /// Appends every list to `plan` (sorted by token) with weight `weight(token, expert)`, then
-    /// finishes the plan.
-    mutating func emit(into plan: RoutingPlan, weight: (Int, Int) -> Float) {
-        for e in lists.indices {
-            lists[e].sort()
-            for t in lists[e] { plan.append(expert: e, token: Int(t), weight: weight(Int(t), e)) }
-        }
-        plan.finish()
-    }
 }

@@ -34,12 +34,16 @@ public final class RoutingPlan: @unchecked Sendable {
     public var capacity: Int?
     /// The auxiliary loss, already multiplied by its weights (0 when the router has none).
     public var auxiliaryLoss: Float = 0
-    /// The auxiliary loss's named terms (e.g. "balance", "z"), weighted, for metrics.
+    /// The auxiliary loss's named terms (e.g. "balance", "z"), weighted, for metrics
+    /// (`metrics.jsonl`'s `auxiliaryTerms`).
     public var auxiliaryTerms: [(name: String, value: Float)] = []
-    /// When true, the MoE layer ignores the assignments and sends every token, with
-    /// weight 1, through one FFN whose weights are the mean of all experts' weights
-    /// (random-batch routing at evaluation).
-    public var usesAveragedExperts = false
+    /// Scalars the router wants logged per step besides its losses (a bias's range, a λ), for
+    /// `metrics.jsonl`'s `routerScalars`.
+    public var scalars: [(name: String, value: Float)] = []
+    /// The soft part of the plan (Soft MoE): dispatch and combine weights per routing group,
+    /// or nil for a sparse plan. Set with ``makeSoft(slotsPerExpert:groups:)``.
+    public private(set) var soft: SoftDispatch?
+    private var softStorage: SoftDispatch?
 
     /// The token index of ``withTokenIndex(_:)``: `tokenOffsets[t] ..< tokenOffsets[t + 1]` are
     /// the positions in `tokenEntries` of token t's assignments, in increasing order.
@@ -63,7 +67,20 @@ public final class RoutingPlan: @unchecked Sendable {
         capacity = nil
         auxiliaryLoss = 0
         auxiliaryTerms.removeAll(keepingCapacity: true)
-        usesAveragedExperts = false
+        scalars.removeAll(keepingCapacity: true)
+        soft = nil
+    }
+
+    /// Makes this a soft plan of `slotsPerExpert` slots per expert for the routing groups
+    /// `groups` (token ranges covering 0..<tokenCount in order), reusing its storage, and returns
+    /// it for the router to fill. Call after ``reset(tokenCount:expertCount:)``; the sparse
+    /// part stays empty (``finish()`` still closes it).
+    public func makeSoft(slotsPerExpert: Int, groups: [Range<Int>]) -> SoftDispatch {
+        let storage = softStorage ?? SoftDispatch()
+        softStorage = storage
+        storage.reset(tokenCount: tokenCount, expertCount: expertCount, slotsPerExpert: slotsPerExpert, groups: groups)
+        soft = storage
+        return storage
     }
 
     /// The expert whose group ``append(expert:token:weight:)`` is filling.

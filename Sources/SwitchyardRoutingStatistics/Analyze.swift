@@ -21,9 +21,14 @@ public func analyze(trace: RoutingTrace, options: AnalysisOptions = AnalysisOpti
 
 /// ``analyze(trace:options:)`` with control over grouping identical tokens for the
 /// resampling (tests compare both ways).
-/// The router name (trace metadata `router`) of Switchyard's Expert Choice router, whose
-/// loads are fixed by capacity (see ``BootstrapInterval/fixedBy``).
-let expertChoiceRouterName = "expert-choice"
+/// Whether the trace's router fills every expert to capacity by design (its loads are then
+/// fixed by capacity, see ``BootstrapInterval/fixedBy``): the trait `router.fillsEveryExpert`
+/// that traces record. Traces written before traits were recorded name only the router; of
+/// those, Switchyard's `expert-choice` is the one that fills every expert.
+func routerFillsEveryExpert(_ metadata: [String: String]) -> Bool {
+    if let declared = metadata["router.fillsEveryExpert"] { return declared == "true" }
+    return metadata["router.chooser"] == nil && metadata["router"] == "expert-choice"
+}
 
 func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
              limits: ResamplingLimits = ResamplingLimits()) throws -> TraceAnalysis {
@@ -81,7 +86,7 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
         // cap held an expert below its capacity: every expert's load equals its capacity.
         // Token-choice routers can fill every buffer too (capacity factor < 1), but a different
         // sample can leave one short, so their loads are not fixed.
-        let fillsByDesign = trace.metadata["router"] == expertChoiceRouterName
+        let fillsByDesign = routerFillsEveryExpert(trace.metadata)
         let full = reductions.enumerated().map { l, r -> Bool in
             guard fillsByDesign, let capacity = r.capacity else { return false }
             return scopes.expertCounts(classSlot, layer: l).allSatisfy { $0 == Double(capacity) }

@@ -23,6 +23,12 @@ public struct StepRecord: Codable, Equatable, Sendable {
     public var droppedTokens: [Int]
     /// For each MoE layer, the coefficient of variation of `tokensPerExpert`.
     public var loadCV: [Float]
+    /// For each MoE layer, the router's weighted auxiliary-loss terms (e.g. "balance", "z");
+    /// absent when no router has any.
+    public var auxiliaryTerms: [[String: Float]]?
+    /// For each MoE layer, scalars the router reports (a bias's range, a λ; see
+    /// ``RouterStateSummary``); absent when no router has any.
+    public var routerScalars: [[String: Float]]?
 }
 
 /// One line of a run's `epochs.jsonl`: the evaluation after an epoch.
@@ -85,4 +91,9 @@ public struct RunSummary: Codable, Equatable, Sendable {
     /// OpenBLAS's kernel set and how it was chosen (TensorCore's `BLASKernels.summary`): GEMM
     /// results depend on it in the last bits. Nil in summaries written before it was recorded.
     public var blasKernels: String?
+    /// The routers' state at the end of the run, by checkpoint name
+    /// (`blocks.B.feedForward.router.state.NAME`); absent when no router keeps state.
+    public var routerState: [String: [Float]]?
+    /// The router's traits (see `RouterTraits`), absent in summaries of older runs.
+    public var routerTraits: [String: String]?
 }

@@ -141,7 +141,9 @@ public final class Trainer {
             testAccuracy: final.testAccuracy, perClassAccuracy: final.perClassAccuracy, classNames: testSet.classNames,
             parameterCount: model.parameterCount, evaluationParameterCount: model.evaluationParameterCount,
             trainSeconds: trainSeconds, imagesPerSecond: trainSeconds > 0 ? totalImages / trainSeconds : 0,
-            threads: configuration.threads, blasKernels: BLASKernels.summary)
+            threads: configuration.threads, blasKernels: BLASKernels.summary,
+            routerState: routerStates.isEmpty ? nil : Dictionary(routerStates.map { ($0.name, $0.state.values) }) { a, _ in a },
+            routerTraits: model.moeLayers.first?.layer.router.traits.metadata)
         try AtomicFile.write(encoder.encode(summary), to: path("summary.json"))
         progress.message(String(format: "test accuracy %.2f%% after %d epochs; run written to %@",
                                 final.testAccuracy * 100, epoch, runDirectory))
@@ -163,9 +165,10 @@ public final class Trainer {
         for b in firstBatch..<trainLoader.batchCount {
             let n = labels.withUnsafeMutableBufferPointer { trainLoader.fill(batch: b, images: images, labels: $0.baseAddress!) }
             optimizer.zeroGradients()
-            let context = RoutingContext(training: true, step: step, sharedDraw: routingRNG.next())
-            let result = labels.withUnsafeBufferPointer {
-                model.forward(images: images, labels: $0.baseAddress!, batchSize: n, context: context, rng: &routingRNG)
+            let context = RoutingContext(training: true, step: step, totalSteps: configuration.epochs * trainLoader.batchCount,
+                                         sharedDraw: routingRNG.next())
+            let result = try labels.withUnsafeBufferPointer {
+                try model.forward(images: images, labels: $0.baseAddress!, batchSize: n, context: context, rng: &routingRNG)
             }
             var problem: String?
             if !result.loss.isFinite {
@@ -192,6 +195,7 @@ public final class Trainer {
                 progress.message("step \(step + 1) skipped: \(problem)")
             } else {
                 optimizer.update(learningRate: lr)
+                afterStep(layers: moe)
             }
             step += 1
             if problem == nil {
@@ -256,9 +260,15 @@ public final class Trainer {
             let variance = loads.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(max(loads.count, 1))
             cv.append(mean > 0 ? Float(variance.squareRoot() / mean) : 0)
         }
+        let terms = layers.map { Dictionary($0.plan.auxiliaryTerms.map { ($0.name, $0.value) }) { a, _ in a } }
+        let scalars = layers.map { layer in
+            Dictionary((layer.plan.scalars + layer.router.state.flatMap(RouterStateSummary.scalars)).map { ($0.name, $0.value) }) { a, _ in a }
+        }
         return StepRecord(step: step, epoch: epoch, loss: result.loss, crossEntropy: result.crossEntropy,
                           auxiliaryLoss: result.auxiliaryLoss, learningRate: lr, gradientNorm: norm,
-                          imagesPerSecond: rate, tokensPerExpert: perExpert, droppedTokens: dropped, loadCV: cv)
+                          imagesPerSecond: rate, tokensPerExpert: perExpert, droppedTokens: dropped, loadCV: cv,
+                          auxiliaryTerms: terms.allSatisfy(\.isEmpty) ? nil : terms,
+                          routerScalars: scalars.allSatisfy(\.isEmpty) ? nil : scalars)
     }
 
     /// Test-set evaluation: loss, accuracy, per-class accuracy and (optionally) the trace.
@@ -285,9 +295,10 @@ public final class Trainer {
         var classTotal = [Int](repeating: 0, count: classes), classCorrect = classTotal
         for b in 0..<testLoader.batchCount {
             let n = labels.withUnsafeMutableBufferPointer { testLoader.fill(batch: b, images: images, labels: $0.baseAddress!) }
-            let context = RoutingContext(training: false, step: step, sharedDraw: 0)
-            let result = labels.withUnsafeBufferPointer {
-                model.forward(images: images, labels: $0.baseAddress!, batchSize: n, context: context, rng: &evalRNG)
+            let context = RoutingContext(training: false, step: step, totalSteps: configuration.epochs * trainLoader.batchCount,
+                                         sharedDraw: 0)
+            let result = try labels.withUnsafeBufferPointer {
+                try model.forward(images: images, labels: $0.baseAddress!, batchSize: n, context: context, rng: &evalRNG)
             }
             lossSum += Double(result.crossEntropy) * Double(n)
             correct += result.correct
@@ -302,10 +313,12 @@ public final class Trainer {
             }
             recorder?.record(labels: labels[0..<n], plans: moe.map(\.layer.plan))
         }
-        let trace = recorder?.trace(classCount: classes, classNames: testSet.classNames, metadata: [
+        var metadata = [
             "router": configuration.model.router, "epoch": String(epoch), "step": String(step),
             "dataset": testSet.name, "seed": String(configuration.seed), "preset": configuration.preset,
-        ])
+        ]
+        if let router = moe.first?.layer.router { metadata.merge(router.traits.metadata) { $1 } }
+        let trace = recorder?.trace(classCount: classes, classNames: testSet.classNames, metadata: metadata)
         return Evaluation(loss: Float(lossSum / Double(max(testSet.count, 1))),
                           accuracy: Float(correct) / Float(max(testSet.count, 1)),
                           perClass: zip(classCorrect, classTotal).map { $1 > 0 ? Float($0) / Float($1) : 0 },
@@ -330,6 +343,23 @@ public final class Trainer {
         return "the classifier (final norm, head or cross-entropy)"
     }
 
+    /// The routers' after-step hook: every MoE layer's facts to every MoE layer's router, after
+    /// the optimiser's update of a step that was not skipped.
+    private func afterStep(layers: [MoELayer]) {
+        let facts = layers.enumerated().map { LayerRoutingFacts(layer: $0.offset, plan: $0.element.plan) }
+        for (i, layer) in layers.enumerated() {
+            layer.router.afterStep(RoutingStepFacts(step: step, layer: facts[i], allLayers: facts))
+        }
+    }
+
+    /// Every router state of the model with its checkpoint name
+    /// (`blocks.B.feedForward.router.state.NAME`).
+    private var routerStates: [(name: String, state: RouterState)] {
+        model.moeLayers.flatMap { block, layer in
+            layer.router.state.map { ("blocks.\(block).feedForward.router.state.\($0.name)", $0) }
+        }
+    }
+
     /// Writes `checkpoints/NAME.ckpt` and returns its path.
     @discardableResult
     private func writeCheckpoint(name: String) throws -> String {
@@ -341,6 +371,10 @@ public final class Trainer {
             arrays.append(optimizer.firstMoments[i].array)
             entries.append(.init(name: "adam.v.\(p.name)", count: p.count))
             arrays.append(optimizer.secondMoments[i].array)
+        }
+        for (name, state) in routerStates {
+            entries.append(.init(name: name, count: state.count))
+            arrays.append(state.values)
         }
         let header = Checkpoint.Header(configuration: configuration, epoch: epoch, step: step,
                                        generators: ["routing": routingRNG.state], arrays: entries,
@@ -437,9 +471,26 @@ public final class Trainer {
                 copies.append((values, tensor))
             }
         }
+        var stateCopies: [(values: [Float], into: RouterState)] = []
+        for (name, state) in routerStates {
+            guard let values = checkpoint.array(named: name) else {
+                throw InputError(file: checkpointPath, location: "array \(name)",
+                                 message: "missing (the router keeps state \(state.name) of \(state.count) values)")
+            }
+            guard values.count == state.count else {
+                throw InputError(file: checkpointPath, location: "array \(name)",
+                                 message: "has \(values.count) values; the router's state \(state.name) has \(state.count)")
+            }
+            if let i = values.firstIndex(where: { !$0.isFinite }) {
+                throw InputError(file: checkpointPath, location: "array \(name)",
+                                 message: "value \(i) is \(values[i]); router state must be finite")
+            }
+            stateCopies.append((values, state))
+        }
         for (values, tensor) in copies {
             values.withUnsafeBufferPointer { tensor.pointer.update(from: $0.baseAddress!, count: tensor.count) }
         }
+        for (values, state) in stateCopies { try state.restore(values) }
         routingRNG = rng
         epoch = header.epoch
         step = header.step

@@ -40,6 +40,10 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
             if !ok { throw InputError(location: field, message: "\(value) is not allowed; expected \(allowed)") }
         }
         try check(batchSize >= 1, "batchSize", batchSize, "at least 1")
+        if let g = model.routingGroupImages, g > 0 {
+            try check(batchSize % g == 0, "model.routingGroupImages", g,
+                      "0 (the whole batch) or a divisor of batchSize \(batchSize) (a batch's last group may be shorter only at the end of an epoch)")
+        }
         try check(epochs >= 1, "epochs", epochs, "at least 1")
         try check(seed >= 0, "seed", seed, "0 or more")
         try check(threads >= 1 && threads <= 256, "threads", threads, "1 to 256")

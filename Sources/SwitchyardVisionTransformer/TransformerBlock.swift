@@ -64,9 +64,10 @@ public final class TransformerBlock: Layer {
         dDropped = Tensor(shape: dropoutRate > 0 ? [rows, width] : [0, width])
     }
 
-    /// Forward over `batch` images of `tokensPerImage` tokens; `x` is [B·T, D].
+    /// Forward over `batch` images of `tokensPerImage` tokens; `x` is [B·T, D]. Throws when the
+    /// router cannot route the call.
     public func forward(_ x: UnsafePointer<Float>, batch: Int, tokensPerImage: Int, context: RoutingContext,
-                        rng: inout SeededRNG) {
+                        rng: inout SeededRNG) throws {
         let rows = batch * tokensPerImage, count = rows * width
         ensureCapacity(rows: rows)
         let normed1 = norm1.forward(x, rows: rows)
@@ -74,7 +75,7 @@ public final class TransformerBlock: Layer {
         attentionDropout.forward(attended, count: count, training: context.training, rng: &rng)
         add(x, attended, into: residual.pointer, count: count)
         let normed2 = norm2.forward(residual.pointer, rows: rows)
-        let mixed = feedForward.forward(normed2, tokenCount: rows, context: context, rng: &rng)
+        let mixed = try feedForward.forward(normed2, tokenCount: rows, context: context, rng: &rng)
         feedForwardDropout.forward(mixed, count: count, training: context.training, rng: &rng)
         add(residual.pointer, mixed, into: output.pointer, count: count)
     }

@@ -32,6 +32,10 @@ public struct ViTConfiguration: Codable, Equatable, Sendable {
     public var classifierHidden = 0
     /// Dropout rate after attention and feed-forward outputs (0 = none).
     public var dropout: Float = 0
+    /// Images per routing group (GShard's groups): each group of this many images of a batch is
+    /// routed independently (capacity and expert choice per group). Absent or 0: the whole batch
+    /// is one group. Must divide the batch size.
+    public var routingGroupImages: Int?
 
     /// The `fmnist-small` model.
     public init() {}
@@ -60,5 +64,8 @@ public struct ViTConfiguration: Codable, Equatable, Sendable {
         try check(classes >= 2, "classes", classes, "at least 2")
         try check(classifierHidden >= 0, "classifierHidden", classifierHidden, "0 (linear head) or more")
         try check(dropout.isFinite && dropout >= 0 && dropout < 1, "dropout", dropout, "a number in [0, 1)")
+        if let g = routingGroupImages {
+            try check(g >= 0, "routingGroupImages", g, "0 (the whole batch) or a number of images dividing the batch size")
+        }
     }
 }

@@ -87,19 +87,28 @@ public final class VisionTransformerModel: Layer {
         public var correct: Int
     }
 
-    /// Forward over `batchSize` images ([B, C, H, W]) with their labels. `context.layer` is
-    /// set per MoE layer. Caches what ``backward()`` needs.
+    /// Forward over `batchSize` images ([B, C, H, W]) with their labels. Sets the routing
+    /// context's layer, image shape, routing groups (`routingGroupImages`), the previous MoE
+    /// layer's plan and, for routers that declare they read labels, the labels. Caches what
+    /// ``backward()`` needs. Throws when a router cannot route the batch.
     public func forward(images: Tensor, labels: UnsafePointer<Int32>, batchSize: Int, context: RoutingContext,
-                        rng: inout SeededRNG) -> BatchResult {
+                        rng: inout SeededRNG) throws -> BatchResult {
         let t = configuration.tokensPerImage
         lastBatch = batchSize
         var x = UnsafePointer(embedding.forward(images: images, batch: batchSize))
         var auxiliary: Float = 0
+        var previousPlan: RoutingPlan?
         for (b, block) in blocks.enumerated() {
             var blockContext = context
             blockContext.layer = b
-            block.forward(x, batch: batchSize, tokensPerImage: t, context: blockContext, rng: &rng)
+            blockContext.tokensPerImage = t
+            blockContext.imagesPerGroup = configuration.routingGroupImages ?? 0
+            blockContext.previousPlan = previousPlan
+            blockContext.labels = block.feedForward.router.traits.readsLabels
+                ? UnsafeBufferPointer(start: labels, count: batchSize) : nil
+            try block.forward(x, batch: batchSize, tokensPerImage: t, context: blockContext, rng: &rng)
             auxiliary += block.feedForward.plan.auxiliaryLoss
+            if configuration.isMoEBlock(b) { previousPlan = block.feedForward.plan }
             x = UnsafePointer(block.output.pointer)
         }
         let normed = finalNorm.forward(x, rows: batchSize * t)

@@ -33,7 +33,7 @@ final class MoELayerTests: XCTestCase {
             let context = RoutingContext(training: true, sharedDraw: 2)
             func loss(_ reference: [Int32]?) -> Double? {
                 var rng = SeededRNG(seed: 5)
-                let y = moe.forward(x.pointer, tokenCount: n, context: context, rng: &rng)
+                let y = try! moe.forward(x.pointer, tokenCount: n, context: context, rng: &rng)
                 if let reference, signature(moe.plan) != reference { return nil }
                 return GradientCheck.weightedSum(y, c) + Double(moe.plan.auxiliaryLoss)
             }
@@ -56,7 +56,7 @@ final class MoELayerTests: XCTestCase {
         var rng = SeededRNG(seed: 8)
         let x = Tensor(shape: [n, d])
         rng.fillGaussian(x.pointer, count: x.count)
-        let y = moe.forward(x.pointer, tokenCount: n, context: RoutingContext(training: true), rng: &rng)
+        let y = try! moe.forward(x.pointer, tokenCount: n, context: RoutingContext(training: true), rng: &rng)
         var expected = [Float](repeating: 0, count: n * d)
         let single = Tensor(shape: [1, d])
         for e in 0..<4 {
@@ -74,7 +74,7 @@ final class MoELayerTests: XCTestCase {
         var rng = SeededRNG(seed: 9)
         let x = Tensor(shape: [n, d])
         rng.fillGaussian(x.pointer, count: x.count, std: 3)
-        let y = moe.forward(x.pointer, tokenCount: n, context: RoutingContext(training: true), rng: &rng)
+        let y = try! moe.forward(x.pointer, tokenCount: n, context: RoutingContext(training: true), rng: &rng)
         let counts = moe.plan.expertsPerToken()
         XCTAssertTrue(counts.contains(0), "the test needs a dropped token")
         for t in 0..<n where counts[t] == 0 { for j in 0..<d { XCTAssertEqual(y[t * d + j], 0) } }
@@ -86,7 +86,7 @@ final class MoELayerTests: XCTestCase {
         var rng = SeededRNG(seed: 10)
         let x = Tensor(shape: [n, d])
         rng.fillGaussian(x.pointer, count: x.count)
-        let y = Array(UnsafeBufferPointer(start: moe.forward(x.pointer, tokenCount: n, context: RoutingContext(training: false), rng: &rng), count: n * d))
+        let y = Array(UnsafeBufferPointer(start: try! moe.forward(x.pointer, tokenCount: n, context: RoutingContext(training: false), rng: &rng), count: n * d))
         // Average by hand, parameter by parameter, then run one FFN.
         let reference = FeedForward(name: "ref", width: d, hidden: hidden, rng: &rng)
         for (i, p) in reference.parameters.enumerated() {

@@ -33,7 +33,7 @@ final class ModelGradientTests: XCTestCase {
             func signature() -> [Int32] { model.moeLayers.flatMap { $0.layer.plan.tokens + $0.layer.plan.preferredExpert } }
             func loss(_ reference: [Int32]?) -> Double? {
                 var routing = SeededRNG(seed: 13)
-                let result = model.forward(images: images, labels: labels, batchSize: 2, context: context, rng: &routing)
+                let result = try! model.forward(images: images, labels: labels, batchSize: 2, context: context, rng: &routing)
                 if let reference, signature() != reference { return nil }
                 return Double(result.loss)
             }

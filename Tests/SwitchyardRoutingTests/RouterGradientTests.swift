@@ -29,7 +29,7 @@ final class RouterGradientTests: XCTestCase {
 
         func loss(_ reference: [Int]?) -> Double? {
             var rng = SeededRNG(seed: 7)
-            router.route(x.pointer, tokenCount: n, context: context, rng: &rng, plan: plan)
+            try! router.route(x.pointer, tokenCount: n, context: context, rng: &rng, plan: plan)
             if let reference, pairs(plan) != reference { return nil }
             var total = Double(plan.auxiliaryLoss)
             for e in 0..<plan.expertCount {

@@ -30,7 +30,7 @@ final class RouterKernelTests: XCTestCase {
         let plan = RoutingPlan()
         var rng = SeededRNG(seed: 3)
         for p in router.parameters { p.gradient.zero() }
-        router.route(x.pointer, tokenCount: n, context: RoutingContext(training: true), rng: &rng, plan: plan)
+        try! router.route(x.pointer, tokenCount: n, context: RoutingContext(training: true), rng: &rng, plan: plan)
         var g = SeededRNG(seed: 4)
         var dWeights = [Float](repeating: 0, count: plan.assignmentCount)
         g.fillGaussian(&dWeights, count: dWeights.count)
@@ -70,13 +70,13 @@ final class RouterKernelTests: XCTestCase {
             let x = tokens(n, scale: 1)
             let plan = RoutingPlan()
             var rng = SeededRNG(seed: 3)
-            router.route(x.pointer, tokenCount: n, context: RoutingContext(training: true), rng: &rng, plan: plan)
+            try! router.route(x.pointer, tokenCount: n, context: RoutingContext(training: true), rng: &rng, plan: plan)
             let logits = router.gate.forward(x.pointer, tokenCount: n), p = Tensor(shape: [n, e])
             softmaxRows(logits, into: p.pointer, rows: n, width: e)
             var choice = [Int32](repeating: 0, count: n)
             argmaxRows(p.pointer, rows: n, width: e, into: &choice)
             XCTAssertEqual(plan.preferredExpert, choice)
-            let capacity = expertCapacity(factor: 1.25, assignments: n, experts: e)
+            let capacity = ExpertCapacity.tokens(factor: 1.25, assignments: n, experts: e)
             var lists = [[Int32]](repeating: [], count: e)
             for t in 0..<n where lists[Int(choice[t])].count < capacity { lists[Int(choice[t])].append(Int32(t)) }
             XCTAssertEqual(plan.tokens, lists.flatMap { $0 })
@@ -95,7 +95,7 @@ final class RouterKernelTests: XCTestCase {
             let x = tokens(n, scale: 1)
             let plan = RoutingPlan()
             var rng = SeededRNG(seed: 3)
-            router.route(x.pointer, tokenCount: n, context: RoutingContext(training: true), rng: &rng, plan: plan)
+            try! router.route(x.pointer, tokenCount: n, context: RoutingContext(training: true), rng: &rng, plan: plan)
             let k = router.tokensPerExpert(tokenCount: n)
             let s = plan.probabilities!
             var values = [Float](repeating: 0, count: e * k), indices = [Int32](repeating: 0, count: e * k)

@@ -19,7 +19,7 @@ final class RouterPropertyTests: XCTestCase {
     func route(_ router: any Router, _ x: Tensor, training: Bool = true, seed: UInt64 = 3, sharedDraw: UInt64 = 0) -> RoutingPlan {
         let plan = RoutingPlan()
         var rng = SeededRNG(seed: seed)
-        router.route(x.pointer, tokenCount: x.shape[0], context: RoutingContext(training: training, sharedDraw: sharedDraw),
+        try! router.route(x.pointer, tokenCount: x.shape[0], context: RoutingContext(training: training, sharedDraw: sharedDraw),
                      rng: &rng, plan: plan)
         return plan
     }
@@ -171,9 +171,9 @@ final class RouterPropertyTests: XCTestCase {
             XCTAssertEqual(a.tokens, b.tokens)
             XCTAssertEqual(a.load(ofExpert: Int(draw % 4)), 10)
         }
+        XCTAssertEqual(router.evaluationMerge, .average)
         let evaluation = route(router, x, training: false)
-        XCTAssertTrue(evaluation.usesAveragedExperts)
-        XCTAssertEqual(evaluation.assignmentCount, 10)
+        XCTAssertEqual(evaluation.load(ofExpert: 0), 10)
     }
 
     func testSameSeedSamePlanForEveryRouter() throws {

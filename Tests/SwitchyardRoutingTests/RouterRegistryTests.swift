@@ -76,7 +76,7 @@ final class RouterRegistryTests: XCTestCase {
         let router = try registry.makeRouter(name: "last-expert", options: ["weight": "0.5"], modelWidth: 4, expertCount: 3, rng: &rng)
         let plan = RoutingPlan()
         let x = Tensor(shape: [5, 4])
-        router.route(x.pointer, tokenCount: 5, context: RoutingContext(training: true), rng: &rng, plan: plan)
+        try! router.route(x.pointer, tokenCount: 5, context: RoutingContext(training: true), rng: &rng, plan: plan)
         XCTAssertEqual(plan.load(ofExpert: 2), 5)
         XCTAssertEqual(plan.weights, [Float](repeating: 0.5, count: 5))
         XCTAssertEqual(registry.entry(named: "last-expert")?.defaults.first?.key, "weight")

@@ -33,7 +33,7 @@ public final class DenseRouter: Router {
 
     /// Every token to expert 0 with weight 1.
     public func route(_ x: UnsafePointer<Float>, tokenCount n: Int, context: RoutingContext,
-                      rng: inout SeededRNG, plan: RoutingPlan) {
+                      rng: inout SeededRNG, plan: RoutingPlan) throws {
         plan.reset(tokenCount: n, expertCount: 1)
         for t in 0..<n { plan.append(expert: 0, token: t, weight: 1) }
         plan.finish()

@@ -41,7 +41,7 @@ public final class ExpertChoiceRouter: Router {
 
         /// c > 0, b in 0…E, λ > 0, iterations ≥ 1.
         public func validate(expertCount: Int) throws {
-            try requireRange(capacityFactor > 0 && capacityFactor.isFinite, "expert-choice", "capacityFactor", capacityFactor, "a finite number > 0")
+            try ExpertCapacity.validate(capacityFactor, router: "expert-choice", field: "capacityFactor")
             try requireRange(maxExpertsPerToken >= 0 && maxExpertsPerToken <= expertCount, "expert-choice", "maxExpertsPerToken", maxExpertsPerToken, "0 (no cap) to E = \(expertCount)")
             try requireRange(capLambda > 0 && capLambda.isFinite, "expert-choice", "capLambda", capLambda, "a finite number > 0")
             try requireRange(capIterations >= 1 && capIterations <= 1000, "expert-choice", "capIterations", capIterations, "1 to 1000")
@@ -82,13 +82,28 @@ public final class ExpertChoiceRouter: Router {
 
     /// k = ⌈n·c/E⌉ capped at n.
     public func tokensPerExpert(tokenCount n: Int) -> Int {
-        min(n, expertCapacity(factor: configuration.capacityFactor, assignments: n, experts: expertCount))
+        min(n, ExpertCapacity.tokens(factor: configuration.capacityFactor, assignments: n, experts: expertCount))
     }
 
-    /// Each expert's top-k tokens.
+    /// Experts choose tokens; every expert is filled to its capacity, and tokens per expert vary.
+    public var traits: RouterTraits {
+        RouterTraits(chooser: .experts, k: configuration.capacityFactor, fillsEveryExpert: true, expertsPerTokenVary: true)
+    }
+
+    /// k experts per token on average: `capacityFactor=k`.
+    public static func options(expertsPerToken k: Int, experts: Int) -> [String: String]? {
+        k >= 1 ? ["capacityFactor": String(k)] : nil
+    }
+
+    /// Each expert's top-k tokens, within each routing group.
     public func route(_ x: UnsafePointer<Float>, tokenCount n: Int, context: RoutingContext,
-                      rng: inout SeededRNG, plan: RoutingPlan) {
+                      rng: inout SeededRNG, plan: RoutingPlan) throws {
         let e = expertCount
+        let groups = context.groups(tokenCount: n)
+        if groups.count > 1 && configuration.maxExpertsPerToken > 0 && configuration.maxExpertsPerToken < e {
+            throw RoutingError(router: Self.name, message: "EC-CAP (maxExpertsPerToken > 0) routes one group per call; "
+                               + "set model.routingGroupImages to 0 (the whole batch) or maxExpertsPerToken to 0")
+        }
         plan.reset(tokenCount: n, expertCount: e)
         // The gate's product block by block inside the row pass, while the block is in cache.
         gate.reserve(n)
@@ -99,7 +114,7 @@ public final class ExpertChoiceRouter: Router {
         let b = configuration.maxExpertsPerToken
         // Without EC-CAP, the candidates of each expert's top k are collected block by block
         // inside the row pass, from bounds set on a sample of the rows' scores.
-        let inSteps = !(b > 0 && b < e) && prepareSelection(x, tokens: n, k: k)
+        let inSteps = groups.count == 1 && !(b > 0 && b < e) && prepareSelection(x, tokens: n, k: k)
         plan.preferredExpert.append(contentsOf: repeatElement(0, count: n))
         plan.preferredExpert.withUnsafeMutableBufferPointer { choices in
             rowPass.run(logits: logits, probabilities: s, choices: choices.baseAddress ?? UnsafeMutablePointer(bitPattern: 8)!,
@@ -109,6 +124,8 @@ public final class ExpertChoiceRouter: Router {
         }
         if b > 0 && b < e {
             routeCapped(s, tokens: n, k: k, cap: b, plan: plan)
+        } else if groups.count > 1 {
+            routeGroups(s, groups: groups, plan: plan)
         } else {
             let loads = [Int](repeating: k, count: e)
             loads.withUnsafeBufferPointer { loadBuffer in
@@ -123,7 +140,39 @@ public final class ExpertChoiceRouter: Router {
             }
         }
         plan.probabilities = probabilities.tensor
-        plan.capacity = k
+        plan.capacity = groups.count > 1 ? tokensPerExpert(tokenCount: groups[0].count) : k
+    }
+
+    /// Each expert's top k_g = ⌈n_g·c/E⌉ tokens of each routing group g, the groups' selections
+    /// concatenated per expert (so each expert's tokens stay in increasing order).
+    private func routeGroups(_ s: UnsafeMutablePointer<Float>, groups: [Range<Int>], plan: RoutingPlan) {
+        let e = expertCount
+        let perGroup = groups.map { tokensPerExpert(tokenCount: $0.count) }
+        let loads = [Int](repeating: perGroup.reduce(0, +), count: e)
+        let most = perGroup.max() ?? 0
+        var indices = [Int32](repeating: 0, count: e * most), values = [Float](repeating: 0, count: e * most)
+        loads.withUnsafeBufferPointer { loadBuffer in
+            plan.setAssignments(loads: loadBuffer) { tokens, weights, offsets in
+                var written = 0
+                for (g, range) in groups.enumerated() {
+                    let k = perGroup[g], r0 = range.lowerBound
+                    indices.withUnsafeMutableBufferPointer { ib in
+                        values.withUnsafeMutableBufferPointer { vb in
+                            selector.select(s + r0 * e, rows: range.count, width: e, k: k,
+                                            indices: ib.baseAddress!, values: vb.baseAddress!)
+                        }
+                    }
+                    for expert in 0..<e {
+                        let out = offsets[expert] + written
+                        for i in 0..<k {
+                            tokens[out + i] = indices[expert * k + i] + Int32(r0)
+                            weights[out + i] = values[expert * k + i]
+                        }
+                    }
+                    written += k
+                }
+            }
+        }
     }
 
     /// Scores of 1,024 evenly spaced sample rows (the gate and softmax on those rows), and from

@@ -71,6 +71,12 @@ public final class NoisyTopKRouter: Router {
     private var topValues: [Float] = []
     private var usedNoise = false
     private var importanceGradient: [Float] = []
+    private var builder = RoutingPlanBuilder()
+    private var choices: [Int32] = []
+    private var choiceWeights: [Float] = []
+
+    /// k experts per token.
+    public var traits: RouterTraits { RouterTraits(k: Double(configuration.k)) }
     private var loadGradient: [Float] = []
 
     /// A noisy top-k router for width `modelWidth`.
@@ -101,7 +107,7 @@ public final class NoisyTopKRouter: Router {
 
     /// Noisy top-k gating.
     public func route(_ x: UnsafePointer<Float>, tokenCount n: Int, context: RoutingContext,
-                      rng: inout SeededRNG, plan: RoutingPlan) {
+                      rng: inout SeededRNG, plan: RoutingPlan) throws {
         let e = expertCount, k = configuration.k
         plan.reset(tokenCount: n, expertCount: e)
         let h = gate.forward(x, tokenCount: n)
@@ -139,10 +145,18 @@ public final class NoisyTopKRouter: Router {
             for j in 0..<k { g[t * e + Int(topIndices[t * m + j])] = expf(topValues[t * m + j] - top) / total }
             preferred[t] = topIndices[t * m]
         }
-        for expert in 0..<e {
-            for t in 0..<n where g[t * e + expert] > 0 { plan.append(expert: expert, token: t, weight: g[t * e + expert]) }
+        choices = [Int32](repeating: -1, count: n * k)
+        choiceWeights = [Float](repeating: 0, count: n * k)
+        for t in 0..<n {
+            for j in 0..<k {
+                let expert = topIndices[t * m + j]
+                if g[t * e + Int(expert)] > 0 {
+                    choices[t * k + j] = expert
+                    choiceWeights[t * k + j] = g[t * e + Int(expert)]
+                }
+            }
         }
-        plan.finish()
+        builder.fill(plan, tokenCount: n, k: k, experts: choices, weights: choiceWeights)
         softmaxRows(h, into: probabilities.reserve(n), rows: n, width: e)
         plan.probabilities = probabilities.tensor
         plan.preferredExpert = preferred

@@ -5,9 +5,10 @@ import SwitchyardTensorCore
 /// batch, in every layer, uses it (the draw comes from the step's shared draw, so all layers
 /// agree; `perLayer: true` draws per layer instead). At evaluation the experts' weights and
 /// biases are averaged into one FFN (AdaMix-style weight averaging) that every token uses, so
-/// the evaluated model has exactly the dense model's parameter count: the plan then sets
-/// `usesAveragedExperts` and lists every token under expert 0 with weight 1 (read "the averaged
-/// expert"). No router parameters, no auxiliary loss.
+/// the evaluated model has exactly the dense model's parameter count: the router asks for it
+/// with ``evaluationMerge`` (the uniform ``ExpertMerge/average``), and the MoE layer's plan then
+/// lists every token under expert 0 with weight 1 (read "the averaged expert"). No router
+/// parameters, no auxiliary loss.
 public final class RandomBatchRouter: Router {
     /// Random-batch hyperparameters.
     public struct Configuration: RouterConfiguration {
@@ -35,8 +36,8 @@ public final class RandomBatchRouter: Router {
     public let expertCount: Int
     /// None.
     public var parameters: [Parameter] { [] }
-    /// True: evaluation uses the experts' averaged weights.
-    public var evaluatesWithAveragedExperts: Bool { true }
+    /// Evaluation uses the experts' averaged weights.
+    public var evaluationMerge: ExpertMerge? { .average }
 
     /// A random-batch router.
     public init(configuration: Configuration, modelWidth: Int, expertCount: Int, rng: inout SeededRNG) {
@@ -44,16 +45,15 @@ public final class RandomBatchRouter: Router {
         self.expertCount = expertCount
     }
 
-    /// The step's expert in training; the averaged expert at evaluation.
+    /// The step's expert (training; at evaluation the layer merges the experts instead). Called
+    /// at evaluation only by code that routes without an MoE layer: then expert 0.
     public func route(_ x: UnsafePointer<Float>, tokenCount n: Int, context: RoutingContext,
-                      rng: inout SeededRNG, plan: RoutingPlan) {
+                      rng: inout SeededRNG, plan: RoutingPlan) throws {
         plan.reset(tokenCount: n, expertCount: expertCount)
         var expert = 0
         if context.training {
             expert = configuration.perLayer ? rng.nextInt(below: expertCount)
                                             : Int(context.sharedDraw % UInt64(expertCount))
-        } else {
-            plan.usesAveragedExperts = true
         }
         for t in 0..<n { plan.append(expert: expert, token: t, weight: 1) }
         plan.finish()

@@ -25,7 +25,7 @@ public final class RandomTokenRouter: Router {
         /// 1 ≤ k ≤ E, cf ≥ 0.
         public func validate(expertCount: Int) throws {
             try requireRange(k >= 1 && k <= expertCount, "random-token", "k", k, "1 to E = \(expertCount)")
-            try requireRange(capacityFactor >= 0 && capacityFactor.isFinite, "random-token", "capacityFactor", capacityFactor, "0 (no capacity) or a finite number > 0")
+            if capacityFactor != 0 { try ExpertCapacity.validate(capacityFactor, router: "random-token", field: "capacityFactor") }
         }
     }
 
@@ -40,34 +40,49 @@ public final class RandomTokenRouter: Router {
     public let expertCount: Int
     /// None.
     public var parameters: [Parameter] { [] }
-    private var lists: ExpertLists
+    /// k experts per token.
+    public var traits: RouterTraits { RouterTraits(k: Double(configuration.k)) }
+    private var builder = RoutingPlanBuilder()
+    private var choices: [Int32] = []
+    private var weights: [Float] = []
 
     /// A random-token router.
     public init(configuration: Configuration, modelWidth: Int, expertCount: Int, rng: inout SeededRNG) {
         self.configuration = configuration
         self.expertCount = expertCount
-        lists = ExpertLists(experts: expertCount)
     }
 
-    /// Uniform draws of k distinct experts per token (a partial Fisher–Yates shuffle).
+    /// Uniform draws of k distinct experts per token (a partial Fisher–Yates shuffle); with a
+    /// capacity, each routing group's assignments claim buffers in token order.
     public func route(_ x: UnsafePointer<Float>, tokenCount n: Int, context: RoutingContext,
-                      rng: inout SeededRNG, plan: RoutingPlan) {
+                      rng: inout SeededRNG, plan: RoutingPlan) throws {
         let e = expertCount, k = configuration.k
         plan.reset(tokenCount: n, expertCount: e)
-        let capacity = configuration.capacityFactor > 0
-            ? expertCapacity(factor: configuration.capacityFactor, assignments: k * n, experts: e) : Int.max
+        let groups = context.groups(tokenCount: n)
+        func capacity(_ tokens: Int) -> Int {
+            configuration.capacityFactor > 0
+                ? ExpertCapacity.tokens(factor: configuration.capacityFactor, assignments: k * tokens, experts: e) : Int.max
+        }
         var pool = Array(0..<e)
-        lists.clear()
-        for t in 0..<n {
-            for j in 0..<k {
-                let pick = j + rng.nextInt(below: e - j)
-                pool.swapAt(j, pick)
-                if lists.count(pool[j]) < capacity { lists.add(token: t, to: pool[j]) }
+        var loads = [Int](repeating: 0, count: e)
+        choices = [Int32](repeating: -1, count: n * k)
+        weights = [Float](repeating: 1 / Float(k), count: n * k)
+        for group in groups {
+            let c = capacity(group.count)
+            for j in 0..<e { loads[j] = 0 }
+            for t in group {
+                for j in 0..<k {
+                    let pick = j + rng.nextInt(below: e - j)
+                    pool.swapAt(j, pick)
+                    if loads[pool[j]] < c {
+                        loads[pool[j]] += 1
+                        choices[t * k + j] = Int32(pool[j])
+                    }
+                }
             }
         }
-        let w = 1 / Float(k)
-        lists.emit(into: plan) { _, _ in w }
-        if capacity != Int.max { plan.capacity = capacity }
+        builder.fill(plan, tokenCount: n, k: k, experts: choices, weights: weights)
+        if configuration.capacityFactor > 0 { plan.capacity = capacity(groups[0].count) }
     }
 
     /// Nothing: the weights are constants and there are no parameters.

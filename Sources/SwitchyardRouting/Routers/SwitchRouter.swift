@@ -39,10 +39,10 @@ public final class SwitchRouter: Router {
             "jitter": "multiply router inputs by U(1−ε, 1+ε) in training (0 = off)",
         ]
 
-        /// Capacity factors > 0, weights ≥ 0, jitter in [0, 1).
+        /// Capacity factors in (0, 10⁶], weights ≥ 0, jitter in [0, 1).
         public func validate(expertCount: Int) throws {
-            try requireRange(trainingCapacityFactor > 0 && trainingCapacityFactor.isFinite, "switch", "trainingCapacityFactor", trainingCapacityFactor, "a finite number > 0")
-            try requireRange(evaluationCapacityFactor > 0 && evaluationCapacityFactor.isFinite, "switch", "evaluationCapacityFactor", evaluationCapacityFactor, "a finite number > 0")
+            try ExpertCapacity.validate(trainingCapacityFactor, router: "switch", field: "trainingCapacityFactor")
+            try ExpertCapacity.validate(evaluationCapacityFactor, router: "switch", field: "evaluationCapacityFactor")
             try requireRange(balanceLossWeight >= 0 && balanceLossWeight.isFinite, "switch", "balanceLossWeight", balanceLossWeight, "a finite number ≥ 0")
             try requireRange(zLossWeight >= 0 && zLossWeight.isFinite, "switch", "zLossWeight", zLossWeight, "a finite number ≥ 0")
             try requireRange(jitter >= 0 && jitter < 1, "switch", "jitter", jitter, "a number in [0, 1)")
@@ -58,16 +58,12 @@ public final class SwitchRouter: Router {
     public let configuration: Configuration
     /// E.
     public let expertCount: Int
-    /// The gate W, [E, d].
-    public let gate: RouterGate
+    /// The gate: W, [E, d], and softmax scores.
+    public let gate: SoftmaxGate
     /// W.
-    public var parameters: [Parameter] { [gate.weight] }
+    public var parameters: [Parameter] { gate.parameters }
 
-    private let probabilities: PlanProbabilities
-    private let rowPass = RouterRowPass()
     private var kept: [Bool] = []
-    private var loads: [Int] = []
-    private var expertOfAssignment: [Int32] = []
     private var balance: BalanceLoss
     private var jittered: Tensor = Tensor(shape: [0])
     private var jitterFactors: Tensor = Tensor(shape: [0])
@@ -77,14 +73,13 @@ public final class SwitchRouter: Router {
     public init(configuration: Configuration, modelWidth: Int, expertCount: Int, rng: inout SeededRNG) {
         self.configuration = configuration
         self.expertCount = expertCount
-        gate = RouterGate(name: "gate.weight", width: modelWidth, experts: expertCount, rng: &rng)
-        probabilities = PlanProbabilities(experts: expertCount)
+        gate = SoftmaxGate(width: modelWidth, experts: expertCount, rng: &rng)
         balance = BalanceLoss(weight: configuration.balanceLossWeight)
     }
 
-    /// Top-1 with capacity.
+    /// Top-1 with capacity, per routing group.
     public func route(_ x: UnsafePointer<Float>, tokenCount n: Int, context: RoutingContext,
-                      rng: inout SeededRNG, plan: RoutingPlan) {
+                      rng: inout SeededRNG, plan: RoutingPlan) throws {
         let e = expertCount, d = gate.width
         plan.reset(tokenCount: n, expertCount: e)
         var input = x
@@ -99,44 +94,25 @@ public final class SwitchRouter: Router {
             multiply(x, jitterFactors.pointer, into: jittered.pointer, count: n * d)
             input = UnsafePointer(jittered.pointer)
         }
-        // The gate's product block by block inside the row pass, while the block is in cache.
-        gate.reserve(n)
-        let logits = gate.logits.pointer
-        let gateInput = input
-        let p = probabilities.reserve(n)
-        plan.preferredExpert.append(contentsOf: repeatElement(0, count: n))
         let wantZ = configuration.zLossWeight > 0
-        plan.preferredExpert.withUnsafeMutableBufferPointer { choices in
-            rowPass.run(logits: logits, probabilities: p, choices: choices.baseAddress ?? UnsafeMutablePointer(bitPattern: 8)!,
-                        rows: n, experts: e, columnSums: configuration.balanceLossWeight != 0, squaredLogSumExp: wantZ,
-                        computeLogits: { self.gate.forwardRows(gateInput, rows: $0) })
-        }
+        let p = gate.forward(input, tokenCount: n, columnSums: configuration.balanceLossWeight != 0, logSumExp: wantZ)
+        plan.preferredExpert = gate.firstChoice
 
         let factor = context.training ? configuration.trainingCapacityFactor : configuration.evaluationCapacityFactor
-        let capacity = expertCapacity(factor: factor, assignments: n, experts: e)
+        let groups = context.groups(tokenCount: n)
         if kept.count < n { kept = [Bool](repeating: false, count: n) }
-        loads = [Int](repeating: 0, count: e)
-        plan.preferredExpert.withUnsafeBufferPointer { choicesBuffer in
-            guard let choices = choicesBuffer.baseAddress else { return }
-            // Tokens claim their expert's buffer in order: by position, or (batch-prioritized
-            // routing) by decreasing router probability.
-            let order: [Int]? = configuration.batchPrioritized
-                ? Array(0..<n).sorted { a, b in
-                    let pa = p[a * e + Int(choices[a])], pb = p[b * e + Int(choices[b])]
-                    return pa > pb || (pa == pb && a < b)
-                }
-                : nil
+        let loads = gate.firstChoice.withUnsafeBufferPointer { choices in
             kept.withUnsafeMutableBufferPointer { keep in
-                for q in 0..<n {
-                    let t = order?[q] ?? q, c = Int(choices[t])
-                    keep[t] = loads[c] < capacity
-                    if keep[t] { loads[c] += 1 }
-                }
+                ExpertCapacity.keep(choices: choices.baseAddress ?? UnsafePointer(bitPattern: 8)!,
+                                    scores: { p[$0 * e + Int(choices[$0])] }, groups: groups, experts: e,
+                                    policy: configuration.batchPrioritized ? .byScore : .tokenOrder,
+                                    capacity: { ExpertCapacity.tokens(factor: factor, assignments: $0, experts: e) },
+                                    kept: keep.baseAddress!)
             }
         }
         loads.withUnsafeBufferPointer { loadBuffer in
             plan.setAssignments(loads: loadBuffer) { tokens, weights, offsets in
-                plan.preferredExpert.withUnsafeBufferPointer { choices in
+                gate.firstChoice.withUnsafeBufferPointer { choices in
                     kept.withUnsafeBufferPointer { keep in
                         var cursor = Array(UnsafeBufferPointer(start: offsets, count: e))
                         for t in 0..<n where keep[t] {
@@ -150,39 +126,26 @@ public final class SwitchRouter: Router {
             }
         }
 
-        plan.probabilities = probabilities.tensor
-        plan.capacity = capacity
-        let balanceValue = balance.forward(counts: rowPass.counts, columnSums: rowPass.columnSums, tokenCount: n)
-        var z: Float = 0
-        if wantZ && n > 0 {
-            z = configuration.zLossWeight * rowPass.squaredLogSumExpSum / Float(n)
-        }
+        plan.probabilities = gate.scoreTensor
+        plan.capacity = ExpertCapacity.tokens(factor: factor, assignments: groups[0].count, experts: e)
+        let balanceValue = balance.forward(counts: gate.counts, columnSums: gate.columnSums, tokenCount: n)
+        let z = ZLoss.value(weight: configuration.zLossWeight, squaredLogSumExpSum: gate.squaredLogSumExpSum, tokenCount: n)
         plan.auxiliaryLoss = balanceValue + z
         plan.auxiliaryTerms = [("balance", balanceValue), ("z", z)]
     }
 
     /// Through the combine weights p_te*, the balance loss (via P) and the z-loss, row by row
-    /// in one pass fused with the gate's backward (``routerBackward(plan:dWeights:expertOf:probabilities:base:logSumExp:zScale:gate:input:dInput:)``).
+    /// in one pass fused with the gate's backward (``SoftmaxGate/backward(plan:dWeights:base:dScores:zScale:input:dInput:)``).
     public func backward(plan: RoutingPlan, dWeights: UnsafePointer<Float>, auxiliaryLossScale: Float,
                          input x: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>) {
         let n = plan.tokenCount, e = expertCount, d = gate.width
-        let p = probabilities.pointer
         let base = balance.gradientPerExpert(tokenCount: n, experts: e, scale: auxiliaryLossScale)
-        fillExpertOfAssignment(plan, into: &expertOfAssignment)
-        let useZ = configuration.zLossWeight > 0 && n > 0
-        let zScale = useZ ? 2 * configuration.zLossWeight * auxiliaryLossScale / Float(n) : 0
+        let zScale = ZLoss.gradientScale(weight: configuration.zLossWeight, tokenCount: n, scale: auxiliaryLossScale)
         // With jitter the gate saw x ⊙ m: dW uses the jittered input; dx = (dLogits·W) ⊙ m.
         let dJittered = usedJitter ? Tensor(shape: [n, d]) : nil
         let gateInput = usedJitter ? UnsafePointer(jittered.pointer) : x
-        base.withUnsafeBufferPointer { baseBuffer in
-            expertOfAssignment.withUnsafeBufferPointer { expertOf in
-                rowPass.withLogSumExp { lse in
-                    routerBackward(plan: plan, dWeights: dWeights, expertOf: expertOf.baseAddress ?? UnsafePointer(bitPattern: 8)!,
-                                   probabilities: p, base: baseBuffer.baseAddress, logSumExp: useZ ? lse : nil,
-                                   zScale: zScale, gate: gate, input: gateInput, dInput: dJittered?.pointer ?? dInput)
-                }
-            }
-        }
+        gate.backward(plan: plan, dWeights: dWeights, base: base, zScale: zScale, input: gateInput,
+                      dInput: dJittered?.pointer ?? dInput)
         if let dJittered {
             for i in 0..<(n * d) { dInput[i] += dJittered.pointer[i] * jitterFactors.pointer[i] }
         }

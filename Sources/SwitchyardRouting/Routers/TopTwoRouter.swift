@@ -57,8 +57,8 @@ public final class TopTwoRouter: Router {
         public func validate(expertCount: Int) throws {
             try requireRange(expertCount >= 2, "top-2", "experts", expertCount, "at least 2 experts")
             try requireRange(threshold >= 0 && threshold <= 1, "top-2", "threshold", threshold, "a number in [0, 1]")
-            try requireRange(trainingCapacityFactor > 0 && trainingCapacityFactor.isFinite, "top-2", "trainingCapacityFactor", trainingCapacityFactor, "a finite number > 0")
-            try requireRange(evaluationCapacityFactor > 0 && evaluationCapacityFactor.isFinite, "top-2", "evaluationCapacityFactor", evaluationCapacityFactor, "a finite number > 0")
+            try ExpertCapacity.validate(trainingCapacityFactor, router: "top-2", field: "trainingCapacityFactor")
+            try ExpertCapacity.validate(evaluationCapacityFactor, router: "top-2", field: "evaluationCapacityFactor")
             try requireRange(balanceLossWeight >= 0 && balanceLossWeight.isFinite, "top-2", "balanceLossWeight", balanceLossWeight, "a finite number ≥ 0")
         }
     }
@@ -83,7 +83,19 @@ public final class TopTwoRouter: Router {
     private var keptFirst: [Bool] = []
     private var keptSecond: [Bool] = []
     private var balance: BalanceLoss
-    private var lists: ExpertLists
+    private var builder = RoutingPlanBuilder()
+    private var choices: [Int32] = []
+    private var choiceWeights: [Float] = []
+
+    /// Two experts per token before capacity; with the random or threshold policy, one or two.
+    public var traits: RouterTraits {
+        RouterTraits(k: 2, expertsPerTokenVary: configuration.secondPolicy != .all || configuration.evaluationSecondPolicy != .all)
+    }
+
+    /// k = 2 only: every second choice kept (`secondPolicy=all`).
+    public static func options(expertsPerToken k: Int, experts: Int) -> [String: String]? {
+        k == 2 ? ["secondPolicy": "all", "evaluationSecondPolicy": "all"] : nil
+    }
 
     /// A top-2 router for width `modelWidth`.
     public init(configuration: Configuration, modelWidth: Int, expertCount: Int, rng: inout SeededRNG) {
@@ -91,7 +103,6 @@ public final class TopTwoRouter: Router {
         self.expertCount = expertCount
         gate = RouterGate(name: "gate.weight", width: modelWidth, experts: expertCount, rng: &rng)
         probabilities = PlanProbabilities(experts: expertCount)
-        lists = ExpertLists(experts: expertCount)
         balance = BalanceLoss(weight: configuration.balanceLossWeight)
     }
 
@@ -103,7 +114,7 @@ public final class TopTwoRouter: Router {
 
     /// Top-2 with the second-expert policy and capacity.
     public func route(_ x: UnsafePointer<Float>, tokenCount n: Int, context: RoutingContext,
-                      rng: inout SeededRNG, plan: RoutingPlan) {
+                      rng: inout SeededRNG, plan: RoutingPlan) throws {
         let e = expertCount
         plan.reset(tokenCount: n, expertCount: e)
         let logits = gate.forward(x, tokenCount: n)
@@ -126,22 +137,38 @@ public final class TopTwoRouter: Router {
             }
         }
         let factor = context.training ? configuration.trainingCapacityFactor : configuration.evaluationCapacityFactor
-        let capacity = expertCapacity(factor: factor, assignments: 2 * n, experts: e)
+        let groups = context.groups(tokenCount: n)
         keptFirst = [Bool](repeating: false, count: n)
         keptSecond = [Bool](repeating: false, count: n)
-        lists.clear()
-        for t in 0..<n where lists.count(Int(first[t])) < capacity {
-            lists.add(token: t, to: Int(first[t]))
-            keptFirst[t] = true
+        var loads = [Int](repeating: 0, count: e)
+        // Within each routing group, first choices fill the buffers before second choices.
+        for group in groups {
+            let capacity = ExpertCapacity.tokens(factor: factor, assignments: 2 * group.count, experts: e)
+            for j in 0..<e { loads[j] = 0 }
+            for t in group where loads[Int(first[t])] < capacity {
+                loads[Int(first[t])] += 1
+                keptFirst[t] = true
+            }
+            for t in group where wantSecond[t] && loads[Int(second[t])] < capacity {
+                loads[Int(second[t])] += 1
+                keptSecond[t] = true
+            }
         }
-        for t in 0..<n where wantSecond[t] && lists.count(Int(second[t])) < capacity {
-            lists.add(token: t, to: Int(second[t]))
-            keptSecond[t] = true
-        }
-        lists.emit(into: plan) { t, expert in
+        choices = [Int32](repeating: -1, count: 2 * n)
+        choiceWeights = [Float](repeating: 0, count: 2 * n)
+        for t in 0..<n {
             let p1 = p[t * e + Int(first[t])], p2 = p[t * e + Int(second[t])]
-            return weight(p1, p2, isFirst: expert == Int(first[t]), keptFirst: keptFirst[t], keptSecond: keptSecond[t])
+            if keptFirst[t] {
+                choices[2 * t] = first[t]
+                choiceWeights[2 * t] = weight(p1, p2, isFirst: true, keptFirst: true, keptSecond: keptSecond[t])
+            }
+            if keptSecond[t] {
+                choices[2 * t + 1] = second[t]
+                choiceWeights[2 * t + 1] = weight(p1, p2, isFirst: false, keptFirst: keptFirst[t], keptSecond: true)
+            }
         }
+        builder.fill(plan, tokenCount: n, k: 2, experts: choices, weights: choiceWeights)
+        let capacity = ExpertCapacity.tokens(factor: factor, assignments: 2 * groups[0].count, experts: e)
         plan.probabilities = probabilities.tensor
         plan.preferredExpert = first
         plan.capacity = capacity
