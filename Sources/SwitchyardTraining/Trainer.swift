@@ -289,7 +289,8 @@ public final class Trainer {
         let t = configuration.model.tokensPerImage, classes = configuration.model.classes
         let moe = model.moeLayers
         let recorder = recordTrace ? TraceRecorder(tokensPerImage: t, expertCount: moe.first?.layer.experts.count ?? 1,
-                                                   layerIndices: moe.map(\.block), keepProbabilities: true) : nil
+                                                   layerIndices: moe.map(\.block), keepProbabilities: true,
+                                                   imagesPerGroup: configuration.model.routingGroupImages ?? 0) : nil
         var evalRNG = SeededRNG.derived(seed: UInt64(configuration.seed), stream: 1000 + UInt64(epoch))
         var lossSum = 0.0, correct = 0
         var classTotal = [Int](repeating: 0, count: classes), classCorrect = classTotal
