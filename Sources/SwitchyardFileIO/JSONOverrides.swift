@@ -3,10 +3,11 @@ import Foundation
 /// Setting fields of a `Codable` configuration from `key=value` text, as the command line's
 /// `--set model.width=128` and `--router-option capacityFactor=1.0` do.
 ///
-/// The configuration is encoded to JSON, each dotted path is replaced (the path must already
-/// exist, so typos are caught), and the result is decoded again, so every field keeps its
-/// declared type: `true`/`false` for booleans, numbers for numbers, text for strings and
-/// string enums.
+/// The configuration is encoded to JSON, each dotted path is replaced, and the result is decoded
+/// again, so every field keeps its declared type: `true`/`false` for booleans, numbers for
+/// numbers, text for strings and string enums. A path must exist in the encoding — or, for an
+/// optional field that is absent (encoded as nothing), be present once the result is decoded and
+/// encoded again — so typos are caught.
 public enum JSONOverrides {
     /// `value` with every `path → text` of `overrides` applied. `what` names the thing being
     /// configured in error messages ("router switch", "configuration").
@@ -22,12 +23,24 @@ public enum JSONOverrides {
             object = try set(keys[...], to: text, in: object, fullPath: path, what: what)
         }
         let data = try JSONSerialization.data(withJSONObject: object)
+        let decoded: T
         do {
-            return try JSONDecoder().decode(T.self, from: data)
+            decoded = try JSONDecoder().decode(T.self, from: data)
         } catch {
             let given = overrides.map { "\($0.path)=\($0.text)" }.joined(separator: ", ")
             throw InputError(location: what, message: "\(given): a value does not have the field's type (\(decodingReason(error)))")
         }
+        // A key the encoding did not have is an absent optional field only if it survives decoding.
+        let present = Set(fields(of: decoded).map(\.key))
+        for (path, _) in overrides where !present.contains(path) {
+            let parent = path.split(separator: ".").dropLast().joined(separator: ".")
+            let known = Set(present.compactMap { key -> String? in
+                guard parent.isEmpty || key.hasPrefix(parent + ".") else { return nil }
+                return key.dropFirst(parent.isEmpty ? 0 : parent.count + 1).split(separator: ".").first.map(String.init)
+            }).sorted().joined(separator: ", ")
+            throw InputError(location: what, message: "unknown option '\(path)'; known here: \(known)")
+        }
+        return decoded
     }
 
     /// Splits `key=value` arguments; throws for an argument without `=`.
@@ -66,8 +79,21 @@ public enum JSONOverrides {
         var object = object
         let key = keys.first!
         guard let current = object[key] else {
-            let known = object.keys.sorted().joined(separator: ", ")
-            throw InputError(location: what, message: "unknown option '\(fullPath)'; known here: \(known)")
+            guard keys.count == 1 else {
+                let known = object.keys.sorted().joined(separator: ", ")
+                throw InputError(location: what, message: "unknown option '\(fullPath)'; known here: \(known)")
+            }
+            // Perhaps an absent optional field: typed by its text, checked after decoding.
+            switch text.lowercased() {
+            case "true", "false": object[key] = text.lowercased() == "true"
+            default:
+                if let number = Double(text), number.isFinite {
+                    object[key] = number == number.rounded() && abs(number) < 1e15 ? Int(number) as Any : number as Any
+                } else {
+                    object[key] = text
+                }
+            }
+            return object
         }
         if keys.count > 1 {
             guard let nested = current as? [String: Any] else {
