@@ -82,7 +82,7 @@ final class RouterToolkitTests: XCTestCase {
     func testUnknownRouterOptionReadsCleanly() {
         XCTAssertThrowsError(try RouterRegistry.shared.resolvedOptions(name: "switch", options: ["foo": "1"], expertCount: 4)) {
             let text = "\($0)"
-            XCTAssertTrue(text.hasPrefix("router switch: foo: unknown option 'foo'"), text)
+            XCTAssertTrue(text.hasPrefix("router switch: unknown option 'foo'; known here: balanceLossWeight"), text)
             XCTAssertFalse(text.contains("is not allowed"), text)
         }
     }
