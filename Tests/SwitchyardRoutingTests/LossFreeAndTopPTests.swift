@@ -163,3 +163,45 @@ final class SinkhornTests: XCTestCase {
         }
     }
 }
+
+/// ReMoE's ReLU gates and its adaptive λ.
+final class ReMoETests: XCTestCase {
+    func testGatesAreTheReLUOfTheLogitsAndSparsityApproachesItsTarget() throws {
+        var rng = SeededRNG(seed: 5)
+        let router = try RouterRegistry.shared.makeRouter(name: "remoe", options: ["initialLambda": "0.01"], modelWidth: 6,
+                                                          expertCount: 4, rng: &rng) as! ReMoERouter
+        let n = 200
+        let x = Tensor(shape: [n, 6])
+        rng.fillGaussian(x.pointer, count: x.count, std: 2)
+        let plan = RoutingPlan()
+        var r = SeededRNG(seed: 1)
+        try router.route(x.pointer, tokenCount: n, context: RoutingContext(training: true), rng: &r, plan: plan)
+        let z = router.gate.logits.pointer
+        plan.withTokenIndex { offsets, entries in
+            for t in 0..<n {
+                let positive = (0..<4).filter { z[t * 4 + $0] > 0 }
+                XCTAssertEqual(Int(offsets[t + 1] - offsets[t]), positive.count, "token \(t)")
+                for q in Int(offsets[t])..<Int(offsets[t + 1]) { XCTAssertGreaterThan(plan.weights[Int(entries[q])], 0) }
+            }
+        }
+        // λ rises while the layers are denser than 1 − k/E and falls once they are sparser; plain
+        // gradient steps on the regulariser alone then drive the sparsity to the target.
+        let start = router.lambda[0]
+        var late: [Double] = []
+        for step in 0..<600 {
+            try router.route(x.pointer, tokenCount: n, context: RoutingContext(training: true), rng: &r, plan: plan)
+            for p in router.parameters { p.gradient.zero() }
+            let dx = Tensor(shape: [n, 6])
+            router.backward(plan: plan, dWeights: [Float](repeating: 0, count: plan.assignmentCount), auxiliaryLossScale: 1,
+                            input: x.pointer, dInput: dx.pointer)
+            let w = router.gate.weight
+            for i in 0..<w.count { w.value.pointer[i] -= 0.01 * w.gradient.pointer[i] }
+            let facts = LayerRoutingFacts(layer: 0, plan: plan)
+            router.afterStep(RoutingStepFacts(step: step, layer: facts, allLayers: [facts]))
+            if step >= 400 { late.append(1 - Double(plan.assignmentCount) / Double(n * 4)) }
+        }
+        XCTAssertNotEqual(router.lambda[0], start)
+        let sparsity = late.reduce(0, +) / Double(late.count)
+        XCTAssertEqual(sparsity, 0.75, accuracy: 0.05, "sparsity settles near 1 − k/E = 0.75 (mean of the last 200 steps; \(late.suffix(5)))")
+    }
+}

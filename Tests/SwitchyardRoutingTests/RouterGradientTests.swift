@@ -103,4 +103,10 @@ final class RouterGradientTests: XCTestCase {
         try check("sinkhorn", options: ["k": "2"])
         try check("sinkhorn", options: ["k": "2"], training: false)
     }
+
+    func testReMoE() throws {
+        // A λ large enough that the regulariser's gradient is checked, not lost in rounding.
+        try check("remoe", options: ["initialLambda": "0.05"])
+        try check("remoe", options: ["initialLambda": "0.5", "k": "2"])
+    }
 }

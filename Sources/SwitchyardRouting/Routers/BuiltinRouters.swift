@@ -12,4 +12,5 @@ let builtinRouters: [any Router.Type] = [
     LossFreeRouter.self,
     TopPRouter.self,
     SinkhornRouter.self,
+    ReMoERouter.self,
 ]
