@@ -205,3 +205,35 @@ final class ReMoETests: XCTestCase {
         XCTAssertEqual(sparsity, 0.75, accuracy: 0.05, "sparsity settles near 1 − k/E = 0.75 (mean of the last 200 steps; \(late.suffix(5)))")
     }
 }
+
+/// The top-k conventions: weights and the balance loss's uniform value.
+final class TopKConventionTests: XCTestCase {
+    func testWeightsFollowTheConventionAndTheBalanceLossIsAlphaAtUniformRouting() throws {
+        var rng = SeededRNG(seed: 5)
+        let x = Tensor(shape: [40, 6])
+        rng.fillGaussian(x.pointer, count: x.count, std: 2)
+        for (options, sums) in [(["renormalize": "true"], true), (["renormalize": "false"], false)] {
+            let router = try RouterRegistry.shared.makeRouter(name: "top-k", options: options, modelWidth: 6, expertCount: 4,
+                                                              rng: &rng) as! TopKRouter
+            let plan = RoutingPlan()
+            var r = SeededRNG(seed: 1)
+            try router.route(x.pointer, tokenCount: 40, context: RoutingContext(training: true), rng: &r, plan: plan)
+            plan.withTokenIndex { offsets, entries in
+                for t in 0..<40 {
+                    let w = (Int(offsets[t])..<Int(offsets[t + 1])).map { plan.weights[Int(entries[$0])] }
+                    XCTAssertEqual(w.count, 2)
+                    if sums { XCTAssertEqual(w.reduce(0, +), 1, accuracy: 1e-6) } else { XCTAssertLessThan(w.reduce(0, +), 1) }
+                }
+            }
+        }
+        // Zero gate: uniform scores; with E = k·m tokens choosing every expert equally, L = α.
+        let router = try RouterRegistry.shared.makeRouter(name: "top-k", options: ["k": "1"], modelWidth: 6, expertCount: 4,
+                                                          rng: &rng) as! TopKRouter
+        router.gate.gate.weight.value.zero()
+        let plan = RoutingPlan()
+        var r = SeededRNG(seed: 1)
+        try router.route(x.pointer, tokenCount: 40, context: RoutingContext(training: true), rng: &r, plan: plan)
+        // Ties go to expert 0, so f = (1, 0, 0, 0) and L = α·E·(1·1/4) = α.
+        XCTAssertEqual(plan.auxiliaryLoss, 0.01, accuracy: 1e-7)
+    }
+}

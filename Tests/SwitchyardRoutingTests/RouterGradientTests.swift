@@ -109,4 +109,11 @@ final class RouterGradientTests: XCTestCase {
         try check("remoe", options: ["initialLambda": "0.05"])
         try check("remoe", options: ["initialLambda": "0.5", "k": "2"])
     }
+
+    func testTopKConventions() throws {
+        try check("top-k", options: ["balanceLossWeight": "0.5"])                                   // Mixtral
+        try check("top-k", options: ["renormalize": "false", "k": "3", "balanceLossWeight": "0.5"])  // Qwen2-MoE, OLMoE
+        try check("top-k", options: ["score": "sigmoid", "balanceLossWeight": "0.5"])               // DeepSeek-V3
+        try check("top-k", options: ["score": "sigmoid", "renormalize": "false", "k": "1", "balanceLossWeight": "0.5"], step: 3e-2)
+    }
 }

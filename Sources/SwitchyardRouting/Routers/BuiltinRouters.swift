@@ -13,4 +13,5 @@ let builtinRouters: [any Router.Type] = [
     TopPRouter.self,
     SinkhornRouter.self,
     ReMoERouter.self,
+    TopKRouter.self,
 ]
