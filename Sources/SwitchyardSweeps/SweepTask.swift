@@ -77,6 +77,30 @@ public struct SweepTask {
     public func execute() throws -> Result {
         let sweep = manifest.directory
         let id = run.id
+        // Signals are caught from the start: one that comes before the training has started
+        // is passed on as soon as it has.
+        let underSlurm = slurm
+        let box = ChildBox()
+        let requeueAsked = Flag()
+        var sources: [DispatchSourceSignal] = []
+        for number in [SIGINT, SIGTERM, SIGUSR1] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                if number == SIGUSR1 {
+                    requeueAsked.set()
+                    box.send(SIGTERM)
+                } else if !underSlurm {
+                    box.send(number)
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        defer {
+            for source in sources { source.cancel() }
+            for number in [SIGINT, SIGTERM, SIGUSR1] { signal(number, SIG_DFL) }
+        }
         guard let lock = try RunLock(path: manifest.path("state/\(id).lock")) else {
             log("run \(run.index) (\(id)) is being run by another process (its lock \(manifest.path("state/\(id).lock")) is held); left alone")
             return .busy
@@ -113,7 +137,6 @@ public struct SweepTask {
 
         var pipe: [Int32] = [0, 0]
         guard Glibc.pipe(&pipe) == 0 else { throw InputError(message: "cannot create a pipe (\(String(cString: strerror(errno))))") }
-        let underSlurm = slurm
         let child: ChildProcess
         do {
             child = try ChildProcess(arguments: arguments, stderrTo: pipe[1], newProcessGroup: !underSlurm)
@@ -137,32 +160,22 @@ public struct SweepTask {
             tail.finish()
         }
         reader.start()
-        let requeueAsked = Flag()
-        var sources: [DispatchSourceSignal] = []
-        for number in [SIGINT, SIGTERM, SIGUSR1] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                if number == SIGUSR1 {
-                    requeueAsked.set()
-                    child.send(SIGTERM)
-                } else if !underSlurm {
-                    child.send(number)
-                }
-            }
-            source.resume()
-            sources.append(source)
-        }
+        box.set(child)
         let outcome = child.wait()
         tail.waitUntilFinished()
-        for source in sources { source.cancel() }
-        for number in [SIGINT, SIGTERM, SIGUSR1] { signal(number, SIG_DFL) }
 
         if outcome == .exited(0), case .done = RunState.of(run, in: sweep) {
             return .completed
         }
-        let interrupted = outcome == .exited(128 + SIGTERM) || outcome == .exited(128 + SIGINT)
-        if interrupted, case .interrupted = RunState.of(run, in: sweep) {
+        // Stopped by SIGTERM or SIGINT: with its checkpoint, or (signalled before it had set up
+        // its handler) with the checkpoints it had.
+        let interrupted = [.exited(128 + SIGTERM), .exited(128 + SIGINT), .signalled(SIGTERM), .signalled(SIGINT)].contains(outcome)
+        let resumable: Bool
+        switch RunState.of(run, in: sweep) {
+        case .interrupted, .pending: resumable = true
+        default: resumable = false
+        }
+        if interrupted, resumable {
             if requeueAsked.isSet, let job = slurmJob {
                 log("run \(run.index) (\(id)): checkpoint written before the time limit; requeueing \(job)")
                 let requeue = try ChildProcess(arguments: [SlurmCommands.path("scontrol") ?? "scontrol", "requeue", job],
@@ -185,7 +198,7 @@ public struct SweepTask {
 
     private func absolute(_ relative: String) -> String {
         let path = manifest.path(relative)
-        return path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        return ((path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path) as NSString).standardizingPath
     }
 }
 
@@ -193,6 +206,27 @@ func hostName() -> String {
     var buffer = [CChar](repeating: 0, count: 256)
     gethostname(&buffer, buffer.count)
     return String(cString: buffer)
+}
+
+/// The child process, once started, for the signal handlers.
+/// A signal sent before it has started waits for it.
+final class ChildBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var child: ChildProcess?
+    private var waiting: Int32?
+
+    func set(_ child: ChildProcess) {
+        lock.lock()
+        self.child = child
+        if let waiting { child.send(waiting) }
+        lock.unlock()
+    }
+
+    func send(_ signal: Int32) {
+        lock.lock()
+        if let child { child.send(signal) } else if waiting == nil { waiting = signal }
+        lock.unlock()
+    }
 }
 
 /// A thread-safe flag.
