@@ -36,6 +36,7 @@ public enum SweepPlan {
         let variants = spec.variants.isEmpty ? [[]] : spec.variants.map(\.settings)
         let seeds = spec.seeds.isEmpty ? [SweepSpec.Setting(path: "seed", text: String(base.seed), line: 1)] : spec.seeds
         var used = [Bool](repeating: false, count: spec.exclusions.count)
+        let baseFields = Dictionary(JSONOverrides.fields(of: base), uniquingKeysWith: { a, _ in a })
         var runs: [SweepRun] = []
         var lineOfID: [String: Int] = [:]
         for point in points {
@@ -43,11 +44,12 @@ public enum SweepPlan {
                 for seed in seeds {
                     let own = point + variant + [seed]
                     let line = (variant.first ?? point.last ?? seed).line
-                    let configuration = try resolve(base, spec.settings + own, file: file, fallbackLine: line)
-                    if let e = spec.exclusions.firstIndex(where: { matches($0, configuration) }) {
+                    // Exclusions first: an excluded combination need not be a valid configuration.
+                    if let e = spec.exclusions.firstIndex(where: { matches($0, spec.settings + own, base: baseFields) }) {
                         used[e] = true
                         continue
                     }
+                    let configuration = try resolve(base, spec.settings + own, file: file, fallbackLine: line)
                     let id = RunID.of(configuration)
                     if let first = lineOfID[id] {
                         throw InputError(file: file, location: "line \(line)", message: "\(describe(own)) gives the same configuration as a run from line \(first) (id \(id)); every run of a sweep must differ")
@@ -91,17 +93,13 @@ public enum SweepPlan {
         }
     }
 
-    /// Whether every condition of `exclusion` holds for `configuration`.
-    static func matches(_ exclusion: SweepSpec.Exclusion, _ configuration: TrainingConfiguration) -> Bool {
-        let fields = Dictionary(JSONOverrides.fields(of: configuration), uniquingKeysWith: { a, _ in a })
-        return exclusion.conditions.allSatisfy { condition in
-            let actual: String?
-            if condition.path.hasPrefix("model.routerOptions.") {
-                actual = configuration.model.routerOptions[String(condition.path.dropFirst("model.routerOptions.".count))]
-            } else {
-                actual = fields[condition.path].map(unquote)
+    /// Whether every condition of `exclusion` holds for a run with `settings` (the last setting
+    /// of a path wins; a path no setting names has the base configuration's value).
+    static func matches(_ exclusion: SweepSpec.Exclusion, _ settings: [SweepSpec.Setting], base: [String: String]) -> Bool {
+        exclusion.conditions.allSatisfy { condition in
+            guard let actual = settings.last(where: { $0.path == condition.path })?.text ?? base[condition.path].map(unquote) else {
+                return false
             }
-            guard let actual else { return false }
             return condition.values.contains { same($0, actual) }
         }
     }

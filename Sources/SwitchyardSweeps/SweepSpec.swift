@@ -228,9 +228,6 @@ public struct SweepSpec: Sendable {
                 let text = try scalar($0, file: file, what: "seeds")
                 return Setting(path: "seed", text: String(try seed(text, line($0))), line: line($0))
             }
-        case .scalar:
-            let count = try seed(try scalar(node, file: file, what: "seeds"), line(node))
-            values = (0..<count).map { Setting(path: "seed", text: String($0), line: line(node)) }
         case .mapping:
             var from = 0, count: Int?
             for (key, value) in try mapping(node, file: file, what: "seeds") {
@@ -244,7 +241,8 @@ public struct SweepSpec: Sendable {
             guard let count else { throw InputError(file: file, location: "line \(line(node))", message: "seeds: count is missing") }
             values = (0..<count).map { Setting(path: "seed", text: String(from + $0), line: line(node)) }
         default:
-            throw InputError(file: file, location: "line \(line(node))", message: "seeds: expected a list of seeds, a count, or {from, count}")
+            let count = try seed(try scalar(node, file: file, what: "seeds"), line(node))
+            values = (0..<count).map { Setting(path: "seed", text: String($0), line: line(node)) }
         }
         guard !values.isEmpty else {
             throw InputError(file: file, location: "line \(line(node))", message: "seeds: no seed given")
