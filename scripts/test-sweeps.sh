@@ -50,6 +50,7 @@ wait_for() {
   done
 }
 logged_steps() { [ -f "$1/metrics.jsonl" ] && [ "$(wc -l < "$1/metrics.jsonl")" -ge "$2" ]; }
+cluster_older_than() { [ $((SECONDS - cluster_started)) -ge "$1" ]; }
 all_done() { "$bin" sweep status "$1" | tail -1 | grep -qE ": ([0-9]+) runs: \1 done$"; }
 
 cat > tiny.yaml <<'EOF'
@@ -59,8 +60,8 @@ grid:
   model.router: [switch, expert-choice]
 seeds: [0, 1]
 EOF
-# One run long enough to be stopped in the middle and to outlast Slurm's first time-limit check
-# (slurmctld checks every 30 s): two epochs of 6,000 Fashion-MNIST images, about 30 s on one core.
+# One run long enough to be stopped in the middle: two epochs of 6,000 Fashion-MNIST images,
+# about 12 s of one core.
 cat > long.yaml <<'EOF'
 preset: fmnist-small
 set: {epochs: 2, data.trainLimit: 6000, data.testLimit: 500, logEvery: 1, threads: 1}
@@ -72,19 +73,36 @@ EOF
 # The Slurm cluster first, so that the long runs can go to it while the local tests run.
 cluster=$work/cluster
 eval "$(bash "$here/slurm-cluster.sh" start "$cluster")"
+cluster_started=$SECONDS
 note "single-node Slurm up (SLURM_CONF=$SLURM_CONF)"
 
-# Time limit: one minute, the warning 10 s before it. slurmctld checks time limits every 30 s and
-# sends the warning at the first check when fewer than 10 + 30 s are left: at its first check, 30 s
-# after it started, for this task (started at once); the task checkpoints and requeues itself, and
-# the next allocation (after CredExpire, 10 s here) has until the check 20 s before its limit.
-"$bin" sweep plan long.yaml --out timelimit > /dev/null
-"$bin" sweep run timelimit --executor slurm --time 1 --signal-seconds 10 > submit.out || fail "sbatch (time limit): $(cat submit.out)"
 # Cancelled mid-run and resubmitted.
 "$bin" sweep plan long.yaml --out cancelled > /dev/null
 "$bin" sweep run cancelled --executor slurm > submit.out || fail "sbatch (scancel): $(cat submit.out)"
 cancel_job=$(sed -nE 's/.*submitted Slurm job ([0-9]+).*/\1/p' submit.out)
 long_id=$(ids cancelled)
+
+# Cancel the long task mid-run, then resubmit it.
+wait_for 600 logged_steps "cancelled/runs/$long_id" 10 || fail "the task to cancel did not start training: $(cat cancelled/logs/* 2>/dev/null)"
+scancel "$cancel_job"
+wait_for 60 sh -c "! squeue -h -j $cancel_job | grep -q ." || fail "scancel did not end job $cancel_job"
+"$bin" sweep status cancelled | grep -q "interrupted .*checkpoint interrupted.ckpt" || fail "after scancel: $("$bin" sweep status cancelled)"
+"$bin" sweep run cancelled --executor slurm > submit.out || fail "resubmission: $(cat submit.out)"
+note "long task cancelled mid-run with scancel and resubmitted"
+
+# Time limit: one minute, the warning 50 s before it. slurmctld checks time limits every 30 s from
+# its start and sends the warning at the first check that finds fewer than 50 + 30 s left, i.e. at
+# the first check after the task starts. Submitted 22 s after slurmctld started, the task is
+# training at that check (30 s): it checkpoints and requeues itself, and resumes when Slurm starts
+# it again (after CredExpire, 10 s here), perhaps more than once.
+wait_for 60 cluster_older_than 22
+"$bin" sweep plan long.yaml --out timelimit > /dev/null
+"$bin" sweep run timelimit --executor slurm --time 1 --signal-seconds 50 > submit.out || fail "sbatch (time limit): $(cat submit.out)"
+
+# Slurm: the tiny sweep as a job array.
+"$bin" sweep plan tiny.yaml --out slurm > /dev/null
+"$bin" sweep run slurm --executor slurm --threads-per-job 1 --max-parallel 2 > submit.out || fail "sbatch: $(cat submit.out)"
+grep -q "array 0-3%2 (4 runs)" submit.out || fail "submission: $(cat submit.out)"
 
 # Local: the reference runs.
 "$bin" sweep plan tiny.yaml --out local > plan.out
@@ -126,8 +144,8 @@ background+=("$reference_pid")
 "$bin" sweep run killed --executor local --jobs 1 > killed.out 2>&1 &
 sweep_pid=$!
 background+=("$sweep_pid")
-wait_for 120 test -s "killed/runs/$long_id/epochs.jsonl" || fail "the run to kill did not finish its first epoch"
-wait_for 60 logged_steps "killed/runs/$long_id" 60 || fail "the run to kill did not go on into its second epoch"
+wait_for 600 test -s "killed/runs/$long_id/epochs.jsonl" || fail "the run to kill did not finish its first epoch"
+wait_for 600 logged_steps "killed/runs/$long_id" 52 || fail "the run to kill did not go on into its second epoch"
 train_pid=$(pgrep -f "train --config $work/killed/configs/$long_id.json" | head -1)
 [ -n "$train_pid" ] || fail "no training process to kill"
 kill -9 "$train_pid"
@@ -142,29 +160,16 @@ background=()
 same_run "reference/runs/$long_id" "killed/runs/$long_id"
 note "a run killed with SIGKILL was reported, resumed, and ended bit for bit where the uninterrupted run ends"
 
-# Slurm: the tiny sweep as a job array.
-"$bin" sweep plan tiny.yaml --out slurm > /dev/null
-"$bin" sweep run slurm --executor slurm --threads-per-job 1 --max-parallel 2 > submit.out || fail "sbatch: $(cat submit.out)"
-grep -q "array 0-3%2 (4 runs)" submit.out || fail "submission: $(cat submit.out)"
-
-# Cancel the long task mid-run, then resubmit.
-wait_for 120 logged_steps "cancelled/runs/$long_id" 10 || fail "the task to cancel did not start training: $(cat cancelled/logs/* 2>/dev/null)"
-scancel "$cancel_job"
-wait_for 60 sh -c "! squeue -h -j $cancel_job | grep -q ." || fail "scancel did not end job $cancel_job"
-"$bin" sweep status cancelled | grep -q "interrupted .*checkpoint interrupted.ckpt" || fail "after scancel: $("$bin" sweep status cancelled)"
-"$bin" sweep run cancelled --executor slurm > submit.out || fail "resubmission: $(cat submit.out)"
-note "long task cancelled mid-run with scancel and resubmitted"
-
-wait_for 150 all_done slurm || fail "the Slurm sweep did not finish: $("$bin" sweep status slurm)"
+wait_for 600 all_done slurm || fail "the Slurm sweep did not finish: $("$bin" sweep status slurm)"
 for id in $(ids local); do same_run "local/runs/$id" "slurm/runs/$id"; done
 note "Slurm job array: 4 runs, each equal to the local executor's bit for bit"
 
-wait_for 150 all_done cancelled || fail "the cancelled run did not finish: $("$bin" sweep status cancelled)"
+wait_for 600 all_done cancelled || fail "the cancelled run did not finish: $("$bin" sweep status cancelled)"
 grep -q "resuming (0 epochs done, checkpoint interrupted.ckpt)" cancelled/logs/slurm-*.out || fail "the cancelled run did not resume from its checkpoint"
 same_run "reference/runs/$long_id" "cancelled/runs/$long_id"
 note "the cancelled run resumed and ended bit for bit where the uninterrupted run ends"
 
-wait_for 150 all_done timelimit || fail "the time-limited run did not finish: $("$bin" sweep status timelimit; cat timelimit/logs/*)"
+wait_for 600 all_done timelimit || fail "the time-limited run did not finish: $("$bin" sweep status timelimit; cat timelimit/logs/*)"
 grep -q "checkpoint written before the time limit; requeueing" timelimit/logs/slurm-*.out || fail "the time-limited task was not requeued: $(cat timelimit/logs/*)"
 grep -q "restart 1" timelimit/logs/slurm-*.out || fail "the requeued task did not start again"
 same_run "reference/runs/$long_id" "timelimit/runs/$long_id"
