@@ -16,12 +16,32 @@ usage() { echo "usage: scripts/slurm-cluster.sh start|stop DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 action=$1 dir=$2
 
+# The job step daemons (slurmstepd) this cluster's slurmd started: those with a file of DIR open.
+cluster_stepds() {
+  local p
+  for p in $(pgrep -f '^slurmstepd' || true); do
+    ls -l "/proc/$p/fd" 2>/dev/null | grep -qF -- "$1/" && echo "$p"
+  done
+  return 0
+}
+
 stop_cluster() {
   local d=$1
   [ -f "$d/pids" ] || return 0
-  # Reverse order: slurmd, slurmctld, then munged.
+  # Jobs first: cancel them and let their step daemons end while slurmd and slurmctld still run
+  # (killed before, a slurmstepd would wait for them forever).
+  if [ -f "$d/slurm.conf" ]; then
+    local jobs
+    jobs=$(SLURM_CONF=$d/slurm.conf squeue -h -o %A 2>/dev/null || true)
+    [ -n "$jobs" ] && SLURM_CONF=$d/slurm.conf scancel --full $jobs 2>/dev/null || true
+    for _ in $(seq 60); do
+      [ -z "$(SLURM_CONF=$d/slurm.conf squeue -h -o %A 2>/dev/null || true)" ] && [ -z "$(cluster_stepds "$d")" ] && break
+      sleep 0.5
+    done
+  fi
+  # Then the daemons, in reverse order: slurmd, slurmctld, munged.
   local pids
-  pids=$(tac "$d/pids")
+  pids="$(tac "$d/pids") $(cluster_stepds "$d")"
   for pid in $pids; do kill "$pid" 2>/dev/null || true; done
   for pid in $pids; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

@@ -2,7 +2,8 @@
 # Sweeps for real (docs/sweeps.md), run by `make test`:
 #  - local executor: a 2 × 2 tiny sweep (2 at once, 1 thread each); run again, nothing reruns;
 #    a corrupt manifest and a foreign run directory are refused (the directory untouched, the
-#    other runs completed); a run killed with SIGKILL is reported and resumed by the next run;
+#    other runs completed); a run killed with SIGKILL is reported and resumed by the next run; a
+#    sweep stopped with SIGTERM checkpoints its running run, which the next run resumes;
 #  - Slurm (a single-node cluster from scripts/slurm-cluster.sh, stopped on exit): the same 2 × 2
 #    sweep as a job array, every run equal to the local executor's bit for bit; a task cancelled
 #    with scancel mid-run, resubmitted, resumed; a task whose time limit comes during the run,
@@ -111,7 +112,10 @@ grep -q "local/manifest.jsonl: 4 runs" plan.out || fail "sweep plan: $(cat plan.
 [ "$(grep -c ': done in ' local.out)" -eq 4 ] || fail "local sweep: expected 4 'done' lines: $(cat local.out)"
 "$bin" sweep run local --executor local --jobs 2 > again.out
 grep -q "0 completed now, 4 complete before" again.out || fail "a second run reran something: $(cat again.out)"
-note "local 2 x 2 sweep done; a second run skips all four"
+"$bin" sweep report local --out report --bootstrap 0 --permutations 0 > report.out || fail "sweep report: $(cat report.out)"
+grep -q "^## Sweep local: 4 of 4 runs, 2 configurations" report.out || fail "sweep report: $(head -3 report.out)"
+grep -q "expert-choice" report/report.md && grep -q "switch" report/report.md || fail "the report does not compare the two routers"
+note "local 2 x 2 sweep done; a second run skips all four; sweep report compares the two routers"
 
 # A corrupt manifest is refused with its line, and nothing runs.
 "$bin" sweep plan tiny.yaml --out corrupt > /dev/null
@@ -159,6 +163,24 @@ wait "$reference_pid" || fail "the reference run: $(cat reference.out)"
 background=()
 same_run "reference/runs/$long_id" "killed/runs/$long_id"
 note "a run killed with SIGKILL was reported, resumed, and ended bit for bit where the uninterrupted run ends"
+
+# SIGTERM to `sweep run`: the running run writes its checkpoint, the sweep says so and exits 130;
+# the next `sweep run` resumes it.
+"$bin" sweep plan long.yaml --out stopped > /dev/null
+"$bin" sweep run stopped --executor local > stopped.out 2>&1 &
+sweep_pid=$!
+background+=("$sweep_pid")
+wait_for 600 logged_steps "stopped/runs/$long_id" 10 || fail "the run to stop did not start training"
+kill -TERM "$sweep_pid"
+status=0
+wait "$sweep_pid" || status=$?
+background=()
+[ "$status" -eq 130 ] || fail "sweep run stopped by SIGTERM exited $status: $(cat stopped.out)"
+grep -q "interrupted after .*checkpoint kept" stopped.out || fail "SIGTERM: $(cat stopped.out)"
+"$bin" sweep run stopped --executor local > resumed.out || fail "resuming the stopped run: $(cat resumed.out)"
+grep -q "resuming (0 epochs done, checkpoint interrupted.ckpt)" "stopped/logs/$long_id.log" || fail "the stopped run did not resume: $(cat "stopped/logs/$long_id.log")"
+same_run "reference/runs/$long_id" "stopped/runs/$long_id"
+note "sweep run stopped by SIGTERM: checkpointed, exit 130, resumed, bit for bit the same"
 
 wait_for 600 all_done slurm || fail "the Slurm sweep did not finish: $("$bin" sweep status slurm)"
 for id in $(ids local); do same_run "local/runs/$id" "slurm/runs/$id"; done

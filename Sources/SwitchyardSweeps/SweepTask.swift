@@ -137,6 +137,7 @@ public struct SweepTask {
 
         var pipe: [Int32] = [0, 0]
         guard Glibc.pipe(&pipe) == 0 else { throw InputError(message: "cannot create a pipe (\(String(cString: strerror(errno))))") }
+        _ = fcntl(pipe[0], F_SETFD, FD_CLOEXEC)
         let child: ChildProcess
         do {
             child = try ChildProcess(arguments: arguments, stderrTo: pipe[1], newProcessGroup: !underSlurm)
