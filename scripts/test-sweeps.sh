@@ -20,7 +20,7 @@ work=$(mktemp -d)
 cluster=""
 background=()
 cleanup() {
-  for pid in "${background[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${background[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   [ -n "$cluster" ] && bash "$here/slurm-cluster.sh" stop "$cluster"
   rm -rf "$work"
 }
@@ -73,7 +73,8 @@ EOF
 
 # The Slurm cluster first, so that the long runs can go to it while the local tests run.
 cluster=$work/cluster
-eval "$(bash "$here/slurm-cluster.sh" start "$cluster")"
+exports=$(bash "$here/slurm-cluster.sh" start "$cluster") || fail "the Slurm cluster did not start"
+eval "$exports"
 cluster_started=$SECONDS
 note "single-node Slurm up (SLURM_CONF=$SLURM_CONF)"
 
