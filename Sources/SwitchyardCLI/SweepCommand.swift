@@ -119,7 +119,7 @@ struct SweepRunCommand: ParsableCommand {
     @Option(name: .customLong("signal-seconds"), help: "Slurm: seconds before the time limit at which a task checkpoints and requeues.")
     var signalSeconds = 120
 
-    @Option(name: .customLong("sbatch-arg"), help: ArgumentHelp("Slurm: one more #SBATCH option (repeatable), e.g. --qos=short.", valueName: "option"))
+    @Option(name: .customLong("sbatch-arg"), help: ArgumentHelp("Slurm: one more #SBATCH option (repeatable), written with =: --sbatch-arg=--qos=short.", valueName: "option"))
     var sbatchArguments: [String] = []
 
     @Option(name: .customLong("switchyard"), help: "Slurm: the switchyard executable the tasks run (default: this one).")
