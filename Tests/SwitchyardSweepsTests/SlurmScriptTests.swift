@@ -69,6 +69,12 @@ final class SlurmScriptTests: XCTestCase {
         XCTAssertTrue(plain.text.contains("--index \"$SLURM_ARRAY_TASK_ID\" --slurm &\n"))
     }
 
+    func testQueueStatesAreRead() {
+        XCTAssertEqual(SlurmCommands.parseStates("12_0|RUNNING\n12_3|PENDING\n13_1|CANCELLED by 0\nnoise\n"),
+                       ["12_0": "RUNNING", "12_3": "PENDING", "13_1": "CANCELLED"])
+        XCTAssertEqual(SlurmCommands.parseStates(""), [:])
+    }
+
     func testBadOptionsAreRefused() {
         func message(_ options: SlurmScript.Options) -> String {
             do { try options.validate(); return "no error" } catch { return "\(error)" }
