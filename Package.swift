@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "SwitchyardRoutingStatistics", targets: ["SwitchyardRoutingStatistics"]),
         .library(name: "SwitchyardNotebooks", targets: ["SwitchyardNotebooks"]),
         .library(name: "SwitchyardReports", targets: ["SwitchyardReports"]),
+        .library(name: "SwitchyardSweeps", targets: ["SwitchyardSweeps"]),
         .library(name: "SwitchyardCLI", targets: ["SwitchyardCLI"]),
         .library(name: "SwitchyardCharts", targets: ["SwitchyardCharts"]),
         // Finite-difference gradient checking, for tests of routers written in other packages.
@@ -27,6 +28,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // System libraries: one C module each, kept apart (their cblas enums clash).
@@ -76,6 +78,10 @@ let package = Package(
         // Deterministic SVG charts (line, bar, heatmap, histogram) for markdown reports.
         .target(name: "SwitchyardCharts"),
 
+        // Sweeps: a spec (YAML or JSON) expanded into a manifest of runs, run on the local cores
+        // or as a Slurm job array, resumable (docs/sweeps.md).
+        .target(name: "SwitchyardSweeps", dependencies: ["SwitchyardTraining", "SwitchyardFileIO", .product(name: "Yams", package: "Yams")]),
+
         // Benchmarks behind `switchyard bench`: GEMM, training throughput (with model FLOPs and
         // the sgemm peak) and the routing microbenchmark; bench/ holds the PyTorch reference.
         .target(name: "SwitchyardBenchmarks", dependencies: ["SwitchyardTensorCore", "COpenBLAS", "SwitchyardLayers", "SwitchyardRouting", "SwitchyardTraining", "SwitchyardVisionTransformer"]),
@@ -86,7 +92,7 @@ let package = Package(
             name: "SwitchyardCLI",
             dependencies: [
                 "SwitchyardTensorCore", "SwitchyardBenchmarks", "SwitchyardRouting", "SwitchyardTraining", "SwitchyardTraces", "SwitchyardFileIO", "SwitchyardVisionTransformer", "SwitchyardDatasets",
-                "SwitchyardRoutingStatistics", "SwitchyardReports", "SwitchyardNotebooks",
+                "SwitchyardRoutingStatistics", "SwitchyardReports", "SwitchyardNotebooks", "SwitchyardSweeps",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "switchyard", dependencies: ["SwitchyardCLI"]),
@@ -105,6 +111,7 @@ let package = Package(
         .testTarget(name: "SwitchyardNotebooksTests", dependencies: ["SwitchyardNotebooks", "SwitchyardFileIO"]),
         .testTarget(name: "SwitchyardReportsTests", dependencies: ["SwitchyardReports", "SwitchyardTraining", "SwitchyardRoutingStatistics", "SwitchyardFileIO"],
                     exclude: ["Fixtures", "Snapshots"]),
+        .testTarget(name: "SwitchyardSweepsTests", dependencies: ["SwitchyardSweeps", "SwitchyardTraining", "SwitchyardFileIO"]),
         .testTarget(name: "SwitchyardChartsTests", dependencies: ["SwitchyardCharts", "CZlib"]),
         // Checks that docs/architecture.md's module table matches this manifest.
         .testTarget(name: "SwitchyardArchitectureTests"),

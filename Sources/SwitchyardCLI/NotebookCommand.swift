@@ -75,10 +75,12 @@ struct NotebookRunCommand: ParsableCommand {
     static let pathOptions: Set<String> = ["--config", "--data-dir"]
 
     /// The subcommands a notebook may run: every subcommand of `switchyard` except `notebook`,
-    /// so that a notebook cannot run notebooks.
+    /// so that a notebook cannot run notebooks, and `sweep`, whose runs are processes of their
+    /// own and whose Slurm executor submits jobs running an executable it is given (`--switchyard`):
+    /// the policy checks paths, not that.
     static var allowedSubcommands: Set<String> {
         Set(SwitchyardCommand.configuration.subcommands.map { $0.configuration.commandName ?? $0._commandName })
-            .subtracting([NotebookCommand.configuration.commandName ?? "notebook"])
+            .subtracting([NotebookCommand.configuration.commandName ?? "notebook", SweepCommand.configuration.commandName ?? "sweep"])
     }
 
     @Argument(help: ArgumentHelp("The notebook (markdown) to run.", valueName: "file"))

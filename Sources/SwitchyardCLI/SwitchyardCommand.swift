@@ -33,12 +33,13 @@ public struct SwitchyardCommand: ParsableCommand {
           switchyard report runs/ec --out reports/ec          # markdown + SVG charts
           switchyard compare runs/sw runs/ec --out reports/sw-vs-ec
           switchyard notebook run notebook.md                # run its blocks, write their outputs
+          switchyard sweep plan grid.yaml --out sweeps/grid   # many runs from one spec (docs/sweeps.md)
 
         Every subcommand has its own --help with examples.
         """,
         version: switchyardVersion,
         subcommands: [TrainCommand.self, EvalCommand.self, AnalyzeCommand.self, ReportCommand.self, CompareCommand.self,
-                      NotebookCommand.self, PresetsCommand.self, RoutersCommand.self, BenchCommand.self]
+                      NotebookCommand.self, SweepCommand.self, PresetsCommand.self, RoutersCommand.self, BenchCommand.self]
     )
 
     /// Creates the command; argument parsing fills it in.
