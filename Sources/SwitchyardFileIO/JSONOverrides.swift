@@ -17,6 +17,7 @@ public enum JSONOverrides {
         guard var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(value)) as? [String: Any] else {
             throw InputError(location: what, message: "cannot be configured field by field")
         }
+        let original = object
         for (path, text) in overrides {
             let keys = path.split(separator: ".").map(String.init)
             guard !keys.isEmpty else { throw InputError(location: what, message: "empty option name in '\(path)=\(text)'") }
@@ -33,11 +34,9 @@ public enum JSONOverrides {
         // A key the encoding did not have is an absent optional field only if it survives decoding.
         let present = Set(fields(of: decoded).map(\.key))
         for (path, _) in overrides where !present.contains(path) {
-            let parent = path.split(separator: ".").dropLast().joined(separator: ".")
-            let known = Set(present.compactMap { key -> String? in
-                guard parent.isEmpty || key.hasPrefix(parent + ".") else { return nil }
-                return key.dropFirst(parent.isEmpty ? 0 : parent.count + 1).split(separator: ".").first.map(String.init)
-            }).sorted().joined(separator: ", ")
+            var level: [String: Any]? = original
+            for key in path.split(separator: ".").dropLast() { level = level?[String(key)] as? [String: Any] }
+            let known = (level?.keys.sorted() ?? []).joined(separator: ", ")
             throw InputError(location: what, message: "unknown option '\(path)'; known here: \(known)")
         }
         return decoded
