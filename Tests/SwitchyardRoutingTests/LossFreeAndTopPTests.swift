@@ -237,3 +237,32 @@ final class TopKConventionTests: XCTestCase {
         XCTAssertEqual(plan.auxiliaryLoss, 0.01, accuracy: 1e-7)
     }
 }
+
+/// Hash routing by position.
+final class HashRouterTests: XCTestCase {
+    func testPositionsMapThroughTheSavedPermutationTheSameWayInTrainingAndEvaluation() throws {
+        var rng = SeededRNG(seed: 5)
+        let router = try RouterRegistry.shared.makeRouter(name: "hash", options: ["positions": "16", "classTokenExpert": "2"],
+                                                          modelWidth: 6, expertCount: 4, rng: &rng) as! HashRouter
+        let x = Tensor(shape: [3 * 17, 6])
+        var plans: [RoutingPlan] = []
+        for training in [true, false] {
+            let plan = RoutingPlan()
+            var r = SeededRNG(seed: 1)
+            try router.route(x.pointer, tokenCount: 51, context: RoutingContext(training: training, tokensPerImage: 17), rng: &r, plan: plan)
+            plans.append(plan)
+        }
+        XCTAssertEqual(plans[0].tokens, plans[1].tokens)
+        XCTAssertEqual(plans[0].preferredExpert.enumerated().filter { $0.offset % 17 == 0 }.map(\.element), [2, 2, 2])
+        for t in 0..<51 where t % 17 != 0 {
+            XCTAssertEqual(Int(plans[0].preferredExpert[t]), Int(router.table[t % 17 - 1]) % 4)
+        }
+        // 16 patches over 4 experts: exactly 4 per expert per image, plus the class tokens on expert 2.
+        XCTAssertEqual((0..<4).map { plans[0].load(ofExpert: $0) }, [12, 12, 15, 12])
+        XCTAssertEqual(Set(router.table.values), Set((0..<16).map(Float.init)), "a permutation")
+        // Without an image shape, or with too many patches: a clear error.
+        XCTAssertThrowsError(try router.route(x.pointer, tokenCount: 51, context: RoutingContext(training: true), rng: &rng, plan: RoutingPlan()))
+        XCTAssertThrowsError(try router.route(x.pointer, tokenCount: 51, context: RoutingContext(training: true, tokensPerImage: 51),
+                                              rng: &rng, plan: RoutingPlan())) { XCTAssertTrue("\($0)".contains("positions=N"), "\($0)") }
+    }
+}

@@ -16,7 +16,8 @@ final class RouterGradientTests: XCTestCase {
         return out
     }
 
-    func check(_ name: String, options: [String: String] = [:], training: Bool = true, step: Float = 1e-2, file: StaticString = #filePath, line: UInt = #line) throws {
+    func check(_ name: String, options: [String: String] = [:], training: Bool = true, step: Float = 1e-2, imageTokens: Int = 0,
+               file: StaticString = #filePath, line: UInt = #line) throws {
         var initRNG = SeededRNG(seed: 5)
         let router = try RouterRegistry.shared.makeRouter(name: name, options: options, modelWidth: d,
                                                           expertCount: experts, rng: &initRNG)
@@ -25,7 +26,7 @@ final class RouterGradientTests: XCTestCase {
         dataRNG.fillGaussian(x.pointer, count: x.count, std: 3)   // large enough that routers are not uniform
         let c = GradientCheck.randomVector(n * experts, rng: &dataRNG)
         let plan = RoutingPlan()
-        let context = RoutingContext(training: training, layer: 0, step: 0, sharedDraw: 0)
+        let context = RoutingContext(training: training, layer: 0, step: 0, sharedDraw: 0, tokensPerImage: imageTokens)
 
         func loss(_ reference: [Int]?) -> Double? {
             var rng = SeededRNG(seed: 7)
@@ -115,5 +116,9 @@ final class RouterGradientTests: XCTestCase {
         try check("top-k", options: ["renormalize": "false", "k": "3", "balanceLossWeight": "0.5"])  // Qwen2-MoE, OLMoE
         try check("top-k", options: ["score": "sigmoid", "balanceLossWeight": "0.5"])               // DeepSeek-V3
         try check("top-k", options: ["score": "sigmoid", "renormalize": "false", "k": "1", "balanceLossWeight": "0.5"], step: 3e-2)
+    }
+
+    func testHashWithLearnedWeights() throws {
+        try check("hash", options: ["learnedWeights": "true"], imageTokens: 4)
     }
 }

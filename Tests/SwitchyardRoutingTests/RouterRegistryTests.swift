@@ -6,7 +6,7 @@ final class RouterRegistryTests: XCTestCase {
     func testEveryBuiltinRouterIsRegisteredAndBuildable() throws {
         let names = RouterRegistry.shared.all.map(\.name)
         XCTAssertEqual(names, ["dense", "random-token", "random-batch", "noisy-top-k", "switch", "expert-choice", "top-2",
-                               "loss-free", "top-p", "sinkhorn", "remoe", "top-k"])
+                               "loss-free", "top-p", "sinkhorn", "remoe", "top-k", "hash"])
         for name in names {
             var rng = SeededRNG(seed: 0)
             let router = try RouterRegistry.shared.makeRouter(name: name, modelWidth: 8, expertCount: 4, rng: &rng)
@@ -44,7 +44,7 @@ final class RouterRegistryTests: XCTestCase {
         assertError("top-2", [:], experts: 1, mentions: ["at least 2"])
         assertError("expert-choice", ["maxExpertsPerToken": "9"], mentions: ["maxExpertsPerToken", "9"])
         assertError("switch", ["capacity": "2"], mentions: ["capacity", "trainingCapacityFactor"])
-        assertError("hash", [:], mentions: ["hash", "switch", "expert-choice"])
+        assertError("no-such-router", [:], mentions: ["no-such-router", "switch", "expert-choice"])
     }
 
     func testAUserRouterRegistersWithoutTouchingSwitchyard() throws {

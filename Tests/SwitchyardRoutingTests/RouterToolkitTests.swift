@@ -122,7 +122,7 @@ final class RouterToolkitTests: XCTestCase {
             let r2 = try RouterRegistry.shared.makeRouter(name: entry.name, modelWidth: 6, expertCount: 4, rng: &b)
             let p1 = RoutingPlan(), p2 = RoutingPlan()
             var s1 = SeededRNG(seed: 9), s2 = SeededRNG(seed: 9)
-            try r1.route(x.pointer, tokenCount: 40, context: RoutingContext(training: true), rng: &s1, plan: p1)
+            try r1.route(x.pointer, tokenCount: 40, context: RoutingContext(training: true, tokensPerImage: 5), rng: &s1, plan: p1)
             try r2.route(x.pointer, tokenCount: 40, context: RoutingContext(training: true, tokensPerImage: 5, imagesPerGroup: 8),
                          rng: &s2, plan: p2)
             XCTAssertEqual(p1.tokens, p2.tokens, entry.name)

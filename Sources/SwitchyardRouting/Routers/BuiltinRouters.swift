@@ -14,4 +14,5 @@ let builtinRouters: [any Router.Type] = [
     SinkhornRouter.self,
     ReMoERouter.self,
     TopKRouter.self,
+    HashRouter.self,
 ]
