@@ -209,7 +209,7 @@ final class RouterPropertyTests: XCTestCase {
     func testSwitchZLossKnownAnswer() throws {
         // Zero router weights: logits 0, logsumexp = ln E for every token, z = c_z·(ln E)².
         let router = try makeRouter("switch", ["balanceLossWeight": "0", "zLossWeight": "0.5"]) as! SwitchRouter
-        router.gate.weight.value.zero()
+        router.gate.gate.weight.value.zero()
         let plan = route(router, randomTokens(10))
         XCTAssertEqual(plan.auxiliaryLoss, 0.5 * logf(4) * logf(4), accuracy: 1e-6)
     }
