@@ -141,7 +141,7 @@ public enum TrainingBenchmark {
     public static let flopConvention = """
         analytic GEMM and attention FLOPs per image (patch embedding, QKV and output projections, \
         attention scores and weighted sums, router gates, expert FFNs for the assignments the routers \
-        made, classifier; 2 FLOPs per multiply-add; biases, norms, GELU, softmax and the optimiser \
+        made (slots for soft plans), shared experts and their gates, classifier; 2 FLOPs per multiply-add; biases, norms, GELU, softmax and the optimiser \
         not counted); training = 3 × forward
         """
 

@@ -235,10 +235,11 @@ final class SharedExpertsTests: XCTestCase {
         var dataRNG = SeededRNG(seed: 2)
         dataRNG.fillGaussian(images.pointer, count: images.count)
         let labels = [Int32](repeating: 3, count: 8)
-        func measured(experts: Int, hidden: Int, k: Int) throws -> (ModelFLOPs, parameters: Int) {
+        func measured(experts: Int, hidden: Int, k: Int, shared: Int? = nil) throws -> (ModelFLOPs, parameters: Int) {
             var c = base
             c.experts = experts
             c.expertHidden = hidden
+            c.sharedExperts = shared
             c.router = "noisy-top-k"   // no capacity: exactly k assignments per token
             c.routerOptions = ["k": String(k), "noise": "false"]
             var rng = SeededRNG(seed: 0)
@@ -261,6 +262,13 @@ final class SharedExpertsTests: XCTestCase {
             // Weights: 2·d·h per expert either way; the biases (h + d per expert) and the gates differ.
             let biasDifference = 4 * (4 * m * (256 / m + 64) - 4 * (256 + 64))
             XCTAssertEqual(fineParameters - coarseParameters, biasDifference + 4 * 2 * 64 * 4 * (m - 1))
+            XCTAssertEqual(fine.forward, m == 2 ? 22_732_032 : 23_141_632)   // the docs' table
         }
+        // DeepSeekMoE's setting: m·k − 1 routed experts and one shared expert of hidden h/m.
+        let (withShared, _) = try measured(experts: 16, hidden: 64, k: 3, shared: 1)
+        XCTAssertEqual(withShared.experts, 9_830_400)
+        XCTAssertEqual(withShared.sharedExperts, 3_276_800)
+        XCTAssertEqual(withShared.experts + withShared.sharedExperts!, coarse.experts)
+        XCTAssertEqual(withShared.forward, 23_141_632)
     }
 }
