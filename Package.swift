@@ -21,6 +21,8 @@ let package = Package(
         .library(name: "SwitchyardReports", targets: ["SwitchyardReports"]),
         .library(name: "SwitchyardCLI", targets: ["SwitchyardCLI"]),
         .library(name: "SwitchyardCharts", targets: ["SwitchyardCharts"]),
+        // Finite-difference gradient checking, for tests of routers written in other packages.
+        .library(name: "SwitchyardTestSupport", targets: ["SwitchyardTestSupport"]),
         .executable(name: "switchyard", targets: ["switchyard"]),
     ],
     dependencies: [
@@ -96,7 +98,7 @@ let package = Package(
         .testTarget(name: "SwitchyardLayersTests", dependencies: ["SwitchyardLayers", "SwitchyardRouting", "SwitchyardTensorCore", "SwitchyardVisionTransformer", "SwitchyardTestSupport"]),
         .testTarget(name: "SwitchyardDatasetsTests", dependencies: ["SwitchyardDatasets", "SwitchyardFileIO", "SwitchyardTensorCore"]),
         .testTarget(name: "SwitchyardTracesTests", dependencies: ["SwitchyardTraces", "SwitchyardFileIO"]),
-        .testTarget(name: "SwitchyardTrainingTests", dependencies: ["SwitchyardTraining", "SwitchyardTraces", "SwitchyardDatasets", "SwitchyardFileIO", "SwitchyardRouting", "SwitchyardTensorCore"]),
+        .testTarget(name: "SwitchyardTrainingTests", dependencies: ["SwitchyardTraining", "SwitchyardTraces", "SwitchyardDatasets", "SwitchyardFileIO", "SwitchyardRouting", "SwitchyardTensorCore", "SwitchyardVisionTransformer"]),
         .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI", "SwitchyardTensorCore"]),
         .testTarget(name: "SwitchyardBenchmarksTests", dependencies: ["SwitchyardBenchmarks", "SwitchyardVisionTransformer", "SwitchyardTraining", "SwitchyardRouting", "SwitchyardTensorCore"]),
         .testTarget(name: "SwitchyardRoutingStatisticsTests", dependencies: ["SwitchyardRoutingStatistics", "SwitchyardTraces"]),

@@ -3,15 +3,11 @@ import Foundation
 /// Setting fields of a `Codable` configuration from `key=value` text, as the command line's
 /// `--set model.width=128` and `--router-option capacityFactor=1.0` do.
 ///
-/// The configuration is encoded to JSON, each dotted path is replaced (the path must already
-/// exist, so typos are caught), and the result is decoded again, so every field keeps its
-/// declared type: `true`/`false` for booleans, numbers for numbers, text for strings and
-/// string enums.
-///
-/// An optional field that is absent (nil encodes as no key) may be set too: its last key is
-/// added with the text read as a boolean or number when it reads as one (as text when the field
-/// then does not decode), and after decoding the field must appear in the re-encoded value —
-/// a key the type does not have is still an unknown option.
+/// The configuration is encoded to JSON, each dotted path is replaced, and the result is decoded
+/// again, so every field keeps its declared type: `true`/`false` for booleans, numbers for
+/// numbers, text for strings and string enums. A path must exist in the encoding — or, for an
+/// optional field that is absent (encoded as nothing), be present once the result is decoded and
+/// encoded again — so typos are caught.
 public enum JSONOverrides {
     /// `value` with every `path → text` of `overrides` applied. `what` names the thing being
     /// configured in error messages ("router switch", "configuration").
@@ -21,60 +17,30 @@ public enum JSONOverrides {
         guard var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(value)) as? [String: Any] else {
             throw InputError(location: what, message: "cannot be configured field by field")
         }
-        let original = object
-        var added: [Added] = []
         for (path, text) in overrides {
             let keys = path.split(separator: ".").map(String.init)
             guard !keys.isEmpty else { throw InputError(location: what, message: "empty option name in '\(path)=\(text)'") }
-            object = try set(keys[...], to: text, in: object, fullPath: path, what: what, added: &added)
+            object = try set(keys[...], to: text, in: object, fullPath: path, what: what)
         }
-        let result: T
+        let data = try JSONSerialization.data(withJSONObject: object)
+        let decoded: T
         do {
-            result = try JSONDecoder().decode(T.self, from: JSONSerialization.data(withJSONObject: object))
+            decoded = try JSONDecoder().decode(T.self, from: data)
         } catch {
-            // An added optional field read as a boolean or number may be text ("1" for a name).
-            var retried = object
-            for a in added where !(a.guess is String) { retried = replaced(a.keys[...], with: a.text, in: retried) }
-            guard !added.isEmpty, let decoded = try? JSONDecoder().decode(T.self, from: JSONSerialization.data(withJSONObject: retried)) else {
-                let given = overrides.map { "\($0.path)=\($0.text)" }.joined(separator: ", ")
-                throw InputError(location: what, message: "\(given): a value does not have the field's type (\(decodingReason(error)))")
-            }
-            result = decoded
+            let given = overrides.map { "\($0.path)=\($0.text)" }.joined(separator: ", ")
+            throw InputError(location: what, message: "\(given): a value does not have the field's type (\(decodingReason(error)))")
         }
-        if !added.isEmpty {
-            let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(result)) as? [String: Any] ?? [:]
-            for a in added where lookup(a.keys[...], in: encoded) == nil {
-                let known = (lookup(a.keys.dropLast(), in: original) as? [String: Any])?.keys.sorted().joined(separator: ", ") ?? ""
-                throw InputError(location: what, message: "unknown option '\(a.path)'; known here: \(known)")
-            }
+        // A key the encoding did not have is an absent optional field only if it survives decoding.
+        let present = Set(fields(of: decoded).map(\.key))
+        for (path, _) in overrides where !present.contains(path) {
+            let parent = path.split(separator: ".").dropLast().joined(separator: ".")
+            let known = Set(present.compactMap { key -> String? in
+                guard parent.isEmpty || key.hasPrefix(parent + ".") else { return nil }
+                return key.dropFirst(parent.isEmpty ? 0 : parent.count + 1).split(separator: ".").first.map(String.init)
+            }).sorted().joined(separator: ", ")
+            throw InputError(location: what, message: "unknown option '\(path)'; known here: \(known)")
         }
-        return result
-    }
-
-    /// A key `set` added for an absent optional field.
-    private struct Added {
-        var path: String
-        var keys: [String]
-        var text: String
-        var guess: Any
-    }
-
-    private static func lookup(_ keys: ArraySlice<String>, in object: [String: Any]) -> Any? {
-        guard let key = keys.first else { return object }
-        guard let next = object[key] else { return nil }
-        if keys.count == 1 { return next }
-        return (next as? [String: Any]).flatMap { lookup(keys.dropFirst(), in: $0) }
-    }
-
-    private static func replaced(_ keys: ArraySlice<String>, with text: String, in object: [String: Any]) -> [String: Any] {
-        var object = object
-        let key = keys.first!
-        if keys.count == 1 {
-            object[key] = text
-        } else if let nested = object[key] as? [String: Any] {
-            object[key] = replaced(keys.dropFirst(), with: text, in: nested)
-        }
-        return object
+        return decoded
     }
 
     /// Splits `key=value` arguments; throws for an argument without `=`.
@@ -109,30 +75,31 @@ public enum JSONOverrides {
     private static let booleanType = type(of: NSNumber(value: true))
 
     private static func set(_ keys: ArraySlice<String>, to text: String, in object: [String: Any],
-                            fullPath: String, what: String, added: inout [Added]) throws -> [String: Any] {
+                            fullPath: String, what: String) throws -> [String: Any] {
         var object = object
         let key = keys.first!
         guard let current = object[key] else {
-            if keys.count == 1 {
-                // Perhaps an absent optional field: checked after decoding.
-                var guess: Any = text
-                if text.lowercased() == "true" || text.lowercased() == "false" {
-                    guess = text.lowercased() == "true"
-                } else if let number = Double(text), number.isFinite {
-                    guess = number == number.rounded() && abs(number) < 1e15 ? Int(number) as Any : number as Any
-                }
-                object[key] = guess
-                added.append(Added(path: fullPath, keys: fullPath.split(separator: ".").map(String.init), text: text, guess: guess))
-                return object
+            guard keys.count == 1 else {
+                let known = object.keys.sorted().joined(separator: ", ")
+                throw InputError(location: what, message: "unknown option '\(fullPath)'; known here: \(known)")
             }
-            let known = object.keys.sorted().joined(separator: ", ")
-            throw InputError(location: what, message: "unknown option '\(fullPath)'; known here: \(known)")
+            // Perhaps an absent optional field: typed by its text, checked after decoding.
+            switch text.lowercased() {
+            case "true", "false": object[key] = text.lowercased() == "true"
+            default:
+                if let number = Double(text), number.isFinite {
+                    object[key] = number == number.rounded() && abs(number) < 1e15 ? Int(number) as Any : number as Any
+                } else {
+                    object[key] = text
+                }
+            }
+            return object
         }
         if keys.count > 1 {
             guard let nested = current as? [String: Any] else {
                 throw InputError(location: what, message: "'\(fullPath)': '\(key)' has no fields")
             }
-            object[key] = try set(keys.dropFirst(), to: text, in: nested, fullPath: fullPath, what: what, added: &added)
+            object[key] = try set(keys.dropFirst(), to: text, in: nested, fullPath: fullPath, what: what)
             return object
         }
         if current is [String: Any] || current is [Any] {

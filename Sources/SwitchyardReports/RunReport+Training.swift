@@ -16,9 +16,27 @@ extension RunReport {
                          ChartSeries(name: "cross-entropy", x: x, y: steps.map { Double($0.crossEntropy) })]).svg())
             let hasAuxiliary = steps.contains { $0.auxiliaryLoss != 0 }
             if hasAuxiliary {
+                // Each named term (balance, z, …) summed over layers, when the run logged them.
+                let terms = Set(steps.flatMap { ($0.auxiliaryTerms ?? []).flatMap(\.keys) }).sorted()
+                let termSeries = terms.map { name in
+                    ChartSeries(name: name, x: x, y: steps.map { s in Double((s.auxiliaryTerms ?? []).reduce(0) { $0 + ($1[name] ?? 0) }) })
+                }
                 b.chart("auxiliary-loss", alt: "Auxiliary loss over steps", svg: LineChart(
                     title: "Routers' auxiliary loss (summed over layers)", xLabel: "step", yLabel: "auxiliary loss",
-                    series: [ChartSeries(name: "auxiliary loss", x: x, y: steps.map { Double($0.auxiliaryLoss) })]).svg())
+                    series: [ChartSeries(name: "auxiliary loss", x: x, y: steps.map { Double($0.auxiliaryLoss) })] + termSeries).svg())
+            }
+            // Scalars routers report (a bias's range, a λ), per layer.
+            let scalars = Set(steps.flatMap { ($0.routerScalars ?? []).flatMap(\.keys) }).sorted()
+            if !scalars.isEmpty {
+                let layerCount = steps.map { $0.routerScalars?.count ?? 0 }.max() ?? 0
+                b.chart("router-scalars", alt: "Router scalars over steps", svg: LineChart(
+                    title: "Router state and scalars per MoE layer", xLabel: "step", yLabel: "value",
+                    series: scalars.flatMap { name in
+                        (0..<layerCount).map { l in
+                            ChartSeries(name: "\(name) layer \(l)", x: x, y: steps.map { s in
+                                Double((s.routerScalars ?? []).indices.contains(l) ? s.routerScalars![l][name] ?? 0 : 0) })
+                        }
+                    }).svg())
             }
             let layers = steps[0].loadCV.count
             if layers > 0 && run.configuration.model.experts > 1 {

@@ -131,6 +131,9 @@ public struct RunReport: Sendable {
         let options = (run.summary?.routerOptions ?? c.model.routerOptions).sorted { $0.key < $1.key }
             .map { "\($0.key) = \($0.value)" }.joined(separator: ", ")
         t.append(["router", c.model.router + (options.isEmpty ? "" : " (\(options))")])
+        if let traits = run.summary?.routerTraits.flatMap(RouterTraitsText.init(metadata:)) {
+            t.append(["router traits", traits.text])
+        }
         t.append(["preset, seed", "\(c.preset), seed \(c.seed)"])
         t.append(["model", "depth \(c.model.depth), width \(c.model.width), \(c.model.heads) heads, patch \(c.model.patchSize), "
                   + "\(c.model.experts) experts of hidden \(c.model.expertHidden), "

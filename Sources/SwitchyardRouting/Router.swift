@@ -167,9 +167,9 @@ public struct RouterConfigurationError: Error, CustomStringConvertible, Sendable
     }
 
     /// "router switch: capacityFactor = -1 is not allowed; expected a finite number > 0", or
-    /// for a name the router does not have, "router switch: no option 'foo'; options: …".
+    /// for a name the router does not have (empty `value`), "router switch: unknown option 'foo'; …".
     public var description: String {
-        if value.isEmpty { return "router \(router): \(field): \(allowed)" }
+        if value.isEmpty { return "router \(router): \(allowed)" }
         return "router \(router): \(field) = \(value) is not allowed; expected \(allowed)"
     }
 }

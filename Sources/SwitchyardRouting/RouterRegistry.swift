@@ -116,7 +116,7 @@ public final class RouterRegistry: @unchecked Sendable {
         do {
             configuration = try JSONOverrides.apply(overrides, to: R.Configuration(), what: "router \(R.name)")
         } catch let error as InputError {
-            // An unknown option has no value worth repeating: "router switch: foo: unknown option 'foo'; …".
+            // An unknown option has no value worth repeating: "router switch: unknown option 'foo'; …".
             if let unknown = overrides.first(where: { R.Configuration.optionHelp[$0.path] == nil }) {
                 throw RouterConfigurationError(router: R.name, field: unknown.path, value: "", allowed: error.message)
             }

@@ -24,13 +24,16 @@ public final class RoutingPlan: @unchecked Sendable {
     /// Start of each expert's group in ``tokens``; length expertCount + 1.
     public private(set) var expertOffsets: [Int] = [0]
 
-    /// The router's probabilities (tokenCount × expertCount) when it has them, else nil.
-    /// Written by the router; read by traces and statistics.
+    /// The router's probabilities (tokenCount × expertCount) when it has them, else nil: each
+    /// row a distribution over the experts (non-negative, summing to 1), which traces check.
+    /// A sigmoid gate's scores are not one; leave this nil or give s/Σs. Written by the router;
+    /// read by traces and statistics.
     public var probabilities: Tensor?
     /// Each token's first-choice expert before any capacity limit (−1 for none), or
     /// empty when the router has no preference (random routers).
     public var preferredExpert: [Int32] = []
-    /// The per-expert capacity the router enforced, or nil for none.
+    /// The per-expert capacity the router enforced, summed over the call's routing groups (each
+    /// group has its own), or nil for none.
     public var capacity: Int?
     /// The auxiliary loss, already multiplied by its weights (0 when the router has none).
     public var auxiliaryLoss: Float = 0

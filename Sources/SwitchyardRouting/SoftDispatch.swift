@@ -40,7 +40,6 @@ public final class SoftDispatch: @unchecked Sendable {
         expertCount = e
         slotsPerExpert = p
         self.groups = groups
-        let count = n * e * p
         if dispatch.shape != [n, e * p] {
             dispatch = Tensor(shape: [n, e * p])
             combine = Tensor(shape: [n, e * p])

@@ -20,11 +20,16 @@ public final class TraceRecorder {
     private var perToken: [Int32] = []   // scratch: assignments per token in a batch
     private var cursor: [Int32] = []     // scratch: write position per token
 
+    /// Images per routing group (0: each batch is one group).
+    let imagesPerGroup: Int
+
     /// A recorder for layers at `layerIndices` with `expertCount` experts each. With
     /// `keepProbabilities`, the full n × E router probabilities are kept (E floats per token
-    /// and layer).
-    public init(tokensPerImage: Int, expertCount: Int, layerIndices: [Int], keepProbabilities: Bool) {
+    /// and layer); `imagesPerGroup` is the model's routing-group size.
+    public init(tokensPerImage: Int, expertCount: Int, layerIndices: [Int], keepProbabilities: Bool,
+                imagesPerGroup: Int = 0) {
         self.tokensPerImage = tokensPerImage
+        self.imagesPerGroup = imagesPerGroup
         self.expertCount = expertCount
         self.layerIndices = layerIndices
         self.keepProbabilities = keepProbabilities
@@ -33,7 +38,8 @@ public final class TraceRecorder {
 
     /// Records one batch: the labels of its images and, per recorded layer, the plan of
     /// that layer's last forward over the batch's `labels.count · tokensPerImage` tokens.
-    /// The batch is one routing group of the trace (``RoutingTrace/routingGroups``).
+    /// The batch's routing groups (``imagesPerGroup`` images each, or the whole batch) become
+    /// routing groups of the trace (``RoutingTrace/routingGroups``).
     public func record(labels batchLabels: ArraySlice<Int32>, plans: [RoutingPlan]) {
         precondition(plans.count == layers.count, "one plan per recorded layer")
         let n = batchLabels.count * tokensPerImage
@@ -48,7 +54,12 @@ public final class TraceRecorder {
             append(plan: plan, to: &layers[l], tokens: n)
         }
         tokenCount += n
-        if n > 0 { groups.append(n) }
+        let size = imagesPerGroup * tokensPerImage
+        if size > 0 && size < n {
+            groups.append(contentsOf: stride(from: 0, to: n, by: size).map { min(size, n - $0) })
+        } else if n > 0 {
+            groups.append(n)
+        }
     }
 
     private func append(plan: RoutingPlan, to layer: inout LayerRouting, tokens n: Int) {

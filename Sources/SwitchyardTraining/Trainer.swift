@@ -46,16 +46,17 @@ public final class Trainer {
     /// The running totals of the epoch in progress (restored from an interrupted checkpoint).
     private var partial = EpochTotals()
     private let interrupt = InterruptRequest()
+    private let registry: RouterRegistry
     /// Steps skipped because the loss or a gradient was not finite (policy `skip`).
     public private(set) var skippedSteps = 0
     private let progress: ProgressReporter
     private let images: Tensor
     private var labels: [Int32]
 
-    /// Prepares a run: loads the data, builds the model, and (with `resume`) restores the
-    /// newest checkpoint of `runDirectory`. Nothing is written until ``run()``.
+    /// Prepares a run: loads the data, builds the model with routers from `registry`, and (with
+    /// `resume`) restores the newest checkpoint of `runDirectory`. Nothing is written until ``run()``.
     public init(configuration: TrainingConfiguration, runDirectory: String, resume: Bool = false,
-                quiet: Bool = false) throws {
+                quiet: Bool = false, registry: RouterRegistry = .shared) throws {
         try configuration.validate()
         self.configuration = configuration
         self.runDirectory = runDirectory
@@ -80,7 +81,8 @@ public final class Trainer {
         let seed = UInt64(configuration.seed)
         var loaderSeedRNG = SeededRNG.derived(seed: seed, stream: 2)
         var initRNG = SeededRNG.derived(seed: seed, stream: 1)
-        model = try VisionTransformerModel(configuration: m, rng: &initRNG)
+        model = try VisionTransformerModel(configuration: m, registry: registry, rng: &initRNG)
+        self.registry = registry
         parameters = model.parameters
         let o = configuration.optimizer
         optimizer = AdamW(parameters: parameters, beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon, weightDecay: o.weightDecay)
@@ -132,7 +134,7 @@ public final class Trainer {
         let records = try MetricsLog.read(EpochRecord.self, from: path("epochs.jsonl"))
         let final = lastRecord ?? records.last!
         let router = configuration.model.router
-        let resolved = try RouterRegistry.shared.resolvedOptions(name: router, options: configuration.model.routerOptions,
+        let resolved = try registry.resolvedOptions(name: router, options: configuration.model.routerOptions,
                                                                  expertCount: configuration.model.experts)
         let totalImages = Double(step) * Double(configuration.batchSize)
         let summary = RunSummary(
@@ -289,7 +291,8 @@ public final class Trainer {
         let t = configuration.model.tokensPerImage, classes = configuration.model.classes
         let moe = model.moeLayers
         let recorder = recordTrace ? TraceRecorder(tokensPerImage: t, expertCount: moe.first?.layer.experts.count ?? 1,
-                                                   layerIndices: moe.map(\.block), keepProbabilities: true) : nil
+                                                   layerIndices: moe.map(\.block), keepProbabilities: true,
+                                                   imagesPerGroup: configuration.model.routingGroupImages ?? 0) : nil
         var evalRNG = SeededRNG.derived(seed: UInt64(configuration.seed), stream: 1000 + UInt64(epoch))
         var lossSum = 0.0, correct = 0
         var classTotal = [Int](repeating: 0, count: classes), classCorrect = classTotal

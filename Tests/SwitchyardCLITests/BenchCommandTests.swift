@@ -74,7 +74,7 @@ final class BenchCommandTests: XCTestCase {
         rejects(["bench", "route", "--tokens", "1000,abc"], saying: "--tokens")
         rejects(["bench", "route", "--tokens", "0"], saying: "--tokens")
         rejects(["bench", "route", "--experts", ""], saying: "--experts")
-        rejects(["bench", "route", "--router", "switch", "--k", "2"], saying: "k must be 1")
+        rejects(["bench", "route", "--router", "switch", "--k", "2"], saying: "it takes k = 1")
         rejects(["bench", "route", "--router", "top-2", "--k", "1"], saying: "k = 2")
         rejects(["bench", "route", "--router", "nope"], saying: "nope")
         rejects(["bench", "route", "--repetitions", "0"], saying: "--repetitions")

@@ -85,4 +85,22 @@ final class RouterGradientTests: XCTestCase {
         try check("noisy-top-k", options: ["k": "1", "importanceLossWeight": "0.5", "loadLossWeight": "0.5"], step: 3e-3)
         try check("noisy-top-k", options: ["noise": "false", "importanceLossWeight": "0.5"])
     }
+
+    func testLossFree() throws {
+        try check("loss-free", options: ["k": "2"])
+        try check("loss-free", options: ["k": "2", "score": "softmax"])
+        try check("loss-free", options: ["k": "1", "sequenceLossWeight": "0.5"])
+        try check("loss-free", options: ["k": "3", "score": "softmax", "sequenceLossWeight": "0.5"])
+    }
+
+    func testTopP() throws {
+        try check("top-p")
+        try check("top-p", options: ["threshold": "0.7", "balanceLossWeight": "0.5", "dynamicLossWeight": "0.3"])
+    }
+
+    func testSinkhorn() throws {
+        try check("sinkhorn")
+        try check("sinkhorn", options: ["k": "2"])
+        try check("sinkhorn", options: ["k": "2"], training: false)
+    }
 }

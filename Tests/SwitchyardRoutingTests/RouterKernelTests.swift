@@ -71,7 +71,7 @@ final class RouterKernelTests: XCTestCase {
             let plan = RoutingPlan()
             var rng = SeededRNG(seed: 3)
             try! router.route(x.pointer, tokenCount: n, context: RoutingContext(training: true), rng: &rng, plan: plan)
-            let logits = router.gate.forward(x.pointer, tokenCount: n), p = Tensor(shape: [n, e])
+            let logits = router.gate.gate.forward(x.pointer, tokenCount: n), p = Tensor(shape: [n, e])
             softmaxRows(logits, into: p.pointer, rows: n, width: e)
             var choice = [Int32](repeating: 0, count: n)
             argmaxRows(p.pointer, rows: n, width: e, into: &choice)

@@ -9,4 +9,7 @@ let builtinRouters: [any Router.Type] = [
     SwitchRouter.self,
     ExpertChoiceRouter.self,
     TopTwoRouter.self,
+    LossFreeRouter.self,
+    TopPRouter.self,
+    SinkhornRouter.self,
 ]

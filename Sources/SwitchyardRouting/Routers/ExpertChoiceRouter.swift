@@ -140,7 +140,7 @@ public final class ExpertChoiceRouter: Router {
             }
         }
         plan.probabilities = probabilities.tensor
-        plan.capacity = groups.count > 1 ? tokensPerExpert(tokenCount: groups[0].count) : k
+        plan.capacity = groups.count > 1 ? groups.reduce(0) { $0 + tokensPerExpert(tokenCount: $1.count) } : k
     }
 
     /// Each expert's top k_g = ⌈n_g·c/E⌉ tokens of each routing group g, the groups' selections

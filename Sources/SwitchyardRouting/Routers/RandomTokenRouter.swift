@@ -82,7 +82,7 @@ public final class RandomTokenRouter: Router {
             }
         }
         builder.fill(plan, tokenCount: n, k: k, experts: choices, weights: weights)
-        if configuration.capacityFactor > 0 { plan.capacity = capacity(groups[0].count) }
+        if configuration.capacityFactor > 0 { plan.capacity = groups.reduce(0) { $0 + capacity($1.count) } }
     }
 
     /// Nothing: the weights are constants and there are no parameters.

@@ -127,7 +127,7 @@ public final class SwitchRouter: Router {
         }
 
         plan.probabilities = gate.scoreTensor
-        plan.capacity = ExpertCapacity.tokens(factor: factor, assignments: groups[0].count, experts: e)
+        plan.capacity = groups.reduce(0) { $0 + ExpertCapacity.tokens(factor: factor, assignments: $1.count, experts: e) }
         let balanceValue = balance.forward(counts: gate.counts, columnSums: gate.columnSums, tokenCount: n)
         let z = ZLoss.value(weight: configuration.zLossWeight, squaredLogSumExpSum: gate.squaredLogSumExpSum, tokenCount: n)
         plan.auxiliaryLoss = balanceValue + z

@@ -168,7 +168,7 @@ public final class TopTwoRouter: Router {
             }
         }
         builder.fill(plan, tokenCount: n, k: 2, experts: choices, weights: choiceWeights)
-        let capacity = ExpertCapacity.tokens(factor: factor, assignments: 2 * groups[0].count, experts: e)
+        let capacity = groups.reduce(0) { $0 + ExpertCapacity.tokens(factor: factor, assignments: 2 * $1.count, experts: e) }
         plan.probabilities = probabilities.tensor
         plan.preferredExpert = first
         plan.capacity = capacity

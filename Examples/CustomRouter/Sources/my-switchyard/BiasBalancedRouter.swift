@@ -48,7 +48,7 @@ final class BiasBalancedRouter: Router {
         let e = expertCount, k = configuration.k
         let s = gate.forward(x, tokenCount: n)
         biased = (0..<(n * e)).map { s[$0] + bias[$0 % e] }
-        topKRows(biased, rows: n, width: e, k: k, values: &top, indices: &chosen)
+        TopKSelection.rows(biased, rows: n, width: e, k: k, values: &top, indices: &chosen)
         weights = [Float](repeating: 0, count: n * k)
         for t in 0..<n {
             let sum = (0..<k).reduce(Float(0)) { $0 + s[t * e + Int(chosen[t * k + $1])] }
@@ -56,7 +56,6 @@ final class BiasBalancedRouter: Router {
         }
         plan.reset(tokenCount: n, expertCount: e)
         builder.fill(plan, tokenCount: n, k: k, experts: chosen, weights: weights)
-        plan.probabilities = gate.scoreTensor
         plan.preferredExpert = (0..<n).map { chosen[$0 * k] }
     }
 

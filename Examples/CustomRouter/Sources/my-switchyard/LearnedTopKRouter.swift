@@ -31,8 +31,9 @@ final class LearnedTopKRouter: Router {
 
     func route(_ x: UnsafePointer<Float>, tokenCount n: Int, context: RoutingContext, rng: inout SeededRNG, plan: RoutingPlan) throws {
         let k = configuration.k, p = gate.forward(x, tokenCount: n, columnSums: true)
-        topKRows(p, rows: n, width: expertCount, k: k, values: &top, indices: &chosen)
-        weights = (0..<n * k).map { top[$0] / (0..<k).reduce(0) { $0 + top[$0 / k * k + $1] } }
+        TopKSelection.rows(p, rows: n, width: expertCount, k: k, values: &top, indices: &chosen)
+        weights = top
+        for t in 0..<n { let sum = top[t * k ..< t * k + k].reduce(0, +); for j in 0..<k { weights[t * k + j] /= sum } }
         plan.reset(tokenCount: n, expertCount: expertCount)
         builder.fill(plan, tokenCount: n, k: k, experts: chosen, weights: weights)
         plan.probabilities = gate.scoreTensor
