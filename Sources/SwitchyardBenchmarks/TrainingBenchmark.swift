@@ -141,8 +141,8 @@ public enum TrainingBenchmark {
     public static let flopConvention = """
         analytic GEMM and attention FLOPs per image (patch embedding, QKV and output projections, \
         attention scores and weighted sums, router gates, expert FFNs for the assignments the routers \
-        made (slots for soft plans), shared experts and their gates, classifier; 2 FLOPs per multiply-add; biases, norms, GELU, softmax and the optimiser \
-        not counted); training = 3 × forward
+        made (slots for soft plans), shared experts and their gates, classifier; 2 FLOPs per \
+        multiply-add; biases, norms, GELU, softmax and the optimiser not counted); training = 3 × forward
         """
 
     /// Builds the model and optimiser of `configuration` as the trainer does, runs `warmup`
