@@ -112,7 +112,7 @@ public enum TrainingBenchmark {
                 "| forward FLOPs per image | \(mflop(forwardFLOPsPerImage)): patch \(mflop(f.patchEmbedding)), " +
                     "attention projections \(mflop(f.attentionProjections)), attention scores + sums " +
                     "\(mflop(f.attentionMixing)), routers \(mflop(f.routers)), experts \(mflop(f.experts)), " +
-                    "classifier \(mflop(f.classifier)) |",
+                    "classifier \(mflop(f.classifier))" + (f.sharedExperts.map { ", shared experts \(mflop($0))" } ?? "") + " |",
                 "| training FLOPs per image | \(mflop(trainingFLOPsPerImage)) (training = 3 × forward) |",
                 "| model GFLOP/s, at the median rate | \(rate(modelGFLOPS)) |",
             ]
@@ -141,8 +141,8 @@ public enum TrainingBenchmark {
     public static let flopConvention = """
         analytic GEMM and attention FLOPs per image (patch embedding, QKV and output projections, \
         attention scores and weighted sums, router gates, expert FFNs for the assignments the routers \
-        made, classifier; 2 FLOPs per multiply-add; biases, norms, GELU, softmax and the optimiser \
-        not counted); training = 3 × forward
+        made (slots for soft plans), shared experts and their gates, classifier; 2 FLOPs per \
+        multiply-add; biases, norms, GELU, softmax and the optimiser not counted); training = 3 × forward
         """
 
     /// Builds the model and optimiser of `configuration` as the trainer does, runs `warmup`
@@ -211,8 +211,8 @@ public enum TrainingBenchmark {
             backwardSeconds.append(timing.backward)
             updateSeconds.append(timing.update)
             for (b, block) in model.blocks.enumerated() {
-                let plan = block.feedForward.plan
-                assignments[b] += Double(plan.assignmentCount) / Double(max(plan.tokenCount, 1))
+                let layer = block.feedForward
+                assignments[b] += Double(layer.expertRowCount) / Double(max(layer.plan.tokenCount, 1))
             }
         }
         var replay: GEMMReplay?

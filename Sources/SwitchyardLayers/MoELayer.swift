@@ -24,6 +24,14 @@ import SwitchyardTensorCore
 ///
 /// The gather and scatter-add steps are ``MoEDataMovement``'s, which `switchyard bench route`
 /// also times on their own.
+///
+/// A **soft plan** (``RoutingPlan/soft``, Soft MoE) replaces steps 2–4: per routing group g the
+/// slot inputs X̃_g = D_gᵀ·X_g, expert e on its p slots of every group (one GEMM pair per expert
+/// over all groups), and Y_g = C_g·Ỹ_g, all dense GEMMs (``MoESoftDataMovement``). Its backward
+/// writes dL/dD and dL/dC into the plan's ``SoftDispatch`` before it calls the router's.
+///
+/// **Shared experts** (``SharedExperts``) run on every token after the routed part and add
+/// their (optionally gated) outputs to y; they are not in the plan.
 public final class MoELayer: Layer {
     /// The router that decides which expert takes which token.
     public let router: any Router
@@ -35,6 +43,8 @@ public final class MoELayer: Layer {
     public let hidden: Int
     /// The plan of the last forward (read it for traces and statistics).
     public let plan = RoutingPlan()
+    /// The always-on shared experts, or nil for none.
+    public let shared: SharedExperts?
 
     /// The output of the last forward, n × d.
     public private(set) var output: Tensor
@@ -45,12 +55,15 @@ public final class MoELayer: Layer {
     private var dWeights: Tensor        // assignments
     private var merged: FeedForward?    // evaluation with an ExpertMerge
     private var ranMerged = false       // the last forward used the merged expert
+    private var slotScratch: Tensor     // soft plans of several groups: slots × d, group-major
     private var lastTokenCount = 0
     private var passesThrough = false   // the last plan was the identity (dense)
 
     /// An MoE layer whose router is built from the registry-made `router`; it asks the router
-    /// how many experts to build.
-    public init(name: String, width: Int, hidden: Int, router: any Router, rng: inout SeededRNG) {
+    /// how many experts to build. `shared` shared experts of hidden width `sharedHidden` with
+    /// `sharedGate` are initialised from `rng` after the routed experts (none draw nothing).
+    public init(name: String, width: Int, hidden: Int, router: any Router, shared: Int = 0, sharedHidden: Int? = nil,
+                sharedGate: SharedExpertGate = .none, rng: inout SeededRNG) {
         self.router = router
         self.width = width
         self.hidden = hidden
@@ -59,6 +72,9 @@ public final class MoELayer: Layer {
             experts.append(FeedForward(name: "\(name).experts.\(e)", width: width, hidden: hidden, rng: &rng))
         }
         self.experts = experts
+        self.shared = shared > 0
+            ? SharedExperts(name: name, count: shared, width: width, hidden: sharedHidden ?? hidden, gate: sharedGate, rng: &rng)
+            : nil
         for (i, p) in router.parameters.enumerated() where !p.name.hasPrefix(name) {
             p.name = "\(name).router.\(p.name.isEmpty ? String(i) : p.name)"
         }
@@ -68,19 +84,27 @@ public final class MoELayer: Layer {
         dExpertOutput = Tensor(shape: [0, width])
         dGathered = Tensor(shape: [0, width])
         dWeights = Tensor(shape: [0])
+        slotScratch = Tensor(shape: [0, width])
     }
 
-    /// The experts' parameters followed by the router's.
+    /// The experts' parameters, the router's, then the shared experts'.
     public var parameters: [Parameter] {
-        experts.flatMap(\.parameters) + router.parameters
+        experts.flatMap(\.parameters) + router.parameters + (shared?.parameters ?? [])
+    }
+
+    /// The rows the experts ran in the last forward: the plan's assignments, or for a soft plan
+    /// its slots over all groups (what the experts' FLOPs scale with).
+    public var expertRowCount: Int {
+        if let soft = plan.soft { return MoESoftDataMovement.slotRows(soft) }
+        return plan.assignmentCount
     }
 
     /// The parameters used at evaluation: with an ``ExpertMerge`` (random-batch routing), one
     /// merged FFN's worth (what the evaluated model really has), otherwise all of them.
     public var evaluationParameterCount: Int {
-        let routerCount = router.parameters.reduce(0) { $0 + $1.count }
-        guard let first = experts.first else { return routerCount }
-        return router.evaluationMerge != nil ? first.parameterCount + routerCount : parameterCount
+        let routerCount = router.parameters.reduce(0) { $0 + $1.count }, sharedCount = shared?.parameterCount ?? 0
+        guard let first = experts.first else { return routerCount + sharedCount }
+        return router.evaluationMerge != nil ? first.parameterCount + routerCount + sharedCount : parameterCount
     }
 
     private func ensureCapacity(tokens n: Int, assignments a: Int) {
@@ -112,9 +136,16 @@ public final class MoELayer: Layer {
             merged = ffn
             ffn.assignMerge(of: experts, coefficients: merge.coefficients)
             ffn.forward(x, rows: n, into: output.pointer)
+            shared?.forward(x, rows: n, addingTo: output.pointer)
             return output.pointer
         }
         try router.route(x, tokenCount: n, context: context, rng: &rng, plan: plan)
+        if let soft = plan.soft {
+            passesThrough = false
+            forwardSoft(x, tokenCount: n, soft: soft)
+            shared?.forward(x, rows: n, addingTo: output.pointer)
+            return output.pointer
+        }
         let a = plan.assignmentCount
         ensureCapacity(tokens: n, assignments: a)
         let y = output.pointer
@@ -124,6 +155,7 @@ public final class MoELayer: Layer {
             // expert reads x and its output is y's, without the gather and scatter copies.
             experts[0].forward(x, rows: n, into: expertOutput.pointer)
             y.update(from: expertOutput.pointer, count: n * width)
+            shared?.forward(x, rows: n, addingTo: y)
             return y
         }
         MoEDataMovement.dispatch(x, width: width, plan: plan, into: gathered.pointer)
@@ -134,7 +166,32 @@ public final class MoELayer: Layer {
                                into: expertOutput.pointer + range.lowerBound * width)
         }
         MoEDataMovement.combine(expertOutput.pointer, width: width, plan: plan, into: y)
+        shared?.forward(x, rows: n, addingTo: y)
         return y
+    }
+
+    /// The routed part of a soft plan: X̃ = Dᵀ·X per group, expert e on its G·p slot rows, Y = C·Ỹ.
+    private func forwardSoft(_ x: UnsafePointer<Float>, tokenCount n: Int, soft: SoftDispatch) {
+        precondition(soft.tokenCount == n && soft.expertCount == experts.count,
+                     "soft plan for \(soft.tokenCount) tokens and \(soft.expertCount) experts in a layer of \(n) and \(experts.count)")
+        precondition(plan.assignmentCount == 0, "a soft plan's sparse part must be empty (\(plan.assignmentCount) assignments)")
+        let rows = MoESoftDataMovement.slotRows(soft), perExpert = rows / experts.count
+        ensureCapacity(tokens: n, assignments: rows)
+        let scratch = softScratch(soft)
+        MoESoftDataMovement.dispatch(x, width: width, soft: soft, scratch: scratch, into: gathered.pointer)
+        for e in 0..<experts.count {
+            let offset = e * perExpert * width
+            experts[e].forward(gathered.pointer + offset, rows: perExpert, into: expertOutput.pointer + offset)
+        }
+        MoESoftDataMovement.combine(expertOutput.pointer, width: width, soft: soft, scratch: scratch, into: output.pointer)
+    }
+
+    /// The group-major slot buffer of a soft plan of several groups (grown, never per step), or nil.
+    private func softScratch(_ soft: SoftDispatch) -> UnsafeMutablePointer<Float>? {
+        guard MoESoftDataMovement.needsScratch(soft) else { return nil }
+        let rows = MoESoftDataMovement.slotRows(soft)
+        if slotScratch.shape[0] < rows { slotScratch = Tensor(shape: [max(rows, slotScratch.shape[0] * 5 / 4), width]) }
+        return slotScratch.pointer
     }
 
     /// Backward through the last training forward. `dOutput` is dL/dy (n × d), `x` the same
@@ -144,6 +201,14 @@ public final class MoELayer: Layer {
                          dInput: UnsafeMutablePointer<Float>, auxiliaryLossScale: Float = 1) {
         precondition(!ranMerged, "MoELayer.backward after an evaluation forward")
         precondition(plan.tokenCount == lastTokenCount, "MoELayer.backward: the plan is not the last forward's")
+        // The shared experts add their part once the routed part has written dInput.
+        defer { shared?.backward(dOutput: dOutput, input: x, rows: plan.tokenCount, addingTo: dInput) }
+        if let soft = plan.soft {
+            backwardSoft(dOutput: dOutput, input: x, dInput: dInput, soft: soft)
+            router.backward(plan: plan, dWeights: dWeights.pointer, auxiliaryLossScale: auxiliaryLossScale,
+                            input: x, dInput: dInput)
+            return
+        }
         // dL/dw_a = dy_t · FFN_e(x_t); dL/dFFN_e(x_t) = w_a · dy_t.
         if passesThrough {
             let n = plan.tokenCount
@@ -165,5 +230,22 @@ public final class MoELayer: Layer {
         MoEDataMovement.dispatchBackward(dGathered.pointer, width: width, plan: plan, into: dInput)
         router.backward(plan: plan, dWeights: dWeights.pointer, auxiliaryLossScale: auxiliaryLossScale,
                         input: x, dInput: dInput)
+    }
+
+    /// The soft part's backward: dC and dỸ = Cᵀ·dY, the experts' backward on their slot rows,
+    /// then dD and dX = D·dX̃ (overwriting `dInput`); dD and dC land in the plan's ``SoftDispatch``.
+    private func backwardSoft(dOutput: UnsafePointer<Float>, input x: UnsafePointer<Float>,
+                              dInput: UnsafeMutablePointer<Float>, soft: SoftDispatch) {
+        let rows = MoESoftDataMovement.slotRows(soft), perExpert = rows / experts.count
+        let scratch = softScratch(soft)
+        MoESoftDataMovement.combineBackward(dOutput: dOutput, slotOutput: expertOutput.pointer, width: width, soft: soft,
+                                            scratch: scratch, dSlotOutput: dExpertOutput.pointer)
+        for e in 0..<experts.count {
+            let offset = e * perExpert * width
+            experts[e].backward(dOutput: dExpertOutput.pointer + offset, input: gathered.pointer + offset,
+                                rows: perExpert, dInput: dGathered.pointer + offset)
+        }
+        MoESoftDataMovement.dispatchBackward(dGathered.pointer, input: x, width: width, soft: soft, scratch: scratch,
+                                             into: dInput)
     }
 }

@@ -1,3 +1,5 @@
+import SwitchyardLayers
+
 /// The model FLOPs of a Vision Transformer with MoE feed-forward layers, counted analytically
 /// per image (one multiply-add = 2 FLOPs), as `switchyard bench train` reports them.
 ///
@@ -15,6 +17,8 @@
 ///                                               without bias, one multiply-add per weight)
 ///       experts            a_b · T · 4 · d · h (a_b = expert assignments per token, measured:
 ///                                               each assignment runs d→h and h→d)
+///       shared experts     s · T · 4 · d · h_s (in MoE blocks: s shared experts of hidden h_s,
+///                          + s · 2 · T · d      every token; the second term with sigmoid gates)
 ///     classifier           2 · d · c, or 2 · d · c_h + 2 · c_h · c with a hidden layer
 ///
 /// and training counts **3 × forward** (the backward pass is taken as twice the forward, the
@@ -48,10 +52,13 @@ public struct ModelFLOPs: Codable, Equatable, Sendable {
     public var experts: Double
     /// The classifier head (on the CLS token), per image.
     public var classifier: Double
+    /// Shared experts (and their gates) over all MoE blocks, per image; nil for a model without
+    /// them (absent from the JSON, so counts of such models encode as before).
+    public var sharedExperts: Double?
 
     /// Forward FLOPs per image.
     public var forward: Double {
-        patchEmbedding + attentionProjections + attentionMixing + routers + experts + classifier
+        patchEmbedding + attentionProjections + attentionMixing + routers + experts + classifier + (sharedExperts ?? 0)
     }
 
     /// Training FLOPs per image: ``trainingMultiplier`` × ``forward``.
@@ -70,6 +77,11 @@ public struct ModelFLOPs: Codable, Equatable, Sendable {
         attentionMixing = blocks * (2 * t * t * d + 2 * t * t * d)
         routers = routerParameters.reduce(0) { $0 + 2 * t * Double($1) }
         experts = assignmentsPerToken.reduce(0) { $0 + $1 * t * 4 * d * h }
+        if m.sharedExpertCount > 0 {
+            let moeBlocks = Double((0..<m.depth).filter(m.isMoEBlock).count), s = Double(m.sharedExpertCount)
+            let gates = m.sharedExpertGateKind == .sigmoid ? 2 * t * d : 0
+            sharedExperts = moeBlocks * s * (t * 4 * d * Double(m.sharedExpertWidth) + gates)
+        }
         if m.classifierHidden > 0 {
             let ch = Double(m.classifierHidden)
             classifier = 2 * d * ch + 2 * ch * classes

@@ -31,8 +31,11 @@ public final class TransformerBlock: Layer {
     private var dScratch: Tensor      // gradients flowing into the sublayers' inputs
     private var dDropped: Tensor      // dL/d(attention output) under dropout
 
-    /// A block of width `width` with `heads` heads whose feed-forward uses `router`.
+    /// A block of width `width` with `heads` heads whose feed-forward uses `router`, with
+    /// `sharedExperts` shared experts of hidden width `sharedHidden` (default `hidden`) beside
+    /// the routed ones.
     public init(name: String, width: Int, heads: Int, hidden: Int, router: any Router, dropout: Float = 0,
+                sharedExperts: Int = 0, sharedHidden: Int? = nil, sharedGate: SharedExpertGate = .none,
                 rng: inout SeededRNG) {
         self.width = width
         attentionDropout = Dropout(rate: dropout)
@@ -40,7 +43,8 @@ public final class TransformerBlock: Layer {
         norm1 = LayerNormLayer(name: "\(name).norm1", width: width)
         attention = MultiHeadAttention(name: "\(name).attention", width: width, heads: heads, rng: &rng)
         norm2 = LayerNormLayer(name: "\(name).norm2", width: width)
-        feedForward = MoELayer(name: "\(name).mlp", width: width, hidden: hidden, router: router, rng: &rng)
+        feedForward = MoELayer(name: "\(name).mlp", width: width, hidden: hidden, router: router, shared: sharedExperts,
+                               sharedHidden: sharedHidden, sharedGate: sharedGate, rng: &rng)
         output = Tensor(shape: [0, width])
         residual = Tensor(shape: [0, width])
         dResidual = Tensor(shape: [0, width])

@@ -1,4 +1,5 @@
 import SwitchyardFileIO
+import SwitchyardLayers
 
 /// The shape of a Vision Transformer with Mixture-of-Experts feed-forward layers
 /// (Dosovitskiy et al. 2021, "An Image is Worth 16x16 Words", with pre-LayerNorm blocks).
@@ -36,12 +37,28 @@ public struct ViTConfiguration: Codable, Equatable, Sendable {
     /// routed independently (capacity and expert choice per group). Absent or 0: the whole batch
     /// is one group. Must divide the batch size.
     public var routingGroupImages: Int?
+    /// Shared experts per MoE layer (DeepSeekMoE): always-on FFNs beside the routed experts,
+    /// outside routing, load statistics and traces. Absent or 0: none.
+    public var sharedExperts: Int?
+    /// Hidden width of each shared expert. Absent: ``expertHidden``.
+    public var sharedExpertHidden: Int?
+    /// How shared experts are weighted: "none" (added as they are, DeepSeekMoE) or "sigmoid"
+    /// (y += sigmoid(x·w_s)·FFN_s(x) with a learned w_s, Qwen2-MoE). Absent: "none".
+    public var sharedExpertGate: String?
 
     /// The `fmnist-small` model.
     public init() {}
 
     /// Tokens per image: one per patch plus the CLS token.
     public var tokensPerImage: Int { (imageSize / patchSize) * (imageSize / patchSize) + 1 }
+
+    /// Shared experts per MoE layer (0 when absent).
+    public var sharedExpertCount: Int { sharedExperts ?? 0 }
+    /// The shared experts' hidden width in force.
+    public var sharedExpertWidth: Int { sharedExpertHidden ?? expertHidden }
+    /// The shared experts' gate in force (``SharedExpertGate/none`` when absent or unknown;
+    /// ``validate()`` rejects unknown names).
+    public var sharedExpertGateKind: SharedExpertGate { sharedExpertGate.flatMap(SharedExpertGate.init(rawValue:)) ?? .none }
 
     /// Whether block `b` has an MoE feed-forward (else a dense one).
     public func isMoEBlock(_ b: Int) -> Bool { (b + 1) % moeEvery == 0 }
@@ -66,6 +83,12 @@ public struct ViTConfiguration: Codable, Equatable, Sendable {
         try check(dropout.isFinite && dropout >= 0 && dropout < 1, "dropout", dropout, "a number in [0, 1)")
         if let g = routingGroupImages {
             try check(g >= 0, "routingGroupImages", g, "0 (the whole batch) or a number of images dividing the batch size")
+        }
+        if let s = sharedExperts { try check(s >= 0 && s <= 64, "sharedExperts", s, "0 (none) to 64") }
+        if let h = sharedExpertHidden { try check(h >= 1, "sharedExpertHidden", h, "at least 1") }
+        if let g = sharedExpertGate {
+            try check(SharedExpertGate(rawValue: g) != nil, "sharedExpertGate", "'\(g)'",
+                      SharedExpertGate.allCases.map { "'\($0.rawValue)'" }.joined(separator: " or "))
         }
     }
 }

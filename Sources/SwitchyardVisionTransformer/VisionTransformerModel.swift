@@ -48,8 +48,11 @@ public final class VisionTransformerModel: Layer {
             } else {
                 router = DenseRouter(configuration: .init(), modelWidth: c.width, expertCount: 1, rng: &rng)
             }
+            let shared = c.isMoEBlock(b) ? c.sharedExpertCount : 0
             blocks.append(TransformerBlock(name: "blocks.\(b)", width: c.width, heads: c.heads,
-                                           hidden: c.expertHidden, router: router, dropout: c.dropout, rng: &rng))
+                                           hidden: c.expertHidden, router: router, dropout: c.dropout,
+                                           sharedExperts: shared, sharedHidden: c.sharedExpertWidth,
+                                           sharedGate: c.sharedExpertGateKind, rng: &rng))
         }
         self.blocks = blocks
         finalNorm = LayerNormLayer(name: "final_norm", width: c.width)
