@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "SwitchyardDatasetsTests", dependencies: ["SwitchyardDatasets", "SwitchyardFileIO", "SwitchyardTensorCore"]),
         .testTarget(name: "SwitchyardTracesTests", dependencies: ["SwitchyardTraces", "SwitchyardFileIO"]),
         .testTarget(name: "SwitchyardTrainingTests", dependencies: ["SwitchyardTraining", "SwitchyardTraces", "SwitchyardDatasets", "SwitchyardFileIO", "SwitchyardRouting", "SwitchyardTensorCore", "SwitchyardVisionTransformer"]),
-        .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI", "SwitchyardTensorCore"]),
+        .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI", "SwitchyardTensorCore", "SwitchyardTraining"]),
         .testTarget(name: "SwitchyardBenchmarksTests", dependencies: ["SwitchyardBenchmarks", "SwitchyardVisionTransformer", "SwitchyardTraining", "SwitchyardRouting", "SwitchyardTensorCore"]),
         .testTarget(name: "SwitchyardRoutingStatisticsTests", dependencies: ["SwitchyardRoutingStatistics", "SwitchyardTraces"]),
         .testTarget(name: "SwitchyardNotebooksTests", dependencies: ["SwitchyardNotebooks", "SwitchyardFileIO"]),

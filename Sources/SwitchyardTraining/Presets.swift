@@ -13,6 +13,9 @@ public enum Presets {
         ("tiny",
          "A 2-block ViT (width 32) on the committed Fashion-MNIST subset for a few hundred steps: smoke tests and demos.",
          tiny),
+        ("fmnist-small-dsmoe",
+         "fmnist-small with DeepSeekMoE's experts, FLOP-matched: 16 routed experts of 64 (top 3) plus 1 shared expert of 64.",
+         fmnistSmallDeepSeekMoE),
     ]
 
     /// The preset called `name`, or nil.
@@ -49,6 +52,23 @@ public enum Presets {
         c.optimizer.warmupSteps = 0
         c.batchSize = 128
         c.epochs = 100
+        return c
+    }
+
+    /// `fmnist-small-dsmoe`: fmnist-small with DeepSeekMoE's fine-grained and shared experts
+    /// (Dai et al. 2024), FLOP-matched to it: each of the 4 experts of hidden 256 split into m = 4 of
+    /// hidden 64 (16 routed experts), top mK = 4 of which K_s = 1 becomes an always-on shared expert
+    /// of hidden 64: the `deepseek-moe` router takes K′ = 3 routed experts per token. Expert FLOPs per
+    /// token: 3·4·d·64 + 4·d·64 = 4·d·256, as fmnist-small's top-1 of 256.
+    public static var fmnistSmallDeepSeekMoE: TrainingConfiguration {
+        var c = TrainingConfiguration()
+        c.preset = "fmnist-small-dsmoe"
+        c.model.experts = 16
+        c.model.expertHidden = 64
+        c.model.sharedExperts = 1
+        c.model.sharedExpertHidden = 64
+        c.model.router = "deepseek-moe"
+        c.model.routerOptions = ["k": "3"]
         return c
     }
 

@@ -121,4 +121,9 @@ final class RouterGradientTests: XCTestCase {
     func testHashWithLearnedWeights() throws {
         try check("hash", options: ["learnedWeights": "true"], imageTokens: 4)
     }
+
+    func testDeepSeekMoEWithTheDeviceLevelLoss() throws {
+        try check("deepseek-moe", options: ["k": "2", "balanceLossWeight": "0.5", "deviceGroups": "2", "deviceLossWeight": "0.5"])
+        try check("top-k", options: ["score": "sigmoid", "deviceGroups": "2", "deviceLossWeight": "0.5"])
+    }
 }

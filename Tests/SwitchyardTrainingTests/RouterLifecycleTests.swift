@@ -195,3 +195,16 @@ final class RouterLifecycleTests: XCTestCase {
         XCTAssertEqual(trace.metadata["router.chooser"], "tokens")
     }
 }
+
+/// The DeepSeekMoE preset is FLOP-matched to fmnist-small and trains.
+final class DeepSeekMoEPresetTests: XCTestCase {
+    func testPresetMatchesFMNISTSmallsExpertFLOPsAndIsValid() throws {
+        let base = try XCTUnwrap(Presets.named("fmnist-small")), ds = try XCTUnwrap(Presets.named("fmnist-small-dsmoe"))
+        try ConfigurationResolver.validate(ds)
+        let a = ModelFLOPs(configuration: base.model, assignmentsPerToken: [1, 1, 1, 1], routerParameters: [256, 256, 256, 256])
+        let b = ModelFLOPs(configuration: ds.model, assignmentsPerToken: [3, 3, 3, 3], routerParameters: [1024, 1024, 1024, 1024])
+        XCTAssertEqual(a.experts, b.experts + (b.sharedExperts ?? 0), "routed top-3 of 64 plus one shared of 64 = top-1 of 256")
+        XCTAssertEqual(ds.model.routerOptions["k"], "3")
+        XCTAssertEqual(try RouterRegistry.shared.describe(name: "deepseek-moe", options: ds.model.routerOptions, expertCount: 16).traits.k, 3)
+    }
+}

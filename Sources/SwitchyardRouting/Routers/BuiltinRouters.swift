@@ -15,4 +15,5 @@ let builtinRouters: [any Router.Type] = [
     ReMoERouter.self,
     TopKRouter.self,
     HashRouter.self,
+    DeepSeekMoERouter.self,
 ]

@@ -23,6 +23,11 @@ public final class TopKRouter: Router {
         public var renormalize = true
         /// α of the balance loss (0 = off).
         public var balanceLossWeight: Float = 1e-2
+        /// D, the number of device groups of the device-level balance loss (0 = off): experts
+        /// 0..<E/D on device 0 and so on, as expert parallelism places them.
+        public var deviceGroups = 0
+        /// α₂ of DeepSeekMoE's device-level balance loss α₂·Σ_d f′_d·P′_d.
+        public var deviceLossWeight: Float = 0
 
         /// Mixtral's convention: softmax, top-2, renormalised; α = 0.01.
         public init() {}
@@ -33,6 +38,8 @@ public final class TopKRouter: Router {
             "score": "softmax (Mixtral, Qwen2-MoE, OLMoE) or sigmoid (DeepSeek-V3)",
             "renormalize": "renormalise weights over the k (Mixtral, DeepSeek-V3) or not (Qwen2-MoE, OLMoE)",
             "balanceLossWeight": "α of Megatron's balance loss α·E·Σ f_i·P_i, f over all k choices (0 = off)",
+            "deviceGroups": "D device groups of experts for the device-level loss (0 = off); must divide E",
+            "deviceLossWeight": "α₂ of the device-level loss α₂·Σ_d f′_d·P′_d (DeepSeekMoE)",
         ]
 
         /// k in 1…E, α ≥ 0.
@@ -40,6 +47,10 @@ public final class TopKRouter: Router {
             try requireRange(k >= 1 && k <= expertCount, "top-k", "k", k, "1 to E = \(expertCount)")
             try requireRange(balanceLossWeight >= 0 && balanceLossWeight.isFinite, "top-k", "balanceLossWeight",
                              balanceLossWeight, "a finite number ≥ 0")
+            try requireRange(deviceGroups >= 0 && (deviceGroups == 0 || expertCount % deviceGroups == 0), "top-k", "deviceGroups",
+                             deviceGroups, "0 (off) or a divisor of E = \(expertCount)")
+            try requireRange(deviceLossWeight >= 0 && deviceLossWeight.isFinite, "top-k", "deviceLossWeight",
+                             deviceLossWeight, "a finite number ≥ 0")
         }
     }
 
@@ -62,6 +73,7 @@ public final class TopKRouter: Router {
     private var builder = RoutingPlanBuilder()
     private var top: [Float] = [], chosen: [Int32] = [], weights: [Float] = []
     private var fraction: [Float] = []
+    private var coefficient: [Float] = []   // ∂(losses)/∂P_j per expert
     private let distribution: PlanProbabilities
 
     /// A top-k router for width `modelWidth`.
@@ -102,17 +114,36 @@ public final class TopKRouter: Router {
             plan.probabilities = distribution.tensor
             p = UnsafePointer(q)
         }
+        // f_i = count_i/(T·k) over all k choices; P_i = mean_t q_ti. Balance: α·E·Σ f_i·P_i. Device
+        // level (DeepSeekMoE): α₂·Σ_d f′_d·P′_d with f′_d the mean of E·f_i over the device's experts
+        // and P′_d the sum of their P_i. Both are linear in P: coefficient_j·P_j summed.
         fraction = [Float](repeating: 0, count: e)
-        var loss: Float = 0
-        if configuration.balanceLossWeight > 0 && n > 0 {
+        coefficient = [Float](repeating: 0, count: e)
+        var mean = [Float](repeating: 0, count: e)
+        if n > 0 {
             for c in chosen { fraction[Int(c)] += 1 / Float(n * k) }
-            var mean = [Float](repeating: 0, count: e)
             for t in 0..<n { for j in 0..<e { mean[j] += p[t * e + j] / Float(n) } }
-            for j in 0..<e { loss += fraction[j] * mean[j] }
-            loss *= configuration.balanceLossWeight * Float(e)
         }
-        plan.auxiliaryLoss = loss
-        plan.auxiliaryTerms = [("balance", loss)]
+        var loss: Float = 0, deviceLoss: Float = 0
+        for j in 0..<e {
+            coefficient[j] = configuration.balanceLossWeight * Float(e) * fraction[j]
+            loss += coefficient[j] * mean[j]
+        }
+        let groups = configuration.deviceGroups
+        if groups > 0 && configuration.deviceLossWeight > 0 {
+            let size = e / groups
+            for g in 0..<groups {
+                let experts = g * size ..< (g + 1) * size
+                let f = experts.reduce(Float(0)) { $0 + Float(e) * fraction[$1] } / Float(size)
+                for j in experts {
+                    coefficient[j] += configuration.deviceLossWeight * f
+                    deviceLoss += configuration.deviceLossWeight * f * mean[j]
+                }
+            }
+        }
+        plan.auxiliaryLoss = loss + deviceLoss
+        plan.auxiliaryTerms = groups > 0 ? [("balance", loss), ("device", deviceLoss)] : [("balance", loss)]
+
     }
 
     /// Through the weights and the balance loss into the scores, then the gate.
@@ -130,16 +161,16 @@ public final class TopKRouter: Router {
                 for j in 0..<k { dScores[t * e + Int(chosen[t * k + j])] += dw[t * k + j] }
             }
         }
-        if configuration.balanceLossWeight > 0 && n > 0 {
-            // L = α·E·Σ_i f_i·mean_t q_ti with q = s (softmax) or s/Σs (sigmoid).
-            let c = auxiliaryLossScale * configuration.balanceLossWeight * Float(e) / Float(n)
+        if n > 0 && coefficient.contains(where: { $0 != 0 }) {
+            // The losses are Σ_j coefficient_j·mean_t q_tj with q = s (softmax) or s/Σs (sigmoid).
+            let c = auxiliaryLossScale / Float(n)
             for t in 0..<n {
                 if configuration.score == .softmax {
-                    for j in 0..<e { dScores[t * e + j] += c * fraction[j] }
+                    for j in 0..<e { dScores[t * e + j] += c * coefficient[j] }
                 } else {
                     var sum: Float = 0, dot: Float = 0
-                    for j in 0..<e { sum += s[t * e + j]; dot += fraction[j] * s[t * e + j] }
-                    for j in 0..<e { dScores[t * e + j] += c * (fraction[j] - dot / sum) / sum }
+                    for j in 0..<e { sum += s[t * e + j]; dot += coefficient[j] * s[t * e + j] }
+                    for j in 0..<e { dScores[t * e + j] += c * (coefficient[j] - dot / sum) / sum }
                 }
             }
         }
