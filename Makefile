@@ -39,7 +39,7 @@ release:
 # RUN_DIR/analysis.json) and write the markdown report, whose path is printed last.
 # On two cores: about a minute to build, under two minutes to train, seconds for the rest.
 demo: deps release
-	$(BIN) train --preset fmnist-small --router switch --seed $(SEED) --threads $(THREADS) --out $(RUN_DIR)
+	$(BIN) train --preset fmnist-small --router switch --seed $(SEED) --threads $(THREADS) --out $(RUN_DIR) --overwrite
 	$(BIN) eval $(RUN_DIR)
 	$(BIN) analyze $(RUN_DIR) --json $(RUN_DIR)/analysis.json > /dev/null
 	$(BIN) report $(RUN_DIR) --out $(RUN_DIR)/report
