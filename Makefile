@@ -49,7 +49,8 @@ demo: deps release
 # optimised build and the example's debug build (no CPU flags, 8-lane kernels) must then train
 # to the same numbers bit for bit (scripts/test-builds-agree.sh), and every built-in router must
 # give the numbers of the reference commit (scripts/test-routers-unchanged.sh); then
-# every parser's fuzz target runs 3,000 inputs (scripts/fuzz.sh --smoke); the test suite runs
+# every parser's fuzz target runs 3,000 inputs (scripts/fuzz.sh --smoke); the red team replays
+# every attack of scripts/red-team.d (docs/reliability.md, about half a minute); the test suite runs
 # last, so its summary closes the output. The tests run on an optimised build with testing
 # enabled (its own build folder, .build-test): they test the code that ships, and the SIMD
 # kernels of an unoptimised build are some 25 times slower (the suite would take minutes, not
@@ -62,6 +63,7 @@ test:
 	bash scripts/test-builds-agree.sh .build-test/release/switchyard Examples/CustomRouter/.build/debug/my-switchyard
 	bash scripts/test-routers-unchanged.sh .build-test/release/switchyard
 	bash scripts/fuzz.sh --smoke
+	bash scripts/red-team.sh .build-test/release/switchyard
 	$(SWIFT) test $(TEST_FLAGS) --disable-swift-testing
 
 # libFuzzer on every parser (the Fuzz package, built with -sanitize=fuzzer,address):
