@@ -97,7 +97,7 @@ struct NotebookRunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the notebook with its outputs here instead of back to FILE.", valueName: "file"))
     var out: String?
 
-    @Option(name: .customLong("workdir"), help: ArgumentHelp("Run the blocks here, the only place they may write (default: the directory of the notebook written).", valueName: "dir"))
+    @Option(name: .customLong("workdir"), help: ArgumentHelp("Run the blocks here (default: the directory of the notebook written); they may write only in its runs/ and reports/ and --allow-write directories.", valueName: "dir"))
     var workingDirectory: String?
 
     @Option(name: .customLong("allow-read"), help: ArgumentHelp("A further directory the blocks may read (repeatable).", valueName: "dir"))

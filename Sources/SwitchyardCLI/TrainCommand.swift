@@ -146,30 +146,12 @@ extension TrainCommand {
     /// stopped before it wrote one) the command line must give the configuration, starting
     /// with --preset or --config: a resume never falls back to the default preset.
     func resumedConfiguration() throws -> TrainingConfiguration {
-        let saved = (out as NSString).appendingPathComponent("config.json")
-        let explicit = options.preset != nil || options.configFile != nil
-        guard FileManager.default.fileExists(atPath: saved) else {
-            guard explicit else {
-                throw InputError(file: saved, message: """
-                    \(FileManager.default.fileExists(atPath: out) ? "missing" : "missing (there is no run directory)"): \
-                    --resume continues a run with its own configuration; if the run stopped before it wrote one, give \
-                    the run's options again, starting with --preset or --config (its checkpoints are checked against them)
-                    """)
-            }
+        guard let saved = try RunDirectorySetup.savedConfiguration(in: out) else {
+            guard options.preset != nil || options.configFile != nil else { throw RunDirectorySetup.missingConfiguration(in: out) }
             return try options.resolve()
         }
-        let run = try ConfigurationResolver.resolve(preset: nil, file: saved, settings: [])
-        let requested = try options.resolve(baseFile: saved)
-        var comparable = requested
-        comparable.epochs = run.epochs
-        let changed = RunDirectorySetup.differences(run, comparable)
-        guard changed.isEmpty else {
-            throw InputError(file: saved, message: """
-                --resume continues the run with its own configuration, but the command line changes \
-                \(changed.joined(separator: ", ")); only --epochs may change on --resume (to extend the run): \
-                start a new run for another configuration (another --out, or --overwrite)
-                """)
-        }
+        let requested = try options.resolve(baseFile: (out as NSString).appendingPathComponent("config.json"))
+        try RunDirectorySetup.checkResume(of: out, saved: saved, requested: requested)
         return requested
     }
 }

@@ -94,6 +94,45 @@ public enum RunDirectorySetup {
         return pid
     }
 
+    /// The configuration of the run in `directory` (its `config.json`, validated), or nil when
+    /// there is none.
+    ///
+    /// - Throws: an ``InputError`` naming `config.json` when it is there but damaged: a resume
+    ///   never falls back to another configuration.
+    public static func savedConfiguration(in directory: String) throws -> TrainingConfiguration? {
+        let file = (directory as NSString).appendingPathComponent("config.json")
+        var status = stat()
+        guard lstat(file, &status) == 0 else { return nil }
+        return try ConfigurationResolver.resolve(preset: nil, file: file, settings: [])
+    }
+
+    /// The error for `--resume` in a directory without `config.json` when the command line
+    /// does not give the configuration (`--preset` or `--config`) either.
+    public static func missingConfiguration(in directory: String) -> InputError {
+        InputError(file: (directory as NSString).appendingPathComponent("config.json"), message: """
+            \(FileManager.default.fileExists(atPath: directory) ? "missing" : "missing (there is no run directory)"): \
+            --resume continues a run with its own configuration; if the run stopped before it wrote one, give \
+            the run's options again, starting with --preset or --config (its checkpoints are checked against them)
+            """)
+    }
+
+    /// Checks that `requested` (the command line's configuration for `--resume`) changes
+    /// nothing of the run's `saved` configuration but `epochs`.
+    ///
+    /// - Throws: an ``InputError`` naming `config.json` of `directory` and every changed field.
+    public static func checkResume(of directory: String, saved: TrainingConfiguration, requested: TrainingConfiguration) throws {
+        var comparable = requested
+        comparable.epochs = saved.epochs
+        let changed = differences(saved, comparable)
+        guard changed.isEmpty else {
+            throw InputError(file: (directory as NSString).appendingPathComponent("config.json"), message: """
+                --resume continues the run with its own configuration, but the command line changes \
+                \(changed.joined(separator: ", ")); only --epochs may change on --resume (to extend the run): \
+                start a new run for another configuration (another --out, or --overwrite)
+                """)
+        }
+    }
+
     /// The fields where `b` differs from `a`, as `path (a → b)`, by their JSON form.
     public static func differences(_ a: TrainingConfiguration, _ b: TrainingConfiguration) -> [String] {
         let encoder = JSONEncoder()

@@ -408,7 +408,7 @@ public final class Trainer {
 
     /// How many epochs `epochs.jsonl` records, 1, 2, … without a gap (0 if it is missing or
     /// empty). Unreadable lines count as missing, as a resumed run drops them.
-    static func recordedEpochs(in file: String) -> Int {
+    public static func recordedEpochs(in file: String) -> Int {
         guard let data = FileManager.default.contents(atPath: file) else { return 0 }
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(
