@@ -105,7 +105,7 @@ for t in "${targets[@]}"; do
     problem="did only $executed of $runs runs in ${seconds} s (-max_total_time=$max_time)"
   fi
   if [ -z "$problem" ]; then
-    printf 'fuzz: %-16s %9d runs in %7.1f s  %6d exec/s  corpus %d inputs  %s  no crash\n' \
+    printf 'fuzz: %-20s %9d runs in %7.1f s  %6d exec/s  corpus %d inputs  %s  no crash\n' \
       "$t" "$executed" "$seconds" "$rate" "$inputs" "${coverage:-cov ?}"
   else
     failed+=("$t")
@@ -114,7 +114,7 @@ for t in "${targets[@]}"; do
     for a in "$work/$t/artifacts"/*; do
       [ -e "$a" ] && cp "$a" "Fuzz/findings/$t-$(basename "$a")"
     done
-    printf 'fuzz: %-16s FAILED after %d runs in %s s: %s\n' "$t" "$executed" "$seconds" "$problem" >&2
+    printf 'fuzz: %-20s FAILED after %d runs in %s s: %s\n' "$t" "$executed" "$seconds" "$problem" >&2
     { grep -E 'Fatal error|ERROR:|SUMMARY|^    #[0-9] ' "$log" || tail -5 "$log"; } | head -20 | sed 's/^/    /' >&2
     for a in Fuzz/findings/"$t"-*; do
       [ -e "$a" ] && echo "    replay: $bin/$t $a" >&2
