@@ -39,7 +39,7 @@ release:
 # RUN_DIR/analysis.json) and write the markdown report, whose path is printed last.
 # On two cores: about a minute to build, under two minutes to train, seconds for the rest.
 demo: deps release
-	$(BIN) train --preset fmnist-small --router switch --seed $(SEED) --threads $(THREADS) --out $(RUN_DIR)
+	$(BIN) train --preset fmnist-small --router switch --seed $(SEED) --threads $(THREADS) --out $(RUN_DIR) --overwrite
 	$(BIN) eval $(RUN_DIR)
 	$(BIN) analyze $(RUN_DIR) --json $(RUN_DIR)/analysis.json > /dev/null
 	$(BIN) report $(RUN_DIR) --out $(RUN_DIR)/report
@@ -51,7 +51,8 @@ demo: deps release
 # give the numbers of the reference commit (scripts/test-routers-unchanged.sh); then
 # every parser's fuzz target runs 3,000 inputs (scripts/fuzz.sh --smoke); sweeps run on the local
 # cores and on a single-node Slurm started for the purpose (scripts/test-sweeps.sh, about two
-# minutes; it installs slurm-wlm and munge when missing); the test suite runs
+# minutes; it installs slurm-wlm and munge when missing); the red team replays every attack of
+# scripts/red-team.d (docs/reliability.md, about half a minute); the test suite runs
 # last, so its summary closes the output. The tests run on an optimised build with testing
 # enabled (its own build folder, .build-test): they test the code that ships, and the SIMD
 # kernels of an unoptimised build are some 25 times slower (the suite would take minutes, not
@@ -65,6 +66,7 @@ test:
 	bash scripts/test-routers-unchanged.sh .build-test/release/switchyard
 	bash scripts/fuzz.sh --smoke
 	bash scripts/test-sweeps.sh .build-test/release/switchyard
+	bash scripts/red-team.sh .build-test/release/switchyard
 	$(SWIFT) test $(TEST_FLAGS) --disable-swift-testing
 
 # libFuzzer on every parser (the Fuzz package, built with -sanitize=fuzzer,address):

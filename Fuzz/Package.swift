@@ -24,6 +24,8 @@ let targets: [(name: String, products: [String])] = [
     ("fuzz-config", ["SwitchyardTraining"]),
     ("fuzz-jsonl", ["SwitchyardTraining"]),
     ("fuzz-notebook", ["SwitchyardNotebooks"]),
+    ("fuzz-run-directory", ["SwitchyardTraining"]),
+    ("fuzz-notebook-policy", ["SwitchyardNotebooks"]),
 ]
 
 let package = Package(

@@ -54,16 +54,24 @@ struct NotebookRunCommand: ParsableCommand {
 
         No shell is involved: quotes group words ('…' and "…"), but pipes, redirections, \
         variables, globs, `;`, `&` and `~` are refused. Blocks may run every Switchyard \
-        subcommand but `notebook`. Every argument that names a path must stay inside the \
-        working directory or a directory given with --allow-read (after `..` and symbolic \
-        links are followed), and --out, --json and --trace must name places inside the \
-        working directory: a notebook reads and writes only where it is allowed to.
+        subcommand but `notebook`. Every argument that names a path (also after the `=` of \
+        --set=KEY=VALUE) must stay inside the working directory or a directory given with \
+        --allow-read (after `..` and symbolic links are followed), and --out, --json and \
+        --trace must name places inside the working directory's runs/ or reports/ (or a \
+        directory given with --allow-write), never the notebook itself: a notebook reads and \
+        writes only where it is allowed to.
+
+        Each block may run --block-timeout seconds (default 3600) and print --max-output \
+        bytes (default 1 MiB); a block past either is stopped (its process group killed) and \
+        the run fails. Ctrl-C or SIGTERM stops the running block the same way; if the runner \
+        is killed, its block gets SIGTERM. A failed or stopped run leaves the notebook as it was.
 
         Examples:
           switchyard notebook run Notebooks-md/01-quick-start.md
           switchyard notebook run sweep.md --allow-read /usr/share/datasets
           switchyard notebook run draft.md --out Notebooks-md/03-draft.md
           switchyard notebook run sweep.md --dry-run    # check, list the commands
+          switchyard notebook run long.md --block-timeout 0 --allow-write figures
         """
     )
 
@@ -71,6 +79,8 @@ struct NotebookRunCommand: ParsableCommand {
     static let markdownSubcommands: Set<String> = ["report", "compare"]
     /// Options whose values are written by the subcommands: they must lie in the working directory.
     static let outputOptions: Set<String> = ["--out", "--json", "--trace"]
+    /// Where blocks may write by default, relative to the working directory.
+    static let writableDirectories = ["runs", "reports"]
     /// Options whose values are read as paths even when they do not look like paths.
     static let pathOptions: Set<String> = ["--config", "--data-dir"]
 
@@ -89,23 +99,43 @@ struct NotebookRunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the notebook with its outputs here instead of back to FILE.", valueName: "file"))
     var out: String?
 
-    @Option(name: .customLong("workdir"), help: ArgumentHelp("Run the blocks here, the only place they may write (default: the directory of the notebook written).", valueName: "dir"))
+    @Option(name: .customLong("workdir"), help: ArgumentHelp("Run the blocks here (default: the directory of the notebook written); they may write only in its runs/ and reports/ and --allow-write directories.", valueName: "dir"))
     var workingDirectory: String?
 
     @Option(name: .customLong("allow-read"), help: ArgumentHelp("A further directory the blocks may read (repeatable).", valueName: "dir"))
     var readableDirectories: [String] = []
 
+    @Option(name: .customLong("allow-write"), help: ArgumentHelp("A further directory the blocks may write, relative to the working directory (repeatable; default runs and reports).", valueName: "dir"))
+    var writableDirectories: [String] = []
+
+    @Option(name: .customLong("block-timeout"), help: ArgumentHelp("Seconds a block may run before it is stopped (0 = no limit).", valueName: "seconds"))
+    var blockTimeout: Double = BlockLimits().seconds
+
+    @Option(name: .customLong("max-output"), help: ArgumentHelp("Bytes a block may print into the notebook before it is stopped (0 = no limit).", valueName: "bytes"))
+    var maxOutput: Int = BlockLimits().outputBytes
+
     @Flag(name: .customLong("dry-run"), help: "Check every block and print the commands without running them.")
     var dryRun = false
+
+    func validate() throws {
+        guard blockTimeout.isFinite, blockTimeout >= 0, blockTimeout <= 1e9 else {
+            throw ValidationError("--block-timeout \(blockTimeout) is not allowed; expected 0 (no limit) or seconds up to 1e9")
+        }
+        guard maxOutput >= 0 else { throw ValidationError("--max-output \(maxOutput) is not allowed; expected 0 (no limit) or more bytes") }
+    }
 
     func run() throws {
         let written = out ?? file
         var directory = workingDirectory ?? (written as NSString).deletingLastPathComponent
         if directory.isEmpty { directory = "." }
+        let protected = [file, written].filter { FileManager.default.fileExists(atPath: $0) || $0 == written }
         let policy = try NotebookPolicy(allowedSubcommands: Self.allowedSubcommands, workingDirectory: directory,
                                         readableDirectories: readableDirectories,
+                                        writableDirectories: Self.writableDirectories + writableDirectories,
+                                        protectedFiles: protected,
                                         outputOptions: Self.outputOptions, pathOptions: Self.pathOptions)
-        var executor = ProcessExecutor(markdownSubcommands: Self.markdownSubcommands)
+        var executor = ProcessExecutor(markdownSubcommands: Self.markdownSubcommands,
+                                       limits: BlockLimits(seconds: blockTimeout, outputBytes: maxOutput))
         executor.errorEcho = FileHandle.standardError  // progress of long runs, as it comes
         let runner = NotebookRunner(policy: policy, executor: executor.run) { block in
             FileHandle.standardError.write(Data("\(file): line \(block.line): \(block.commandText)\n".utf8))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SwitchyardNotebooks
 
 /// The version printed by `switchyard --version`.
 public let switchyardVersion = "0.1.0"
@@ -44,4 +45,11 @@ public struct SwitchyardCommand: ParsableCommand {
 
     /// Creates the command; argument parsing fills it in.
     public init() {}
+
+    /// Parses the process's arguments and runs the command; a notebook block's process first
+    /// arranges to die with its notebook runner (``RunnerDeath``).
+    public static func main() {
+        RunnerDeath.follow()
+        main(nil)
+    }
 }

@@ -41,8 +41,9 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(name: .customLong("set"), help: ArgumentHelp("Any configuration field, PATH=VALUE (repeatable), e.g. model.width=128 or optimizer.learningRate=3e-4.", valueName: "path=value"))
     var settings: [String] = []
 
-    /// The validated configuration these options describe.
-    func resolve() throws -> TrainingConfiguration {
+    /// The validated configuration these options describe, starting from `baseFile` (a run's
+    /// config.json) when neither --preset nor --config is given.
+    func resolve(baseFile: String? = nil) throws -> TrainingConfiguration {
         var pairs = try JSONOverrides.parse(settings, option: "--set")
         if let router { pairs.append(("model.router", router)) }
         if let experts { pairs.append(("model.experts", String(experts))) }
@@ -51,7 +52,8 @@ struct ConfigurationOptions: ParsableArguments {
         if let batchSize { pairs.append(("batchSize", String(batchSize))) }
         if let threads { pairs.append(("threads", String(threads))) }
         if let dataDirectory { pairs.append(("data.directory", dataDirectory)) }
-        var configuration = try ConfigurationResolver.resolve(preset: preset, file: configFile, settings: pairs)
+        let file = configFile ?? (preset == nil ? baseFile : nil)
+        var configuration = try ConfigurationResolver.resolve(preset: preset, file: file, settings: pairs)
         if let onNonFinite { configuration.nonFinite = onNonFinite }
         if !routerOptions.isEmpty {
             for (key, value) in try JSONOverrides.parse(routerOptions, option: "--router-option") {
@@ -80,6 +82,16 @@ struct TrainCommand: ParsableCommand {
           switchyard train --preset tiny --router top-2 --epochs 1 --out runs/smoke
           switchyard train --set model.width=128 --set optimizer.learningRate=5e-4 --out runs/wide
           switchyard train --out runs/ec --resume          # continue after the last checkpoint
+          switchyard train --out runs/ec --resume --epochs 6   # extend it (if the learning rates allow)
+          switchyard train --preset tiny --out runs/smoke --overwrite   # replace the run there
+
+        The run directory is locked while a run writes it (a second run with the same --out \
+        is refused, naming the first one's pid). A new run needs an empty --out: continue the \
+        run there with --resume or replace it with --overwrite. --resume uses the run's own \
+        config.json and its newest intact checkpoint (falling back, with a warning, to an older \
+        one if the newest is damaged); --epochs on --resume extends the run when the epochs \
+        already trained used the same learning rates as a run of the new length would have \
+        (and is refused with the reason otherwise).
 
         Ctrl-C (SIGINT) or SIGTERM stops after the step in progress and writes \
         checkpoints/interrupted.ckpt; --resume continues from it and ends with the same \
@@ -92,20 +104,25 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "The run directory to write.")
     var out: String
 
-    @Flag(help: "Continue the run in --out from its newest checkpoint (same configuration).")
+    @Flag(help: "Continue the run in --out from its newest intact checkpoint, with the run's own configuration (config.json); only --epochs may change, to extend the run.")
     var resume = false
+
+    @Flag(help: "Replace the run in --out: remove its config.json, logs, checkpoints and traces first.")
+    var overwrite = false
 
     @Flag(help: "Print nothing but errors.")
     var quiet = false
 
     func run() throws {
-        var configuration = try options.resolve()
-        if resume {
-            let saved = (out as NSString).appendingPathComponent("config.json")
-            if FileManager.default.fileExists(atPath: saved), options.configFile == nil, options.preset == nil,
-               options.settings.isEmpty, options.router == nil, options.onNonFinite == nil {
-                configuration = try ConfigurationResolver.resolve(preset: nil, file: saved, settings: [])
-            }
+        if resume && overwrite {
+            throw ValidationError("--resume continues the run in --out and --overwrite replaces it; give one of them")
+        }
+        let configuration = try resume ? resumedConfiguration() : options.resolve()
+        // Nothing is written before the configuration is valid; the lock is held from here on.
+        let lock = try RunDirectoryLock(directory: out)
+        defer { lock.release(removingCreatedDirectory: true) }
+        for note in try RunDirectorySetup.prepare(out, mode: resume ? .resume : overwrite ? .overwrite : .new) where !quiet {
+            FileHandle.standardError.write(Data("\(out): \(note)\n".utf8))
         }
         let trainer = try Trainer(configuration: configuration, runDirectory: out, resume: resume, quiet: quiet)
         let summary: RunSummary
@@ -120,6 +137,22 @@ struct TrainCommand: ParsableCommand {
                      + "(%@ evaluated), %.0f images/s", out, summary.router, summary.seed, summary.testAccuracy * 100,
                      summary.epochs, summary.steps, String(summary.parameterCount), String(summary.evaluationParameterCount),
                      summary.imagesPerSecond))
+    }
+}
+
+extension TrainCommand {
+    /// The configuration of the run to resume: its config.json with the command line's
+    /// settings applied, which may change nothing but `epochs`. Without a config.json (a run
+    /// stopped before it wrote one) the command line must give the configuration, starting
+    /// with --preset or --config: a resume never falls back to the default preset.
+    func resumedConfiguration() throws -> TrainingConfiguration {
+        guard let saved = try RunDirectorySetup.savedConfiguration(in: out) else {
+            guard options.preset != nil || options.configFile != nil else { throw RunDirectorySetup.missingConfiguration(in: out) }
+            return try options.resolve()
+        }
+        let requested = try options.resolve(baseFile: (out as NSString).appendingPathComponent("config.json"))
+        try RunDirectorySetup.checkResume(of: out, saved: saved, requested: requested)
+        return requested
     }
 }
 

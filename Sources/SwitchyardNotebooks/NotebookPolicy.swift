@@ -14,8 +14,12 @@ import Foundation
 ///   (a symbolic link there may point anywhere), whether or not it starts with `-` (after
 ///   `--`, `-x/../..` is a positional value);
 /// - it is the value of a path option or an output option (`--out DIR` or `--out=DIR`);
-/// - it is the value after `=` of `--option=value` or `name=value`, and that value looks
-///   like a path by the first rule.
+/// - it is the value after any `=` of `--option=value`, `name=value` or
+///   `--option=name=value` (`--set=data.directory=/x`), and that value looks like a path by
+///   the first rule.
+///
+/// Output values must moreover lead inside one of the writable directories (default: the
+/// working directory) and may never be, or hold, a protected file (the notebook itself).
 ///
 /// `~` and empty paths are refused. The checks concern the arguments: a command's own
 /// defaults (the data set's usual directory, say) are not arguments and are not checked.
@@ -35,11 +39,20 @@ public struct NotebookPolicy: Sendable {
     public let resolvedWorkingDirectory: String
     /// The working directory and the readable directories, physical.
     public let resolvedReadableDirectories: [String]
+    /// Where output options may write, as given (empty: the working directory).
+    public let writableDirectories: [String]
+    /// Where output options may write, physical.
+    public let resolvedWritableDirectories: [String]
+    /// Files no output may be or hold (the notebook read and the notebook written), physical.
+    public let protectedFiles: [String]
 
     /// A policy; relative directories are taken relative to the current directory.
     ///
     /// Throws an ``InputError`` if a directory is empty or goes through a dangling link.
+    /// Relative writable directories are taken relative to the working directory; protected
+    /// files relative to the current directory.
     public init(allowedSubcommands: Set<String>, workingDirectory: String, readableDirectories: [String] = [],
+                writableDirectories: [String] = [], protectedFiles: [String] = [],
                 outputOptions: Set<String> = [], pathOptions: Set<String> = []) throws {
         self.allowedSubcommands = allowedSubcommands
         self.workingDirectory = workingDirectory
@@ -53,7 +66,18 @@ public struct NotebookPolicy: Sendable {
             }
         }
         resolvedWorkingDirectory = try physical(workingDirectory, "working directory")
-        resolvedReadableDirectories = try [resolvedWorkingDirectory] + readableDirectories.map { try physical($0, "--allow-read") }
+        let working = resolvedWorkingDirectory
+        self.writableDirectories = writableDirectories
+        let writable = try writableDirectories.isEmpty ? [working] : writableDirectories.map { directory in
+            guard !directory.isEmpty else { throw InputError(location: "--allow-write", message: "an empty directory") }
+            do { return try PhysicalPath.resolve(directory, relativeTo: working) } catch let error as InputError {
+                throw InputError(file: directory, location: "--allow-write", message: error.message)
+            }
+        }
+        resolvedWritableDirectories = writable
+        resolvedReadableDirectories = try [working] + readableDirectories.map { try physical($0, "--allow-read") }
+            + writable.filter { !PhysicalPath.isInside($0, working) }
+        self.protectedFiles = try protectedFiles.map { try physical($0, "notebook") }
     }
 
     /// How error messages name the working directory: as given, or physical if given as `.`.
@@ -87,20 +111,22 @@ public struct NotebookPolicy: Sendable {
                 index += 2
                 continue
             }
+            var option: String?
             if text.hasPrefix("-"), let equals = text.firstIndex(of: "=") {
-                let option = String(text[..<equals]), value = String(text[text.index(after: equals)...])
-                if outputOptions.contains(option) || pathOptions.contains(option) {
-                    try checkPath(value, option: option, writes: outputOptions.contains(option), line: token.line, file: file)
-                } else if looksLikePath(value) {
-                    try checkPath(value, option: option, writes: false, line: token.line, file: file)
+                let name = String(text[..<equals]), value = String(text[text.index(after: equals)...])
+                option = name
+                if outputOptions.contains(name) || pathOptions.contains(name) {
+                    try checkPath(value, option: name, writes: outputOptions.contains(name), line: token.line, file: file)
                 }
-            } else {
+            } else if looksLikePath(text) {
                 // Also a token starting with "-": after "--" it is a positional value.
-                if looksLikePath(text) { try checkPath(text, option: nil, writes: false, line: token.line, file: file) }
-                if let equals = text.firstIndex(of: "=") {
-                    let value = String(text[text.index(after: equals)...])
-                    if looksLikePath(value) { try checkPath(value, option: nil, writes: false, line: token.line, file: file) }
-                }
+                try checkPath(text, option: nil, writes: false, line: token.line, file: file)
+            }
+            // The value after every `=`: `--set=data.directory=/x` holds a path after the second.
+            var rest = Substring(text)
+            while let equals = rest.firstIndex(of: "=") {
+                rest = rest[rest.index(after: equals)...]
+                if looksLikePath(String(rest)) { try checkPath(String(rest), option: option, writes: false, line: token.line, file: file) }
             }
             index += 1
         }
@@ -141,10 +167,19 @@ public struct NotebookPolicy: Sendable {
             throw InputError(file: file, location: place, message: "\(what) goes through \(error.file ?? "a link"): \(error.message)")
         }
         if writes {
-            guard PhysicalPath.isInside(resolved, resolvedWorkingDirectory) else {
-                throw InputError(file: file, location: place, message: """
+            guard resolvedWritableDirectories.contains(where: { PhysicalPath.isInside(resolved, $0) }) else {
+                throw InputError(file: file, location: place, message: writableDirectories.isEmpty ? """
                     \(what) is outside the notebook's working directory (\(workingDirectoryName)); \
                     a notebook writes only there
+                    """ : """
+                    \(what) is outside the directories a notebook may write (\(writableDirectories.joined(separator: ", ")) \
+                    in \(workingDirectoryName)); a notebook writes only there (more with --allow-write)
+                    """)
+            }
+            if let notebook = protectedFiles.first(where: { PhysicalPath.isInside($0, resolved) }) {
+                throw InputError(file: file, location: place, message: """
+                    \(what) would write \(notebook == resolved ? "over" : "into a directory holding") the notebook \
+                    (\(notebook)); a block may never write the notebook
                     """)
             }
         } else {

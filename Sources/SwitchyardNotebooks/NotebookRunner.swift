@@ -66,6 +66,8 @@ public struct NotebookRunner {
             let outcome: BlockResult
             do {
                 outcome = try executor(block.arguments, policy.resolvedWorkingDirectory)
+            } catch let stopped as BlockLimitExceeded {
+                throw InputError(file: notebook.path, location: place, message: "`\(block.commandText)` \(stopped)")
             } catch {
                 throw InputError(file: notebook.path, location: place, message: "`\(block.commandText)` could not run: \(error)")
             }
@@ -88,15 +90,32 @@ public struct NotebookRunner {
     }
 
     /// Reads the notebook at `file`, runs it, and writes the result atomically to `output`
-    /// (nil: back to `file`). Nothing is written if anything fails.
+    /// (nil: back to `file`); a symbolic link is written through, to its target, and stays a
+    /// link. Nothing is written if anything fails, and should a block have changed the file
+    /// after all, its bytes are put back.
     ///
     /// - Returns: the blocks that ran.
     @discardableResult
     public func run(file: String, writingTo output: String? = nil) throws -> [PlannedBlock] {
         let notebook = try Notebook(contentsOf: file)
         let blocks = try plan(notebook)
-        let rendered = try run(notebook).text
-        try AtomicFile.write(rendered, to: output ?? file)
+        let target = output ?? file
+        let destination: String
+        do { destination = try PhysicalPath.resolve(target) } catch let error as InputError {
+            throw InputError(file: target, message: "cannot write the notebook: \(error.message)")
+        }
+        let original = [file, destination].map { ($0, FileManager.default.contents(atPath: $0)) }
+        let rendered: String
+        do {
+            rendered = try run(notebook).text
+        } catch {
+            for (path, bytes) in original where FileManager.default.contents(atPath: path) != bytes {
+                if let bytes { try? AtomicFile.write(bytes, to: (try? PhysicalPath.resolve(path)) ?? path) }
+                else { try? FileManager.default.removeItem(atPath: path) }
+            }
+            throw error
+        }
+        try AtomicFile.write(rendered, to: destination)
         return blocks
     }
 

@@ -45,6 +45,11 @@ public final class ProgressReporter {
         FileHandle.standardError.write(Data(((isTerminal ? "\r\u{1B}[K" : "") + text + "\n").utf8))
     }
 
+    /// Prints `warning: text` on a line of its own, even when quiet.
+    public func warning(_ text: String) {
+        FileHandle.standardError.write(Data(((isTerminal ? "\r\u{1B}[K" : "") + "warning: " + text + "\n").utf8))
+    }
+
     /// "1h02m", "3m05s", "12s".
     public static func duration(_ seconds: Double) -> String {
         guard seconds.isFinite, seconds >= 0 else { return "?" }

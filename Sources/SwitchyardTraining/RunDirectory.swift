@@ -62,7 +62,7 @@ public struct RunDirectory: Sendable {
     public var imagesPerSecond: Double {
         if let summary { return summary.imagesPerSecond }
         let seconds = trainSeconds
-        return seconds > 0 ? Double((epochs.last?.step ?? 0) * configuration.batchSize) / seconds : 0
+        return seconds > 0 ? Double(epochs.last?.step ?? 0) * Double(configuration.batchSize) / seconds : 0
     }
 
     /// The configuration with the seed cleared: runs whose keys are equal differ only by seed.

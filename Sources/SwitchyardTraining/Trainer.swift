@@ -114,6 +114,8 @@ public final class Trainer {
     /// returns the summary (also written to `summary.json`).
     @discardableResult
     public func run() throws -> RunSummary {
+        let lock = try RunDirectoryLock(directory: runDirectory)
+        defer { lock.release() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(encoder.encode(configuration), to: path("config.json"))
@@ -132,7 +134,9 @@ public final class Trainer {
             lastRecord = try trainEpoch(metrics: metrics, epochs: epochs)
         }
         let records = try MetricsLog.read(EpochRecord.self, from: path("epochs.jsonl"))
-        let final = lastRecord ?? records.last!
+        guard let final = lastRecord ?? records.last else {
+            throw InputError(file: path("epochs.jsonl"), message: "holds no epoch record although \(epoch) epochs are done")
+        }
         let router = configuration.model.router
         let resolved = try registry.resolvedOptions(name: router, options: configuration.model.routerOptions,
                                                                  expertCount: configuration.model.experts)
@@ -401,20 +405,55 @@ public final class Trainer {
         }.sorted { $0.0 < $1.0 }
     }
 
-    /// Restores the checkpoint with the most steps: the newest epoch checkpoint or the one an
-    /// interrupted run wrote. With none (a run stopped before its first checkpoint), the run
-    /// starts from the beginning.
+    /// Restores the intact checkpoint with the most steps whose epochs `epochs.jsonl` records:
+    /// the newest epoch checkpoint or the one an interrupted run wrote. A corrupt checkpoint, or
+    /// one ahead of the epoch log (an emptied or deleted `epochs.jsonl`), is skipped with a
+    /// warning for the next older one; retraining from there reproduces the skipped epochs bit
+    /// for bit. With none (a run stopped before its first checkpoint), the run starts from the
+    /// beginning.
     private func restoreNewestCheckpoint() throws {
-        var candidates = Trainer.checkpoints(in: runDirectory).suffix(1).map(\.path)
+        let recorded = Trainer.recordedEpochs(in: path("epochs.jsonl"))
         let interrupted = path("checkpoints/interrupted.ckpt")
-        if FileManager.default.fileExists(atPath: interrupted) { candidates.append(interrupted) }
+        var candidates = Trainer.checkpoints(in: runDirectory).reversed().map(\.path)
+        if FileManager.default.fileExists(atPath: interrupted) { candidates.insert(interrupted, at: 0) }
         guard !candidates.isEmpty else {
             progress.message("--resume: no checkpoint in \(runDirectory) yet; starting from the beginning")
             return
         }
-        let newest = try candidates.map { (path: $0, step: try Checkpoint.read($0).header.step) }
-            .max { $0.step < $1.step }!
-        try restore(from: newest.path)
+        var best: (path: String, checkpoint: Checkpoint)?
+        for candidate in candidates {
+            let checkpoint: Checkpoint
+            do { checkpoint = try Checkpoint.read(candidate) } catch {
+                progress.warning("--resume: \(error); using an older checkpoint")
+                continue
+            }
+            guard checkpoint.header.epoch <= recorded else {
+                progress.warning("--resume: \(candidate) is after epoch \(checkpoint.header.epoch) but epochs.jsonl records "
+                                 + "\(recorded == 0 ? "no epoch" : "epochs 1…\(recorded) only"); using an older checkpoint "
+                                 + "(the epochs after it are trained again, to the same numbers)")
+                continue
+            }
+            if best == nil || checkpoint.header.step > best!.checkpoint.header.step { best = (candidate, checkpoint) }
+            if candidate != interrupted { break }   // epoch checkpoints come newest first
+        }
+        guard let best else {
+            progress.warning("--resume: no usable checkpoint in \(runDirectory); starting from the beginning")
+            return
+        }
+        try restore(best.checkpoint, from: best.path)
+    }
+
+    /// How many epochs `epochs.jsonl` records, 1, 2, … without a gap (0 if it is missing or
+    /// empty). Unreadable lines count as missing, as a resumed run drops them.
+    public static func recordedEpochs(in file: String) -> Int {
+        guard let data = FileManager.default.contents(atPath: file) else { return 0 }
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let epochs = Set(data.split(separator: 0x0A).compactMap { try? decoder.decode(EpochRecord.self, from: $0).epoch })
+        var n = 0
+        while epochs.contains(n + 1) { n += 1 }
+        return n
     }
 
     /// Restores parameters, optimiser state, generators and counters from a checkpoint written
@@ -422,15 +461,26 @@ public final class Trainer {
     /// With `ignoringDataDirectory`, a checkpoint whose run read its data from elsewhere is
     /// accepted (evaluating on another machine).
     public func restore(from checkpointPath: String, ignoringDataDirectory: Bool = false) throws {
-        let checkpoint = try Checkpoint.read(checkpointPath)
+        try restore(Checkpoint.read(checkpointPath), from: checkpointPath, ignoringDataDirectory: ignoringDataDirectory)
+    }
+
+    private func restore(_ checkpoint: Checkpoint, from checkpointPath: String, ignoringDataDirectory: Bool = false) throws {
         var saved = checkpoint.header.configuration
         if ignoringDataDirectory { saved.data.directory = configuration.data.directory }
+        let savedEpochs = saved.epochs
+        saved.epochs = configuration.epochs
         guard saved == configuration else {
-            throw InputError(file: checkpointPath, location: "header.configuration",
-                             message: "the checkpoint was written by a run with a different configuration; resume with the run's own settings")
+            let fields = RunDirectorySetup.differences(saved, configuration)
+            throw InputError(file: checkpointPath, location: "header.configuration", message: """
+                the checkpoint was written by a run with a different configuration \
+                (\(fields.joined(separator: ", "))); resume with the run's own settings
+                """)
         }
         // Everything is checked before the model is touched.
         let header = checkpoint.header
+        if savedEpochs != configuration.epochs {
+            try checkEpochChange(from: savedEpochs, header: header)
+        }
         guard (0...configuration.epochs).contains(header.epoch) else {
             throw InputError(file: checkpointPath, location: "header.epoch",
                              message: "\(header.epoch) epochs completed, expected 0…\(configuration.epochs) (the run's epochs)")
@@ -501,6 +551,37 @@ public final class Trainer {
         optimizer.restore(step: adamStep)
         partial = totals
         skippedSteps = skipped
+    }
+}
+
+extension Trainer {
+    /// Whether the run of a checkpoint written with `savedEpochs` epochs may go on with this
+    /// configuration's epochs and give the numbers of a run started with them: it may not end
+    /// before the steps already taken, and the learning rate of every step taken must be the
+    /// same bit for bit (the cosine decay spans all epochs, so usually it is not).
+    func checkEpochChange(from savedEpochs: Int, header: Checkpoint.Header) throws {
+        let n = configuration.epochs, perEpoch = trainLoader.batchCount
+        guard header.epoch <= n, header.step <= perEpoch * n else {
+            throw InputError(location: "epochs", message: """
+                \(n) is not allowed: the run has already trained \(header.epoch) epoch\(header.epoch == 1 ? "" : "s") \
+                (\(header.step) steps) and a run cannot be shortened; expected \(max(header.epoch, 1)) or more \
+                (the run was started with \(savedEpochs))
+                """)
+        }
+        let o = configuration.optimizer
+        let before = LearningRateSchedule(peak: o.learningRate, warmupSteps: o.warmupSteps,
+                                          totalSteps: perEpoch * savedEpochs, floor: o.minLearningRate)
+        if let s = (0..<header.step).first(where: { before.rate(at: $0).bitPattern != schedule.rate(at: $0).bitPattern }) {
+            throw InputError(location: "epochs", message: """
+                \(n) is not allowed on --resume: the learning rate decays (cosine) over all the run's steps, \
+                epochs × \(perEpoch), so the \(header.step) steps already taken used rates that a run of \(n) epochs \
+                would not have used (step \(s + 1): \(before.rate(at: s)) instead of \(schedule.rate(at: s))); going on \
+                could not give the numbers of a run started with --epochs \(n). Start a new run with --epochs \(n) \
+                (or, for runs meant to be extended, set optimizer.minLearningRate equal to optimizer.learningRate); \
+                expected \(savedEpochs), the run's own epochs
+                """)
+        }
+        progress.message("--resume: the run is extended from \(savedEpochs) to \(n) epochs")
     }
 }
 

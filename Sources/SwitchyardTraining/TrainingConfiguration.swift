@@ -31,7 +31,8 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     /// The `fmnist-small` preset.
     public init() {}
 
-    /// Checks every field, with messages that give the allowed range.
+    /// Checks every field, with messages that give the allowed range, and the sizes against
+    /// ``MemoryBudget`` (before anything is allocated).
     public func validate() throws {
         try model.validate()
         try data.validate()
@@ -48,6 +49,7 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         try check(seed >= 0, "seed", seed, "0 or more")
         try check(threads >= 1 && threads <= 256, "threads", threads, "1 to 256")
         try check(logEvery >= 1, "logEvery", logEvery, "at least 1")
+        try MemoryBudget.check(self)
     }
 }
 

@@ -61,11 +61,48 @@ final class NotebookCommandTests: XCTestCase {
         try text.write(toFile: notebook, atomically: true, encoding: .utf8)
         let result = try switchyard(["notebook", "run", "nb/escape.md"])
         XCTAssertNotEqual(result.status, 0)
-        XCTAssertTrue(result.errors.contains("nb/escape.md: line 8: --out '../escape' is outside the notebook's working directory (nb)"),
+        XCTAssertTrue(result.errors.contains("nb/escape.md: line 8: --out '../escape' is outside the directories a notebook may write (runs, reports in nb)"),
                       result.errors)
         XCTAssertEqual(try String(contentsOfFile: notebook, encoding: .utf8), text)
         XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/escape"))
         XCTAssertFalse(result.errors.contains("line 3: switchyard routers"), "nothing ran: \(result.errors)")
+    }
+
+    func testBlocksCannotWriteTheNotebookAndAFailedRunLeavesItAsItWas() throws {
+        // A notebook named report.md, a block whose --out is its directory, one whose --json is
+        // the notebook, and a path hidden after the second '=' of --set=…=…: each refused.
+        for (name, block, message) in [
+            ("report.md", "report runs/a --out .", "--out '.' would write into a directory holding the notebook"),
+            ("self.md", "analyze runs/a --json self.md", "--json 'self.md' would write over the notebook"),
+            ("set.md", "train --preset tiny --set=data.directory=/etc --out runs/x", "--set '/etc' is outside the notebook's directories"),
+            ("opt.md", "train --preset tiny --router-option=x=../../y --out runs/x", "--router-option '../../y' is outside"),
+        ] {
+            let text = "```switchyard\nrouters\n```\n\n```switchyard\n\(block)\n```\n"
+            try text.write(toFile: root + "/nb/" + name, atomically: true, encoding: .utf8)
+            let result = try switchyard(["notebook", "run", "nb/" + name, "--allow-write", "."])
+            XCTAssertEqual(result.status, 1, result.errors)
+            XCTAssertTrue(result.errors.contains("nb/\(name): line 6: \(message)"), result.errors)
+            XCTAssertEqual(try String(contentsOfFile: root + "/nb/" + name, encoding: .utf8), text)
+        }
+        // A block past its time limit is stopped, with its process group; the notebook is as it was.
+        let text = "```switchyard\ntrain --preset tiny --epochs 100000 --out runs/long\n```\n"
+        try text.write(toFile: root + "/nb/long.md", atomically: true, encoding: .utf8)
+        let started = Date()
+        let result = try switchyard(["notebook", "run", "nb/long.md", "--block-timeout", "1"])
+        XCTAssertEqual(result.status, 1, result.errors)
+        XCTAssertTrue(result.errors.contains("was stopped after 1 s, the time a block may run (--block-timeout)"), result.errors)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 20)
+        XCTAssertEqual(try String(contentsOfFile: root + "/nb/long.md", encoding: .utf8), text)
+    }
+
+    func testASymlinkedNotebookIsWrittenThroughItsLink() throws {
+        try FileManager.default.createDirectory(atPath: root + "/nb/real", withIntermediateDirectories: true)
+        try "```switchyard\npresets\n```\n".write(toFile: root + "/nb/real/notes.md", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: root + "/nb/link.md", withDestinationPath: "real/notes.md")
+        let result = try switchyard(["notebook", "run", "nb/link.md"])
+        XCTAssertEqual(result.status, 0, result.errors)
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: root + "/nb/link.md"), "real/notes.md")
+        XCTAssertTrue(try String(contentsOfFile: root + "/nb/real/notes.md", encoding: .utf8).contains("fmnist-small"))
     }
 
     func testDryRunChecksWithoutRunningAndNotebooksCannotRecurse() throws {

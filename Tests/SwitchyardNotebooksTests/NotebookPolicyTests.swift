@@ -51,6 +51,38 @@ final class NotebookPolicyTests: XCTestCase {
         XCTAssertNoThrow(try check("routers --name switch"))
     }
 
+    func testPathsAfterEverySignInAnArgumentAreChecked() {
+        // Issue 22, item 10: the value after the second '=' of --set=KEY=VALUE was never checked.
+        assertRefused("train --set=data.directory=/etc --out runs/x", "--set '/etc' is outside the notebook's directories")
+        assertRefused("train --set=data.directory=../x --out runs/x", "--set '../x' is outside")
+        assertRefused("train --router-option=capacityFactor=../../y --out runs/x", "--router-option '../../y' is outside")
+        assertRefused("train --set data.directory=a=/etc", "path '/etc' is outside")
+        XCTAssertNoThrow(try check("train --set=data.directory=\(data) --set=data.trainLimit=256 --out runs/x"))
+        XCTAssertNoThrow(try check("train --set=data.directory=runs/a --router-option=capacityFactor=2 --out runs/x"))
+    }
+
+    func testOutputsStayInTheWritableDirectoriesAndNeverReachTheNotebook() throws {
+        try "# nb\n".write(toFile: work + "/nb.md", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: work + "/runs/alias.md", withDestinationPath: "../nb.md")
+        policy = try NotebookPolicy(allowedSubcommands: ["train", "analyze", "report"], workingDirectory: work,
+                                    writableDirectories: ["runs", "reports"], protectedFiles: [work + "/nb.md"],
+                                    outputOptions: ["--out", "--json"])
+        XCTAssertNoThrow(try check("analyze runs/a --json reports/a.json"))
+        XCTAssertNoThrow(try check("train --out runs/new/deeper"))
+        assertRefused("analyze runs/a --json nb.md", "--json 'nb.md' is outside the directories a notebook may write (runs, reports in \(work))")
+        assertRefused("report runs/a --out .", "--out '.' is outside the directories a notebook may write")
+        assertRefused("report runs/a --out Sources/x", "is outside the directories a notebook may write")
+        assertRefused("analyze runs/a --json runs/alias.md", "is outside the directories a notebook may write")
+        // With the whole working directory writable, the notebook itself is still protected.
+        policy = try NotebookPolicy(allowedSubcommands: ["train", "analyze", "report"], workingDirectory: work,
+                                    writableDirectories: ["."], protectedFiles: [work + "/nb.md"], outputOptions: ["--out", "--json"])
+        assertRefused("analyze runs/a --json nb.md", "--json 'nb.md' would write over the notebook (\(work)/nb.md)")
+        assertRefused("analyze runs/a --json=runs/../nb.md", "would write over the notebook")
+        assertRefused("analyze runs/a --json runs/alias.md", "would write over the notebook")
+        assertRefused("report runs/a --out .", "would write into a directory holding the notebook")
+        XCTAssertNoThrow(try check("report runs/a --out runs/report"))
+    }
+
     func testDotDotEscapesAreRefused() {
         assertRefused("analyze ../outside", "path '../outside' is outside the notebook's directories (\(work), \(data))")
         assertRefused("analyze runs/../../outside/x", "is outside the notebook's directories")

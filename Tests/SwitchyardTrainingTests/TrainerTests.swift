@@ -139,7 +139,113 @@ final class TrainerTests: XCTestCase {
         XCTAssertThrowsError(try Checkpoint.read(path)) { XCTAssertTrue("\($0)".contains("checksum"), "\($0)") }
         try AtomicFile.write(Array(bytes.prefix(100)), to: path)
         XCTAssertThrowsError(try Checkpoint.read(path)) { XCTAssertTrue("\($0)".contains(path), "\($0)") }
-        XCTAssertThrowsError(try Trainer(configuration: configuration(router: "switch", epochs: 1), runDirectory: dir, resume: true, quiet: true))
+        XCTAssertThrowsError(try trainer(resuming: dir).restore(from: path), "restoring a corrupt checkpoint by name fails")
+    }
+
+    /// A trainer for a 1-epoch switch run (the configuration of the runs below).
+    func trainer(resuming dir: String, epochs: Int = 1) throws -> Trainer {
+        try Trainer(configuration: configuration(router: "switch", epochs: epochs), runDirectory: dir, resume: true, quiet: true)
+    }
+
+    /// Final weights of a run, bit patterns.
+    func weights(_ dir: String, epoch: Int) throws -> [[UInt32]] {
+        try Checkpoint.read(dir + "/checkpoints/epoch-\(epoch).ckpt").arrays.map { $0.map(\.bitPattern) }
+    }
+
+    func testResumeFallsBackToTheNewestIntactCheckpointCoveredByTheEpochLog() throws {
+        let full = root + "/full"
+        try Trainer(configuration: configuration(router: "switch"), runDirectory: full, quiet: true).run()
+        // The newest checkpoint corrupt: resumed from epoch 1, to the same final weights.
+        let corrupt = root + "/corrupt"
+        try FileManager.default.copyItem(atPath: full, toPath: corrupt)
+        var bytes = [UInt8](FileManager.default.contents(atPath: corrupt + "/checkpoints/epoch-2.ckpt")!)
+        bytes[bytes.count / 2] ^= 1
+        try AtomicFile.write(bytes, to: corrupt + "/checkpoints/epoch-2.ckpt")
+        try Trainer(configuration: configuration(router: "switch"), runDirectory: corrupt, resume: true, quiet: true).run()
+        XCTAssertEqual(try weights(corrupt, epoch: 2), try weights(full, epoch: 2))
+        // An emptied epochs.jsonl (issue 22, item 2: a trap on records.last!): every checkpoint is
+        // ahead of the log, so the run starts again, to the same weights and one record per epoch.
+        let emptied = root + "/emptied"
+        try FileManager.default.copyItem(atPath: full, toPath: emptied)
+        try AtomicFile.write("", to: emptied + "/epochs.jsonl")
+        XCTAssertEqual(Trainer.recordedEpochs(in: emptied + "/epochs.jsonl"), 0)
+        try Trainer(configuration: configuration(router: "switch"), runDirectory: emptied, resume: true, quiet: true).run()
+        XCTAssertEqual(try weights(emptied, epoch: 2), try weights(full, epoch: 2))
+        XCTAssertEqual(try MetricsLog.read(EpochRecord.self, from: emptied + "/epochs.jsonl").map(\.epoch), [1, 2])
+        // Deleted, and a log missing its last record: resumed from the checkpoint the log covers.
+        let deleted = root + "/deleted"
+        try FileManager.default.copyItem(atPath: full, toPath: deleted)
+        try FileManager.default.removeItem(atPath: deleted + "/epochs.jsonl")
+        try Trainer(configuration: configuration(router: "switch"), runDirectory: deleted, resume: true, quiet: true).run()
+        XCTAssertEqual(try weights(deleted, epoch: 2), try weights(full, epoch: 2))
+        let short = root + "/short"
+        try FileManager.default.copyItem(atPath: full, toPath: short)
+        let first = try String(contentsOfFile: full + "/epochs.jsonl", encoding: .utf8).split(separator: "\n")[0]
+        try AtomicFile.write(first + "\n{\"epoch\":2,\"ste", to: short + "/epochs.jsonl")
+        XCTAssertEqual(Trainer.recordedEpochs(in: short + "/epochs.jsonl"), 1)
+        try Trainer(configuration: configuration(router: "switch"), runDirectory: short, resume: true, quiet: true).run()
+        XCTAssertEqual(try weights(short, epoch: 2), try weights(full, epoch: 2))
+    }
+
+    func testEpochsOnResumeExtendOnlyWhenTheRatesAlreadyUsedAgree() throws {
+        // Cosine decay over the run's length: the first epoch's rates depend on it; refused.
+        let cosine = root + "/cosine"
+        try Trainer(configuration: configuration(router: "switch", epochs: 1), runDirectory: cosine, quiet: true).run()
+        XCTAssertThrowsError(try trainer(resuming: cosine, epochs: 2)) { error in
+            XCTAssertEqual((error as? InputError)?.location, "epochs", "\(error)")
+            XCTAssertTrue("\(error)".contains("the learning rate decays (cosine)"), "\(error)")
+        }
+        // A run two epochs long cannot be shortened to one.
+        let two = root + "/two"
+        try Trainer(configuration: configuration(router: "switch", epochs: 2), runDirectory: two, quiet: true).run()
+        XCTAssertThrowsError(try trainer(resuming: two, epochs: 1)) { error in
+            XCTAssertTrue("\(error)".contains("cannot be shortened"), "\(error)")
+        }
+        // A constant rate after warm-up: extending gives the weights of a run started longer.
+        func constant(_ epochs: Int) throws -> TrainingConfiguration {
+            var c = try configuration(router: "switch", epochs: epochs)
+            c.optimizer.minLearningRate = c.optimizer.learningRate
+            return c
+        }
+        let extended = root + "/extended", reference = root + "/reference"
+        try Trainer(configuration: constant(1), runDirectory: extended, quiet: true).run()
+        let summary = try Trainer(configuration: constant(2), runDirectory: extended, resume: true, quiet: true).run()
+        XCTAssertEqual(summary.epochs, 2)
+        try Trainer(configuration: constant(2), runDirectory: reference, quiet: true).run()
+        XCTAssertEqual(try weights(extended, epoch: 2), try weights(reference, epoch: 2))
+        XCTAssertEqual(try MetricsLog.read(StepRecord.self, from: extended + "/metrics.jsonl").map(\.loss),
+                       try MetricsLog.read(StepRecord.self, from: reference + "/metrics.jsonl").map(\.loss))
+    }
+
+    func testSizesPastTheMemoryBudgetAreRefusedNamingTheFieldAndRange() throws {
+        for (field, value) in [("model.width", "1000000000"), ("batchSize", "1000000000"), ("model.depth", "100000000")] {
+            XCTAssertThrowsError(try ConfigurationResolver.resolve(preset: "tiny", file: nil, settings: [(field, value)])) { error in
+                guard let input = error as? InputError else { return XCTFail("\(error)") }
+                XCTAssertEqual(input.location, field)
+                XCTAssertTrue(input.message.hasPrefix("\(value) is not allowed"), input.message)
+                XCTAssertTrue(input.message.contains("memory budget of 64 GiB"), input.message)
+                // The largest value it names fits, and one more does not.
+                let range = try! XCTUnwrap(input.message.range(of: #"expected 1 to (\d+)"#, options: .regularExpression))
+                let largest = Int(input.message[range].split(separator: " ").last!)!
+                var c = Presets.tiny
+                MemoryBudget.set(field, largest, &c)
+                XCTAssertTrue(MemoryBudget(c).fits)
+                MemoryBudget.set(field, largest + 1, &c)
+                XCTAssertFalse(MemoryBudget(c).fits)
+            }
+        }
+        // Every preset fits, and the estimate bounds the real parameter count from above.
+        for preset in Presets.all { XCTAssertTrue(MemoryBudget(preset.configuration).fits, preset.name) }
+        for router in ["switch", "expert-choice", "noisy-top-k", "dense"] {
+            for (field, value) in [("model.width", "32"), ("model.width", "64"), ("model.experts", "8"), ("model.classifierHidden", "48")] {
+                let c = try ConfigurationResolver.resolve(preset: "tiny", file: nil, settings: [("model.router", router), (field, value)])
+                let count = Double(try Trainer(configuration: c, runDirectory: root + "/unused", quiet: true).model.parameterCount)
+                let estimate = MemoryBudget(c).parameters
+                XCTAssertGreaterThanOrEqual(estimate, count, "\(router) \(field)=\(value)")
+                // Dense runs one FFN whatever model.experts says: there the bound is loose.
+                if router != "dense" { XCTAssertLessThan(estimate, 1.1 * count, "\(router) \(field)=\(value)") }
+            }
+        }
     }
 
     func testCheckpointCountersOutOfRangeAreInputErrorsAndLeaveTheModelAlone() throws {
@@ -305,5 +411,80 @@ final class TrainerTests: XCTestCase {
         try assertRejected({ $0[at + count.count - 1] = UInt8(ascii: "1") }, location: "byte \(good.count - 8)",
                            mentions: "4 bytes after the last array")
         try assertRejected({ $0.removeAll() }, location: "byte 0", mentions: "too short")
+    }
+}
+
+/// The run directory's lock and its preparation for a new, replacing or resumed run.
+final class RunDirectorySetupTests: XCTestCase {
+    var root: String!
+
+    override func setUpWithError() throws {
+        root = NSTemporaryDirectory() + "switchyard-setup-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: root) }
+
+    func testALockHeldElsewhereIsRefusedNamingItsHolderAndReleasedWhenItsHolderCloses() throws {
+        let dir = root + "/run"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // Another open file description on the lock file stands for another process.
+        let other = open(dir + "/.lock", O_RDWR | O_CREAT, 0o644)
+        XCTAssertEqual(flock(other, LOCK_EX | LOCK_NB), 0)
+        _ = "4242\n".withCString { write(other, $0, 5) }
+        XCTAssertThrowsError(try RunDirectoryLock(directory: dir)) { error in
+            XCTAssertTrue("\(error)".contains("another process is writing this run directory (pid 4242"), "\(error)")
+        }
+        close(other)   // what the kernel does when a holder dies, even by SIGKILL
+        let lock = try RunDirectoryLock(directory: dir)
+        XCTAssertEqual(try String(contentsOfFile: dir + "/.lock", encoding: .utf8), "\(getpid())\n")
+        let again = try RunDirectoryLock(directory: dir)   // the same process: another handle
+        again.release()
+        lock.release()
+        // A directory the lock created and nothing else used is removed with it.
+        let created = try RunDirectoryLock(directory: root + "/new/deeper")
+        XCTAssertTrue(created.createdDirectory)
+        created.release(removingCreatedDirectory: true)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/new/deeper"))
+    }
+
+    func testANewRunNeedsAnEmptyDirectoryAndOverwriteRemovesOnlyTheRunsFiles() throws {
+        let dir = root + "/run"
+        for name in ["config.json", "epochs.jsonl", "checkpoints/epoch-1.ckpt", "traces/epoch-1.sytrace", "report/report.md"] {
+            try AtomicFile.write("x", to: dir + "/" + name)
+        }
+        XCTAssertThrowsError(try RunDirectorySetup.prepare(dir, mode: .new)) { error in
+            XCTAssertTrue("\(error)".contains("holds a run (checkpoints, config.json, epochs.jsonl, report, traces)"), "\(error)")
+            XCTAssertTrue("\(error)".contains("--overwrite"), "\(error)")
+        }
+        XCTAssertNoThrow(try RunDirectorySetup.prepare(dir, mode: .resume))
+        let notes = try RunDirectorySetup.prepare(dir, mode: .overwrite)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["report"])
+        XCTAssertEqual(notes, ["--overwrite removed the earlier run's files; left in place (not written by train): report"])
+        try FileManager.default.removeItem(atPath: dir + "/report")
+        XCTAssertEqual(try RunDirectorySetup.prepare(dir, mode: .new), [])
+    }
+
+    func testTemporariesOfDeadProcessesAreRemovedAndLiveOnesKept() throws {
+        let dir = root + "/run"
+        var dead: pid_t = 999_999
+        while kill(dead, 0) == 0 || errno != ESRCH { dead -= 1 }
+        let stale = [".config.json.tmp-\(dead)", "checkpoints/.epoch-2.ckpt.tmp-\(dead)", "traces/.epoch-2.sytrace.tmp-\(dead)"]
+        let live = [".summary.json.tmp-\(getpid())", "checkpoints/.epoch-1.ckpt.tmp-1"]
+        for name in stale + live + ["notes.tmp-\(dead)"] { try AtomicFile.write("x", to: dir + "/" + name) }
+        XCTAssertEqual(RunDirectorySetup.removeStaleTemporaries(in: dir), 3)
+        for name in stale { XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/" + name), name) }
+        for name in live + ["notes.tmp-\(dead)"] { XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/" + name), name) }
+        XCTAssertEqual(RunDirectorySetup.temporaryOwner(".a.b.tmp-12"), 12)
+        XCTAssertNil(RunDirectorySetup.temporaryOwner(".a.tmp-x"))
+    }
+
+    func testDifferencesNameTheChangedFields() {
+        var a = TrainingConfiguration(), b = TrainingConfiguration()
+        XCTAssertEqual(RunDirectorySetup.differences(a, b), [])
+        b.threads = 4
+        b.model.routerOptions["capacityFactor"] = "2"
+        a.model.width = 64
+        XCTAssertEqual(RunDirectorySetup.differences(a, b), ["model.routerOptions.capacityFactor (none → 2)", "threads (2 → 4)"])
     }
 }

@@ -180,6 +180,41 @@ import SwitchyardTraining
             report runs/a --out /tmp/elsewhere
             ```
             """.utf8))
+        // A run directory: config.json, epochs.jsonl, summary.json and metrics.jsonl of a
+        // two-epoch tiny run; the same with an emptied epoch log, without config.json, and
+        // with a torn last epoch record.
+        var run = configuration
+        run.epochs = 2
+        let runConfiguration = Array(try encoder.encode(run))
+        let epochLines = Array("""
+            {"epoch":1,"evaluationSeconds":0.5,"imagesPerSecond":600,"perClassAccuracy":[0.5,0.4],"step":32,"testAccuracy":0.45,"testLoss":1.7,"trace":"traces/epoch-1.sytrace","trainAccuracy":0.4,"trainLoss":1.9,"trainSeconds":3.5}
+            {"epoch":2,"evaluationSeconds":0.5,"imagesPerSecond":610,"perClassAccuracy":[0.6,0.5],"step":64,"testAccuracy":0.55,"testLoss":1.4,"trace":"traces/epoch-2.sytrace","trainAccuracy":0.5,"trainLoss":1.5,"trainSeconds":3.4}
+
+            """.utf8)
+        let summaryJSON = Array("""
+            {"blasKernels":"Haswell","classNames":["a","b"],"epochs":2,"evaluationParameterCount":45066,"imagesPerSecond":600,\
+            "parameterCount":45066,"perClassAccuracy":[0.6,0.5],"preset":"tiny","router":"switch",\
+            "routerOptions":{"trainingCapacityFactor":"1.25"},"seed":0,"steps":64,"testAccuracy":0.55,"threads":1,"trainSeconds":6.9}
+            """.utf8)
+        let stepLines = Array("""
+            {"auxiliaryLoss":0.1,"crossEntropy":2,"droppedTokens":[0,1],"epoch":0,"gradientNorm":1.5,"imagesPerSecond":812.5,"learningRate":0.001,"loadCV":[0.25,0],"loss":2.1,"step":5,"tokensPerExpert":[[10,6],[8,8]]}
+
+            """.utf8)
+        try save("fuzz-run-directory", "finished.run", joined([runConfiguration, epochLines, summaryJSON, stepLines]))
+        try save("fuzz-run-directory", "emptied-epochs.run", joined([runConfiguration, [], summaryJSON, stepLines]))
+        try save("fuzz-run-directory", "no-config.run", joined([[], epochLines, [], stepLines]))
+        try save("fuzz-run-directory", "torn-epoch.run", joined([runConfiguration, Array(epochLines.prefix(260)), [], stepLines]))
+
+        // Notebook policy: one argument per line; accepted and refused paths, values after a
+        // second '=', outputs in runs/ and reports/, over the notebook, through links.
+        let commands = [
+            "train\n--preset\ntiny\n--set=data.directory=data/fmnist\n--router-option=capacityFactor=2\n--out\nruns/a/b",
+            "analyze\nruns/a\n--json=reports/analysis.json\n--data-dir\ndata\ntrace.csv",
+            "report\nruns/a\n--out\n.\n--set\ndata.directory=../x",
+            "analyze\nruns/alias.md\n--json\nruns/alias.md\n--trace=runs/out/x\n--config=runs/dangling/c.json",
+            "eval\nruns/a\n--\n-x/../../y\nk=v=/etc/passwd\n--out=nb.md",
+        ]
+        for (i, command) in commands.enumerated() { try save("fuzz-notebook-policy", "command-\(i + 1).txt", Array(command.utf8)) }
         print("fuzz-seeds: wrote the corpora under \(root)")
     }
 
