@@ -1,0 +1,69 @@
+import XCTest
+@testable import SwitchyardRoutingStatistics
+
+/// The bias-corrected estimators pinned to values computed independently with SciPy 1.17.1 /
+/// NumPy 2.4.6 from the formulas in their papers (the Python is quoted next to each number).
+final class BiasCorrectionTests: XCTestCase {
+    /// t = [[12, 5, 3, 0], [4, 10, 6, 1], [2, 3, 15, 2]] (n = 63, one empty cell).
+    let table: [[Double]] = [[12, 5, 3, 0], [4, 10, 6, 1], [2, 3, 15, 2]]
+
+    func testCramersVBergsmaMatchesFormulaOnSciPyChiSquare() throws {
+        let s = Statistics.contingency(table)
+        // chi2, *_ = scipy.stats.chi2_contingency(t, correction=False) → 25.322537878787873;
+        // scipy.stats.contingency.association(t, "cramer", correction=False) → 0.4482995905056381.
+        XCTAssertEqual(try XCTUnwrap(s.chi2), 25.322537878787873, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(s.cramersV), 0.4482995905056381, accuracy: 1e-12)
+        // Bergsma (2013), J. Korean Stat. Soc. 42, 323–328, eq. for Ṽ:
+        // phi2 = max(0, chi2/n − (r−1)(c−1)/(n−1)); rt = r − (r−1)²/(n−1); ct = c − (c−1)²/(n−1);
+        // sqrt(phi2 / min(rt−1, ct−1)) → 0.3970788422246144.
+        XCTAssertEqual(try XCTUnwrap(s.cramersVCorrected), 0.3970788422246144, accuracy: 1e-12)
+        XCTAssertLessThan(s.cramersVCorrected!, s.cramersV!)
+        // Independence: φ² below its bias gives 0.
+        XCTAssertEqual(try XCTUnwrap(Statistics.contingency([[10, 10], [10, 11]]).cramersVCorrected), 0)
+    }
+
+    func testMillerMadowMutualInformation() throws {
+        let s = Statistics.contingency(table)
+        // scipy.stats.entropy on the margins and joint (base 2): Hr + Hc − Hj → 0.29117467615435677;
+        // Miller (1955): each entropy + (m − 1)/(2 n ln 2) bits, m its non-empty bins (3, 4, 11)
+        // → 0.23392487294447717.
+        XCTAssertEqual(try XCTUnwrap(s.mutualInformationBits), 0.29117467615435677, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(s.mutualInformationCorrectedBits), 0.23392487294447717, accuracy: 1e-12)
+        // Without empty cells the correction is df / (2 n ln 2), the mean of the null.
+        let full: [[Double]] = [[5, 7], [9, 3]]
+        let f = Statistics.contingency(full)
+        XCTAssertEqual(try XCTUnwrap(f.mutualInformationCorrectedBits),
+                       max(0, f.mutualInformationBits! - 1 / (2 * 24 * M_LN2)), accuracy: 1e-15)
+    }
+
+    func testUnbiasedCVSquaredAndMillerMadowEntropy() throws {
+        let counts: [Double] = [30, 20, 25, 45, 10, 2]
+        // numpy: c.var() / c.mean()**2 → 0.39600550964187325 (plug-in, unchanged).
+        XCTAssertEqual(LoadSummary(counts).cv * LoadSummary(counts).cv, 0.39600550964187325, accuracy: 1e-12)
+        // E · Σ c(c − 1) / (A(A − 1)) − 1 → 0.36086051353226933.
+        XCTAssertEqual(try XCTUnwrap(Statistics.unbiasedCVSquared(counts)), 0.36086051353226933, accuracy: 1e-12)
+        // scipy.stats.entropy(c) → 1.5636017720305053; + (m − 1)/(2A) → 1.5825411659698994.
+        XCTAssertEqual(try XCTUnwrap(Statistics.entropy(counts)), 1.5636017720305053, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(Statistics.millerMadowEntropy(counts)), 1.5825411659698994, accuracy: 1e-12)
+        XCTAssertNil(Statistics.unbiasedCVSquared([1, 0]))
+    }
+
+    func testUnbiasedCVSquaredIsUnbiasedByExactEnumeration() throws {
+        // All multinomial outcomes of A = 6 assignments over p = (0.5, 0.3, 0.2): the mean of
+        // the estimator equals E Σ p² − 1 = 3 · 0.38 − 1 = 0.14 exactly; the plug-in is above it.
+        let p = [0.5, 0.3, 0.2], a = 6
+        var meanUnbiased = 0.0, meanPlugIn = 0.0
+        for x in 0...a {
+            for y in 0...(a - x) {
+                let z = a - x - y
+                let prob = exp(lgamma(Double(a + 1)) - lgamma(Double(x + 1)) - lgamma(Double(y + 1)) - lgamma(Double(z + 1)))
+                    * pow(p[0], Double(x)) * pow(p[1], Double(y)) * pow(p[2], Double(z))
+                let counts = [Double(x), Double(y), Double(z)]
+                meanUnbiased += prob * Statistics.unbiasedCVSquared(counts)!
+                meanPlugIn += prob * LoadSummary(counts).cv * LoadSummary(counts).cv
+            }
+        }
+        XCTAssertEqual(meanUnbiased, 0.14, accuracy: 1e-12)
+        XCTAssertGreaterThan(meanPlugIn, 0.2)
+    }
+}
