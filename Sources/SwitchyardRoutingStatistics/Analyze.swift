@@ -47,8 +47,17 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
     // Permutation test of the mutual information (same permutation for every scope).
     var permutationP = [Double?](repeating: nil, count: layerCount + 1)
     if withAffinity && options.permutations > 0 {
-        permutationP = permutationTest(plan: plan, scopes: scopes, permutations: options.permutations,
-                                       seed: options.seed)
+        // Blocks keep runs of same-class units together, which with skewed labels and
+        // neighbours routed alike is not a permutation of the labels (p = 1 under the null in
+        // the coverage harness): those traces permute unit labels exactly instead.
+        if plan.method == "blocks", let starts = plan.unitStarts {
+            let exact = UnitPermutation(reductions: reductions, unitStarts: starts, labels: trace.labels,
+                                        classCount: shape.classCount)
+            permutationP = exact.pValues(expertCount: e, permutations: options.permutations, seed: options.seed)
+        } else {
+            permutationP = permutationTest(plan: plan, scopes: scopes, permutations: options.permutations,
+                                           seed: options.seed)
+        }
     }
     // Bootstrap.
     var intervals = [UncertaintyStatistics?](repeating: nil, count: layerCount + 1)
@@ -213,14 +222,27 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
     // Consecutive layers.
     var transitions: [LayerTransition] = []
     if layerCount > 1 {
+        let units = plan.unitStarts ?? (0...n).map { Int32($0) }
         for l in 0..<(layerCount - 1) {
             let (table, used, tokens) = top1Table(reductions[l].top1, reductions[l + 1].top1, experts: e)
             let s = Statistics.contingency(flat: table, rows: used.count, columns: used.count)
-            transitions.append(LayerTransition(
+            var transition = LayerTransition(
                 fromLayer: reductions[l].layerNumber, toLayer: reductions[l + 1].layerNumber, tokens: tokens,
                 mutualInformationBits: s.mutualInformationBits,
                 normalizedMutualInformation: s.normalizedMutualInformation, cramersV: s.cramersV,
-                chi2: s.chi2, chi2DF: s.chi2DF, chi2P: s.chi2P))
+                chi2: s.chi2, chi2DF: s.chi2DF, chi2P: s.chi2P)
+            transition.mutualInformationCorrectedBits = s.mutualInformationCorrectedBits
+            // At most about 2^28 token moves over all transitions (a few seconds): beyond,
+            // fewer permutations (never below 99), reported in `permutations`.
+            let affordable = max(99, (1 << 28) / max(1, n * (layerCount - 1)))
+            let count = min(options.permutations, affordable)
+            if count > 0 {
+                transition.mutualInformationPermutationP = transitionPermutationP(
+                    reductions[l].top1, reductions[l + 1].top1, experts: e, unitStarts: units,
+                    observed: s.mutualInformationBits, permutations: count, seed: options.seed &+ UInt64(l))
+                transition.permutations = count
+            }
+            transitions.append(transition)
         }
     }
 
@@ -234,7 +256,8 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
                                       seed: options.seed, method: plan.method, blockSize: plan.blockSize,
                                       stratifiedByClass: withAffinity,
                                       loadRoutingGroups: groupLoads?.groupCount,
-                                      loadGroupsPerUnit: groupLoads?.groupsPerUnit),
+                                      loadGroupsPerUnit: groupLoads?.groupsPerUnit,
+                                      routingGroups: trace.routingGroups?.count),
         layers: layers, overall: overall, layerTransitions: transitions)
 }
 

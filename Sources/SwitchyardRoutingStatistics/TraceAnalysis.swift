@@ -65,11 +65,14 @@ public struct ResamplingSummary: Codable, Sendable, Equatable {
     /// Consecutive routing groups drawn together as one unit (1 unless the groups are too many
     /// for one replicate's budget); nil with ``loadRoutingGroups``.
     public var loadGroupsPerUnit: Int?
+    /// The routing groups the trace records (nil without them), whether or not the load
+    /// intervals used them.
+    public var routingGroups: Int?
 
     /// A summary; the load fields stay nil when the load numbers were resampled by ``unit``.
     public init(unit: String, units: Int, bootstrapResamples: Int, confidenceLevel: Double, permutations: Int,
                 seed: UInt64, method: String, blockSize: Int, stratifiedByClass: Bool,
-                loadRoutingGroups: Int? = nil, loadGroupsPerUnit: Int? = nil) {
+                loadRoutingGroups: Int? = nil, loadGroupsPerUnit: Int? = nil, routingGroups: Int? = nil) {
         self.unit = unit
         self.units = units
         self.bootstrapResamples = bootstrapResamples
@@ -81,6 +84,7 @@ public struct ResamplingSummary: Codable, Sendable, Equatable {
         self.stratifiedByClass = stratifiedByClass
         self.loadRoutingGroups = loadRoutingGroups
         self.loadGroupsPerUnit = loadGroupsPerUnit
+        self.routingGroups = routingGroups
     }
 
     enum CodingKeys: String, CodingKey {
@@ -88,6 +92,7 @@ public struct ResamplingSummary: Codable, Sendable, Equatable {
         case confidenceLevel = "confidence_level", permutations, seed, method
         case blockSize = "block_size", stratifiedByClass = "stratified_by_class"
         case loadRoutingGroups = "load_routing_groups", loadGroupsPerUnit = "load_groups_per_unit"
+        case routingGroups = "routing_groups"
     }
 }
 
@@ -108,6 +113,31 @@ public struct LayerAnalysis: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case layer, scope, load, affinity, heterogeneity, uncertainty
+    }
+}
+
+extension LayerAnalysis {
+    /// The CV the summary and reports show: bias-corrected (the interval's estimate, else
+    /// ``LoadStatistics/cvCorrected``), the plug-in when neither exists.
+    public var headlineCV: Double? { uncertainty?.cv?.estimate ?? load.cvCorrected ?? load.cv }
+    /// Gini shown: bootstrap bias-corrected when intervals were computed, else the plug-in.
+    public var headlineGini: Double? { uncertainty?.gini?.estimate ?? load.gini }
+    /// MaxVio shown: bootstrap bias-corrected when intervals were computed, else the plug-in.
+    public var headlineMaxVio: Double? { uncertainty?.maxVio?.estimate ?? load.maxVio }
+    /// Mutual information shown: Miller–Madow corrected.
+    public var headlineMutualInformationBits: Double? {
+        affinity.mutualInformationCorrectedBits ?? affinity.mutualInformationBits
+    }
+    /// Cramér's V shown: Bergsma's bias-corrected V.
+    public var headlineCramersV: Double? { affinity.cramersVCorrected ?? affinity.cramersV }
+}
+
+extension TraceAnalysis {
+    /// Whether tokens are not independent draws: the trace groups them into images (the
+    /// resampling unit) or records routing groups. Then the χ² tests, which assume independent
+    /// tokens, are left out of the summary and reports (they stay in the JSON).
+    public var tokensAreClustered: Bool {
+        resampling.unit == "images" || (resampling.routingGroups ?? 0) > 1
     }
 }
 
@@ -461,10 +491,33 @@ public struct LayerTransition: Codable, Sendable, Equatable {
     @Nullable public var chi2: Double?
     /// Its degrees of freedom.
     public var chi2DF: Int
-    /// Its p-value.
+    /// Its p-value (assumes independent tokens).
     @Nullable public var chi2P: Double?
+    /// Miller–Madow corrected mutual information, bits.
+    public var mutualInformationCorrectedBits: Double?
+    /// Permutation p of the mutual information: the later layer's top-1 experts permuted over
+    /// units (tokens, or whole images of equal length) against the earlier layer's.
+    public var mutualInformationPermutationP: Double?
+    /// Permutations behind that p-value (0 = none).
+    public var permutations: Int = 0
+
+    public init(fromLayer: Int, toLayer: Int, tokens: Int, mutualInformationBits: Double?,
+                normalizedMutualInformation: Double?, cramersV: Double?, chi2: Double?, chi2DF: Int,
+                chi2P: Double?) {
+        self.fromLayer = fromLayer
+        self.toLayer = toLayer
+        self.tokens = tokens
+        self.mutualInformationBits = mutualInformationBits
+        self.normalizedMutualInformation = normalizedMutualInformation
+        self.cramersV = cramersV
+        self.chi2 = chi2
+        self.chi2DF = chi2DF
+        self.chi2P = chi2P
+    }
 
     enum CodingKeys: String, CodingKey {
+        case mutualInformationCorrectedBits = "mutual_information_miller_madow_bits"
+        case mutualInformationPermutationP = "mutual_information_permutation_p", permutations
         case fromLayer = "from_layer", toLayer = "to_layer", tokens
         case mutualInformationBits = "mutual_information_bits"
         case normalizedMutualInformation = "normalized_mutual_information"
