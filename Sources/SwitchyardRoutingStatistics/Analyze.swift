@@ -155,7 +155,7 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
                                               pairs: Double(n), withClasses: withAffinity,
                                               meanExpertsPerToken: assignments[l] / Double(n))
         layers.append(LayerAnalysis(layer: r.layerNumber, scope: "layer \(r.layerNumber)",
-                                    load: load.withBootstrapCorrections(intervals[l]),
+                                    load: load,
                                     affinity: affinity, heterogeneity: heterogeneity, uncertainty: intervals[l]))
     }
 
@@ -216,7 +216,7 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
         levels: sumLevels, pairLevels: pairLevels, pairs: Double(n * layerCount), withClasses: withAffinity,
         meanExpertsPerToken: assignments.reduce(0, +) / Double(n * layerCount))
     let overall = LayerAnalysis(layer: nil, scope: "all layers",
-                                load: overallLoad.withBootstrapCorrections(intervals[layerCount]), affinity: overallAffinity,
+                                load: overallLoad, affinity: overallAffinity,
                                 heterogeneity: overallHeterogeneity, uncertainty: intervals[layerCount])
 
     // Consecutive layers.
@@ -364,7 +364,7 @@ private func makeLoad(counts: [Double], tokens: Int, withoutExpert: Int, dropped
         mean: finite(summary.mean), cv: finite(summary.cv), cvSquared: finite(summary.cv * summary.cv),
         cvSquaredUnbiased: finite(summary.cvSquaredUnbiased),
         cvCorrected: finite(summary.cvSquaredUnbiased).map { max(0, $0).squareRoot() },
-        giniCorrected: nil, maxVioCorrected: nil, entropyMillerMadowNats: Statistics.millerMadowEntropy(counts),
+        entropyMillerMadowNats: Statistics.millerMadowEntropy(counts),
         maxVio: finite(summary.maxVio), maxOverMean: finite(summary.maxVio + 1), gini: finite(summary.gini),
         entropyNats: entropy, entropyRatio: entropy.flatMap { e > 1 ? $0 / lnE : nil },
         klFromUniformNats: entropy.map { max(0, lnE - $0) }, shareGroupSize: m,
@@ -604,16 +604,6 @@ private func percentileInterval(_ values: [Double], _ estimate: Double, confiden
     return interval
 }
 
-extension LoadStatistics {
-    /// With the bootstrap bias-corrected Gini and MaxVio of `uncertainty` (their intervals'
-    /// estimates).
-    func withBootstrapCorrections(_ uncertainty: UncertaintyStatistics?) -> LoadStatistics {
-        var out = self
-        out.giniCorrected = uncertainty?.gini?.estimate
-        out.maxVioCorrected = uncertainty?.maxVio?.estimate
-        return out
-    }
-}
 
 /// Permutation p-values of the class–expert mutual information of every scope:
 /// `(1 + #{I* ≥ I}) / (1 + B)` (Phipson & Smyth 2010), labels permuted over units.

@@ -278,8 +278,8 @@ public enum CoverageHarness {
                           corrected: (LayerAnalysis) -> Double?, interval: (UncertaintyStatistics) -> BootstrapInterval?)
         let stats: [Pick] = [
             ("cv", { $0.cv }, { $0.load.cv }, { $0.load.cvCorrected }, { $0.cv }),
-            ("gini", { $0.gini }, { $0.load.gini }, { $0.load.giniCorrected }, { $0.gini }),
-            ("max_vio", { $0.maxVio }, { $0.load.maxVio }, { $0.load.maxVioCorrected }, { $0.maxVio }),
+            ("gini", { $0.gini }, { $0.load.gini }, { $0.uncertainty?.gini?.estimate }, { $0.gini }),
+            ("max_vio", { $0.maxVio }, { $0.load.maxVio }, { $0.uncertainty?.maxVio?.estimate }, { $0.maxVio }),
             ("mutual_information_bits", { $0.mutualInformation }, { $0.affinity.mutualInformationBits },
              { $0.affinity.mutualInformationCorrectedBits }, { $0.mutualInformationBits }),
             ("cramers_v", { $0.cramersV }, { $0.affinity.cramersV }, { $0.affinity.cramersVCorrected },

@@ -225,6 +225,65 @@ public enum Statistics {
         return h + Double(m - 1) / (2 * n)
     }
 
+    // MARK: Effect sizes
+
+    /// The confidence interval of `meanA − meanB` from Welch's test: `d ± t_{(1+c)/2, ν} · SE`,
+    /// `SE = √(s²_a/n_a + s²_b/n_b)`, ν Welch–Satterthwaite (Welch 1947). Equals statsmodels'
+    /// `CompareMeans(...).tconfint_diff(usevar="unequal")`. Nil when ν is undefined.
+    public static func welchDifferenceInterval(_ w: WelchTTest, confidence: Double = 0.95) -> (lower: Double, upper: Double)? {
+        _ = GSLErrorHandling.installed
+        guard let df = w.degreesOfFreedom, df > 0, confidence > 0, confidence < 1 else { return nil }
+        let se = (w.varianceA / Double(w.countA) + w.varianceB / Double(w.countB)).squareRoot()
+        let half = gsl_cdf_tdist_Pinv((1 + confidence) / 2, df) * se
+        return (w.difference - half, w.difference + half)
+    }
+
+    /// Hedges' g: Cohen's d with the pooled standard deviation
+    /// `√(((n_a − 1)s²_a + (n_b − 1)s²_b)/(n_a + n_b − 2))`, times the small-sample correction
+    /// `J = 1 − 3/(4(n_a + n_b) − 9)` (Hedges 1981; Hedges & Olkin 1985, eq. 5.10). Nil when the
+    /// pooled deviation is 0 or n_a + n_b < 3.
+    public static func hedgesG(_ w: WelchTTest) -> Double? {
+        let na = Double(w.countA), nb = Double(w.countB)
+        guard na + nb > 2 else { return nil }
+        let pooled = (((na - 1) * w.varianceA + (nb - 1) * w.varianceB) / (na + nb - 2)).squareRoot()
+        guard pooled > 0 else { return nil }
+        return finite((w.meanA - w.meanB) / pooled * (1 - 3 / (4 * (na + nb) - 9)))
+    }
+
+    // MARK: Multiple comparisons
+
+    /// Holm's step-down adjusted p-values (Holm 1979) of one family of tests, nil entries left
+    /// out of the family and kept nil: with the m p-values sorted ascending,
+    /// `p̃₍ᵢ₎ = max_{j ≤ i} min(1, (m − j + 1) p₍ⱼ₎)`. Rejecting `p̃ < α` controls the family-wise
+    /// error rate at α under any dependence. Equals
+    /// `statsmodels.stats.multitest.multipletests(p, method="holm")[1]`.
+    public static func holm(_ p: [Double?]) -> [Double?] {
+        let present = p.indices.filter { p[$0] != nil }.sorted { p[$0]! < p[$1]! }
+        let m = present.count
+        var out = [Double?](repeating: nil, count: p.count)
+        var running = 0.0
+        for (i, index) in present.enumerated() {
+            running = max(running, min(1, Double(m - i) * p[index]!))
+            out[index] = running
+        }
+        return out
+    }
+
+    /// Benjamini–Hochberg adjusted p-values (Benjamini & Hochberg 1995; exploratory: controls
+    /// the false discovery rate, not the family-wise error), nil entries left out:
+    /// `p̃₍ᵢ₎ = min_{j ≥ i} min(1, m p₍ⱼ₎ / j)`. Equals `multipletests(p, method="fdr_bh")[1]`.
+    public static func benjaminiHochberg(_ p: [Double?]) -> [Double?] {
+        let present = p.indices.filter { p[$0] != nil }.sorted { p[$0]! < p[$1]! }
+        let m = present.count
+        var out = [Double?](repeating: nil, count: p.count)
+        var running = 1.0
+        for (i, index) in present.enumerated().reversed() {
+            running = min(running, min(1, Double(m) * p[index]! / Double(i + 1)))
+            out[index] = running
+        }
+        return out
+    }
+
     // MARK: Kruskal–Wallis
 
     /// The Kruskal–Wallis H test (Kruskal & Wallis 1952) that `groups` come from the same

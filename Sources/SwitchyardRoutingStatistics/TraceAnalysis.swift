@@ -168,11 +168,6 @@ public struct LoadStatistics: Codable, Sendable, Equatable {
     @Nullable public var cvSquaredUnbiased: Double?
     /// `√max(0, cvSquaredUnbiased)`: the bias-corrected CV the summary and reports show.
     @Nullable public var cvCorrected: Double?
-    /// `2 G − mean(G*)` over the bootstrap replicates (bootstrap bias correction, Efron &
-    /// Tibshirani 1993, §10.6), clamped at 0; nil without bootstrap.
-    @Nullable public var giniCorrected: Double?
-    /// MaxVio with the same bootstrap bias correction; nil without bootstrap.
-    @Nullable public var maxVioCorrected: Double?
     /// Miller–Madow corrected load entropy, nats (``Statistics/millerMadowEntropy(_:)``).
     @Nullable public var entropyMillerMadowNats: Double?
     /// `(max − mean) / mean`.
@@ -224,7 +219,6 @@ public struct LoadStatistics: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case experts, tokens, assignments, counts, fractions, mean, cv
         case cvSquared = "cv_squared", cvSquaredUnbiased = "cv_squared_unbiased", cvCorrected = "cv_corrected"
-        case giniCorrected = "gini_bias_corrected", maxVioCorrected = "max_vio_bias_corrected"
         case entropyMillerMadowNats = "entropy_miller_madow_nats", maxVio = "max_vio", maxOverMean = "max_over_mean", gini
         case entropyNats = "entropy_nats", entropyRatio = "entropy_ratio"
         case klFromUniformNats = "kl_from_uniform_nats", shareGroupSize = "share_group_size"

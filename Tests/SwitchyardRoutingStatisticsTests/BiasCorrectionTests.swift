@@ -48,6 +48,32 @@ final class BiasCorrectionTests: XCTestCase {
         XCTAssertNil(Statistics.unbiasedCVSquared([1, 0]))
     }
 
+    func testHolmAndBenjaminiHochbergMatchStatsmodels() throws {
+        // statsmodels 0.14: multipletests([0.01, 0.04, 0.03, 0.005, 0.2, 0.04], method="holm")[1]
+        // → [0.05, 0.12, 0.12, 0.03, 0.2, 0.12]; method="fdr_bh" → [0.03, 0.048, 0.048, 0.03, 0.2, 0.048].
+        let p: [Double?] = [0.01, 0.04, nil, 0.03, 0.005, 0.2, 0.04]
+        let holm = Statistics.holm(p), bh = Statistics.benjaminiHochberg(p)
+        let expectedHolm: [Double?] = [0.05, 0.12, nil, 0.12, 0.03, 0.2, 0.12]
+        let expectedBH: [Double?] = [0.03, 0.048, nil, 0.048, 0.03, 0.2, 0.048]
+        for i in p.indices {
+            XCTAssertEqual(holm[i] == nil, expectedHolm[i] == nil)
+            XCTAssertEqual(holm[i] ?? 0, expectedHolm[i] ?? 0, accuracy: 1e-12)
+            XCTAssertEqual(bh[i] ?? 0, expectedBH[i] ?? 0, accuracy: 1e-12)
+        }
+    }
+
+    func testWelchDifferenceIntervalAndHedgesG() throws {
+        let a = [0.861, 0.872, 0.858, 0.866], b = [0.849, 0.851, 0.860]
+        let w = try Statistics.welchTTest(a, b)
+        // statsmodels 0.14: CompareMeans(DescrStatsW(a), DescrStatsW(b)).tconfint_diff(usevar="unequal")
+        // → (−0.0011531705244952253, 0.022986503857828598).
+        let ci = try XCTUnwrap(Statistics.welchDifferenceInterval(w))
+        XCTAssertEqual(ci.lower, -0.0011531705244952253, accuracy: 1e-12)
+        XCTAssertEqual(ci.upper, 0.022986503857828598, accuracy: 1e-12)
+        // numpy, Hedges & Olkin (1985) eq. 5.10: d · (1 − 3/(4(na + nb) − 9)) with the pooled sd → 1.5261697527050455.
+        XCTAssertEqual(try XCTUnwrap(Statistics.hedgesG(w)), 1.5261697527050455, accuracy: 1e-12)
+    }
+
     func testUnbiasedCVSquaredIsUnbiasedByExactEnumeration() throws {
         // All multinomial outcomes of A = 6 assignments over p = (0.5, 0.3, 0.2): the mean of
         // the estimator equals E Σ p² − 1 = 3 · 0.38 − 1 = 0.14 exactly; the plug-in is above it.
@@ -56,8 +82,10 @@ final class BiasCorrectionTests: XCTestCase {
         for x in 0...a {
             for y in 0...(a - x) {
                 let z = a - x - y
-                let prob = exp(lgamma(Double(a + 1)) - lgamma(Double(x + 1)) - lgamma(Double(y + 1)) - lgamma(Double(z + 1)))
-                    * pow(p[0], Double(x)) * pow(p[1], Double(y)) * pow(p[2], Double(z))
+                let logCoefficient: Double = lgamma(Double(a + 1)) - lgamma(Double(x + 1)) - lgamma(Double(y + 1))
+                    - lgamma(Double(z + 1))
+                let powers: Double = pow(p[0], Double(x)) * pow(p[1], Double(y)) * pow(p[2], Double(z))
+                let prob = exp(logCoefficient) * powers
                 let counts = [Double(x), Double(y), Double(z)]
                 meanUnbiased += prob * Statistics.unbiasedCVSquared(counts)!
                 meanPlugIn += prob * LoadSummary(counts).cv * LoadSummary(counts).cv
