@@ -16,7 +16,7 @@ struct BenchCoverageCommand: ParsableCommand {
         analyses each with --bootstrap resamples and --permutations permutations, and prints per \
         statistic the share of intervals that contain the true value (with its Wilson 95 % \
         interval) and, under the nulls, the share of p < 0.05 and the Kolmogorov–Smirnov p of the \
-        p-values against uniform. Use a release build; the default takes a few minutes. \
+        p-values against uniform. Use a release build; the default takes about 5 CPU minutes. \
         See docs/statistics.md.
 
         Examples:
@@ -26,7 +26,7 @@ struct BenchCoverageCommand: ParsableCommand {
     )
 
     @Option(help: "Simulated traces per scenario.")
-    var traces = 200
+    var traces = 100
 
     @Option(help: "Bootstrap resamples per analysis.")
     var bootstrap = 200

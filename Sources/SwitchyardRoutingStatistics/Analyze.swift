@@ -154,8 +154,7 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
         let heterogeneity = makeHeterogeneity(levels: levels, pairLevels: levels.map { $0.reduce(0, +) },
                                               pairs: Double(n), withClasses: withAffinity,
                                               meanExpertsPerToken: assignments[l] / Double(n))
-        layers.append(LayerAnalysis(layer: r.layerNumber, scope: "layer \(r.layerNumber)",
-                                    load: load,
+        layers.append(LayerAnalysis(layer: r.layerNumber, scope: "layer \(r.layerNumber)", load: load,
                                     affinity: affinity, heterogeneity: heterogeneity, uncertainty: intervals[l]))
     }
 
@@ -215,8 +214,7 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
     let overallHeterogeneity = makeHeterogeneity(
         levels: sumLevels, pairLevels: pairLevels, pairs: Double(n * layerCount), withClasses: withAffinity,
         meanExpertsPerToken: assignments.reduce(0, +) / Double(n * layerCount))
-    let overall = LayerAnalysis(layer: nil, scope: "all layers",
-                                load: overallLoad, affinity: overallAffinity,
+    let overall = LayerAnalysis(layer: nil, scope: "all layers", load: overallLoad, affinity: overallAffinity,
                                 heterogeneity: overallHeterogeneity, uncertainty: intervals[layerCount])
 
     // Consecutive layers.

@@ -172,6 +172,19 @@ public struct MetricComparison: Codable, Sendable, Equatable {
     public var scope: String
     /// The test; nil when a group has fewer than two runs with the metric defined.
     @Nullable public var test: WelchTTest?
+    /// The test's p after Holm's adjustment within its family: this metric over every scope
+    /// (the layers and all layers). Read this one.
+    public var holmP: Double?
+    /// The 95 % Welch interval of `meanA − meanB`.
+    public var differenceLower: Double?
+    public var differenceUpper: Double?
+    /// Hedges' g (``Statistics/hedgesG(_:)``).
+    public var hedgesG: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case metric, scope, test, holmP = "holm_p", differenceLower = "difference_lower"
+        case differenceUpper = "difference_upper", hedgesG = "hedges_g"
+    }
 }
 
 /// Compares two groups of analyses (one per run) metric by metric with Welch's t-test.
@@ -203,8 +216,19 @@ public func compareRuns(_ a: [TraceAnalysis], _ b: [TraceAnalysis],
             let xa = a.compactMap { value(pick($0)) }, xb = b.compactMap { value(pick($0)) }
             let test = xa.count >= 2 && xb.count >= 2
                 ? try Statistics.welchTTest(xa, xb, alternative: alternative) : nil
-            out.append(MetricComparison(metric: metric, scope: name, test: test))
+            var comparison = MetricComparison(metric: metric, scope: name, test: test)
+            if let test, let ci = Statistics.welchDifferenceInterval(test) {
+                (comparison.differenceLower, comparison.differenceUpper) = ci
+            }
+            comparison.hedgesG = test.flatMap(Statistics.hedgesG)
+            out.append(comparison)
         }
+    }
+    // Holm within each metric's family (its scopes).
+    for (metric, _) in metrics {
+        let family = out.indices.filter { out[$0].metric == metric }
+        let adjusted = Statistics.holm(family.map { out[$0].test?.p })
+        for (k, i) in family.enumerated() { out[i].holmP = adjusted[k] }
     }
     return RunComparison(countA: a.count, countB: b.count, metrics: out)
 }

@@ -72,6 +72,14 @@ final class CommandLineTests: XCTestCase {
                           SwitchyardCommand.message(for: error))
         }
         XCTAssertThrowsError(try run(["analyze", csv, "--permutations", "100001"]))
+        // --versus: both groups' analyses in the JSON, Holm p per metric.
+        try run(["analyze", csv, csv, "--versus", csv, csv, "--bootstrap", "0", "--permutations", "0",
+                 "--json", root + "/versus.json"])
+        let versus = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/versus.json"))) as! [String: Any]
+        XCTAssertEqual((versus["traces"] as? [Any])?.count, 2)
+        XCTAssertEqual((versus["versus"] as? [Any])?.count, 2)
+        let metrics = try XCTUnwrap((versus["comparison"] as? [String: Any])?["metrics"] as? [[String: Any]])
+        XCTAssertTrue(metrics.allSatisfy { $0.keys.contains("metric") })
     }
 
     func testReportAndCompareWriteMarkdownWithCharts() throws {
