@@ -51,9 +51,21 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
         // neighbours routed alike is not a permutation of the labels (p = 1 under the null in
         // the coverage harness): those traces permute unit labels exactly instead.
         if plan.method == "blocks", let starts = plan.unitStarts {
-            let exact = UnitPermutation(reductions: reductions, unitStarts: starts, labels: trace.labels,
-                                        classCount: shape.classCount)
-            permutationP = exact.pValues(expertCount: e, permutations: options.permutations, seed: options.seed)
+            // One row per unit when that is much less work than visiting every token (images
+            // hold few distinct experts) and fits 2^24 entries; else token by token.
+            let units = UnitOrder(starts: starts, labels: trace.labels, classCount: shape.classCount)
+            let members = reductions.map(PatternMembers.init)
+            let entries = units.estimatedEntries(blockSize: 1, members: members, experts: e)
+            if entries <= Double(1 << 24) && entries * 2 <= Double(n * layerCount) {
+                let perUnit = unitPlan(trace: trace, members: members, units: units, classCount: shape.classCount,
+                                       unitName: plan.unitName, blockSize: 1)
+                permutationP = permutationTest(plan: perUnit, scopes: scopes, permutations: options.permutations,
+                                               seed: options.seed)
+            } else {
+                let exact = UnitPermutation(reductions: reductions, unitStarts: starts, labels: trace.labels,
+                                            classCount: shape.classCount)
+                permutationP = exact.pValues(expertCount: e, permutations: options.permutations, seed: options.seed)
+            }
         } else {
             permutationP = permutationTest(plan: plan, scopes: scopes, permutations: options.permutations,
                                            seed: options.seed)
@@ -230,9 +242,9 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
                 normalizedMutualInformation: s.normalizedMutualInformation, cramersV: s.cramersV,
                 chi2: s.chi2, chi2DF: s.chi2DF, chi2P: s.chi2P)
             transition.mutualInformationCorrectedBits = s.mutualInformationCorrectedBits
-            // At most about 2^28 token moves over all transitions (a few seconds): beyond,
-            // fewer permutations (never below 99), reported in `permutations`.
-            let affordable = max(99, (1 << 28) / max(1, n * (layerCount - 1)))
+            // At most about 2^27 token visits over all transitions (about a second): beyond,
+            // fewer permutations (never below 49), reported in `permutations`.
+            let affordable = max(49, (1 << 27) / max(1, n * (layerCount - 1)))
             let count = min(options.permutations, affordable)
             if count > 0 {
                 transition.mutualInformationPermutationP = transitionPermutationP(

@@ -272,7 +272,7 @@ struct UnitOrder {
 
 /// Rows of one unit each (`blockSize` 1), or of blocks of `blockSize` consecutive
 /// same-class units.
-private func unitPlan(trace: RoutingTrace, members: [PatternMembers], units: UnitOrder, classCount: Int,
+func unitPlan(trace: RoutingTrace, members: [PatternMembers], units: UnitOrder, classCount: Int,
                       unitName: String, blockSize: Int) -> ResamplingPlan {
     let (rowFirst, rowClass) = units.rows(blockSize: blockSize)
     let rows = rowClass.count

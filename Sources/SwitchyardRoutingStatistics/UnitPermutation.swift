@@ -77,8 +77,16 @@ func transitionPermutationP(_ a: [Int32], _ b: [Int32], experts e: Int, unitStar
     var bySize: [Int: [Int32]] = [:]
     for u in 0..<units { bySize[Int(unitStarts[u + 1] - unitStarts[u]), default: []].append(Int32(u)) }
     let groups = bySize.keys.sorted().map { bySize[$0]! }
+    // Both layers' experts as indices into the experts either layer uses (empty rows and
+    // columns change no statistic).
+    var index = [Int32](repeating: -1, count: e)
+    for x in a where x >= 0 { index[Int(x)] = 0 }
+    for x in b where x >= 0 { index[Int(x)] = 0 }
+    var k = 0
+    for x in 0..<e where index[x] == 0 { index[x] = Int32(k); k += 1 }
+    let ai = a.map { $0 >= 0 ? index[Int($0)] : -1 }, bi = b.map { $0 >= 0 ? index[Int($0)] : -1 }
     var partner = (0..<units).map { Int32($0) }
-    var shuffled = b
+    var table = [Double](repeating: 0, count: k * k)
     var atLeast = 0
     for _ in 0..<permutations {
         for group in groups where group.count > 1 {
@@ -88,12 +96,20 @@ func transitionPermutationP(_ a: [Int32], _ b: [Int32], experts e: Int, unitStar
             }
             for (i, u) in group.enumerated() { partner[Int(u)] = g[i] }
         }
-        for u in 0..<units {
-            let from = Int(unitStarts[Int(partner[u])]), to = Int(unitStarts[u])
-            for j in 0..<Int(unitStarts[u + 1] - unitStarts[u]) { shuffled[to + j] = b[from + j] }
-        }
-        let (table, used, _) = top1Table(a, shuffled, experts: e)
-        let mi = Statistics.contingency(flat: table, rows: used.count, columns: used.count).mutualInformationBits ?? 0
+        table.withUnsafeMutableBufferPointer { tb in
+        ai.withUnsafeBufferPointer { pa in
+        bi.withUnsafeBufferPointer { pb in
+        unitStarts.withUnsafeBufferPointer { st in
+            for i in 0..<tb.count { tb[i] = 0 }
+            for u in 0..<units {
+                let to = Int(st[u]), from = Int(st[Int(partner[u])])
+                for j in 0..<(Int(st[u + 1]) - to) {
+                    let x = pa[to + j], y = pb[from + j]
+                    if x >= 0 && y >= 0 { tb[Int(x) * k + Int(y)] += 1 }
+                }
+            }
+        }}}}
+        let mi = Statistics.contingency(flat: table, rows: k, columns: k).mutualInformationBits ?? 0
         if mi >= observed * (1 - 1e-10) - 1e-14 { atLeast += 1 }
     }
     return Double(1 + atLeast) / Double(1 + permutations)

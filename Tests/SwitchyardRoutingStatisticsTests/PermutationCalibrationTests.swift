@@ -26,6 +26,28 @@ final class PermutationCalibrationTests: XCTestCase {
         XCTAssertGreaterThan(CoverageHarness.kolmogorovSmirnovUniformP(p), 0.05, "\(p)")
     }
 
+    func testBlocksOfImagesPermuteWholeImagesExactly() throws {
+        // Images of 16 tokens routed alike, forced into blocks: the test permutes one row per
+        // image (fewer entries than tokens), and stays calibrated under the null.
+        let scenario = CoverageScenario(name: "test", experts: 4, layers: 1, tokens: 3_200, tokensPerImage: 16,
+                                        copyNeighbour: 0.6, loadSkew: 0.3, affinity: 0, bootstrap: false)
+        let population = CoveragePopulation(scenario, seed: 4)
+        var limits = ResamplingLimits()
+        limits.maxRows = 64
+        var p: [Double] = []
+        for r in 0..<40 {
+            let a = try analyze(trace: population.trace(seed: UInt64(r)),
+                                options: AnalysisOptions(bootstrapResamples: 0, permutations: 99, seed: UInt64(r)),
+                                allowGrouping: false, limits: limits)
+            XCTAssertEqual(a.resampling.method, "blocks")
+            XCTAssertEqual(a.resampling.unit, "images")
+            p.append(try XCTUnwrap(a.layers[0].affinity.mutualInformationPermutationP))
+        }
+        let mean = p.reduce(0, +) / Double(p.count)
+        XCTAssertTrue((0.3...0.7).contains(mean), "mean p \(mean): \(p)")
+        XCTAssertGreaterThan(CoverageHarness.kolmogorovSmirnovUniformP(p), 0.05, "\(p)")
+    }
+
     func testLayerTransitionPermutationNull() throws {
         // Layer 1 repeats layer 0: dependence, p = 1/(B + 1). Independent layers: p is not small.
         let assignment = (0..<400).map { ($0 * 7 + $0 / 3) % 5 }
