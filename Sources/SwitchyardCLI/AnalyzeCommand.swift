@@ -22,7 +22,9 @@ struct AnalyzeCommand: ParsableCommand {
         with two or more epoch traces, the top-1 agreement (and Cohen's κ) between the last two \
         epochs is reported as well. With --versus, the inputs form group A and the --versus \
         runs group B (e.g. several seeds of two routers): every headline metric is compared \
-        with Welch's t-test, per layer and over all layers. Formulas and sources: \
+        with Welch's t-test, per layer and over all layers: the difference with its 95 % Welch interval, \
+        Hedges' g, and p Holm-adjusted within each metric over its scopes; --json then holds both \
+        groups' analyses (traces = group A, versus = group B). Formulas and sources: \
         docs/statistics.md.
 
         Examples:
@@ -72,9 +74,11 @@ struct AnalyzeCommand: ParsableCommand {
         let stability: Stability?
     }
 
-    /// What --json writes.
+    /// What --json writes: the inputs' analyses (group A), the --versus runs' (group B) and
+    /// the comparison.
     struct Output: Encodable {
         let traces: [Entry]
+        let versus: [Entry]?
         let comparison: RunComparison?
     }
 
@@ -88,31 +92,37 @@ struct AnalyzeCommand: ParsableCommand {
     func run() throws {
         let entries = try inputs.map { try analyzeAndPrint($0, heading: inputs.count + versus.count > 1) }
         var comparison: RunComparison?
+        var others: [Entry]?
         if !versus.isEmpty {
-            let others = try versus.map { try analyzeAndPrint($0, heading: true) }
-            let result = try compareRuns(entries.map(\.analysis), others.map(\.analysis))
+            let group = try versus.map { try analyzeAndPrint($0, heading: true) }
+            let result = try compareRuns(entries.map(\.analysis), group.map(\.analysis))
             printComparison(result)
             comparison = result
+            others = group
         }
         if let json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            try AtomicFile.write(encoder.encode(Output(traces: entries, comparison: comparison)), to: json)
+            try AtomicFile.write(encoder.encode(Output(traces: entries, versus: others, comparison: comparison)), to: json)
             print("analysis written to \(json)")
         }
     }
 
     private func printComparison(_ result: RunComparison) {
         print("== Group A (\(result.countA) runs) versus group B (\(result.countB) runs), Welch's t-test, all layers")
-        print("metric                    mean A     mean B     A − B      t        df      p")
+        print("   (Holm p: adjusted over each metric's \(result.metrics.filter { $0.metric == "cv" }.count) scopes; read it, not p)")
+        print("metric                    mean A     mean B     A − B      95% CI of A − B        g      t        df      p          Holm p")
         for m in result.metrics where m.scope == "all layers" {
             guard let t = m.test else {
                 print("\(m.metric.padding(toLength: 24, withPad: " ", startingAt: 0))  (needs two runs with the metric in each group)")
                 continue
             }
-            print(String(format: "%@  %9.4f  %9.4f  %9.4f  %7@  %6@  %@",
+            let ci = "[\(format(m.differenceLower)), \(format(m.differenceUpper))]"
+            print(String(format: "%@  %9.4f  %9.4f  %9.4f  %@  %6@  %7@  %6@  %-9@  %@",
                          m.metric.padding(toLength: 24, withPad: " ", startingAt: 0), t.meanA, t.meanB, t.difference,
-                         format(t.t), format(t.degreesOfFreedom), t.p.map { String(format: "%.3g", $0) } ?? "n/a"))
+                         ci.padding(toLength: 21, withPad: " ", startingAt: 0), format(m.hedgesG),
+                         format(t.t), format(t.degreesOfFreedom), t.p.map { String(format: "%.3g", $0) } ?? "n/a",
+                         m.holmP.map { String(format: "%.3g", $0) } ?? "n/a"))
         }
         print("(per-layer comparisons are in --json)")
     }

@@ -10,14 +10,15 @@ struct BenchCommand: ParsableCommand {
         discussion: """
         train: training throughput, model GFLOP/s and the share of the sgemm peak; route: the \
         routing microbenchmark; gemm: the GEMM wrapper against cblas_sgemm; stats: the routing \
-        statistics. bench/compare.sh (make bench-torch) runs train and route side by side with \
+        statistics; coverage: the calibration of their intervals and tests, by simulation. bench/compare.sh (make bench-torch) runs train and route side by side with \
         the PyTorch reference. See docs/performance.md.
 
         Examples:
           switchyard bench train --preset fmnist-small --router switch --steps 50
           switchyard bench route --tokens 1000,10000,100000 --experts 2,8,64
         """,
-        subcommands: [BenchTrainCommand.self, BenchRouteCommand.self, BenchGEMMCommand.self, BenchStatsCommand.self]
+        subcommands: [BenchTrainCommand.self, BenchRouteCommand.self, BenchGEMMCommand.self, BenchStatsCommand.self,
+                      BenchCoverageCommand.self]
     )
 }
 

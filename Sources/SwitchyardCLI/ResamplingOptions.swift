@@ -4,18 +4,23 @@ import SwitchyardRoutingStatistics
 /// Options shared by `analyze`, `report` and `compare`: how the bootstrap intervals and the
 /// permutation test are drawn.
 struct ResamplingOptions: ParsableArguments {
-    @Option(help: "Bootstrap resamples for the confidence intervals (0 = none).")
+    @Option(help: "Bootstrap resamples for the confidence intervals (0 = none, at most 100000).")
     var bootstrap = 200
 
-    @Option(help: "Label permutations for the mutual-information test (0 = none).")
+    @Option(help: "Label permutations for the permutation tests (0 = none, at most 100000).")
     var permutations = 200
 
     @Option(help: "Seed of the bootstrap and permutation draws.")
     var seed: UInt64 = 0
 
     func validate() throws {
-        guard bootstrap >= 0 else { throw ValidationError("--bootstrap must be 0 or more, got \(bootstrap)") }
-        guard permutations >= 0 else { throw ValidationError("--permutations must be 0 or more, got \(permutations)") }
+        let most = AnalysisOptions.maximumResamples
+        guard (0...most).contains(bootstrap) else {
+            throw ValidationError("--bootstrap must be in 0...\(most), got \(bootstrap)")
+        }
+        guard (0...most).contains(permutations) else {
+            throw ValidationError("--permutations must be in 0...\(most), got \(permutations)")
+        }
     }
 
     /// Analysis options with these draws and every other setting at its default.

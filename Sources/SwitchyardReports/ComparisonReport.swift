@@ -45,13 +45,13 @@ public struct ComparisonReport: Sendable {
         Metric(name: "images/s", percent: false, digits: 0, higherIsBetter: true,
                value: { $0.run.imagesPerSecond }, interval: { _ in nil }),
         Metric(name: "load CV", percent: false, digits: 3, higherIsBetter: false,
-               value: { $0.analysis?.overall.load.cv }, interval: { $0.analysis?.overall.uncertainty?.cv }),
+               value: { $0.analysis?.overall.headlineCV }, interval: { $0.analysis?.overall.uncertainty?.cv }),
         Metric(name: "MaxVio", percent: false, digits: 3, higherIsBetter: false,
-               value: { $0.analysis?.overall.load.maxVio }, interval: { $0.analysis?.overall.uncertainty?.maxVio }),
+               value: { $0.analysis?.overall.headlineMaxVio }, interval: { $0.analysis?.overall.uncertainty?.maxVio }),
         Metric(name: "tokens without expert", percent: true, digits: 2, higherIsBetter: false,
                value: { $0.analysis?.overall.load.tokensWithoutExpertFraction }, interval: { _ in nil }),
         Metric(name: "class–expert MI (bits)", percent: false, digits: 3, higherIsBetter: nil,
-               value: { $0.analysis?.overall.affinity.mutualInformationBits },
+               value: { $0.analysis?.overall.headlineMutualInformationBits },
                interval: { $0.analysis?.overall.uncertainty?.mutualInformationBits }),
         Metric(name: "experts per token", percent: false, digits: 3, higherIsBetter: nil,
                value: { $0.analysis?.overall.heterogeneity.meanExpertsPerToken },
@@ -134,22 +134,36 @@ public struct ComparisonReport: Sendable {
 
     private func tests(_ b: inout ReportBuilder) {
         b.heading(2, "Are the differences real?")
-        var t = MarkdownTable(["A", "B", "metric", "mean A", "mean B", "A − B", "t", "df", "p"],
-                              alignments: [.left, .left, .left, .right, .right, .right, .right, .right, .right])
+        var t = MarkdownTable(["A", "B", "metric", "mean A", "mean B", "A − B [\(ReportFormat.percent(confidence, 0)) CI]",
+                               "Hedges' g", "t", "df", "p", "Holm p"],
+                              alignments: [.left, .left, .left] + Array(repeating: .right, count: 8))
         var any = false
+        // One family: every test of this table; Holm's adjustment controls the chance of any false
+        // finding among them at α.
+        var rows: [(String, String, Metric, WelchTTest)] = []
         for i in groups.indices {
             for j in groups.indices where j > i {
                 for m in Self.metrics {
                     guard let w = test(m, groups[i], groups[j]) else { continue }
                     any = true
-                    let f: (Double?) -> String = m.percent ? { ReportFormat.percent($0) } : { ReportFormat.number($0, m.digits) }
-                    t.append([groups[i].label, groups[j].label, m.name, f(w.meanA), f(w.meanB), f(w.difference),
-                              ReportFormat.number(w.t, 2), ReportFormat.number(w.degreesOfFreedom, 1), ReportFormat.p(w.p)])
+                    rows.append((groups[i].label, groups[j].label, m, w))
                 }
             }
         }
+        let adjusted = Statistics.holm(rows.map(\.3.p))
+        for (k, (a, b, m, w)) in rows.enumerated() {
+            let f: (Double?) -> String = m.percent ? { ReportFormat.percent($0) } : { ReportFormat.number($0, m.digits) }
+            let ci = Statistics.welchDifferenceInterval(w, confidence: confidence)
+            t.append([a, b, m.name, f(w.meanA), f(w.meanB),
+                      "\(f(w.difference)) [\(f(ci?.lower)), \(f(ci?.upper))]", ReportFormat.number(Statistics.hedgesG(w), 2),
+                      ReportFormat.number(w.t, 2), ReportFormat.number(w.degreesOfFreedom, 1), ReportFormat.p(w.p),
+                      ReportFormat.p(adjusted[k])])
+        }
         if any {
-            b.paragraph("Welch's unequal-variance t-test across seeds, two-sided, for every pair of groups with at least two runs each.")
+            b.paragraph("Welch's unequal-variance t-test across seeds, two-sided, for every pair of groups with at least two "
+                        + "runs each: the difference A − B with its \(ReportFormat.percent(confidence, 0)) Welch interval, Hedges' g "
+                        + "(standardised difference, small-sample corrected), and p before and after Holm's adjustment over "
+                        + "the \(rows.count) tests of this table (the adjusted p is the one to read).")
             b.table(t)
         } else {
             b.paragraph("Welch's t-test needs at least two runs (seeds) in each group; no pair of groups has them, so no "
@@ -223,11 +237,21 @@ public struct ComparisonReport: Sendable {
         guard let best = groups.max(by: { (mean(accuracy, $0) ?? -1) < (mean(accuracy, $1) ?? -1) }) else { return out }
         out.append("Highest mean test accuracy: \(best.label), \(ReportFormat.percent(mean(accuracy, best))) over "
                    + "\(best.runs.count) run\(best.runs.count == 1 ? "" : "s").")
-        for g in groups where g.label != best.label {
-            guard let w = test(accuracy, best, g), let p = w.p else { continue }
-            let verdict = p < alpha ? "a real difference at p < \(alpha)" : "not distinguishable at p < \(alpha)"
-            out.append("\(best.label) versus \(g.label): \(ReportFormat.number(w.difference * 100, 2)) accuracy points, "
-                       + "Welch p = \(ReportFormat.p(p)): \(verdict).")
+        // The best group against each other one: one family, Holm-adjusted (the best group was
+        // picked after looking, so unadjusted p-values would overstate the evidence).
+        let others = groups.filter { $0.label != best.label }.compactMap { g -> (RunGroup, WelchTTest)? in
+            guard let w = test(accuracy, best, g), w.p != nil else { return nil }
+            return (g, w)
+        }
+        let adjusted = Statistics.holm(others.map(\.1.p))
+        for (k, (g, w)) in others.enumerated() {
+            guard let p = adjusted[k] else { continue }
+            let verdict = p < alpha ? "a real difference at Holm-adjusted p < \(alpha)" : "not distinguishable at Holm-adjusted p < \(alpha)"
+            let ci = Statistics.welchDifferenceInterval(w, confidence: confidence)
+            out.append("\(best.label) versus \(g.label): \(ReportFormat.number(w.difference * 100, 2)) accuracy points "
+                       + "[\(ReportFormat.number(ci.map { $0.lower * 100 }, 2)), \(ReportFormat.number(ci.map { $0.upper * 100 }, 2))], "
+                       + "Hedges' g \(ReportFormat.number(Statistics.hedgesG(w), 2)), Welch p = \(ReportFormat.p(w.p)), "
+                       + "Holm-adjusted over \(others.count) comparison\(others.count == 1 ? "" : "s") p = \(ReportFormat.p(p)): \(verdict).")
         }
         let single = groups.filter { $0.runs.count < 2 }.map(\.label)
         if single.count == groups.count && groups.count > 2 {

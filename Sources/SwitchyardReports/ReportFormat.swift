@@ -35,7 +35,11 @@ enum ReportFormat {
     static func withInterval(_ x: Double?, _ interval: BootstrapInterval?, _ digits: Int = 3) -> String {
         guard let interval else { return number(x, digits) }
         if let label = interval.fixedLabel { return "\(number(x, digits)) \(label)" }
-        return "\(number(x, digits)) [\(number(interval.lower, digits)), \(number(interval.upper, digits))]"
+        if interval.noDetectableEffect == true {
+            return "\(number(x, digits)) [0, \(number(interval.upper, digits))] (no detectable affinity)"
+        }
+        let warning = interval.warning == nil ? "" : " (interval excludes the estimate)"
+        return "\(number(x, digits)) [\(number(interval.lower, digits)), \(number(interval.upper, digits))]\(warning)"
     }
 
     /// A mean with its interval across runs, "86.21% [85.90, 86.52]" style when a percentage.

@@ -45,17 +45,31 @@ extension RunReport {
             out.append("Load is perfectly balanced: in every layer each expert took exactly "
                        + "\(ReportFormat.count(a.layers[0].load.counts.first ?? 0)) assignments (CV 0).")
         } else {
-            let imbalanced = a.layers.filter { ($0.load.chi2P ?? 1) < Self.alpha }
-            if let worst = a.layers.max(by: { ($0.load.cv ?? 0) < ($1.load.cv ?? 0) }) {
-                let which = imbalanced.isEmpty ? "No layer's load departs from uniform at p < \(Self.alpha) (χ² test)"
-                    : imbalanced.count == a.layers.count ? "Every layer's load departs from uniform at p < \(Self.alpha) (χ² test)"
-                    : "The load of \(ReportFormat.list(imbalanced.map(\.scope))) departs from uniform at p < \(Self.alpha) (χ² test)"
+            // With images or routing groups the χ² test (independent tokens) is not valid: the evidence
+            // is then the CV interval (resampled by image or group) lying above 0.
+            let clustered = a.tokensAreClustered
+            let imbalanced: [LayerAnalysis]
+            let test: String
+            if clustered {
+                imbalanced = a.layers.filter { ($0.uncertainty?.cv?.lower ?? 0) > 0 && $0.uncertainty?.cv?.fixedBy == nil }
+                test = "the 95% interval of CV, resampled by \(a.resampling.unit == "images" ? "image" : "routing group"), excludes 0"
+            } else {
+                let adjusted = Statistics.holm(a.layers.map { $0.load.chi2P })
+                imbalanced = a.layers.indices.filter { (adjusted[$0] ?? 1) < Self.alpha }.map { a.layers[$0] }
+                test = "χ² test assuming independent tokens, Holm-adjusted over the \(a.layers.count) layers"
+            }
+            if let worst = a.layers.max(by: { ($0.headlineCV ?? 0) < ($1.headlineCV ?? 0) }) {
+                let departs = clustered ? "departs from uniform" : "departs from uniform at adjusted p < \(Self.alpha)"
+                let which = imbalanced.isEmpty ? "No layer's load \(departs) (\(test))"
+                    : imbalanced.count == a.layers.count ? "Every layer's load \(departs) (\(test))"
+                    : "The load of \(ReportFormat.list(imbalanced.map(\.scope))) \(departs) (\(test))"
                 let interval = worst.uncertainty?.cv.map {
                     $0.fixedLabel.map { " " + $0 }
                         ?? ", 95% interval [\(ReportFormat.number($0.lower)), \(ReportFormat.number($0.upper))]"
                 } ?? ""
-                out.append("\(which); the most imbalanced is \(worst.scope) with CV \(ReportFormat.number(worst.load.cv))\(interval): "
-                           + "its busiest expert takes \(ReportFormat.percent(worst.load.maxVio, 1)) more than the mean.")
+                out.append("\(which); the most imbalanced is \(worst.scope) with CV \(ReportFormat.number(worst.headlineCV))\(interval) "
+                           + "(bias-corrected): its busiest expert takes \(ReportFormat.percent(worst.headlineMaxVio, 1)) more "
+                           + "than the mean.")
             }
         }
         let unused = a.layers.flatMap { s in s.load.unusedExperts.map { "expert \($0) of \(s.scope)" } }
@@ -81,18 +95,35 @@ extension RunReport {
         if let strongest = a.layers.max(by: { ($0.affinity.position?.cramersV ?? 0) < ($1.affinity.position?.cramersV ?? 0) }),
            let position = strongest.affinity.position, let v = position.cramersV {
             out.append("The patch position predicts the expert most in \(strongest.scope): Cramér's V "
-                       + "\(ReportFormat.number(v)) (1 = the position alone decides), χ² p \(ReportFormat.pClause(position.chi2P)).")
+                       + "\(ReportFormat.number(v)) (1 = the position alone decides)"
+                       + (a.tokensAreClustered ? "." : ", χ² p \(ReportFormat.pClause(position.chi2P)) (independent tokens assumed)."))
         }
         guard a.classCount > 0 else { return out }
-        let dependent = a.layers.filter { ($0.affinity.chi2P ?? 1) < Self.alpha }
-        if let strongest = a.layers.max(by: { ($0.affinity.mutualInformationBits ?? 0) < ($1.affinity.mutualInformationBits ?? 0) }) {
-            let which = dependent.isEmpty ? "In no layer does the expert depend on the class at p < \(Self.alpha) (χ² test)"
-                : dependent.count == a.layers.count ? "In every layer the expert depends on the token's class at p < \(Self.alpha) (χ² test)"
-                : "The expert depends on the token's class at p < \(Self.alpha) in \(ReportFormat.list(dependent.map(\.scope)))"
+        // The headline test: the label-permutation test over the trace's units; the χ² test only
+        // without permutations and for independent tokens. Holm-adjusted over the layers.
+        let usePermutation = a.resampling.permutations > 0
+        let raw = a.layers.map { usePermutation ? $0.affinity.mutualInformationPermutationP
+                                                : (a.tokensAreClustered ? nil : $0.affinity.chi2P) }
+        let adjusted = Statistics.holm(raw)
+        let dependent = a.layers.indices.filter { (adjusted[$0] ?? 1) < Self.alpha }.map { a.layers[$0] }
+        var test = (usePermutation ? "label-permutation test over \(a.resampling.unit)" : "χ² test assuming independent tokens")
+            + ", Holm-adjusted over the \(a.layers.count) layers"
+        let smallest = 1 / Double(a.resampling.permutations + 1)
+        if usePermutation && smallest * Double(a.layers.count) >= Self.alpha {
+            test += "; \(a.resampling.permutations) permutations cannot give an adjusted p below \(ReportFormat.number(smallest * Double(a.layers.count), 3)): "
+                + "use more to test at \(Self.alpha)"
+        }
+        if raw.contains(where: { $0 != nil }),
+           let strongest = a.layers.max(by: { ($0.headlineMutualInformationBits ?? 0) < ($1.headlineMutualInformationBits ?? 0) }) {
+            let which = dependent.isEmpty ? "In no layer does the expert depend on the class at adjusted p < \(Self.alpha) (\(test))"
+                : dependent.count == a.layers.count
+                ? "In every layer the expert depends on the token's class at adjusted p < \(Self.alpha) (\(test))"
+                : "The expert depends on the token's class at adjusted p < \(Self.alpha) in "
+                  + "\(ReportFormat.list(dependent.map(\.scope))) (\(test))"
             out.append("\(which); the dependence is strongest in \(strongest.scope): mutual information "
-                       + "\(ReportFormat.number(strongest.affinity.mutualInformationBits)) bits of the class's "
+                       + "\(ReportFormat.number(strongest.headlineMutualInformationBits)) bits (Miller–Madow) of the class's "
                        + "\(ReportFormat.number(strongest.affinity.classEntropyBits, 2)), Cramér's V "
-                       + "\(ReportFormat.number(strongest.affinity.cramersV)).")
+                       + "\(ReportFormat.number(strongest.headlineCramersV)) (bias-corrected).")
         }
         let specialised = a.layers.flatMap { s in
             s.affinity.dominantClasses.compactMap { d -> (String, Double)? in

@@ -11,19 +11,26 @@ extension RunReport {
         b.paragraph("Routing of the \(ReportFormat.count(a.tokenCount)) test-set tokens after epoch \(analysedEpoch ?? 0), "
                     + "evaluation mode. CV is the population standard deviation of the experts' token counts over "
                     + "their mean, MaxVio = (max − mean)/mean, Gini 0 is perfect balance and (E − 1)/E total collapse; "
-                    + "χ² p tests the counts against a uniform spread (docs/statistics.md).")
-        let header = ["scope", "assignments", "CV", "Gini", "MaxVio", "max/mean", "entropy / ln E", "χ² p",
-                      "unused experts", "tokens without expert", "first choice not taken", "capacity used"]
+                    + "CV, Gini and MaxVio are bias-corrected (plug-in values in the JSON) with basic bootstrap "
+                    + "intervals; "
+                    + (a.tokensAreClustered
+                       ? "the χ² test of uniform counts is left out: it assumes independent tokens, and this trace's "
+                         + "tokens come in \(a.resampling.unit == "images" ? "images" : "batches") (docs/statistics.md)."
+                       : "χ² p tests the counts against a uniform spread, assuming independent tokens (docs/statistics.md)."))
+        let chi = !a.tokensAreClustered
+        let header = ["scope", "assignments", "CV", "Gini", "MaxVio", "max/mean", "entropy / ln E"] + (chi ? ["χ² p"] : [])
+            + ["unused experts", "tokens without expert", "first choice not taken", "capacity used"]
         var t = MarkdownTable(header, alignments: [.left] + header.dropFirst().map { _ in .right })
         for s in scopes(a) {
             let l = s.load, u = s.uncertainty
-            t.append([s.scope, ReportFormat.count(l.assignments), ReportFormat.withInterval(l.cv, u?.cv),
-                      ReportFormat.withInterval(l.gini, u?.gini), ReportFormat.withInterval(l.maxVio, u?.maxVio),
-                      ReportFormat.number(l.maxOverMean), ReportFormat.number(l.entropyRatio, 4), ReportFormat.p(l.chi2P),
-                      l.unusedExperts.isEmpty ? "none" : l.unusedExperts.map(String.init).joined(separator: ", "),
-                      ReportFormat.percent(l.tokensWithoutExpertFraction),
-                      l.droppedDefinition == "no_expert" ? "n/a" : ReportFormat.percent(l.droppedFraction),
-                      ReportFormat.percent(l.capacityUtilization)])
+            t.append([s.scope, ReportFormat.count(l.assignments), ReportFormat.withInterval(s.headlineCV, u?.cv),
+                      ReportFormat.withInterval(s.headlineGini, u?.gini), ReportFormat.withInterval(s.headlineMaxVio, u?.maxVio),
+                      ReportFormat.number(l.maxOverMean), ReportFormat.number(l.entropyRatio, 4)]
+                     + (chi ? [ReportFormat.p(l.chi2P)] : [])
+                     + [l.unusedExperts.isEmpty ? "none" : l.unusedExperts.map(String.init).joined(separator: ", "),
+                        ReportFormat.percent(l.tokensWithoutExpertFraction),
+                        l.droppedDefinition == "no_expert" ? "n/a" : ReportFormat.percent(l.droppedFraction),
+                        ReportFormat.percent(l.capacityUtilization)])
         }
         b.table(t)
         guard a.expertCount > 1 else { return }
@@ -53,20 +60,26 @@ extension RunReport {
             b.paragraph("The trace has no labels, so there is no class × expert table.")
             return
         }
-        b.paragraph("Mutual information between a token's class and its expert (bits, assignment-weighted), its "
-                    + "normalised form 2I/(H(class)+H(expert)), Cramér's V, the χ² test of independence and a "
-                    + "label-permutation test of the mutual information; router confidence is the mean largest "
-                    + "router probability, router entropy is relative to ln E.")
-        let header = ["scope", "MI (bits)", "NMI", "Cramér's V", "χ² p", "permutation p", "router confidence",
-                      "router entropy / ln E", "position V"]
+        let chi = !a.tokensAreClustered
+        b.paragraph("Mutual information between a token's class and its expert (bits, assignment-weighted, Miller–Madow "
+                    + "corrected), its normalised form 2I/(H(class)+H(expert)) (plug-in), Cramér's V (Bergsma's bias "
+                    + "correction), "
+                    + (chi ? "the χ² test of independence (assumes independent tokens) and " : "")
+                    + "a label-permutation test of the mutual information over the test set's \(a.resampling.unit) "
+                    + "(the headline test); router confidence is the mean largest router probability, router entropy "
+                    + "is relative to ln E.")
+        let header = ["scope", "MI (bits)", "NMI", "Cramér's V"] + (chi ? ["χ² p"] : [])
+            + ["permutation p", "router confidence", "router entropy / ln E", "position V"]
         var t = MarkdownTable(header, alignments: [.left] + header.dropFirst().map { _ in .right })
         for s in scopes(a) {
             let f = s.affinity, u = s.uncertainty
-            t.append([s.scope, ReportFormat.withInterval(f.mutualInformationBits, u?.mutualInformationBits),
-                      ReportFormat.number(f.normalizedMutualInformation), ReportFormat.withInterval(f.cramersV, u?.cramersV),
-                      ReportFormat.p(f.chi2P), ReportFormat.p(f.mutualInformationPermutationP),
-                      ReportFormat.number(f.routerConfidence), ReportFormat.number(f.meanRouterEntropyRatio),
-                      ReportFormat.number(f.position?.cramersV)])
+            t.append([s.scope, ReportFormat.withInterval(s.headlineMutualInformationBits, u?.mutualInformationBits),
+                      ReportFormat.number(f.normalizedMutualInformation),
+                      ReportFormat.withInterval(s.headlineCramersV, u?.cramersV)]
+                     + (chi ? [ReportFormat.p(f.chi2P)] : [])
+                     + [ReportFormat.p(f.mutualInformationPermutationP),
+                        ReportFormat.number(f.routerConfidence), ReportFormat.number(f.meanRouterEntropyRatio),
+                        ReportFormat.number(f.position?.cramersV)])
         }
         b.table(t)
         guard a.expertCount > 1 else { return }
@@ -167,12 +180,17 @@ extension RunReport {
             }
         }
         if let transitions = analysis?.layerTransitions, !transitions.isEmpty {
-            b.paragraph("Dependence between consecutive layers' top-1 experts in the last trace:")
-            var t = MarkdownTable(["layers", "tokens", "MI (bits)", "NMI", "Cramér's V", "χ² p"],
-                                  alignments: [.left, .right, .right, .right, .right, .right])
+            let chi = !(analysis?.tokensAreClustered ?? false)
+            b.paragraph("Dependence between consecutive layers' top-1 experts in the last trace (MI Miller–Madow "
+                        + "corrected; permutation p shuffles the later layer over \(analysis?.resampling.unit ?? "tokens")"
+                        + (chi ? "; χ² p assumes independent tokens" : "") + "):")
+            let header = ["layers", "tokens", "MI (bits)", "NMI", "Cramér's V"] + (chi ? ["χ² p"] : []) + ["permutation p"]
+            var t = MarkdownTable(header, alignments: [.left] + header.dropFirst().map { _ in .right })
             for x in transitions {
-                t.append(["\(x.fromLayer) → \(x.toLayer)", ReportFormat.count(x.tokens), ReportFormat.number(x.mutualInformationBits),
-                          ReportFormat.number(x.normalizedMutualInformation), ReportFormat.number(x.cramersV), ReportFormat.p(x.chi2P)])
+                t.append(["\(x.fromLayer) → \(x.toLayer)", ReportFormat.count(x.tokens),
+                          ReportFormat.number(x.mutualInformationCorrectedBits ?? x.mutualInformationBits),
+                          ReportFormat.number(x.normalizedMutualInformation), ReportFormat.number(x.cramersV)]
+                         + (chi ? [ReportFormat.p(x.chi2P)] : []) + [ReportFormat.p(x.mutualInformationPermutationP)])
             }
             b.table(t)
         }

@@ -1,5 +1,10 @@
 /// What ``analyze(trace:options:)`` computes beyond the point statistics, and how.
 public struct AnalysisOptions: Sendable, Equatable {
+    /// The most bootstrap resamples and the most permutations accepted: every replicate's
+    /// headline numbers are kept per scope (for 16 layers, 100,000 replicates hold about
+    /// 80 MB), and a permutation p-value's resolution 1/(B + 1) is then 10⁻⁵.
+    public static let maximumResamples = 100_000
+
     /// Bootstrap resamples for the confidence intervals; 0 turns the intervals off.
     public var bootstrapResamples: Int
     /// Confidence level of the intervals, in (0, 1).

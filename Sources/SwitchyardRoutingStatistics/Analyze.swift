@@ -52,8 +52,29 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
     // Permutation test of the mutual information (same permutation for every scope).
     var permutationP = [Double?](repeating: nil, count: layerCount + 1)
     if withAffinity && options.permutations > 0 {
-        permutationP = permutationTest(plan: plan, scopes: scopes, permutations: options.permutations,
-                                       seed: options.seed)
+        // Blocks keep runs of same-class units together, which with skewed labels and
+        // neighbours routed alike is not a permutation of the labels (p = 1 under the null in
+        // the coverage harness): those traces permute unit labels exactly instead.
+        if plan.method == "blocks", let starts = plan.unitStarts {
+            // One row per unit when that is much less work than visiting every token (images
+            // hold few distinct experts) and fits 2^24 entries; else token by token.
+            let units = UnitOrder(starts: starts, labels: trace.labels, classCount: shape.classCount)
+            let members = reductions.map(PatternMembers.init)
+            let entries = units.estimatedEntries(blockSize: 1, members: members, experts: e)
+            if entries <= Double(1 << 24) && entries * 2 <= Double(n * layerCount) {
+                let perUnit = unitPlan(trace: trace, members: members, units: units, classCount: shape.classCount,
+                                       unitName: plan.unitName, blockSize: 1)
+                permutationP = permutationTest(plan: perUnit, scopes: scopes, permutations: options.permutations,
+                                               seed: options.seed)
+            } else {
+                let exact = UnitPermutation(reductions: reductions, unitStarts: starts, labels: trace.labels,
+                                            classCount: shape.classCount)
+                permutationP = exact.pValues(expertCount: e, permutations: options.permutations, seed: options.seed)
+            }
+        } else {
+            permutationP = permutationTest(plan: plan, scopes: scopes, permutations: options.permutations,
+                                           seed: options.seed)
+        }
     }
     // Bootstrap.
     var intervals = [UncertaintyStatistics?](repeating: nil, count: layerCount + 1)
@@ -71,12 +92,12 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
             let replicates = groupLoads.replicates(resamples: options.bootstrapResamples, seed: options.seed)
             for s in 0...layerCount {
                 guard var u = intervals[s] else { continue }
-                let r = replicates[s], est = estimates[s], level = options.confidenceLevel
-                u.cv = percentileInterval(r.map(\.cv), est.cv, confidence: level)
-                u.gini = percentileInterval(r.map(\.gini), est.gini, confidence: level)
-                u.maxVio = percentileInterval(r.map(\.maxVio), est.maxVio, confidence: level)
-                u.meanExpertsPerToken = percentileInterval(r.map(\.meanExpertsPerToken), est.meanExpertsPerToken,
-                                                           confidence: level)
+                let loads = headlineIntervals(replicates[s], estimates[s], confidence: options.confidenceLevel,
+                                              withAffinity: false)
+                u.cv = loads.cv
+                u.gini = loads.gini
+                u.maxVio = loads.maxVio
+                u.meanExpertsPerToken = loads.meanExpertsPerToken
                 intervals[s] = u
             }
         }
@@ -93,13 +114,24 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
         }
         for s in 0...layerCount where (s < layerCount ? full[s] : !full.isEmpty && full.allSatisfy { $0 }) {
             guard var u = intervals[s] else { continue }
+            // No sampling error: the plug-in values are exact.
             let e = estimates[s]
-            u.cv = .fixed(at: u.cv?.estimate ?? e.cv, by: "capacity")
-            u.gini = .fixed(at: u.gini?.estimate ?? e.gini, by: "capacity")
-            u.maxVio = .fixed(at: u.maxVio?.estimate ?? e.maxVio, by: "capacity")
-            u.meanExpertsPerToken = .fixed(at: u.meanExpertsPerToken?.estimate ?? e.meanExpertsPerToken, by: "capacity")
+            u.cv = .fixed(at: e.cv, by: "capacity")
+            u.gini = .fixed(at: e.gini, by: "capacity")
+            u.maxVio = .fixed(at: e.maxVio, by: "capacity")
+            u.meanExpertsPerToken = .fixed(at: e.meanExpertsPerToken, by: "capacity")
             intervals[s] = u
         }
+    }
+
+    // Near the boundary: when the permutation test does not reject independence at
+    // 1 − level, the affinity intervals start at 0 and say so (an interval that excludes 0
+    // would claim an affinity the calibrated test does not find).
+    for s in 0...layerCount {
+        guard var u = intervals[s], let p = permutationP[s], p > 1 - options.confidenceLevel else { continue }
+        u.mutualInformationBits = u.mutualInformationBits?.withoutDetectableEffect()
+        u.cramersV = u.cramersV?.withoutDetectableEffect()
+        intervals[s] = u
     }
 
     // Per-token compute summed over layers, for the overall heterogeneity.
@@ -205,14 +237,27 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
     // Consecutive layers.
     var transitions: [LayerTransition] = []
     if layerCount > 1 {
+        let units = plan.unitStarts ?? (0...n).map { Int32($0) }
         for l in 0..<(layerCount - 1) {
-            let (table, tokens) = top1Table(reductions[l].top1, reductions[l + 1].top1, experts: e)
-            let s = Statistics.contingency(flat: table, rows: e, columns: e)
-            transitions.append(LayerTransition(
+            let (table, used, tokens) = top1Table(reductions[l].top1, reductions[l + 1].top1, experts: e)
+            let s = Statistics.contingency(flat: table, rows: used.count, columns: used.count)
+            var transition = LayerTransition(
                 fromLayer: reductions[l].layerNumber, toLayer: reductions[l + 1].layerNumber, tokens: tokens,
                 mutualInformationBits: s.mutualInformationBits,
                 normalizedMutualInformation: s.normalizedMutualInformation, cramersV: s.cramersV,
-                chi2: s.chi2, chi2DF: s.chi2DF, chi2P: s.chi2P))
+                chi2: s.chi2, chi2DF: s.chi2DF, chi2P: s.chi2P)
+            transition.mutualInformationCorrectedBits = s.mutualInformationCorrectedBits
+            // At most about 2^27 token visits over all transitions (about a second): beyond,
+            // fewer permutations (never below 49), reported in `permutations`.
+            let affordable = max(49, (1 << 27) / max(1, n * (layerCount - 1)))
+            let count = min(options.permutations, affordable)
+            if count > 0 {
+                transition.mutualInformationPermutationP = transitionPermutationP(
+                    reductions[l].top1, reductions[l + 1].top1, experts: e, unitStarts: units,
+                    observed: s.mutualInformationBits, permutations: count, seed: options.seed &+ UInt64(l))
+                transition.permutations = count
+            }
+            transitions.append(transition)
         }
     }
 
@@ -226,7 +271,8 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
                                       seed: options.seed, method: plan.method, blockSize: plan.blockSize,
                                       stratifiedByClass: withAffinity,
                                       loadRoutingGroups: groupLoads?.groupCount,
-                                      loadGroupsPerUnit: groupLoads?.groupsPerUnit),
+                                      loadGroupsPerUnit: groupLoads?.groupsPerUnit,
+                                      routingGroups: trace.routingGroups?.count),
         layers: layers, overall: overall, layerTransitions: transitions)
 }
 
@@ -234,30 +280,49 @@ private func checkOptions(_ options: AnalysisOptions) throws {
     func fail(_ name: String, _ message: String) -> InputError {
         InputError(location: "option \(name)", message: message)
     }
-    guard options.bootstrapResamples >= 0 else {
-        throw fail("bootstrap resamples", "is \(options.bootstrapResamples), expected 0 or more")
+    let most = AnalysisOptions.maximumResamples
+    guard options.bootstrapResamples >= 0 && options.bootstrapResamples <= most else {
+        throw fail("bootstrap resamples", "is \(options.bootstrapResamples), expected 0...\(most)")
     }
-    guard options.permutations >= 0 else {
-        throw fail("permutations", "is \(options.permutations), expected 0 or more")
+    guard options.permutations >= 0 && options.permutations <= most else {
+        throw fail("permutations", "is \(options.permutations), expected 0...\(most)")
     }
     guard options.confidenceLevel > 0 && options.confidenceLevel < 1 else {
         throw fail("confidence level", "is \(options.confidenceLevel), expected a value in (0, 1)")
     }
 }
 
-/// The E × E table of two top-1 assignments over tokens that have one in both.
-func top1Table(_ a: [Int32], _ b: [Int32], experts e: Int) -> (table: [Double], tokens: Int) {
-    var table = [Double](repeating: 0, count: e * e)
+/// The table of two top-1 assignments over tokens that have one in both, its rows and
+/// columns the experts used by either (`experts`, ascending; the same order on both axes,
+/// so the diagonal is agreement). Sized by the experts used, not the largest index: one
+/// token of expert 100,000 costs one row, not 10¹⁰ cells.
+func top1Table(_ a: [Int32], _ b: [Int32], experts e: Int) -> (table: [Double], experts: [Int], tokens: Int) {
+    let count = min(a.count, b.count)
+    var index = [Int32](repeating: -1, count: e)
+    a.withUnsafeBufferPointer { pa in
+    b.withUnsafeBufferPointer { pb in
+        for t in 0..<count where pa[t] >= 0 && pb[t] >= 0 {
+            index[Int(pa[t])] = 0
+            index[Int(pb[t])] = 0
+        }
+    }}
+    var used: [Int] = []
+    for x in 0..<e where index[x] == 0 {
+        index[x] = Int32(used.count)
+        used.append(x)
+    }
+    let k = used.count
+    var table = [Double](repeating: 0, count: k * k)
     var tokens = 0
     a.withUnsafeBufferPointer { pa in
     b.withUnsafeBufferPointer { pb in
     table.withUnsafeMutableBufferPointer { tb in
-        for t in 0..<min(pa.count, pb.count) where pa[t] >= 0 && pb[t] >= 0 {
-            tb[Int(pa[t]) * e + Int(pb[t])] += 1
+        for t in 0..<count where pa[t] >= 0 && pb[t] >= 0 {
+            tb[Int(index[Int(pa[t])]) * k + Int(index[Int(pb[t])])] += 1
             tokens += 1
         }
     }}}
-    return (table, tokens)
+    return (table, used, tokens)
 }
 
 /// χ² of each layer's counts against a uniform spread, summed over layers with any
@@ -312,6 +377,9 @@ private func makeLoad(counts: [Double], tokens: Int, withoutExpert: Int, dropped
         experts: e, tokens: tokens, assignments: Int(total), counts: counts.map { Int($0) },
         fractions: counts.map { total > 0 ? $0 / total : nil },
         mean: finite(summary.mean), cv: finite(summary.cv), cvSquared: finite(summary.cv * summary.cv),
+        cvSquaredUnbiased: finite(summary.cvSquaredUnbiased),
+        cvCorrected: finite(summary.cvSquaredUnbiased).map { max(0, $0).squareRoot() },
+        entropyMillerMadowNats: Statistics.millerMadowEntropy(counts),
         maxVio: finite(summary.maxVio), maxOverMean: finite(summary.maxVio + 1), gini: finite(summary.gini),
         entropyNats: entropy, entropyRatio: entropy.flatMap { e > 1 ? $0 / lnE : nil },
         klFromUniformNats: entropy.map { max(0, lnE - $0) }, shareGroupSize: m,
@@ -384,6 +452,8 @@ private func makeAffinity(classExpert: [Double]?, experts: Int, classNames: [Str
         normalizedMutualInformation: table?.normalizedMutualInformation,
         classEntropyBits: table?.rowEntropyBits, expertEntropyBits: table?.columnEntropyBits,
         chi2: table?.chi2, chi2DF: table?.chi2DF, chi2P: table?.chi2P, cramersV: table?.cramersV,
+        mutualInformationCorrectedBits: table?.mutualInformationCorrectedBits,
+        cramersVCorrected: table?.cramersVCorrected, chi2Assumes: table == nil ? nil : "independent tokens",
         mutualInformationPermutationP: permutationP, permutations: permutations, dominantClasses: dominant,
         routerConfidence: confidence, meanRouterEntropyNats: entropy,
         meanRouterEntropyRatio: entropy.flatMap { entropyScale > 0 ? $0 / entropyScale : nil },
@@ -466,18 +536,74 @@ private func bootstrap(plan: ResamplingPlan, scopes patternScopes: ScopeTables, 
         let h = scopes.headlines(tables, tokens: tokens, withAffinity: withAffinity)
         for s in 0..<scopeCount { replicates[s].append(h[s]) }
     }
-    func interval(_ values: [Double], _ estimate: Double) -> BootstrapInterval? {
-        percentileInterval(values, estimate, confidence: confidence)
+    return (0..<scopeCount).map {
+        headlineIntervals(replicates[$0], estimates[$0], confidence: confidence, withAffinity: withAffinity)
     }
-    return (0..<scopeCount).map { s in
-        let r = replicates[s], est = estimates[s]
-        return UncertaintyStatistics(
-            cv: interval(r.map(\.cv), est.cv), gini: interval(r.map(\.gini), est.gini),
-            maxVio: interval(r.map(\.maxVio), est.maxVio),
-            mutualInformationBits: withAffinity ? interval(r.map(\.mutualInformation), est.mutualInformation) : nil,
-            cramersV: withAffinity ? interval(r.map(\.cramersV), est.cramersV) : nil,
-            meanExpertsPerToken: interval(r.map(\.meanExpertsPerToken), est.meanExpertsPerToken))
+}
+
+/// The interval of every headline number from its bootstrap replicates, by the method the
+/// coverage harness chose (docs/statistics.md, "Intervals"):
+/// - CV: the basic interval of the unbiased CV² (``Statistics/unbiasedCVSquared(_:)``),
+///   endpoints mapped by `√max(0, ·)`; estimate `√max(0, CV²_u)`.
+/// - Gini, MaxVio: the basic interval of the plug-in; estimate the bootstrap bias-corrected
+///   `2θ̂ − mean(θ*)` (Efron & Tibshirani 1993, §10.6), clamped at 0.
+/// - mutual information, Cramér's V: the basic interval of the Miller–Madow and Bergsma
+///   corrected values, lower end clamped at 0.
+/// - mean experts per token (a mean, unbiased): the percentile interval.
+func headlineIntervals(_ r: [Headline], _ est: Headline, confidence: Double,
+                       withAffinity: Bool) -> UncertaintyStatistics {
+    let root = { (x: Double) in max(0, x).squareRoot() }
+    let clamp = { (x: Double) in max(0, x) }
+    func corrected(_ values: [Double], _ estimate: Double) -> Double {
+        let finiteValues = values.filter(\.isFinite)
+        guard !finiteValues.isEmpty, estimate.isFinite else { return .nan }
+        return max(0, 2 * estimate - finiteValues.reduce(0, +) / Double(finiteValues.count))
     }
+    return UncertaintyStatistics(
+        cv: basicInterval(r.map(\.cvSquaredUnbiased), corrected: est.cvSquaredUnbiased, world: est.cv * est.cv,
+                          estimate: root(est.cvSquaredUnbiased), plugIn: est.cv, confidence: confidence, map: root),
+        gini: basicInterval(r.map(\.gini), corrected: est.gini, world: est.gini,
+                            estimate: corrected(r.map(\.gini), est.gini), plugIn: est.gini, confidence: confidence,
+                            map: clamp),
+        maxVio: basicInterval(r.map(\.maxVio), corrected: est.maxVio, world: est.maxVio,
+                              estimate: corrected(r.map(\.maxVio), est.maxVio), plugIn: est.maxVio,
+                              confidence: confidence, map: clamp),
+        mutualInformationBits: withAffinity
+            ? basicInterval(r.map(\.mutualInformationCorrected), corrected: est.mutualInformationCorrected,
+                            world: est.mutualInformation, estimate: clamp(est.mutualInformationCorrected),
+                            plugIn: est.mutualInformation, confidence: confidence, map: clamp) : nil,
+        cramersV: withAffinity
+            ? basicInterval(r.map(\.cramersVSquaredCorrected), corrected: est.cramersVSquaredCorrected,
+                            world: est.cramersV * est.cramersV, estimate: root(est.cramersVSquaredCorrected),
+                            plugIn: est.cramersV, confidence: confidence, map: root) : nil,
+        meanExpertsPerToken: percentileInterval(r.map(\.meanExpertsPerToken), est.meanExpertsPerToken,
+                                                confidence: confidence))
+}
+
+/// The basic bootstrap interval of a parameter θ estimated by T (Davison & Hinkley 1997,
+/// eq. 5.6): the law of T − θ is approximated by that of T* − θ(F̂), the replicates `values`
+/// of T minus the parameter's value in the bootstrap world, `world` = θ(F̂) (the plug-in on the
+/// data), so `[T̂ − (q_{(1+c)/2} − θ(F̂)), T̂ − (q_{(1−c)/2} − θ(F̂))]` with T̂ = `corrected`.
+/// For a plug-in T (`corrected` = `world`) this is `[2T̂ − q_hi, 2T̂ − q_lo]`. Bias left in T
+/// (e.g. by clustering the analytic correction ignores) shifts T* above θ(F̂) and is taken off.
+/// Endpoints pass through the monotone `map` (a clamp at the parameter's range, or √ for
+/// CV² → CV); `estimate` is the headline value and `plugIn` the uncorrected one; the standard
+/// error is the replicates' standard deviation after `map`. Nil without finite replicates.
+private func basicInterval(_ values: [Double], corrected: Double, world: Double, estimate: Double, plugIn: Double,
+                           confidence: Double, map: (Double) -> Double) -> BootstrapInterval? {
+    guard corrected.isFinite, world.isFinite,
+          let (lo, hi) = Statistics.percentileInterval(values, confidence: confidence) else {
+        return nil
+    }
+    let mapped = values.filter(\.isFinite).map(map)
+    let se: Double? = mapped.count > 1 ? gsl_stats_sd(mapped, 1, mapped.count) : nil
+    var interval = BootstrapInterval(estimate: finite(estimate), lower: map(corrected - (hi - world)),
+                                     upper: map(corrected - (lo - world)),
+                                     standardError: se.flatMap(finite), resamples: mapped.count)
+    interval.method = "basic"
+    interval.plugIn = finite(plugIn)
+    interval.checkContainsEstimate()
+    return interval
 }
 
 /// The percentile interval of bootstrap `values` (non-finite replicates left out) around
@@ -486,9 +612,13 @@ private func percentileInterval(_ values: [Double], _ estimate: Double, confiden
     guard let (lower, upper) = Statistics.percentileInterval(values, confidence: confidence) else { return nil }
     let finiteValues = values.filter(\.isFinite)
     let se: Double? = finiteValues.count > 1 ? gsl_stats_sd(finiteValues, 1, finiteValues.count) : nil
-    return BootstrapInterval(estimate: finite(estimate), lower: lower, upper: upper,
-                             standardError: se.flatMap(finite), resamples: finiteValues.count)
+    var interval = BootstrapInterval(estimate: finite(estimate), lower: lower, upper: upper,
+                                     standardError: se.flatMap(finite), resamples: finiteValues.count)
+    interval.method = "percentile"
+    interval.checkContainsEstimate()
+    return interval
 }
+
 
 /// Permutation p-values of the class–expert mutual information of every scope:
 /// `(1 + #{I* ≥ I}) / (1 + B)` (Phipson & Smyth 2010), labels permuted over units.

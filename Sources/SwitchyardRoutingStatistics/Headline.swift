@@ -8,6 +8,8 @@ struct LoadSummary {
     var cv = Double.nan
     var maxVio = Double.nan
     var gini = Double.nan
+    /// CV² from the unbiased estimate of Σ p² (``Statistics/unbiasedCVSquared(_:)``).
+    var cvSquaredUnbiased = Double.nan
 
     /// Mean by `gsl_stats_mean`, population standard deviation by
     /// `gsl_stats_sd_with_fixed_mean` (divisor E), Gini by ``Statistics/gini(_:)``.
@@ -22,6 +24,7 @@ struct LoadSummary {
             maxVio = (gsl_stats_max(c.baseAddress, 1, e) - mean) / mean
         }
         gini = Statistics.gini(counts) ?? .nan
+        cvSquaredUnbiased = Statistics.unbiasedCVSquared(counts) ?? .nan
     }
 }
 
@@ -33,6 +36,10 @@ struct Headline {
     var mutualInformation = Double.nan
     var cramersV = Double.nan
     var meanExpertsPerToken = Double.nan
+    var cvSquaredUnbiased = Double.nan
+    /// Miller–Madow MI and Bergsma's Ṽ², not clamped at 0.
+    var mutualInformationCorrected = Double.nan
+    var cramersVSquaredCorrected = Double.nan
 }
 
 /// Turns per-layer class × pattern tables into the per-expert counts and class ×
@@ -146,6 +153,7 @@ struct ScopeTables {
                 h.cv = load.cv
                 h.gini = load.gini
                 h.maxVio = load.maxVio
+                h.cvSquaredUnbiased = load.cvSquaredUnbiased
                 let a = l.map { assignments[$0] } ?? assignments.reduce(0, +)
                 h.meanExpertsPerToken = a / (tokens * Double(l == nil ? layerCount : 1))
             }
@@ -155,6 +163,8 @@ struct ScopeTables {
                                                    columns: width)
                 h.mutualInformation = table.mutualInformationBits ?? .nan
                 h.cramersV = table.cramersV ?? .nan
+                h.mutualInformationCorrected = table.unclampedMutualInformationBits ?? .nan
+                h.cramersVSquaredCorrected = table.unclampedCramersVSquared ?? .nan
             }
             out.append(h)
         }

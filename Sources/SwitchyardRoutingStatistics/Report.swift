@@ -51,14 +51,21 @@ extension TraceAnalysis {
         }
         if resampling.permutations > 0 { r += ", \(resampling.permutations) permutations" }
         lines.append(r + ", seed \(resampling.seed)")
+        var note = "Estimates bias-corrected (CV from unbiased Σp², MI Miller–Madow, V Bergsma"
+        note += resampling.bootstrapResamples > 0 ? ", Gini and MaxVio by bootstrap); basic bootstrap intervals" : ")"
+        note += "; plug-in values in --json"
+        if tokensAreClustered { note += "; χ² tests left out (they assume independent tokens; this trace has \(resampling.unit == "images" ? "images" : "routing groups"))" }
+        lines.append(note)
         for scope in layers + [overall] {
             lines.append("")
-            lines += scope.summaryLines()
+            lines += scope.summaryLines(showChiSquare: !tokensAreClustered)
         }
         if !layerTransitions.isEmpty {
             lines.append("")
-            let parts = layerTransitions.map {
-                "\($0.fromLayer)→\($0.toLayer) \(formatNumber($0.mutualInformationBits)) bits"
+            let parts = layerTransitions.map { t -> String in
+                var part = "\(t.fromLayer)→\(t.toLayer) \(formatNumber(t.mutualInformationCorrectedBits ?? t.mutualInformationBits)) bits"
+                if let p = t.mutualInformationPermutationP { part += " (perm p \(formatP(p)))" }
+                return part
             }
             lines.append("top-1 MI between consecutive layers: " + parts.joined(separator: ", "))
         }
@@ -68,23 +75,23 @@ extension TraceAnalysis {
 
 extension LayerAnalysis {
     /// The three summary lines of this scope.
-    func summaryLines() -> [String] {
+    func summaryLines(showChiSquare: Bool = true) -> [String] {
         let label = scope.padding(toLength: max(12, scope.count + 1), withPad: " ", startingAt: 0)
         let indent = String(repeating: " ", count: label.count)
         let u = uncertainty
-        var load = "load      CV \(formatNumber(self.load.cv))\(formatInterval(u?.cv))"
-        load += "  Gini \(formatNumber(self.load.gini))\(formatInterval(u?.gini))"
-        load += "  MaxVio \(formatNumber(self.load.maxVio))\(formatInterval(u?.maxVio))"
-        load += "  χ² p \(formatP(self.load.chi2P))"
+        var load = "load      CV \(formatNumber(headlineCV))\(formatInterval(u?.cv))"
+        load += "  Gini \(formatNumber(headlineGini))\(formatInterval(u?.gini))"
+        load += "  MaxVio \(formatNumber(headlineMaxVio))\(formatInterval(u?.maxVio))"
+        if showChiSquare { load += "  χ² p \(formatP(self.load.chi2P))" }
         load += "  unused \(self.load.unusedExperts.count)"
         load += "  dropped \(formatPercent(self.load.droppedFraction))"
         if let c = self.load.capacityUtilization { load += "  capacity used \(formatPercent(c))" }
         var affinity = "affinity  "
         if self.affinity.classes > 0 {
-            affinity += "MI \(formatNumber(self.affinity.mutualInformationBits)) bits"
+            affinity += "MI \(formatNumber(headlineMutualInformationBits)) bits"
             affinity += formatInterval(u?.mutualInformationBits)
-            affinity += "  V \(formatNumber(self.affinity.cramersV))\(formatInterval(u?.cramersV))"
-            affinity += "  χ² p \(formatP(self.affinity.chi2P))"
+            affinity += "  V \(formatNumber(headlineCramersV))\(formatInterval(u?.cramersV))"
+            if showChiSquare { affinity += "  χ² p \(formatP(self.affinity.chi2P))" }
             if self.affinity.permutations > 0 {
                 affinity += "  perm p \(formatP(self.affinity.mutualInformationPermutationP))"
             }
@@ -126,5 +133,6 @@ func formatPercent(_ x: Double?, digits: Int = 1) -> String {
 func formatInterval(_ i: BootstrapInterval?) -> String {
     guard let i else { return "" }
     if let label = i.fixedLabel { return " " + label }
-    return " [\(formatNumber(i.lower)), \(formatNumber(i.upper))]"
+    if i.noDetectableEffect == true { return " [0, \(formatNumber(i.upper))] (no detectable affinity)" }
+    return " [\(formatNumber(i.lower)), \(formatNumber(i.upper))]" + (i.warning == nil ? "" : " (!: excludes estimate)")
 }

@@ -62,6 +62,9 @@ struct ResamplingPlan {
     /// Sets of rows whose classes may be exchanged by the permutation test (per unit and
     /// blocks: rows with the same number of units).
     var permutationGroups: [[Int32]]
+    /// Per unit and blocks: each unit's token range `unitStarts[u] ..< unitStarts[u + 1]`,
+    /// for the exact unit-level permutation test (``UnitPermutation``); nil when grouped.
+    var unitStarts: [Int32]? = nil
 }
 
 /// One layer's (column, count) entries per row, the column a pattern or an expert: CSR
@@ -269,7 +272,7 @@ struct UnitOrder {
 
 /// Rows of one unit each (`blockSize` 1), or of blocks of `blockSize` consecutive
 /// same-class units.
-private func unitPlan(trace: RoutingTrace, members: [PatternMembers], units: UnitOrder, classCount: Int,
+func unitPlan(trace: RoutingTrace, members: [PatternMembers], units: UnitOrder, classCount: Int,
                       unitName: String, blockSize: Int) -> ResamplingPlan {
     let (rowFirst, rowClass) = units.rows(blockSize: blockSize)
     let rows = rowClass.count
@@ -317,7 +320,8 @@ private func unitPlan(trace: RoutingTrace, members: [PatternMembers], units: Uni
                           blockSize: blockSize, rowCount: rows, rowClass: rowClass, rowTokens: rowTokens,
                           multiplicity: nil, classCount: classCount, columnsAreExperts: true, layers: layers,
                           rowsByClass: rowsByClass,
-                          permutationGroups: sizeGroups.keys.sorted().map { sizeGroups[$0]! })
+                          permutationGroups: sizeGroups.keys.sorted().map { sizeGroups[$0]! },
+                          unitStarts: units.starts)
 }
 
 /// Tokens grouped into (joint pattern, class) cells, or nil when there are more than

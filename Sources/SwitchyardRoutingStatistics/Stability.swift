@@ -31,13 +31,22 @@ public struct LayerAgreement: Codable, Sendable, Equatable {
     @Nullable public var mutualInformationBits: Double?
     /// `2I / (H(first) + H(second))`.
     @Nullable public var normalizedMutualInformation: Double?
-    /// Confusion table: first trace's expert (rows) × second trace's (columns).
+    /// Confusion table: first trace's expert (rows) × second trace's (columns), every expert
+    /// `0..<E` (all layers: slot `layer position · E + expert`) unless ``confusionExperts`` is set.
     public var confusion: [[Int]]
+    /// Set when E is above ``denseConfusionExperts``: the table then holds only the experts
+    /// (slots) either trace used, and this lists them, ascending, for rows and columns alike.
+    public var confusionExperts: [Int]?
+
+    /// Up to this many experts (slots) the confusion table lists every one; above it, only
+    /// the used ones (a trace with one token of expert 100,000 must not build 10¹⁰ cells).
+    public static let denseConfusionExperts = 1024
 
     enum CodingKeys: String, CodingKey {
         case layer, tokens, agreement, expectedAgreement = "expected_agreement"
         case cohensKappa = "cohens_kappa", mutualInformationBits = "mutual_information_bits"
         case normalizedMutualInformation = "normalized_mutual_information", confusion
+        case confusionExperts = "confusion_experts"
     }
 }
 
@@ -66,22 +75,41 @@ public func compareAssignments(_ first: RoutingTrace, _ second: RoutingTrace,
         throw mismatch("layer count", first.layers.count, second.layers.count)
     }
     let e = first.expertCount, layerCount = first.layers.count
+    let dense = layerCount * e <= LayerAgreement.denseConfusionExperts
     var results: [LayerAgreement] = []
-    var pooled = [[Double]](repeating: [Double](repeating: 0, count: layerCount * e), count: layerCount * e)
+    var blocks: [(table: [Double], experts: [Int])] = []
     for l in 0..<layerCount {
         let a = try reduceLayer(first.layers[l], of: first, shape: shapeA, source: firstSource).top1
         let b = try reduceLayer(second.layers[l], of: second, shape: shapeB, source: secondSource).top1
-        let (table, tokens) = top1Table(a, b, experts: e)
-        var square = [[Double]](repeating: [Double](repeating: 0, count: e), count: e)
-        for x in 0..<e {
-            for y in 0..<e {
-                square[x][y] = table[x * e + y]
-                pooled[l * e + x][l * e + y] = table[x * e + y]
-            }
-        }
-        results.append(agreement(square, layer: first.layers[l].layer, tokens: tokens))
+        var (table, used, tokens) = top1Table(a, b, experts: e)
+        if dense { (table, used) = (expand(table, used, to: e), Array(0..<e)) }
+        let k = used.count
+        let square = (0..<k).map { x in Array(table[(x * k)..<((x + 1) * k)]) }
+        var result = agreement(square, layer: first.layers[l].layer, tokens: tokens)
+        if !dense { result.confusionExperts = used }
+        results.append(result)
+        blocks.append((table, used.map { l * e + $0 }))
     }
-    return AssignmentAgreement(layers: results, overall: pooledAgreement(results, confusion: pooled))
+    // All layers: the block-diagonal (layer, expert) table.
+    let slots = blocks.flatMap(\.experts)
+    var pooled = [[Double]](repeating: [Double](repeating: 0, count: slots.count), count: slots.count)
+    var offset = 0
+    for block in blocks {
+        let k = block.experts.count
+        for x in 0..<k { for y in 0..<k { pooled[offset + x][offset + y] = block.table[x * k + y] } }
+        offset += k
+    }
+    var overall = pooledAgreement(results, confusion: pooled)
+    if !dense { overall.confusionExperts = slots }
+    return AssignmentAgreement(layers: results, overall: overall)
+}
+
+/// A table over `used` experts spread onto all `e` (rows and columns in expert order).
+private func expand(_ table: [Double], _ used: [Int], to e: Int) -> [Double] {
+    var out = [Double](repeating: 0, count: e * e)
+    let k = used.count
+    for x in 0..<k { for y in 0..<k { out[used[x] * e + used[y]] = table[x * k + y] } }
+    return out
 }
 
 /// The all-layers agreement: token-weighted means of the layers' agreement, chance agreement
@@ -144,6 +172,19 @@ public struct MetricComparison: Codable, Sendable, Equatable {
     public var scope: String
     /// The test; nil when a group has fewer than two runs with the metric defined.
     @Nullable public var test: WelchTTest?
+    /// The test's p after Holm's adjustment within its family: this metric over every scope
+    /// (the layers and all layers). Read this one.
+    public var holmP: Double?
+    /// The 95 % Welch interval of `meanA − meanB`.
+    public var differenceLower: Double?
+    public var differenceUpper: Double?
+    /// Hedges' g (``Statistics/hedgesG(_:)``).
+    public var hedgesG: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case metric, scope, test, holmP = "holm_p", differenceLower = "difference_lower"
+        case differenceUpper = "difference_upper", hedgesG = "hedges_g"
+    }
 }
 
 /// Compares two groups of analyses (one per run) metric by metric with Welch's t-test.
@@ -175,8 +216,19 @@ public func compareRuns(_ a: [TraceAnalysis], _ b: [TraceAnalysis],
             let xa = a.compactMap { value(pick($0)) }, xb = b.compactMap { value(pick($0)) }
             let test = xa.count >= 2 && xb.count >= 2
                 ? try Statistics.welchTTest(xa, xb, alternative: alternative) : nil
-            out.append(MetricComparison(metric: metric, scope: name, test: test))
+            var comparison = MetricComparison(metric: metric, scope: name, test: test)
+            if let test, let ci = Statistics.welchDifferenceInterval(test) {
+                (comparison.differenceLower, comparison.differenceUpper) = ci
+            }
+            comparison.hedgesG = test.flatMap(Statistics.hedgesG)
+            out.append(comparison)
         }
+    }
+    // Holm within each metric's family (its scopes).
+    for (metric, _) in metrics {
+        let family = out.indices.filter { out[$0].metric == metric }
+        let adjusted = Statistics.holm(family.map { out[$0].test?.p })
+        for (k, i) in family.enumerated() { out[i].holmP = adjusted[k] }
     }
     return RunComparison(countA: a.count, countB: b.count, metrics: out)
 }

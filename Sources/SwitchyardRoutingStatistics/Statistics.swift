@@ -108,7 +108,8 @@ public enum Statistics {
 
     /// ``contingency(_:)`` on a row-major `rows × columns` table.
     static func contingency(flat: [Double], rows: Int, columns: Int) -> ContingencyStatistics {
-        flat.withUnsafeBufferPointer { contingency(flat: $0.baseAddress!, rows: rows, columns: columns) }
+        guard !flat.isEmpty else { return [0.0].withUnsafeBufferPointer { contingency(flat: $0.baseAddress!, rows: 0, columns: 0) } }
+        return flat.withUnsafeBufferPointer { contingency(flat: $0.baseAddress!, rows: rows, columns: columns) }
     }
 
     /// ``contingency(_:)`` on a row-major `rows × columns` table in memory.
@@ -131,14 +132,16 @@ public enum Statistics {
         let usedColumns = columnSum.filter { $0 > 0 }.count
         guard n > 0 else {
             return ContingencyStatistics(total: 0, rows: 0, columns: 0, mutualInformationBits: nil,
+                                         mutualInformationCorrectedBits: nil, cramersVCorrected: nil,
                                          normalizedMutualInformation: nil, rowEntropyBits: nil,
                                          columnEntropyBits: nil, chi2: nil, chi2DF: 0, chi2P: nil,
                                          cramersV: nil)
         }
-        var mi = 0.0, chi2 = 0.0
+        var mi = 0.0, chi2 = 0.0, cells = 0
         for r in 0..<rows where rowSum[r] > 0 {
             for c in 0..<columns where columnSum[c] > 0 {
                 let observed = t[r * columns + c]
+                if observed > 0 { cells += 1 }
                 let expected = rowSum[r] * columnSum[c] / n
                 let d = observed - expected
                 chi2 += d * d / expected
@@ -153,12 +156,132 @@ public enum Statistics {
         let p: Double? = df >= 1 ? finite(gsl_cdf_chisq_Q(chi2, Double(df))) : nil
         let k = min(usedRows, usedColumns) - 1
         let v: Double? = k >= 1 ? finite((chi2 / (n * Double(k))).squareRoot()) : nil
-        return ContingencyStatistics(total: n, rows: usedRows, columns: usedColumns,
+        var result = ContingencyStatistics(total: n, rows: usedRows, columns: usedColumns,
                                      mutualInformationBits: finite(miBits),
+                                     mutualInformationCorrectedBits: millerMadowMutualInformation(
+                                        bits: mi / M_LN2, cells: cells, rows: usedRows, columns: usedColumns, total: n),
+                                     cramersVCorrected: bergsmaCramersV(chi2: chi2, total: n, rows: usedRows,
+                                                                        columns: usedColumns),
                                      normalizedMutualInformation: nmi.flatMap(finite),
                                      rowEntropyBits: finite(hRow), columnEntropyBits: finite(hColumn),
                                      chi2: df >= 1 ? finite(chi2) : nil, chi2DF: df, chi2P: p,
                                      cramersV: v)
+        result.unclampedMutualInformationBits = finite(mi / M_LN2 - Double(cells - usedRows - usedColumns + 1) / (2 * n * M_LN2))
+        result.unclampedCramersVSquared = bergsmaCramersVSquared(chi2: chi2, total: n, rows: usedRows, columns: usedColumns)
+        return result
+    }
+
+    // MARK: Bias corrections
+
+    /// The Miller–Madow corrected mutual information in bits: the plug-in value minus the
+    /// first-order bias of the three entropies' plug-in estimates, `(m − 1)/(2N)` nats each
+    /// with m the non-empty bins (Miller 1955), i.e.
+    /// `I_MM = I − (m_rc − m_r − m_c + 1) / (2N ln 2)`, which for a table without empty cells is
+    /// `I − (r − 1)(c − 1)/(2N ln 2)`, the mean of the null distribution `χ²_df / (2N ln 2)`
+    /// (Wilks 1938). Clamped at 0; nil for N < 1.
+    static func millerMadowMutualInformation(bits: Double, cells: Int, rows: Int, columns: Int,
+                                             total n: Double) -> Double? {
+        guard n >= 1, bits.isFinite else { return nil }
+        let bias = Double(cells - rows - columns + 1) / (2 * n * M_LN2)
+        return max(0, bits - bias)
+    }
+
+    /// Bergsma's bias-corrected Cramér's V (Bergsma 2013, J. Korean Stat. Soc. 42, 323–328):
+    /// `φ̃² = max(0, χ²/n − (r − 1)(c − 1)/(n − 1))`, `r̃ = r − (r − 1)²/(n − 1)`,
+    /// `c̃ = c − (c − 1)²/(n − 1)`, `Ṽ = √(φ̃² / min(r̃ − 1, c̃ − 1))` over non-empty rows r and
+    /// columns c. Nil when n ≤ 1 or `min(r̃, c̃) ≤ 1`.
+    public static func bergsmaCramersV(chi2: Double, total n: Double, rows r: Int, columns c: Int) -> Double? {
+        bergsmaCramersVSquared(chi2: chi2, total: n, rows: r, columns: c).map { max(0, $0).squareRoot() }
+    }
+
+    /// Ṽ² before the clamp of φ̃² at 0 (negative when χ² is below its expectation under independence).
+    static func bergsmaCramersVSquared(chi2: Double, total n: Double, rows r: Int, columns c: Int) -> Double? {
+        guard n > 1, r >= 2, c >= 2, chi2.isFinite else { return nil }
+        let phi2 = chi2 / n - Double((r - 1) * (c - 1)) / (n - 1)
+        let rt = Double(r) - Double((r - 1) * (r - 1)) / (n - 1)
+        let ct = Double(c) - Double((c - 1) * (c - 1)) / (n - 1)
+        let m = min(rt - 1, ct - 1)
+        guard m > 0 else { return nil }
+        return finite(phi2 / m)
+    }
+
+    /// CV² of per-expert counts (population variance, divisor E) from the unbiased estimate of
+    /// `Σ p²` under multinomial sampling of the A assignments,
+    /// `E[Σ c(c − 1)] = A(A − 1) Σ p²`: `CV²_u = E · Σ c_e(c_e − 1) / (A(A − 1)) − 1`. Unbiased
+    /// for independent assignments; may be negative (a sample more even than chance). Nil for A < 2.
+    public static func unbiasedCVSquared(_ counts: [Double]) -> Double? {
+        let a = counts.reduce(0, +)
+        guard a >= 2, !counts.isEmpty else { return nil }
+        var s = 0.0
+        for c in counts { s += c * (c - 1) }
+        return finite(Double(counts.count) * s / (a * (a - 1)) - 1)
+    }
+
+    /// The Miller–Madow corrected entropy `H + (m − 1)/(2N)` in nats (Miller 1955), m the
+    /// non-empty bins and N the total; nil for a zero total.
+    public static func millerMadowEntropy(_ counts: [Double]) -> Double? {
+        guard let h = entropy(counts) else { return nil }
+        let n = counts.reduce(0, +), m = counts.filter { $0 > 0 }.count
+        return h + Double(m - 1) / (2 * n)
+    }
+
+    // MARK: Effect sizes
+
+    /// The confidence interval of `meanA − meanB` from Welch's test: `d ± t_{(1+c)/2, ν} · SE`,
+    /// `SE = √(s²_a/n_a + s²_b/n_b)`, ν Welch–Satterthwaite (Welch 1947). Equals statsmodels'
+    /// `CompareMeans(...).tconfint_diff(usevar="unequal")`. Nil when ν is undefined.
+    public static func welchDifferenceInterval(_ w: WelchTTest, confidence: Double = 0.95) -> (lower: Double, upper: Double)? {
+        _ = GSLErrorHandling.installed
+        guard let df = w.degreesOfFreedom, df > 0, confidence > 0, confidence < 1 else { return nil }
+        let se = (w.varianceA / Double(w.countA) + w.varianceB / Double(w.countB)).squareRoot()
+        let half = gsl_cdf_tdist_Pinv((1 + confidence) / 2, df) * se
+        return (w.difference - half, w.difference + half)
+    }
+
+    /// Hedges' g: Cohen's d with the pooled standard deviation
+    /// `√(((n_a − 1)s²_a + (n_b − 1)s²_b)/(n_a + n_b − 2))`, times the small-sample correction
+    /// `J = 1 − 3/(4(n_a + n_b) − 9)` (Hedges 1981; Hedges & Olkin 1985, eq. 5.10). Nil when the
+    /// pooled deviation is 0 or n_a + n_b < 3.
+    public static func hedgesG(_ w: WelchTTest) -> Double? {
+        let na = Double(w.countA), nb = Double(w.countB)
+        guard na + nb > 2 else { return nil }
+        let pooled = (((na - 1) * w.varianceA + (nb - 1) * w.varianceB) / (na + nb - 2)).squareRoot()
+        guard pooled > 0 else { return nil }
+        return finite((w.meanA - w.meanB) / pooled * (1 - 3 / (4 * (na + nb) - 9)))
+    }
+
+    // MARK: Multiple comparisons
+
+    /// Holm's step-down adjusted p-values (Holm 1979) of one family of tests, nil entries left
+    /// out of the family and kept nil: with the m p-values sorted ascending,
+    /// `p̃₍ᵢ₎ = max_{j ≤ i} min(1, (m − j + 1) p₍ⱼ₎)`. Rejecting `p̃ < α` controls the family-wise
+    /// error rate at α under any dependence. Equals
+    /// `statsmodels.stats.multitest.multipletests(p, method="holm")[1]`.
+    public static func holm(_ p: [Double?]) -> [Double?] {
+        let present = p.indices.filter { p[$0] != nil }.sorted { p[$0]! < p[$1]! }
+        let m = present.count
+        var out = [Double?](repeating: nil, count: p.count)
+        var running = 0.0
+        for (i, index) in present.enumerated() {
+            running = max(running, min(1, Double(m - i) * p[index]!))
+            out[index] = running
+        }
+        return out
+    }
+
+    /// Benjamini–Hochberg adjusted p-values (Benjamini & Hochberg 1995; exploratory: controls
+    /// the false discovery rate, not the family-wise error), nil entries left out:
+    /// `p̃₍ᵢ₎ = min_{j ≥ i} min(1, m p₍ⱼ₎ / j)`. Equals `multipletests(p, method="fdr_bh")[1]`.
+    public static func benjaminiHochberg(_ p: [Double?]) -> [Double?] {
+        let present = p.indices.filter { p[$0] != nil }.sorted { p[$0]! < p[$1]! }
+        let m = present.count
+        var out = [Double?](repeating: nil, count: p.count)
+        var running = 1.0
+        for (i, index) in present.enumerated().reversed() {
+            running = min(running, min(1, Double(m) * p[index]! / Double(i + 1)))
+            out[index] = running
+        }
+        return out
     }
 
     // MARK: Kruskal–Wallis

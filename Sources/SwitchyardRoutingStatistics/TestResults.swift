@@ -30,6 +30,11 @@ public struct ContingencyStatistics: Codable, Sendable, Equatable {
     public var columns: Int
     /// Mutual information between row and column, in bits.
     @Nullable public var mutualInformationBits: Double?
+    /// The Miller–Madow corrected mutual information, bits (see
+    /// ``Statistics/millerMadowMutualInformation(bits:cells:rows:columns:total:)``).
+    @Nullable public var mutualInformationCorrectedBits: Double?
+    /// Bergsma's bias-corrected Cramér's V (``Statistics/bergsmaCramersV(chi2:total:rows:columns:)``).
+    @Nullable public var cramersVCorrected: Double?
     /// `2I / (H(rows) + H(columns))`, in [0, 1].
     @Nullable public var normalizedMutualInformation: Double?
     /// Entropy of the row margin, in bits.
@@ -44,15 +49,22 @@ public struct ContingencyStatistics: Codable, Sendable, Equatable {
     @Nullable public var chi2P: Double?
     /// Cramér's V in [0, 1] (nil when a margin has a single non-empty category).
     @Nullable public var cramersV: Double?
+    /// The Miller–Madow and Bergsma corrections before clamping at 0 (MI in bits, V²), which
+    /// the bootstrap resamples: clamping each replicate would bias their mean near 0.
+    var unclampedMutualInformationBits: Double? = nil
+    var unclampedCramersVSquared: Double? = nil
 
     /// A result.
     public init(total: Double, rows: Int, columns: Int, mutualInformationBits: Double?,
+                mutualInformationCorrectedBits: Double? = nil, cramersVCorrected: Double? = nil,
                 normalizedMutualInformation: Double?, rowEntropyBits: Double?, columnEntropyBits: Double?,
                 chi2: Double?, chi2DF: Int, chi2P: Double?, cramersV: Double?) {
         self.total = total
         self.rows = rows
         self.columns = columns
         self.mutualInformationBits = mutualInformationBits
+        self.mutualInformationCorrectedBits = mutualInformationCorrectedBits
+        self.cramersVCorrected = cramersVCorrected
         self.normalizedMutualInformation = normalizedMutualInformation
         self.rowEntropyBits = rowEntropyBits
         self.columnEntropyBits = columnEntropyBits
@@ -65,6 +77,8 @@ public struct ContingencyStatistics: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case total, rows, columns
         case mutualInformationBits = "mutual_information_bits"
+        case mutualInformationCorrectedBits = "mutual_information_miller_madow_bits"
+        case cramersVCorrected = "cramers_v_bias_corrected"
         case normalizedMutualInformation = "normalized_mutual_information"
         case rowEntropyBits = "row_entropy_bits", columnEntropyBits = "column_entropy_bits"
         case chi2, chi2DF = "chi2_df", chi2P = "chi2_p", cramersV = "cramers_v"

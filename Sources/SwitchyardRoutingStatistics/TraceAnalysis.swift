@@ -65,11 +65,14 @@ public struct ResamplingSummary: Codable, Sendable, Equatable {
     /// Consecutive routing groups drawn together as one unit (1 unless the groups are too many
     /// for one replicate's budget); nil with ``loadRoutingGroups``.
     public var loadGroupsPerUnit: Int?
+    /// The routing groups the trace records (nil without them), whether or not the load
+    /// intervals used them.
+    public var routingGroups: Int?
 
     /// A summary; the load fields stay nil when the load numbers were resampled by ``unit``.
     public init(unit: String, units: Int, bootstrapResamples: Int, confidenceLevel: Double, permutations: Int,
                 seed: UInt64, method: String, blockSize: Int, stratifiedByClass: Bool,
-                loadRoutingGroups: Int? = nil, loadGroupsPerUnit: Int? = nil) {
+                loadRoutingGroups: Int? = nil, loadGroupsPerUnit: Int? = nil, routingGroups: Int? = nil) {
         self.unit = unit
         self.units = units
         self.bootstrapResamples = bootstrapResamples
@@ -81,6 +84,7 @@ public struct ResamplingSummary: Codable, Sendable, Equatable {
         self.stratifiedByClass = stratifiedByClass
         self.loadRoutingGroups = loadRoutingGroups
         self.loadGroupsPerUnit = loadGroupsPerUnit
+        self.routingGroups = routingGroups
     }
 
     enum CodingKeys: String, CodingKey {
@@ -88,6 +92,7 @@ public struct ResamplingSummary: Codable, Sendable, Equatable {
         case confidenceLevel = "confidence_level", permutations, seed, method
         case blockSize = "block_size", stratifiedByClass = "stratified_by_class"
         case loadRoutingGroups = "load_routing_groups", loadGroupsPerUnit = "load_groups_per_unit"
+        case routingGroups = "routing_groups"
     }
 }
 
@@ -108,6 +113,31 @@ public struct LayerAnalysis: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case layer, scope, load, affinity, heterogeneity, uncertainty
+    }
+}
+
+extension LayerAnalysis {
+    /// The CV the summary and reports show: bias-corrected (the interval's estimate, else
+    /// ``LoadStatistics/cvCorrected``), the plug-in when neither exists.
+    public var headlineCV: Double? { uncertainty?.cv?.estimate ?? load.cvCorrected ?? load.cv }
+    /// Gini shown: bootstrap bias-corrected when intervals were computed, else the plug-in.
+    public var headlineGini: Double? { uncertainty?.gini?.estimate ?? load.gini }
+    /// MaxVio shown: bootstrap bias-corrected when intervals were computed, else the plug-in.
+    public var headlineMaxVio: Double? { uncertainty?.maxVio?.estimate ?? load.maxVio }
+    /// Mutual information shown: Miller–Madow corrected.
+    public var headlineMutualInformationBits: Double? {
+        affinity.mutualInformationCorrectedBits ?? affinity.mutualInformationBits
+    }
+    /// Cramér's V shown: Bergsma's bias-corrected V.
+    public var headlineCramersV: Double? { affinity.cramersVCorrected ?? affinity.cramersV }
+}
+
+extension TraceAnalysis {
+    /// Whether tokens are not independent draws: the trace groups them into images (the
+    /// resampling unit) or records routing groups. Then the χ² tests, which assume independent
+    /// tokens, are left out of the summary and reports (they stay in the JSON).
+    public var tokensAreClustered: Bool {
+        resampling.unit == "images" || (resampling.routingGroups ?? 0) > 1
     }
 }
 
@@ -133,6 +163,13 @@ public struct LoadStatistics: Codable, Sendable, Equatable {
     @Nullable public var cv: Double?
     /// CV².
     @Nullable public var cvSquared: Double?
+    /// CV² from the unbiased estimate of Σ p² (``Statistics/unbiasedCVSquared(_:)``); can be
+    /// negative for a sample more even than chance.
+    @Nullable public var cvSquaredUnbiased: Double?
+    /// `√max(0, cvSquaredUnbiased)`: the bias-corrected CV the summary and reports show.
+    @Nullable public var cvCorrected: Double?
+    /// Miller–Madow corrected load entropy, nats (``Statistics/millerMadowEntropy(_:)``).
+    @Nullable public var entropyMillerMadowNats: Double?
     /// `(max − mean) / mean`.
     @Nullable public var maxVio: Double?
     /// `max / mean`.
@@ -181,7 +218,8 @@ public struct LoadStatistics: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case experts, tokens, assignments, counts, fractions, mean, cv
-        case cvSquared = "cv_squared", maxVio = "max_vio", maxOverMean = "max_over_mean", gini
+        case cvSquared = "cv_squared", cvSquaredUnbiased = "cv_squared_unbiased", cvCorrected = "cv_corrected"
+        case entropyMillerMadowNats = "entropy_miller_madow_nats", maxVio = "max_vio", maxOverMean = "max_over_mean", gini
         case entropyNats = "entropy_nats", entropyRatio = "entropy_ratio"
         case klFromUniformNats = "kl_from_uniform_nats", shareGroupSize = "share_group_size"
         case topShare = "top_share", bottomShare = "bottom_share", unusedExperts = "unused_experts"
@@ -219,6 +257,13 @@ public struct AffinityStatistics: Codable, Sendable, Equatable {
     @Nullable public var chi2P: Double?
     /// Cramér's V of the class × expert table.
     @Nullable public var cramersV: Double?
+    /// Miller–Madow corrected mutual information, bits: the headline.
+    @Nullable public var mutualInformationCorrectedBits: Double?
+    /// Bergsma's bias-corrected Cramér's V: the headline.
+    @Nullable public var cramersVCorrected: Double?
+    /// What the χ² test assumes: "independent tokens" (each assignment an independent draw).
+    /// With images or routing groups it is not the headline test; the permutation test is.
+    public var chi2Assumes: String?
     /// Permutation p-value of the mutual information, `(1 + #{I* ≥ I}) / (1 + B)`.
     @Nullable public var mutualInformationPermutationP: Double?
     /// Label permutations B behind that p-value.
@@ -247,6 +292,8 @@ public struct AffinityStatistics: Codable, Sendable, Equatable {
         case normalizedMutualInformation = "normalized_mutual_information"
         case classEntropyBits = "class_entropy_bits", expertEntropyBits = "expert_entropy_bits"
         case chi2, chi2DF = "chi2_df", chi2P = "chi2_p", cramersV = "cramers_v"
+        case mutualInformationCorrectedBits = "mutual_information_miller_madow_bits"
+        case cramersVCorrected = "cramers_v_bias_corrected", chi2Assumes = "chi2_assumes"
         case mutualInformationPermutationP = "mutual_information_permutation_p", permutations
         case dominantClasses = "dominant_classes", routerConfidence = "router_confidence"
         case meanRouterEntropyNats = "mean_router_entropy_nats"
@@ -361,6 +408,17 @@ public struct BootstrapInterval: Codable, Sendable, Equatable {
     /// routers are never marked, even with every buffer full (a capacity factor below 1): a
     /// different sample could leave one short. Absent otherwise.
     public var fixedBy: String?
+    /// How the interval was formed: "basic" (basic bootstrap interval of the bias-corrected
+    /// statistic), "percentile", or "fixed" (``fixedBy``).
+    public var method: String?
+    /// The uncorrected (plug-in) value when ``estimate`` is bias-corrected.
+    public var plugIn: Double?
+    /// True when the permutation test did not reject independence at 1 − level: the lower end
+    /// is then 0 ("no detectable affinity"; the interval bounds the affinity from above).
+    public var noDetectableEffect: Bool?
+    /// Set when the interval does not contain ``estimate`` (a skewed bootstrap distribution):
+    /// read the interval with care.
+    public var warning: String?
 
     /// An interval; `fixedBy` as described above.
     public init(estimate: Double?, lower: Double, upper: Double, standardError: Double?, resamples: Int,
@@ -381,12 +439,31 @@ public struct BootstrapInterval: Codable, Sendable, Equatable {
     /// a non-finite estimate.
     static func fixed(at estimate: Double?, by reason: String) -> BootstrapInterval? {
         guard let estimate, estimate.isFinite else { return nil }
-        return BootstrapInterval(estimate: estimate, lower: estimate, upper: estimate, standardError: 0,
-                                 resamples: 0, fixedBy: reason)
+        var interval = BootstrapInterval(estimate: estimate, lower: estimate, upper: estimate, standardError: 0,
+                                         resamples: 0, fixedBy: reason)
+        interval.method = "fixed"
+        return interval
+    }
+
+    /// This interval for a statistic whose permutation test found no dependence: lower end 0.
+    func withoutDetectableEffect() -> BootstrapInterval {
+        var out = self
+        out.lower = 0
+        out.upper = max(upper, estimate ?? 0)
+        out.noDetectableEffect = true
+        out.warning = nil
+        return out
+    }
+
+    /// Sets ``warning`` when the interval excludes the estimate.
+    mutating func checkContainsEstimate() {
+        guard let estimate, !(lower <= estimate && estimate <= upper) else { return }
+        warning = "the interval does not contain the estimate"
     }
 
     enum CodingKeys: String, CodingKey {
         case estimate, lower, upper, standardError = "standard_error", resamples, fixedBy = "fixed_by"
+        case method, plugIn = "plug_in", noDetectableEffect = "no_detectable_effect", warning
     }
 }
 
@@ -408,10 +485,33 @@ public struct LayerTransition: Codable, Sendable, Equatable {
     @Nullable public var chi2: Double?
     /// Its degrees of freedom.
     public var chi2DF: Int
-    /// Its p-value.
+    /// Its p-value (assumes independent tokens).
     @Nullable public var chi2P: Double?
+    /// Miller–Madow corrected mutual information, bits.
+    public var mutualInformationCorrectedBits: Double?
+    /// Permutation p of the mutual information: the later layer's top-1 experts permuted over
+    /// units (tokens, or whole images of equal length) against the earlier layer's.
+    public var mutualInformationPermutationP: Double?
+    /// Permutations behind that p-value (0 = none).
+    public var permutations: Int = 0
+
+    public init(fromLayer: Int, toLayer: Int, tokens: Int, mutualInformationBits: Double?,
+                normalizedMutualInformation: Double?, cramersV: Double?, chi2: Double?, chi2DF: Int,
+                chi2P: Double?) {
+        self.fromLayer = fromLayer
+        self.toLayer = toLayer
+        self.tokens = tokens
+        self.mutualInformationBits = mutualInformationBits
+        self.normalizedMutualInformation = normalizedMutualInformation
+        self.cramersV = cramersV
+        self.chi2 = chi2
+        self.chi2DF = chi2DF
+        self.chi2P = chi2P
+    }
 
     enum CodingKeys: String, CodingKey {
+        case mutualInformationCorrectedBits = "mutual_information_miller_madow_bits"
+        case mutualInformationPermutationP = "mutual_information_permutation_p", permutations
         case fromLayer = "from_layer", toLayer = "to_layer", tokens
         case mutualInformationBits = "mutual_information_bits"
         case normalizedMutualInformation = "normalized_mutual_information"

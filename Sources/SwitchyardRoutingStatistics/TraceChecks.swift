@@ -4,6 +4,9 @@ import SwitchyardTraces
 /// The largest position and class count the statistics accept (tables are rows × E).
 let maximumTableRows = 1 << 20
 
+/// The largest class × (layer, expert) table the class statistics build (512 MiB of doubles).
+let maximumClassCells = 1 << 26
+
 /// The largest position × (layer, expert) table the position statistics are computed for.
 let maximumPositionCells = 1 << 24
 
@@ -58,6 +61,11 @@ func checkTrace(_ trace: RoutingTrace, source: String?) throws -> TraceShape {
         if classCount == 0 { classCount = Int(largest) + 1 }
         guard classCount <= maximumTableRows else {
             throw fail("labels", "\(classCount) classes, expected at most \(maximumTableRows)")
+        }
+        let cells = classCount * trace.layers.count * e
+        guard cells <= maximumClassCells else {
+            throw fail("labels", "\(classCount) classes (labels 0...\(largest)) × \(trace.layers.count) layers × \(e) experts "
+                       + "= \(cells) table cells, expected at most \(maximumClassCells); renumber the labels densely")
         }
     }
     var positionCount = 0

@@ -58,6 +58,27 @@ final class BenchCommandTests: XCTestCase {
         }
     }
 
+    func testBenchCoverageSmokeWritesCoverageAndNullCalibration() throws {
+        // Three traces of the image-clustered null: coverage rows with Wilson bounds, and the
+        // permutation and χ² calibration rows (numbers in docs/statistics.md come from 100+ traces).
+        let json = root + "/coverage.json"
+        try run(["bench", "coverage", "--traces", "3", "--bootstrap", "20", "--permutations", "20",
+                 "--scenario", "7", "--json", json])
+        let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [[String: Any]]
+        XCTAssertEqual(results.count, 1)
+        let rows = try XCTUnwrap(results[0]["coverage"] as? [[String: Any]])
+        XCTAssertEqual(rows.count, 12, "6 statistics × (layer 0, all layers)")
+        for row in rows {
+            let c = try XCTUnwrap(row["coverage"] as? Double), lo = try XCTUnwrap(row["coverage_lower"] as? Double)
+            let hi = try XCTUnwrap(row["coverage_upper"] as? Double)
+            XCTAssertTrue(lo <= c && c <= hi, "\(row)")
+            XCTAssertEqual(row["intervals"] as? Int, 3)
+        }
+        let nulls = try XCTUnwrap(results[0]["null_calibration"] as? [[String: Any]])
+        XCTAssertTrue(nulls.contains { ($0["test"] as? String) == "MI permutation" })
+        XCTAssertTrue(nulls.contains { ($0["test"] as? String) == "layer transition MI permutation" })
+    }
+
     func testBenchArgumentsAreValidated() throws {
         func rejects(_ arguments: [String], saying text: String, file: StaticString = #filePath, line: UInt = #line) {
             XCTAssertThrowsError(try run(arguments), file: file, line: line) { error in
@@ -78,6 +99,9 @@ final class BenchCommandTests: XCTestCase {
         rejects(["bench", "route", "--router", "top-2", "--k", "1"], saying: "k = 2")
         rejects(["bench", "route", "--router", "nope"], saying: "nope")
         rejects(["bench", "route", "--repetitions", "0"], saying: "--repetitions")
+        rejects(["bench", "coverage", "--traces", "0"], saying: "--traces")
+        rejects(["bench", "coverage", "--scenario", "10"], saying: "--scenario")
+        rejects(["bench", "coverage", "--bootstrap", "1000000000"], saying: "--bootstrap must be in 1...100000")
         rejects(["bench", "route", "--memory-limit", "0"], saying: "--memory-limit")
         rejects(["bench", "route", "--router-option", "trainingCapacityFactor=-1"], saying: "trainingCapacityFactor")
     }

@@ -52,6 +52,36 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    func testHugeExpertIndexAndResampleCountsAreBounded() throws {
+        // Issue 22, item 4: 2 layers × 2,000 tokens with one assignment of expert 100,000 once
+        // allocated the 10¹⁰-cell E × E transition table (80 GB); tables are now sized by the
+        // experts used. Item 13: --bootstrap 1000000000 is refused with the cap.
+        var rows = "token,layer,expert,weight,label\n"
+        for t in 0..<2000 {
+            for l in 0..<2 { rows += "\(t),\(l),\(t == 7 && l == 1 ? 100_000 : (t + l) % 4),1,\(t % 3)\n" }
+        }
+        let csv = root + "/huge.csv"
+        try rows.write(toFile: csv, atomically: true, encoding: .utf8)
+        try run(["analyze", csv, "--bootstrap", "10", "--permutations", "10", "--json", root + "/huge.json"])
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/huge.json"))) as! [String: Any]
+        let analysis = try XCTUnwrap(((json["traces"] as? [[String: Any]])?.first)?["analysis"] as? [String: Any])
+        let transition = try XCTUnwrap((analysis["layer_transitions"] as? [[String: Any]])?.first)
+        XCTAssertEqual(transition["tokens"] as? Int, 2000)
+        XCTAssertThrowsError(try run(["analyze", csv, "--bootstrap", "1000000000"])) { error in
+            XCTAssertTrue(SwitchyardCommand.message(for: error).contains("--bootstrap must be in 0...100000"),
+                          SwitchyardCommand.message(for: error))
+        }
+        XCTAssertThrowsError(try run(["analyze", csv, "--permutations", "100001"]))
+        // --versus: both groups' analyses in the JSON, Holm p per metric.
+        try run(["analyze", csv, csv, "--versus", csv, csv, "--bootstrap", "0", "--permutations", "0",
+                 "--json", root + "/versus.json"])
+        let versus = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/versus.json"))) as! [String: Any]
+        XCTAssertEqual((versus["traces"] as? [Any])?.count, 2)
+        XCTAssertEqual((versus["versus"] as? [Any])?.count, 2)
+        let metrics = try XCTUnwrap((versus["comparison"] as? [String: Any])?["metrics"] as? [[String: Any]])
+        XCTAssertTrue(metrics.allSatisfy { $0.keys.contains("metric") })
+    }
+
     func testReportAndCompareWriteMarkdownWithCharts() throws {
         let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../SwitchyardReportsTests/Fixtures/runs").standardized.path

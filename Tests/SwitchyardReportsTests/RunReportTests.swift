@@ -62,18 +62,20 @@ final class RunReportTests: XCTestCase {
         let layer0 = report.analysis!.layers[0]
         XCTAssertTrue(md.contains("| layer 0 | \(layer0.load.assignments.formatted(.number.grouping(.automatic)).replacingOccurrences(of: "\u{202F}", with: ","))")
                       || md.contains(String(format: "%.3f", layer0.load.cv!)), "layer 0 CV in the load table")
-        XCTAssertTrue(md.contains(String(format: "%.3f", report.analysis!.overall.affinity.mutualInformationBits!)))
+        XCTAssertTrue(md.contains(String(format: "%.3f", report.analysis!.overall.headlineMutualInformationBits!)))
     }
 
     func testFindingsFollowTheNumbers() throws {
         var report = try ReportFixtures.report("switch-s0")
         let before = report.findings().joined(separator: "\n")
-        XCTAssertTrue(before.contains("departs from uniform at p < 0.01"), before)
+        // The trace has images: the χ² test (independent tokens) is not the evidence, the CV interval is.
+        XCTAssertTrue(before.contains("departs from uniform (the 95% interval of CV, resampled by image, excludes 0)"), before)
+        XCTAssertFalse(before.contains("χ²"), before)
         XCTAssertFalse(before.contains("Unused:"), before)
         // Make layer 1 lose an expert and look uniform: the sentences must follow.
         report.analysis!.layers[1].load.unusedExperts = [2]
-        report.analysis!.layers[1].load.chi2P = 0.4
-        report.analysis!.layers[0].load.chi2P = 0.5
+        report.analysis!.layers[1].uncertainty!.cv!.lower = 0
+        report.analysis!.layers[0].uncertainty!.cv!.lower = 0
         let after = report.findings().joined(separator: "\n")
         XCTAssertTrue(after.contains("Unused: expert 2 of layer 1 took no test token."), after)
         XCTAssertTrue(after.contains("No layer's load departs from uniform"), after)

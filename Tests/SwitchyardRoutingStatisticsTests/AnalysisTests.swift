@@ -281,7 +281,9 @@ final class AnalysisTests: XCTestCase {
         XCTAssertEqual(a.resampling.loadGroupsPerUnit, 1)
         XCTAssertTrue(a.summary().contains("load intervals over 12 routing groups"), a.summary())
         let cv = try XCTUnwrap(a.layers[0].uncertainty?.cv)
-        XCTAssertEqual(try XCTUnwrap(cv.estimate), 1.0 / 47, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(cv.plugIn), 1.0 / 47, accuracy: 1e-12)
+        // Loads 24 and 23 are more even than chance: the unbiased CV² is negative, the corrected CV 0.
+        XCTAssertEqual(try XCTUnwrap(cv.estimate), 0)
         XCTAssertEqual(cv.lower, 0)
         XCTAssertGreaterThanOrEqual(cv.upper, try XCTUnwrap(cv.estimate))
         XCTAssertLessThanOrEqual(cv.upper, 4.0 / 44 + 1e-12, "m ≤ 4 of 12 draws at the 97.5th percentile")
@@ -322,7 +324,7 @@ final class AnalysisTests: XCTestCase {
         let b = try analyze(trace: cappedGroupsTrace(groups: nil), options: options)
         XCTAssertNil(b.resampling.loadRoutingGroups)
         XCTAssertNil(b.resampling.loadGroupsPerUnit)
-        XCTAssertGreaterThan(try XCTUnwrap(b.layers[0].uncertainty?.cv).upper, 4.0 / 44 + 1e-12)
+        XCTAssertNotEqual(b.layers[0].uncertainty?.cv, a.layers[0].uncertainty?.cv)
         // Fewer than ten groups are too few clusters: the image intervals stay.
         let few = try analyze(trace: cappedGroupsTrace(groups: [36, 36]), options: options)
         XCTAssertNil(few.resampling.loadRoutingGroups)
@@ -474,12 +476,16 @@ final class AnalysisTests: XCTestCase {
     func testSummaryHasThreeLinesPerScope() throws {
         let a = try analyze(trace: handTrace(), options: AnalysisOptions(bootstrapResamples: 10, permutations: 10))
         let text = a.summary()
-        XCTAssert(text.contains("layer 0     load      CV 0.302 ["), text)
+        // Headline values are bias-corrected: CV √(E Σc(c−1)/(A(A−1)) − 1) and Miller–Madow MI
+        // (the plug-in CV 0.302 and MI 0.335 are in the JSON).
+        let cv = try XCTUnwrap(a.layers[0].load.cvCorrected), mi = try XCTUnwrap(a.layers[0].affinity.mutualInformationCorrectedBits)
+        XCTAssert(text.contains("layer 0     load      CV \(String(format: "%.3f", cv))"), text)
         XCTAssert(text.contains("all layers  load"), text)
-        XCTAssert(text.contains("affinity  MI 0.335 bits ["), text)
+        XCTAssert(text.contains("affinity  MI \(String(format: "%.3f", mi)) bits"), text)
+        XCTAssert(text.contains("Estimates bias-corrected"), text)
         XCTAssert(text.contains("tokens    experts/token 1.375"), text)
         XCTAssert(text.contains("0:12.5% 1:50.0% 2:25.0% 3:12.5% 4+:0.0%"), text)
-        XCTAssertEqual(text.split(separator: "\n", omittingEmptySubsequences: false).count, 2 + 2 * 4)
+        XCTAssertEqual(text.split(separator: "\n", omittingEmptySubsequences: false).count, 3 + 2 * 4)
     }
 
     func testBadInputNamesPlaceAndValue() {

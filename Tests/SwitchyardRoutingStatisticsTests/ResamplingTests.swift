@@ -56,9 +56,15 @@ final class ResamplingTests: XCTestCase {
             XCTAssertLessThan(i.lower, i.upper)
             XCTAssertEqual(i.resamples, 200)
         }
-        XCTAssertEqual(try XCTUnwrap(u.cv?.estimate), try XCTUnwrap(a.layers[0].load.cv), accuracy: 1e-14)
+        // The intervals' estimates are the bias-corrected headline values; the plug-in rides along.
+        XCTAssertEqual(try XCTUnwrap(u.cv?.estimate), try XCTUnwrap(a.layers[0].load.cvCorrected), accuracy: 1e-14)
+        XCTAssertEqual(try XCTUnwrap(u.cv?.plugIn), try XCTUnwrap(a.layers[0].load.cv), accuracy: 1e-14)
         XCTAssertEqual(try XCTUnwrap(u.mutualInformationBits?.estimate),
+                       try XCTUnwrap(a.layers[0].affinity.mutualInformationCorrectedBits), accuracy: 1e-14)
+        XCTAssertEqual(try XCTUnwrap(u.mutualInformationBits?.plugIn),
                        try XCTUnwrap(a.layers[0].affinity.mutualInformationBits), accuracy: 1e-14)
+        XCTAssertEqual(u.cv?.method, "basic")
+        XCTAssertEqual(u.meanExpertsPerToken?.method, "percentile")
         // Top-1 routing without drops: experts per token is 1 in every resample.
         XCTAssertEqual(try XCTUnwrap(u.meanExpertsPerToken?.lower), 1, accuracy: 0)
         XCTAssertEqual(try XCTUnwrap(u.meanExpertsPerToken?.upper), 1, accuracy: 0)

@@ -94,5 +94,17 @@ final class StabilityTests: XCTestCase {
         // No labels: the mutual information is undefined, so there is no test.
         XCTAssertNil(comparison.metrics.first { $0.metric == "mutual_information_bits" }?.test)
         XCTAssertEqual(comparison.metrics.first { $0.metric == "gini" }?.scope, "layer 0")
+        // Holm within the cv family (layer 0, layer 1, all layers), the Welch interval and Hedges' g.
+        let family = comparison.metrics.filter { $0.metric == "cv" }
+        XCTAssertEqual(family.count, 3)
+        let adjusted = Statistics.holm(family.map { $0.test?.p })
+        XCTAssertEqual(family.map(\.holmP), adjusted)
+        let all = try XCTUnwrap(family.last)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(all.holmP), try XCTUnwrap(cv.p))
+        let ci = try XCTUnwrap(Statistics.welchDifferenceInterval(cv))
+        XCTAssertEqual(all.differenceLower, ci.lower)
+        XCTAssertEqual(all.differenceUpper, ci.upper)
+        XCTAssertLessThan(try XCTUnwrap(all.differenceUpper), 0)
+        XCTAssertEqual(all.hedgesG, Statistics.hedgesG(cv))
     }
 }
