@@ -52,6 +52,36 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    // Issue 22: a FIFO (which blocked forever), an expert count beyond the E × E tables'
+    // budget, a truncated .csv.gz; and label −1 (unknown), which is accepted.
+    func testInputAttacksAreErrorsAndUnknownLabelsAreAccepted() throws {
+        let fifo = root + "/pipe.csv"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        XCTAssertThrowsError(try run(["analyze", fifo])) { error in
+            XCTAssertTrue("\(error)".contains("pipe.csv: is a FIFO"), "\(error)")
+        }
+        let csv = root + "/u.csv"
+        try "token,layer,expert,weight,label\n0,0,0,1,-1\n1,0,1,1,0\n2,0,0,1,1\n3,0,1,1,0\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try run(["analyze", csv, "--experts", "5000"])) { error in
+            XCTAssertTrue("\(error)".contains("--experts: 5000 is outside 1…4096"), "\(error)")
+        }
+        try run(["analyze", csv, "--bootstrap", "10", "--permutations", "10", "--json", root + "/u.json"])
+        let json = try String(contentsOfFile: root + "/u.json", encoding: .utf8)
+        XCTAssertTrue(json.contains("\"tokens\" : 4"), json)
+        let gz = root + "/cut.csv.gz"
+        let gzip = Process()
+        gzip.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        gzip.arguments = ["gzip", "-k", csv]
+        try gzip.run()
+        gzip.waitUntilExit()
+        let packed = try Data(contentsOf: URL(fileURLWithPath: csv + ".gz"))
+        try packed.dropLast(4).write(to: URL(fileURLWithPath: gz))
+        XCTAssertThrowsError(try run(["analyze", gz, "--json", root + "/cut.json"])) { error in
+            XCTAssertTrue("\(error)".contains("cut.csv.gz") && "\(error)".contains("truncated"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/cut.json"), "no JSON for a refused input")
+    }
+
     func testReportAndCompareWriteMarkdownWithCharts() throws {
         let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../SwitchyardReportsTests/Fixtures/runs").standardized.path
