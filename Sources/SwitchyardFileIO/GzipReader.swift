@@ -48,7 +48,10 @@ public final class GzipReader {
     public init(_ path: String) throws {
         self.path = path
         descriptor = try GzipReader.openRegularFile(path)
-        input = .allocate(capacity: 1 << 20)
+        // 64 KiB to 1 MiB of compressed input at a time: small files need no large buffer.
+        var status = stat()
+        let size = fstat(descriptor, &status) == 0 ? Int(status.st_size) : 0
+        input = .allocate(capacity: min(1 << 20, max(1 << 16, size)))
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         // From here on a throw runs deinit, which closes and frees everything.

@@ -25,13 +25,21 @@ enum CSVText {
             return (buffer.count, 0)
         case .file(let path, let chunkSize):
             let reader = try GzipReader(path)
-            let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: chunkSize)
+            // Small files get a small buffer: it starts at 64 KiB and doubles whenever it
+            // fills, up to chunkSize.
+            var buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: min(chunkSize, 1 << 16))
             defer { buffer.deallocate() }
-            let base = buffer.baseAddress!
             var filled = 0, total = 0
             var crc: UInt32 = 0
             var ended = false
             while !ended || filled > 0 {
+                if !ended && filled == buffer.count && buffer.count < chunkSize {
+                    let larger = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: min(chunkSize, 2 * buffer.count))
+                    larger.baseAddress!.initialize(from: buffer.baseAddress!, count: filled)
+                    buffer.deallocate()
+                    buffer = larger
+                }
+                let base = buffer.baseAddress!
                 if !ended && filled < buffer.count {
                     let n = try reader.read(into: UnsafeMutableRawBufferPointer(start: base + filled, count: buffer.count - filled))
                     if n == 0 { ended = true }
@@ -40,6 +48,7 @@ enum CSVText {
                     total += n
                     if !ended && filled < buffer.count { continue }
                 }
+                if !ended && buffer.count < chunkSize { continue }
                 var cut = filled
                 if !ended {
                     cut = CSVText.lineEnd(in: UnsafeBufferPointer(start: base, count: filled))

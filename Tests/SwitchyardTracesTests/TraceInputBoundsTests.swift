@@ -72,6 +72,16 @@ final class TraceInputBoundsTests: XCTestCase {
         let conflict = try write(Array((text + "7,1,5,0.5,2,7,0.5,0\n").utf8), "conflict.csv")
         assertInputError(try RoutingTraceCSV.read(conflict, expertCount: nil, chunkSize: 64), file: conflict,
                          location: "column 'label'", message: "token 7 has label 2 here but 3 on line")
+        // A file larger than the first buffer (64 KiB), which doubles up to the chunk size.
+        let large = Array(csv(tokens: 6000).utf8)
+        XCTAssertGreaterThan(large.count, 1 << 17)
+        let largeFile = try write(large, "large.csv")
+        var largeReference = try RoutingTraceCSV.parse(large, file: largeFile)
+        for chunk in [1 << 16, 1 << 17, CSVText.chunkSize] {
+            XCTAssertEqual(try RoutingTraceCSV.read(largeFile, expertCount: nil, chunkSize: chunk), largeReference, "chunk \(chunk)")
+        }
+        largeReference.metadata["source"] = path("large.csv.gz")
+        XCTAssertEqual(try RoutingTraceCSV.read(try write(try GzipFile.compress(large), "large.csv.gz")), largeReference)
         // A line longer than a chunk.
         assertInputError(try RoutingTraceCSV.read(file, expertCount: nil, chunkSize: 16), file: file,
                          message: "a line longer than 16 bytes")
