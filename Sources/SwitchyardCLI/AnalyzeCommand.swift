@@ -160,7 +160,7 @@ struct AnalyzeCommand: ParsableCommand {
         let loaded = try TraceLoader.load(input, expertCount: experts)
         guard loaded.expertCount <= Self.maximumAnalysedExpertCount else {
             let megabytes = loaded.expertCount * loaded.expertCount * 8 >> 20
-            throw InputError(file: input, location: experts != nil ? "--experts" : "expert count",
+            throw InputError(file: input, location: "expert count",
                              message: "\(loaded.expertCount) experts; analyze takes at most \(Self.maximumAnalysedExpertCount) (its E × E tables would need \(megabytes) MiB each)")
         }
         if let warning = loaded.metadata["importWarnings"] { printToStandardError("warning: \(input): \(warning)") }
