@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "SwitchyardDatasets", dependencies: ["SwitchyardTensorCore", "SwitchyardFileIO"]),
 
         // Routing traces: the in-memory form, Switchyard's file format, CSV and NPY import.
-        .target(name: "SwitchyardTraces", dependencies: ["SwitchyardFileIO", "CZlib"]),
+        .target(name: "SwitchyardTraces", dependencies: ["SwitchyardFileIO"]),
 
         // Statistics on routing traces, on GNU GSL.
         .target(name: "SwitchyardRoutingStatistics", dependencies: ["CGSL", "SwitchyardTraces", "SwitchyardFileIO"]),
@@ -103,6 +103,7 @@ let package = Package(
         .testTarget(name: "SwitchyardRoutingTests", dependencies: ["SwitchyardRouting", "SwitchyardLayers", "SwitchyardTensorCore", "SwitchyardTestSupport"]),
         .testTarget(name: "SwitchyardLayersTests", dependencies: ["SwitchyardLayers", "SwitchyardRouting", "SwitchyardTensorCore", "SwitchyardVisionTransformer", "SwitchyardTestSupport"]),
         .testTarget(name: "SwitchyardDatasetsTests", dependencies: ["SwitchyardDatasets", "SwitchyardFileIO", "SwitchyardTensorCore"]),
+        .testTarget(name: "SwitchyardFileIOTests", dependencies: ["SwitchyardFileIO"]),
         .testTarget(name: "SwitchyardTracesTests", dependencies: ["SwitchyardTraces", "SwitchyardFileIO"]),
         .testTarget(name: "SwitchyardTrainingTests", dependencies: ["SwitchyardTraining", "SwitchyardTraces", "SwitchyardDatasets", "SwitchyardFileIO", "SwitchyardRouting", "SwitchyardTensorCore", "SwitchyardVisionTransformer"]),
         .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI", "SwitchyardTensorCore", "SwitchyardTraining"]),

@@ -50,7 +50,7 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(help: "What the bootstrap resamples: automatic (images when tokens are grouped by image), tokens or images.")
     var unit: String = "automatic"
 
-    @Option(help: "Experts per layer, for CSV or NPY input whose largest expert index is below E − 1.")
+    @Option(help: "Experts per layer, for CSV or NPY input whose largest expert index is below E − 1 (without it, the count is the largest index + 1, with a warning; at most 4096).")
     var experts: Int?
 
     @Flag(name: .customLong("no-tables"), help: "Leave the contingency tables out of the JSON.")
@@ -90,6 +90,9 @@ struct AnalyzeCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let experts, experts < 1 || experts > Self.maximumAnalysedExpertCount {
+            throw InputError(location: "--experts", message: "\(experts) is outside 1…\(Self.maximumAnalysedExpertCount), the expert counts analyze takes")
+        }
         let entries = try inputs.map { try analyzeAndPrint($0, heading: inputs.count + versus.count > 1) }
         var comparison: RunComparison?
         var others: [Entry]?
@@ -130,7 +133,7 @@ struct AnalyzeCommand: ParsableCommand {
     private func analyzeAndPrint(_ input: String, heading: Bool) throws -> Entry {
         do {
             // The same options for every input, so that groups are comparable.
-            let trace = try TraceLoader.load(input, expertCount: experts)
+            let trace = try loadForStatistics(input)
             var options = resampling.options
             options.confidenceLevel = confidence
             options.resamplingUnit = ResamplingUnit(rawValue: unit)!
@@ -154,6 +157,31 @@ struct AnalyzeCommand: ParsableCommand {
             if heading { print("") }
             return Entry(source: input, analysis: analysis, stability: stability)
         }
+    }
+
+    /// The largest expert count analysed: the statistics hold E × E tables of doubles
+    /// (top-1 transitions between layers), 128 MiB each at this count.
+    static let maximumAnalysedExpertCount = 4096
+
+    /// The trace at `input` as the statistics take it: import warnings and notes printed
+    /// to stderr, unknown labels resolved (``RoutingTrace/labelledForStatistics()``), the
+    /// expert count checked against ``maximumAnalysedExpertCount``.
+    private func loadForStatistics(_ input: String) throws -> RoutingTrace {
+        let loaded = try TraceLoader.load(input, expertCount: experts)
+        guard loaded.expertCount <= Self.maximumAnalysedExpertCount else {
+            let megabytes = loaded.expertCount * loaded.expertCount * 8 >> 20
+            throw InputError(file: input, location: "expert count",
+                             message: "\(loaded.expertCount) experts; analyze takes at most \(Self.maximumAnalysedExpertCount) (its E × E tables would need \(megabytes) MiB each)")
+        }
+        if let warning = loaded.metadata["importWarnings"] { printToStandardError("warning: \(input): \(warning)") }
+        if let notes = loaded.metadata["importNotes"] { printToStandardError("note: \(input): \(notes)") }
+        let (trace, note) = loaded.labelledForStatistics()
+        if let note { printToStandardError("note: \(input): \(note)") }
+        return trace
+    }
+
+    private func printToStandardError(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
     private func format(_ x: Double?) -> String { x.map { String(format: "%.3f", $0) } ?? "n/a" }

@@ -10,47 +10,47 @@ public enum GzipFile {
     /// it exhausts memory.
     public static let defaultLimit = 1 << 31
 
-    /// The whole contents of `path`, decompressed if it is gzip and as-is otherwise
-    /// (zlib's `gzread` passes uncompressed files through unchanged). Throws an
-    /// `InputError` naming `path` if the file is missing, unreadable, corrupt gzip, or
-    /// holds more than `limit` bytes (after decompression).
+    /// The whole contents of `path`, decompressed if it is gzip and as-is otherwise, read
+    /// through ``GzipReader`` (so a gzip file must end with its verified trailer). Throws an
+    /// `InputError` naming `path` if the file is missing, not a regular file, unreadable,
+    /// truncated or corrupt gzip, or holds more than `limit` bytes (after decompression).
     public static func read(_ path: String, limit: Int = defaultLimit) throws -> [UInt8] {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw InputError(file: path, message: "no such file")
-        }
-        guard let handle = gzopen(path, "rb") else {
-            throw InputError(file: path, message: "cannot open for reading")
-        }
-        defer { gzclose(handle) }
+        let reader = try GzipReader(path)
         // Chunks of 64 KiB to 1 MiB: small files do not pay for a large buffer.
         var status = stat()
         let fileSize = stat(path, &status) == 0 ? Int(status.st_size) : 0
         var chunk = [UInt8](repeating: 0, count: min(1 << 20, max(1 << 16, fileSize)))
         var result: [UInt8] = []
+        if !reader.isGzip { result.reserveCapacity(min(fileSize, limit)) }
         while true {
-            let n = chunk.withUnsafeMutableBytes { gzread(handle, $0.baseAddress, UInt32($0.count)) }
-            if n < 0 {
-                var code: Int32 = 0
-                let message = gzerror(handle, &code).map { String(cString: $0) } ?? "unknown zlib error"
-                throw InputError(file: path, location: "byte \(result.count) of the decompressed stream",
-                                 message: "corrupt gzip data (\(message))")
-            }
+            let n = try chunk.withUnsafeMutableBytes { try reader.read(into: $0) }
             if n == 0 { break }
-            if Int(n) > limit - result.count {
+            if n > limit - result.count {
                 throw InputError(file: path, location: "byte \(limit) of the decompressed stream",
                                  message: "the contents exceed \(limit) bytes, the most Switchyard reads from one file: a corrupt file or a gzip bomb")
             }
-            result.append(contentsOf: chunk[0..<Int(n)])
+            result.append(contentsOf: chunk[0..<n])
         }
         return result
     }
 
-    /// Whether the file at `path` starts with the gzip magic bytes 1f 8b.
+    /// The first `count` bytes of `path` (fewer if it is shorter), decompressed if it is
+    /// gzip, without reading further (so without checking a gzip file's end).
+    public static func readPrefix(_ path: String, count: Int) throws -> [UInt8] {
+        let reader = try GzipReader(path)
+        var head = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            let n = try head.withUnsafeMutableBytes { try reader.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[got...])) }
+            if n == 0 { break }
+            got += n
+        }
+        return Array(head[0..<got])
+    }
+
+    /// Whether the file at `path` is a regular file that starts with the gzip magic bytes 1f 8b.
     public static func isGzip(_ path: String) -> Bool {
-        guard let h = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? h.close() }
-        let magic = (try? h.read(upToCount: 2)) ?? Data()
-        return magic.count == 2 && magic[magic.startIndex] == 0x1f && magic[magic.startIndex + 1] == 0x8b
+        (try? GzipReader(path))?.isGzip ?? false
     }
 
     /// `bytes` gzip-compressed, as the contents of a `.gz` file.

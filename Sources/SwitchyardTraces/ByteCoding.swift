@@ -1,8 +1,7 @@
-import CZlib
 import Foundation
 
-/// Little-endian encoding and decoding of the raw arrays in binary trace files, and the
-/// CRC-32 that guards them.
+/// Little-endian encoding and decoding of the raw arrays in binary trace files (their
+/// CRC-32 is SwitchyardFileIO's `crc32Checksum`).
 enum ByteCoding {
     /// Appends `value` in little-endian byte order.
     static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
@@ -44,24 +43,5 @@ enum ByteCoding {
     /// A little-endian integer at `offset` of `buffer` (the caller has checked the range).
     static func load<T: FixedWidthInteger>(_ type: T.Type, from buffer: UnsafeRawBufferPointer, at offset: Int) -> T {
         T(littleEndian: buffer.loadUnaligned(fromByteOffset: offset, as: T.self))
-    }
-
-    /// The CRC-32 (IEEE 802.3, zlib's `crc32`, the same as Python's `zlib.crc32`) of
-    /// `buffer[0..<count]`.
-    static func crc32(_ buffer: UnsafeRawBufferPointer, count: Int) -> UInt32 {
-        var crc = CZlib.crc32(0, nil, 0)
-        var done = 0
-        let chunk = 1 << 30
-        while done < count {
-            let n = min(chunk, count - done)
-            crc = CZlib.crc32(crc, buffer.baseAddress!.advanced(by: done).assumingMemoryBound(to: UInt8.self), UInt32(n))
-            done += n
-        }
-        return UInt32(truncatingIfNeeded: crc)
-    }
-
-    /// The CRC-32 of all of `bytes`.
-    static func crc32(_ bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBytes { crc32($0, count: $0.count) }
     }
 }

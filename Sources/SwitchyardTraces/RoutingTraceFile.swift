@@ -140,7 +140,7 @@ public enum RoutingTraceFile {
             if let a = layer.probabilities { ByteCoding.appendArray(a, to: &bytes) }
             if let a = layer.preferredExpert { ByteCoding.appendArray(a, to: &bytes) }
         }
-        ByteCoding.append(ByteCoding.crc32(bytes), to: &bytes)
+        ByteCoding.append(crc32Checksum(bytes), to: &bytes)
         return bytes
     }
 
@@ -171,6 +171,7 @@ public enum RoutingTraceFile {
             throw InputError(file: path, message: "no such file")
         }
         if isDirectory.boolValue { throw InputError(file: path, message: "is a directory, expected a .sytrace file") }
+        try GzipReader.checkRegularFile(path)
         do {
             return try Data(contentsOf: URL(fileURLWithPath: path), options: [.mappedIfSafe])
         } catch {
@@ -263,7 +264,7 @@ public enum RoutingTraceFile {
 
         // Checksum of everything before it.
         let stored = ByteCoding.load(UInt32.self, from: buffer, at: size - checksumLength)
-        let computed = ByteCoding.crc32(buffer, count: size - checksumLength)
+        let computed = crc32Checksum(UnsafeRawBufferPointer(rebasing: buffer[0..<(size - checksumLength)]))
         if stored != computed {
             throw fail(size - checksumLength,
                        String(format: "checksum mismatch (stored 0x%08x, computed 0x%08x): the file is corrupt", stored, computed))

@@ -25,7 +25,8 @@ public enum RoutingTraceNPY {
 
     /// Reads a trace from `directory`, which must hold `experts.npy`. `expertCount`
     /// fixes the number of experts; nil takes the last dimension of `probs.npy`, or
-    /// the largest expert + 1.
+    /// the largest expert + 1 within ``ExpertCountInference``'s bound (noted in
+    /// `metadata["importWarnings"]`).
     public static func read(directory: String, expertCount given: Int? = nil) throws -> RoutingTrace {
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
         func optional(_ name: String) throws -> NPYArray? {
@@ -86,6 +87,7 @@ public enum RoutingTraceNPY {
         let experts = try expertsArray.integers(role: "expert indices")
         let largest = experts.withUnsafeBufferPointer { $0.max() ?? -1 }
         let expertCount: Int
+        var inferenceWarning: String? = nil
         if let given {
             expertCount = given
         } else if probsArray != nil {
@@ -99,7 +101,13 @@ public enum RoutingTraceNPY {
                 throw InputError(file: expertsPath, location: expertsArray.describeElement(at),
                                  message: "expert \(largest) exceeds the limit of \(RoutingTrace.maximumExpertCount - 1)")
             }
-            expertCount = largest + 1
+            var seen = [Bool](repeating: false, count: largest + 1)
+            experts.withUnsafeBufferPointer { e in
+                for x in e where x >= 0 { seen[x] = true }
+            }
+            let at = experts.firstIndex(of: largest)!
+            (expertCount, inferenceWarning) = try ExpertCountInference.infer(
+                largest: largest, seen: seen, file: expertsPath, location: expertsArray.describeElement(at))
         }
         if largest >= expertCount {
             let at = experts.firstIndex { $0 >= expertCount }!
@@ -155,6 +163,7 @@ public enum RoutingTraceNPY {
         }
 
         var metadata = ["source": directory, "sourceFormat": "npy"]
+        if let inferenceWarning { metadata["importWarnings"] = inferenceWarning }
         if weightsArray == nil { notes.append("no weights.npy: each of a token's m experts has weight 1/m") }
         if !notes.isEmpty { metadata["importNotes"] = notes.joined(separator: "; ") }
         let trace = RoutingTrace(expertCount: expertCount, tokenCount: tokenCount, labels: labels, positions: positions,

@@ -1,4 +1,3 @@
-import CZlib
 import SwitchyardFileIO
 import Foundation
 
@@ -22,6 +21,10 @@ public enum TraceLoader {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw InputError(file: path, message: "no such file or directory (expected \(accepted))")
+        }
+        if !isDirectory.boolValue {
+            // A FIFO or device would block or never end: refused before any reader opens it.
+            try GzipReader.checkRegularFile(path)
         }
         if isDirectory.boolValue {
             if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("experts.npy")) {
@@ -102,12 +105,6 @@ public enum TraceLoader {
 
     /// Whether the (possibly gzip-compressed) file starts with the `.sytrace` magic.
     static func startsWithTraceMagic(_ path: String) throws -> Bool {
-        guard let handle = gzopen(path, "rb") else {
-            throw InputError(file: path, message: "cannot open for reading")
-        }
-        defer { gzclose(handle) }
-        var head = [UInt8](repeating: 0, count: RoutingTraceFile.magic.count)
-        let n = head.withUnsafeMutableBytes { gzread(handle, $0.baseAddress, UInt32($0.count)) }
-        return Int(n) == head.count && head == RoutingTraceFile.magic
+        try GzipFile.readPrefix(path, count: RoutingTraceFile.magic.count) == RoutingTraceFile.magic
     }
 }

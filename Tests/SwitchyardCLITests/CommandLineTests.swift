@@ -54,32 +54,66 @@ final class CommandLineTests: XCTestCase {
 
     func testHugeExpertIndexAndResampleCountsAreBounded() throws {
         // Issue 22, item 4: 2 layers × 2,000 tokens with one assignment of expert 100,000 once
-        // allocated the 10¹⁰-cell E × E transition table (80 GB); tables are now sized by the
-        // experts used. Item 13: --bootstrap 1000000000 is refused with the cap.
+        // allocated the 10¹⁰-cell E × E transition table (80 GB). The import now refuses such an
+        // index unless --experts says so (at most 4,096), and the tables are sized by the experts
+        // used: expert 4,000 of 4,096 costs nothing. Item 13: --bootstrap 1000000000 is refused.
         var rows = "token,layer,expert,weight,label\n"
         for t in 0..<2000 {
-            for l in 0..<2 { rows += "\(t),\(l),\(t == 7 && l == 1 ? 100_000 : (t + l) % 4),1,\(t % 3)\n" }
+            for l in 0..<2 { rows += "\(t),\(l),\(t == 7 && l == 1 ? 4_000 : (t + l) % 4),1,\(t % 3)\n" }
         }
         let csv = root + "/huge.csv"
         try rows.write(toFile: csv, atomically: true, encoding: .utf8)
-        try run(["analyze", csv, "--bootstrap", "10", "--permutations", "10", "--json", root + "/huge.json"])
+        XCTAssertThrowsError(try run(["analyze", csv])) { error in
+            XCTAssertTrue("\(error)".contains("4000"), "\(error)")
+        }
+        try run(["analyze", csv, "--experts", "4096", "--bootstrap", "10", "--permutations", "10", "--json", root + "/huge.json"])
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/huge.json"))) as! [String: Any]
         let analysis = try XCTUnwrap(((json["traces"] as? [[String: Any]])?.first)?["analysis"] as? [String: Any])
         let transition = try XCTUnwrap((analysis["layer_transitions"] as? [[String: Any]])?.first)
         XCTAssertEqual(transition["tokens"] as? Int, 2000)
-        XCTAssertThrowsError(try run(["analyze", csv, "--bootstrap", "1000000000"])) { error in
+        XCTAssertThrowsError(try run(["analyze", csv, "--experts", "4096", "--bootstrap", "1000000000"])) { error in
             XCTAssertTrue(SwitchyardCommand.message(for: error).contains("--bootstrap must be in 0...100000"),
                           SwitchyardCommand.message(for: error))
         }
-        XCTAssertThrowsError(try run(["analyze", csv, "--permutations", "100001"]))
+        XCTAssertThrowsError(try run(["analyze", csv, "--experts", "4096", "--permutations", "100001"]))
         // --versus: both groups' analyses in the JSON, Holm p per metric.
-        try run(["analyze", csv, csv, "--versus", csv, csv, "--bootstrap", "0", "--permutations", "0",
+        try run(["analyze", csv, csv, "--versus", csv, csv, "--experts", "4096", "--bootstrap", "0", "--permutations", "0",
                  "--json", root + "/versus.json"])
         let versus = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/versus.json"))) as! [String: Any]
         XCTAssertEqual((versus["traces"] as? [Any])?.count, 2)
         XCTAssertEqual((versus["versus"] as? [Any])?.count, 2)
         let metrics = try XCTUnwrap((versus["comparison"] as? [String: Any])?["metrics"] as? [[String: Any]])
         XCTAssertTrue(metrics.allSatisfy { $0.keys.contains("metric") })
+    }
+
+    // Issue 22: a FIFO (which blocked forever), an expert count beyond the E × E tables'
+    // budget, a truncated .csv.gz; and label −1 (unknown), which is accepted.
+    func testInputAttacksAreErrorsAndUnknownLabelsAreAccepted() throws {
+        let fifo = root + "/pipe.csv"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        XCTAssertThrowsError(try run(["analyze", fifo])) { error in
+            XCTAssertTrue("\(error)".contains("pipe.csv: is a FIFO"), "\(error)")
+        }
+        let csv = root + "/u.csv"
+        try "token,layer,expert,weight,label\n0,0,0,1,-1\n1,0,1,1,0\n2,0,0,1,1\n3,0,1,1,0\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try run(["analyze", csv, "--experts", "5000"])) { error in
+            XCTAssertTrue("\(error)".contains("--experts: 5000 is outside 1…4096"), "\(error)")
+        }
+        try run(["analyze", csv, "--bootstrap", "10", "--permutations", "10", "--json", root + "/u.json"])
+        let json = try String(contentsOfFile: root + "/u.json", encoding: .utf8)
+        XCTAssertTrue(json.contains("\"tokens\" : 4"), json)
+        let gz = root + "/cut.csv.gz"
+        let gzip = Process()
+        gzip.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        gzip.arguments = ["gzip", "-k", csv]
+        try gzip.run()
+        gzip.waitUntilExit()
+        let packed = try Data(contentsOf: URL(fileURLWithPath: csv + ".gz"))
+        try packed.dropLast(4).write(to: URL(fileURLWithPath: gz))
+        XCTAssertThrowsError(try run(["analyze", gz, "--json", root + "/cut.json"])) { error in
+            XCTAssertTrue("\(error)".contains("cut.csv.gz") && "\(error)".contains("truncated"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/cut.json"), "no JSON for a refused input")
     }
 
     func testReportAndCompareWriteMarkdownWithCharts() throws {

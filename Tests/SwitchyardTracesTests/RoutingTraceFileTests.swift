@@ -20,7 +20,7 @@ final class RoutingTraceFileTests: XCTestCase {
         bytes += Array(json.utf8)
         while bytes.count % 8 != 0 { bytes.append(0) }
         for w in words { ByteCoding.append(w, to: &bytes) }
-        ByteCoding.append(crc ?? ByteCoding.crc32(bytes), to: &bytes)
+        ByteCoding.append(crc ?? crc32Checksum(bytes), to: &bytes)
         return bytes
     }
 
@@ -34,8 +34,8 @@ final class RoutingTraceFileTests: XCTestCase {
     }
 
     func testCRC32IsTheStandardOne() {
-        XCTAssertEqual(ByteCoding.crc32(Array("123456789".utf8)), 0xCBF4_3926)
-        XCTAssertEqual(ByteCoding.crc32([]), 0)
+        XCTAssertEqual(crc32Checksum(Array("123456789".utf8)), 0xCBF4_3926)
+        XCTAssertEqual(crc32Checksum([]), 0)
     }
 
     func testRoundTripWithoutOptionalArrays() throws {
@@ -84,7 +84,7 @@ final class RoutingTraceFileTests: XCTestCase {
         let weights = bytes.withUnsafeBytes { ByteCoding.readArray(Float.self, from: $0, at: dataStart + 40, count: 4) }
         XCTAssertEqual(weights, [0.7, 0.6, 0.4, 1.0])
         let stored = bytes.withUnsafeBytes { ByteCoding.load(UInt32.self, from: $0, at: bytes.count - 4) }
-        XCTAssertEqual(stored, ByteCoding.crc32(Array(bytes.dropLast(4))))
+        XCTAssertEqual(stored, crc32Checksum(Array(bytes.dropLast(4))))
         // Deterministic: the same trace always gives the same bytes.
         XCTAssertEqual(try RoutingTraceFile.encode(trace), bytes)
     }
@@ -224,7 +224,7 @@ final class RoutingTraceFileTests: XCTestCase {
         if padAt < dataStart {
             padded[padAt] = 7
             padded.removeLast(4)
-            ByteCoding.append(ByteCoding.crc32(padded), to: &padded)
+            ByteCoding.append(crc32Checksum(padded), to: &padded)
             assertInputError(try RoutingTraceFile.decode(padded, file: file), file: file,
                              location: "byte \(padAt)", message: "padding")
         }

@@ -37,6 +37,20 @@ import SwitchyardTraining
         try save("fuzz-gzip", "two-members.gz", try GzipFile.compress(text) + GzipFile.compress(Array("more\n".utf8), level: 1))
         try save("fuzz-gzip", "empty.gz", try GzipFile.compress([]))
         try save("fuzz-gzip", "plain.txt", text)
+        // gzip streams that do not end properly (issue 22): cut in the data, without the
+        // trailer, a wrong CRC-32 and a wrong length in the trailer, bytes after the end,
+        // and the valid case of zero padding after the last member.
+        let packed = try GzipFile.compress(Array(repeating: text, count: 8).flatMap { $0 })
+        try save("fuzz-gzip", "cut-in-data.gz", Array(packed[0..<(packed.count / 2)]))
+        try save("fuzz-gzip", "no-trailer.gz", Array(packed.dropLast(8)))
+        var wrongCRC = packed
+        wrongCRC[packed.count - 8] ^= 0x55
+        try save("fuzz-gzip", "wrong-crc.gz", wrongCRC)
+        var wrongLength = packed
+        wrongLength[packed.count - 4] ^= 0x55
+        try save("fuzz-gzip", "wrong-length.gz", wrongLength)
+        try save("fuzz-gzip", "trailing-garbage.gz", packed + Array("garbage".utf8))
+        try save("fuzz-gzip", "zero-padding.gz", packed + [UInt8](repeating: 0, count: 12))
 
         // Trace CSV: the three-line minimum; every column with a dropped token, a BOM and CRLF; gzip.
         try save("fuzz-trace-csv", "minimal.csv", Array("token,layer,expert,weight\n0,0,1,1.0\n1,0,0,1.0\n".utf8))
@@ -45,6 +59,10 @@ import SwitchyardTraining
         try save("fuzz-trace-csv", "all-columns.csv", Array(full.utf8))
         try save("fuzz-trace-csv", "reordered.csv.gz",
                  try GzipFile.compress(Array("expert,weight,token,layer,prob\n1,0.5,0,3,0.5\n0,0.5,0,3,0.5\n".utf8)))
+        // Label −1 (unknown), groups, and tokens in descending order (the streamed import's
+        // passes must agree on them).
+        try save("fuzz-trace-csv", "unknown-labels-groups.csv",
+                 Array("token,layer,expert,weight,label,group\n2,1,0,1,-1,1\n1,1,1,1,0,0\n0,1,0,1,,0\n0,0,1,1,,0\n".utf8))
 
         // NumPy: experts alone (int64, 2 × 2); all five arrays (3-D experts, float32 weights,
         // float64 probabilities, int32 labels and positions).
