@@ -96,13 +96,13 @@ struct SimulateCommand: ParsableCommand {
         try options.validate()
         let trace = try TraceLoader.load(input, expertCount: experts)
         let groups = try DispatchGroups(trace, groupTokens: groupTokens)
+        let started = Date()
         let chosen: ExpertPlacement
         switch placement {
         case "contiguous": chosen = .contiguous(experts: trace.expertCount, devices: devices, layers: trace.layers.count)
         case "balanced": chosen = PlacementOptimizer.balanced(trace, devices: devices, groups: groups, capacityFactor: capacityFactor)
         default: chosen = try PlacementFile.read(placement, trace: trace, devices: devices)
         }
-        let started = Date()
         let result = try ExpertParallelSimulation.run(trace, groups: groups, placement: chosen, options: options)
         let contiguous = chosen.kind == .contiguous ? nil : try ExpertParallelSimulation.run(
             trace, groups: groups, placement: .contiguous(experts: trace.expertCount, devices: devices, layers: trace.layers.count),
@@ -112,7 +112,7 @@ struct SimulateCommand: ParsableCommand {
         print("")
         print(table([result] + (contiguous.map { [$0] } ?? [])))
         if let contiguous { print("\n" + comparison(result, contiguous)) }
-        print(String(format: "\n(simulated %@ assignments in %.2f s)", grouped(trace.assignmentCount), seconds))
+        print(String(format: "\n(placement and simulation of %@ assignments: %.2f s)", grouped(trace.assignmentCount), seconds))
         // Both outputs are encoded before either is written.
         var outputs: [(String, Data)] = []
         if let json {

@@ -3,10 +3,13 @@ import Foundation
 /// Mean, percentiles and extremes of a list of values. Percentiles interpolate linearly
 /// between order statistics (Hyndman & Fan 1996 type 7, NumPy's default).
 public struct Distribution: Codable, Equatable, Sendable {
+    /// The arithmetic mean.
     public var mean: Double
+    /// The median, 90th and 99th percentiles.
     public var p50: Double
     public var p90: Double
     public var p99: Double
+    /// The extremes.
     public var min: Double
     public var max: Double
 

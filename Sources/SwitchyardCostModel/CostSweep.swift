@@ -5,7 +5,9 @@ import SwitchyardTraces
 public struct CostSweep: Equatable, Sendable {
     /// One device count and placement.
     public struct Row: Equatable, Sendable {
+        /// Devices D.
         public var devices: Int
+        /// Contiguous or balanced.
         public var placement: ExpertPlacement.Kind
         /// The dropless simulation (straggler factor, step time).
         public var dropless: CostSummary

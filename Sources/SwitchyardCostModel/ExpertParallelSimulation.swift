@@ -34,9 +34,11 @@ public struct GroupCost: Codable, Equatable, Sendable {
     public var stepSeconds: Double
     /// The step with kept rows and remote rows spread evenly over the devices.
     public var idealStepSeconds: Double
-    /// Per device: expert rows, rows sent, rows received (with ``SimulationOptions/groupDetail``).
+    /// Expert rows per device (with ``SimulationOptions/groupDetail``, else nil).
     public var deviceRows: [Int]?
+    /// Rows each device sends to other devices in the dispatch (with `groupDetail`).
     public var deviceSentRows: [Int]?
+    /// Rows each device receives from other devices in the dispatch (with `groupDetail`).
     public var deviceReceivedRows: [Int]?
 }
 
@@ -72,14 +74,22 @@ public struct LayerCost: Codable, Equatable, Sendable {
 
 /// What `switchyard simulate` computes for one placement.
 public struct SimulationResult: Codable, Equatable, Sendable {
+    /// Devices D.
     public var devices: Int
+    /// Experts E per layer.
     public var experts: Int
+    /// How the placement was made.
     public var placement: ExpertPlacement.Kind
+    /// How rows were counted on the network.
     public var dispatch: DispatchMode
+    /// The capacity factor, nil when dropless.
     public var capacityFactor: Double?
+    /// Machine and model sizes.
     public var model: ClusterModel
+    /// Where the dispatch steps came from, and how many there are.
     public var groupSource: DispatchGroups.Source
     public var groupCount: Int
+    /// Every layer, in trace order.
     public var layers: [LayerCost]
     /// All layers: step time per group summed over layers; straggler factors over every (layer, group).
     public var overall: CostSummary

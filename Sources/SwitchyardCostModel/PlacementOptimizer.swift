@@ -70,7 +70,7 @@ public enum PlacementOptimizer {
             placement[e] = d
             if count[d] == base { extraLeft -= 1 }
             count[d] += 1
-            heap.add(loads[e], toTop: ())
+            heap.addToTop(loads[e])
         }
         return placement
     }
@@ -164,7 +164,7 @@ struct DeviceHeap {
     }
 
     /// Adds `load` to the top device's load and restores the order.
-    mutating func add(_ load: Int, toTop: Void) {
+    mutating func addToTop(_ load: Int) {
         items[0].load += load
         siftDown(0)
     }
