@@ -7,7 +7,8 @@
 #   --runs N    N runs per target (default 1,000,000: `make fuzz`)
 #   --seeds     rewrite the seed corpora Fuzz/Corpus/<target>/ first (after a format change)
 #   TARGET      fuzz-idx, fuzz-cifar, fuzz-gzip, fuzz-trace-csv, fuzz-npy, fuzz-sytrace,
-#               fuzz-checkpoint, fuzz-config, fuzz-jsonl, fuzz-notebook (default: all)
+#               fuzz-checkpoint, fuzz-config, fuzz-jsonl, fuzz-notebook, fuzz-placement
+#               (default: all)
 #
 # Builds the Fuzz package (release, -sanitize=fuzzer,address, linked with lld), then runs each
 # target on a copy of its seed corpus in a temporary directory, with a 10-second limit per
@@ -18,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 all_targets=(fuzz-idx fuzz-cifar fuzz-gzip fuzz-trace-csv fuzz-npy fuzz-sytrace
-             fuzz-checkpoint fuzz-config fuzz-jsonl fuzz-notebook)
+             fuzz-checkpoint fuzz-config fuzz-jsonl fuzz-notebook fuzz-placement)
 runs=1000000
 max_time=0          # seconds per target; 0 = no limit
 seeds=0
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
             runs="$2"; shift ;;
     --runs=*) runs="${1#--runs=}" ;;
     --seeds) seeds=1 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     fuzz-*) targets+=("$1") ;;
     *) echo "fuzz: unknown argument '$1' (targets: ${all_targets[*]})" >&2; exit 2 ;;
   esac

@@ -61,7 +61,7 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Model hidden size (width of the dispatched rows); default: a run's model width, else 1024.")
     var hidden: Int?
 
-    @Option(help: "Expert FFN inner size; default: a run's expert hidden size, else 4 × hidden.")
+    @Option(help: "Expert FFN inner size; default: a run's expert hidden size when --hidden is not given either, else 4 × hidden.")
     var ffnHidden: Int?
 
     @Option(help: "Bytes per activation element (2 = bf16).")
@@ -88,7 +88,7 @@ struct SimulateCommand: ParsableCommand {
         }
         var model = ClusterModel(linkBandwidthGBps: linkBandwidth, deviceTFLOPs: deviceFlops,
                                  bytesPerElement: bytesPerElement, training: training)
-        let run = runConfiguration()
+        let run = try runConfiguration()
         model.hidden = hidden ?? run?.model.width ?? 1024
         model.ffnHidden = ffnHidden ?? (hidden == nil ? run?.model.expertHidden : nil) ?? 4 * model.hidden
         let options = SimulationOptions(devices: devices, capacityFactor: capacityFactor, dispatch: mode,
@@ -108,7 +108,7 @@ struct SimulateCommand: ParsableCommand {
             trace, groups: groups, placement: .contiguous(experts: trace.expertCount, devices: devices, layers: trace.layers.count),
             options: options)
         let seconds = Date().timeIntervalSince(started)
-        print(describe(trace, groups, result, modelSource: run == nil ? nil : "the run's config.json"))
+        print(describe(trace, groups, result, fromRun: run != nil))
         print("")
         print(table([result] + (contiguous.map { [$0] } ?? [])))
         if let contiguous { print("\n" + comparison(result, contiguous)) }
@@ -137,14 +137,17 @@ struct SimulateCommand: ParsableCommand {
         let contiguous: SimulationResult?
     }
 
-    /// The configuration of a run directory given as input, for the model's sizes.
-    func runConfiguration() -> TrainingConfiguration? {
+    /// The configuration of a Switchyard run directory given as input (one with `traces/` and
+    /// `config.json`), for the model's sizes; nil for any other input.
+    func runConfiguration() throws -> TrainingConfiguration? {
         let file = (input as NSString).appendingPathComponent("config.json")
-        guard FileManager.default.fileExists(atPath: file) else { return nil }
-        return try? ConfigurationResolver.resolve(preset: nil, file: file, settings: [])
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: (input as NSString).appendingPathComponent("traces"), isDirectory: &isDirectory),
+              isDirectory.boolValue, FileManager.default.fileExists(atPath: file) else { return nil }
+        return try ConfigurationResolver.resolve(preset: nil, file: file, settings: [])
     }
 
-    func describe(_ trace: RoutingTrace, _ groups: DispatchGroups, _ r: SimulationResult, modelSource: String?) -> String {
+    func describe(_ trace: RoutingTrace, _ groups: DispatchGroups, _ r: SimulationResult, fromRun: Bool) -> String {
         let groupText: String
         switch groups.source {
         case .trace: groupText = "\(grouped(groups.count)) routing groups (recorded in the trace)"
@@ -152,8 +155,8 @@ struct SimulateCommand: ParsableCommand {
         case .wholeTrace: groupText = "one group (the trace records no routing groups; --group-tokens N cuts it)"
         }
         let m = r.model
-        let sizes = hidden == nil && modelSource != nil ? " (from \(modelSource!))"
-            : hidden == nil ? " (default)" : ""
+        let hiddenSource = hidden != nil ? "" : fromRun ? " (the run's width)" : " (default)"
+        let ffnSource = ffnHidden != nil ? "" : hidden == nil && fromRun ? " (the run's expert hidden size)" : " (4 × hidden)"
         var lines = [
             "Expert-parallel cost of \(input): \(trace.layers.count) MoE layer\(trace.layers.count == 1 ? "" : "s"), "
                 + "\(trace.expertCount) experts, \(grouped(trace.tokenCount)) tokens, \(grouped(trace.assignmentCount)) assignments in \(groupText)",
@@ -161,7 +164,7 @@ struct SimulateCommand: ParsableCommand {
                 + (r.dispatch == .perExpert ? "one row per (token, expert) assignment on another device (Megatron-Core)"
                    : "one row per (token, remote device)")
                 + "; " + (r.capacityFactor.map { "capacity factor \($0)" } ?? "dropless"),
-            "Model: hidden \(m.hidden), FFN hidden \(m.ffnHidden)\(sizes), \(m.bytesPerElement) bytes per element; "
+            "Model: hidden \(m.hidden)\(hiddenSource), FFN hidden \(m.ffnHidden)\(ffnSource), \(m.bytesPerElement) bytes per element; "
                 + "\(m.deviceTFLOPs) TFLOP/s and \(m.linkBandwidthGBps) GB/s each way per device; "
                 + (m.training ? "training step" : "forward pass"),
         ]
