@@ -25,7 +25,7 @@ public struct ExpertCoActivation: Equatable, Sendable {
             for g in 0..<groups.count {
                 let range = groups.tokens(g)
                 let first = Int(layer.offsets[range.lowerBound]), end = Int(layer.offsets[range.upperBound])
-                let capacity = Int((capacityFactor * Double(end - first) / Double(expertCount)).rounded(.up))
+                let capacity = SimulationOptions.capacity(assignments: end - first, experts: expertCount, factor: capacityFactor)
                 for a in first..<end { count[Int(layer.experts[a])] += 1 }
                 for a in first..<end {
                     let e = Int(layer.experts[a])

@@ -178,7 +178,9 @@ public enum ExpertParallelSimulation {
                         let range = groups.tokens(g)
                         let size = range.count
                         let assignments = Int(offsets[range.upperBound] - offsets[range.lowerBound])
-                        let capacity = options.capacityFactor.map { Int((($0 * Double(assignments)) / Double(E)).rounded(.up)) }
+                        let capacity = options.capacityFactor.map {
+                            SimulationOptions.capacity(assignments: assignments, experts: E, factor: $0)
+                        }
                         var dropped = 0, remote = 0
                         touched.removeAll(keepingCapacity: true)
                         @inline(__always) func touch(_ d: Int) {

@@ -11,7 +11,8 @@ import SwitchyardTraces
 ///    index) each go to the least-loaded device that still has a free slot (ties by index).
 /// 2. Load swaps: while some swap of an expert on the busiest device with a lighter expert
 ///    elsewhere makes both devices lighter than the busiest was, make the swap that gives the
-///    smallest new maximum (ties: the fewest co-activated pairs split, then lowest indices).
+///    smallest new maximum (ties: the fewest co-activated pairs split, then lowest indices);
+///    at most ``swapBudget`` candidate swaps are examined.
 /// 3. Co-activation swaps (E ≤ ``ExpertCoActivation/matrixLimit``): passes over all expert
 ///    pairs on different devices, swapping whenever that splits fewer co-activated pairs and
 ///    keeps both devices at or below the current maximum load, until a pass changes nothing
@@ -42,6 +43,10 @@ public enum PlacementOptimizer {
         func score(_ p: [Int]) -> (Int, Int) { (maxLoad(p, stats.loads, devices: devices), stats.splitPairs(p) ?? 0) }
         return score(fromContiguous) < score(fromLPT) ? fromContiguous : fromLPT
     }
+
+    /// Candidate swaps step 2 may examine in all (⌈E/D⌉ · E per round): reached only for
+    /// tens of thousands of experts, where LPT's placement is kept as step 2 left it.
+    public static let swapBudget = 1 << 28
 
     /// The busiest device's load under `placement`.
     public static func maxLoad(_ placement: [Int], _ loads: [Int], devices: Int) -> Int {
@@ -112,10 +117,13 @@ public enum PlacementOptimizer {
                 }
             }
         }
-        // Step 2. Each swap lowers the sum of squared device loads, so this ends; the cap is a guard.
-        for _ in 0..<(10 * E + 100) {
+        // Step 2. Each swap lowers the sum of squared device loads, so this ends; the caps bound
+        // the work for tens of thousands of experts.
+        var examined = 0
+        for _ in 0..<(10 * E + 100) where examined < swapBudget {
             var b = 0
             for d in 1..<D where deviceLoad[d] > deviceLoad[b] { b = d }
+            examined += members[b].count * E
             var best: (peak: Int, split: Int, a: Int, c: Int)?
             for a in members[b] {
                 for c in 0..<E where place[c] != b && loads[c] < loads[a] {

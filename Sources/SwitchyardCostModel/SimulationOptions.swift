@@ -39,6 +39,12 @@ public struct SimulationOptions: Equatable, Sendable {
         self.groupDetail = groupDetail
     }
 
+    /// The per-expert capacity of a group of `assignments` assignments over `experts` experts,
+    /// computed as Megatron-Core's `get_capacity` does: ⌈(A / E) · cf⌉ in double precision.
+    public static func capacity(assignments: Int, experts: Int, factor: Double) -> Int {
+        Int((Double(assignments) / Double(experts) * factor).rounded(.up))
+    }
+
     /// Checks every field; the error names the option.
     public func validate() throws {
         guard (1...Self.maximumDevices).contains(devices) else {

@@ -55,6 +55,10 @@ final class SimulationTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(g.stragglerFactor), 3 / 2.5, accuracy: 1e-12)
         XCTAssertEqual(layer.volumeRows, [[2, 1], [1, 1]])
         XCTAssertEqual(layer.summary.droppedFraction, 1.0 / 6.0, accuracy: 1e-12)
+        // Megatron's order of operations, ⌈(A / E) · cf⌉:
+        // (90 / 3) · 1.1 is 33.0 in double precision, 1.1 · 90 / 3 is 33.000000000000007.
+        XCTAssertEqual(SimulationOptions.capacity(assignments: 90, experts: 3, factor: 1.1), 33)
+        XCTAssertEqual(SimulationOptions.capacity(assignments: 6, experts: 4, factor: 1.0), 2)
         // cf 1.5: capacity ⌈1.5 · 6 / 4⌉ = 3, nothing dropped.
         XCTAssertEqual(try simulate(hand, devices: 2, cf: 1.5).layers[0].groups[0].dropped, 0)
     }
@@ -114,7 +118,7 @@ final class SimulationTests: XCTestCase {
                             if dispatch == .perExpert { XCTAssertEqual(v.joined().reduce(0, +), assignments - dropped) }
                             for g in layer.groups {
                                 XCTAssertEqual(g.deviceRows!.max()!, g.maxDeviceRows)
-                                if let cap = g.capacity { XCTAssertEqual(cap, Int((cf! * Double(g.assignments) / Double(E)).rounded(.up))) }
+                                if let cap = g.capacity { XCTAssertEqual(cap, Int((Double(g.assignments) / Double(E) * cf!).rounded(.up))) }
                                 if let s = g.stragglerFactor { XCTAssertGreaterThanOrEqual(s, 1 - 1e-12); XCTAssertLessThanOrEqual(s, Double(D) + 1e-9) }
                                 XCTAssertGreaterThanOrEqual(g.stepSeconds, g.idealStepSeconds * (1 - 1e-12))
                             }

@@ -28,7 +28,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         Fuzz.check(placement.devices.count == 2 && placement.devices.allSatisfy { $0.count == 8 && $0.allSatisfy { (0..<4).contains($0) } },
                    "accepted placement out of range: \(placement.devices)")
         let again = Fuzz.write(Array(PlacementFile.json(placement, trace: trace)), to: "saved.json")
-        Fuzz.check(try PlacementFile.read(again, trace: trace, devices: 4).devices == placement.devices, "saved placement reads back differently")
+        let reread = try PlacementFile.read(again, trace: trace, devices: 4)
+        Fuzz.check(reread.devices == placement.devices, "saved placement reads back differently")
         let result = try ExpertParallelSimulation.run(trace, groups: DispatchGroups(trace), placement: placement,
                                                       options: SimulationOptions(devices: 4, capacityFactor: 1.0))
         Fuzz.check(result.layers.allSatisfy { $0.deviceRows.reduce(0, +) == 32 - $0.summary.dropped }, "rows not conserved")
