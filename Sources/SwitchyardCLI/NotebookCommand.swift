@@ -70,9 +70,9 @@ struct NotebookRunCommand: ParsableCommand {
     /// Subcommands whose standard output is markdown, inserted into notebooks as it is.
     static let markdownSubcommands: Set<String> = ["report", "compare"]
     /// Options whose values are written by the subcommands: they must lie in the working directory.
-    static let outputOptions: Set<String> = ["--out", "--json", "--trace"]
+    static let outputOptions: Set<String> = ["--out", "--json", "--trace", "--save-placement"]
     /// Options whose values are read as paths even when they do not look like paths.
-    static let pathOptions: Set<String> = ["--config", "--data-dir"]
+    static let pathOptions: Set<String> = ["--config", "--data-dir", "--placement"]
 
     /// The subcommands a notebook may run: every subcommand of `switchyard` except `notebook`,
     /// so that a notebook cannot run notebooks.
