@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "SwitchyardCharts", targets: ["SwitchyardCharts"]),
         // Finite-difference gradient checking, for tests of routers written in other packages.
         .library(name: "SwitchyardTestSupport", targets: ["SwitchyardTestSupport"]),
+        .library(name: "SwitchyardCostModel", targets: ["SwitchyardCostModel"]),
         .executable(name: "switchyard", targets: ["switchyard"]),
     ],
     dependencies: [
@@ -63,8 +64,12 @@ let package = Package(
         // Statistics on routing traces, on GNU GSL.
         .target(name: "SwitchyardRoutingStatistics", dependencies: ["CGSL", "SwitchyardTraces", "SwitchyardFileIO"]),
 
+        // What a trace's routing costs under expert parallelism: loads, all-to-all volume,
+        // drops, straggler factor, step time; expert placement.
+        .target(name: "SwitchyardCostModel", dependencies: ["SwitchyardTraces", "SwitchyardFileIO"]),
+
         // Markdown reports on runs and comparisons of runs, with SVG charts.
-        .target(name: "SwitchyardReports", dependencies: ["SwitchyardCharts", "SwitchyardRoutingStatistics", "SwitchyardTraining", "SwitchyardTraces", "SwitchyardFileIO"]),
+        .target(name: "SwitchyardReports", dependencies: ["SwitchyardCharts", "SwitchyardRoutingStatistics", "SwitchyardCostModel", "SwitchyardTraining", "SwitchyardTraces", "SwitchyardFileIO"]),
 
         // The Vision Transformer with MoE feed-forward blocks.
         .target(name: "SwitchyardVisionTransformer", dependencies: ["SwitchyardLayers", "SwitchyardRouting", "SwitchyardTensorCore", "SwitchyardFileIO"]),
@@ -92,7 +97,7 @@ let package = Package(
             name: "SwitchyardCLI",
             dependencies: [
                 "SwitchyardTensorCore", "SwitchyardBenchmarks", "SwitchyardRouting", "SwitchyardTraining", "SwitchyardTraces", "SwitchyardFileIO", "SwitchyardVisionTransformer", "SwitchyardDatasets",
-                "SwitchyardRoutingStatistics", "SwitchyardReports", "SwitchyardNotebooks", "SwitchyardSweeps",
+                "SwitchyardRoutingStatistics", "SwitchyardReports", "SwitchyardNotebooks", "SwitchyardSweeps", "SwitchyardCostModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "switchyard", dependencies: ["SwitchyardCLI"]),
@@ -106,13 +111,14 @@ let package = Package(
         .testTarget(name: "SwitchyardFileIOTests", dependencies: ["SwitchyardFileIO"]),
         .testTarget(name: "SwitchyardTracesTests", dependencies: ["SwitchyardTraces", "SwitchyardFileIO"]),
         .testTarget(name: "SwitchyardTrainingTests", dependencies: ["SwitchyardTraining", "SwitchyardTraces", "SwitchyardDatasets", "SwitchyardFileIO", "SwitchyardRouting", "SwitchyardTensorCore", "SwitchyardVisionTransformer"]),
-        .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI", "SwitchyardTensorCore", "SwitchyardTraining"]),
+        .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI", "SwitchyardTensorCore", "SwitchyardTraining", "SwitchyardCostModel", "SwitchyardTraces", "SwitchyardFileIO"]),
         .testTarget(name: "SwitchyardBenchmarksTests", dependencies: ["SwitchyardBenchmarks", "SwitchyardVisionTransformer", "SwitchyardTraining", "SwitchyardRouting", "SwitchyardTensorCore"]),
         .testTarget(name: "SwitchyardRoutingStatisticsTests", dependencies: ["SwitchyardRoutingStatistics", "SwitchyardTraces"]),
         .testTarget(name: "SwitchyardNotebooksTests", dependencies: ["SwitchyardNotebooks", "SwitchyardFileIO"]),
-        .testTarget(name: "SwitchyardReportsTests", dependencies: ["SwitchyardReports", "SwitchyardTraining", "SwitchyardRoutingStatistics", "SwitchyardFileIO"],
+        .testTarget(name: "SwitchyardReportsTests", dependencies: ["SwitchyardReports", "SwitchyardTraining", "SwitchyardRoutingStatistics", "SwitchyardFileIO", "SwitchyardCostModel", "SwitchyardTraces"],
                     exclude: ["Fixtures", "Snapshots"]),
         .testTarget(name: "SwitchyardSweepsTests", dependencies: ["SwitchyardSweeps", "SwitchyardTraining", "SwitchyardFileIO"]),
+        .testTarget(name: "SwitchyardCostModelTests", dependencies: ["SwitchyardCostModel", "SwitchyardTraces", "SwitchyardFileIO"]),
         .testTarget(name: "SwitchyardChartsTests", dependencies: ["SwitchyardCharts", "CZlib"]),
         // Checks that docs/architecture.md's module table matches this manifest.
         .testTarget(name: "SwitchyardArchitectureTests"),

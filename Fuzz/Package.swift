@@ -26,6 +26,7 @@ let targets: [(name: String, products: [String])] = [
     ("fuzz-notebook", ["SwitchyardNotebooks"]),
     ("fuzz-run-directory", ["SwitchyardTraining"]),
     ("fuzz-notebook-policy", ["SwitchyardNotebooks"]),
+    ("fuzz-placement", ["SwitchyardCostModel", "SwitchyardTraces"]),
 ]
 
 let package = Package(
@@ -48,7 +49,7 @@ let package = Package(
         // Writes the seed corpora (Fuzz/Corpus) with Switchyard's own writers.
         .executableTarget(
             name: "fuzz-seeds",
-            dependencies: ["SwitchyardDatasets", "SwitchyardTraces", "SwitchyardTraining", "SwitchyardFileIO"].map { .product(name: $0, package: "Switchyard") }),
+            dependencies: ["SwitchyardDatasets", "SwitchyardTraces", "SwitchyardTraining", "SwitchyardFileIO", "SwitchyardCostModel"].map { .product(name: $0, package: "Switchyard") }),
     ],
     swiftLanguageModes: [.v5]
 )

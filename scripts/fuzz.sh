@@ -8,7 +8,7 @@
 #   --seeds     rewrite the seed corpora Fuzz/Corpus/<target>/ first (after a format change)
 #   TARGET      fuzz-idx, fuzz-cifar, fuzz-gzip, fuzz-trace-csv, fuzz-npy, fuzz-sytrace,
 #               fuzz-checkpoint, fuzz-config, fuzz-jsonl, fuzz-notebook, fuzz-run-directory,
-#               fuzz-notebook-policy (default: all)
+#               fuzz-notebook-policy, fuzz-placement (default: all)
 #
 # Builds the Fuzz package (release, -sanitize=fuzzer,address, linked with lld), then runs each
 # target on a copy of its seed corpus in a temporary directory, with a 10-second limit per
@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 all_targets=(fuzz-idx fuzz-cifar fuzz-gzip fuzz-trace-csv fuzz-npy fuzz-sytrace
-             fuzz-checkpoint fuzz-config fuzz-jsonl fuzz-notebook fuzz-run-directory fuzz-notebook-policy)
+             fuzz-checkpoint fuzz-config fuzz-jsonl fuzz-notebook fuzz-run-directory fuzz-notebook-policy fuzz-placement)
 runs=1000000
 max_time=0          # seconds per target; 0 = no limit
 seeds=0

@@ -78,11 +78,11 @@ struct NotebookRunCommand: ParsableCommand {
     /// Subcommands whose standard output is markdown, inserted into notebooks as it is.
     static let markdownSubcommands: Set<String> = ["report", "compare"]
     /// Options whose values are written by the subcommands: they must lie in the working directory.
-    static let outputOptions: Set<String> = ["--out", "--json", "--trace"]
+    static let outputOptions: Set<String> = ["--out", "--json", "--trace", "--save-placement"]
     /// Where blocks may write by default, relative to the working directory.
     static let writableDirectories = ["runs", "reports"]
     /// Options whose values are read as paths even when they do not look like paths.
-    static let pathOptions: Set<String> = ["--config", "--data-dir"]
+    static let pathOptions: Set<String> = ["--config", "--data-dir", "--placement"]
 
     /// The subcommands a notebook may run: every subcommand of `switchyard` except `notebook`,
     /// so that a notebook cannot run notebooks, and `sweep`, whose runs are processes of their

@@ -39,7 +39,7 @@ public struct SwitchyardCommand: ParsableCommand {
         Every subcommand has its own --help with examples.
         """,
         version: switchyardVersion,
-        subcommands: [TrainCommand.self, EvalCommand.self, AnalyzeCommand.self, ReportCommand.self, CompareCommand.self,
+        subcommands: [TrainCommand.self, EvalCommand.self, AnalyzeCommand.self, SimulateCommand.self, ReportCommand.self, CompareCommand.self,
                       NotebookCommand.self, SweepCommand.self, PresetsCommand.self, RoutersCommand.self, BenchCommand.self]
     )
 

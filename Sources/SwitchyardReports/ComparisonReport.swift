@@ -103,6 +103,7 @@ public struct ComparisonReport: Sendable {
         sideBySide(&b)
         tests(&b)
         charts(&b)
+        costSection(&b)
         b.heading(2, "Runs")
         var t = MarkdownTable(["group", "run directory", "seed", "epochs", "test accuracy", "training time", "images/s"],
                               alignments: [.left, .left, .right, .right, .right, .right, .right])

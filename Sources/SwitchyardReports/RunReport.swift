@@ -1,3 +1,4 @@
+import SwitchyardCostModel
 import SwitchyardFileIO
 import Foundation
 import SwitchyardRoutingStatistics
@@ -37,13 +38,17 @@ public struct RunReport: Sendable {
     public var analysedEpoch: Int?
     /// Agreement between consecutive epochs' traces.
     public var stability: [EpochStability]
+    /// The expert-parallel cost of that trace versus the device count (RunReport+Cost.swift).
+    public var cost: CostSweep?
 
     /// A report over already computed parts.
-    public init(run: RunDirectory, analysis: TraceAnalysis?, analysedEpoch: Int?, stability: [EpochStability]) {
+    public init(run: RunDirectory, analysis: TraceAnalysis?, analysedEpoch: Int?, stability: [EpochStability],
+                cost: CostSweep? = nil) {
         self.run = run
         self.analysis = analysis
         self.analysedEpoch = analysedEpoch
         self.stability = stability
+        self.cost = cost
     }
 
     /// Reads the run directory at `path`, analyses its newest trace with `options`, and
@@ -53,10 +58,13 @@ public struct RunReport: Sendable {
         let traces = run.configuration.traces ? try TraceLoader.traces(inRunDirectory: path) : []
         var analysis: TraceAnalysis?
         var stability: [EpochStability] = []
+        var cost: CostSweep?
         if let last = traces.last {
             var o = options
             o.source = last.path
-            analysis = try analyze(trace: TraceLoader.load(last.path), options: o)
+            let trace = try TraceLoader.load(last.path)
+            analysis = try analyze(trace: trace, options: o)
+            cost = try costSweep(trace, run.configuration)
             var previous: (epoch: Int, trace: RoutingTrace)?
             for entry in traces {
                 let trace = try TraceLoader.load(entry.path)
@@ -68,7 +76,7 @@ public struct RunReport: Sendable {
                 previous = (entry.epoch, trace)
             }
         }
-        return RunReport(run: run, analysis: analysis, analysedEpoch: traces.last?.epoch, stability: stability)
+        return RunReport(run: run, analysis: analysis, analysedEpoch: traces.last?.epoch, stability: stability, cost: cost)
     }
 
     /// The class names of the run (from its summary, else from the trace, else numbers).
@@ -95,6 +103,7 @@ public struct RunReport: Sendable {
             loadSection(&b, analysis)
             affinitySection(&b, analysis)
             computeSection(&b, analysis)
+            costSection(&b)
         } else {
             b.heading(2, "Routing")
             b.paragraph("The run recorded no routing traces (`traces` is false in its configuration), so there are no routing statistics.")

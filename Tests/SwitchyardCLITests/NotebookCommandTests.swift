@@ -105,9 +105,21 @@ final class NotebookCommandTests: XCTestCase {
         XCTAssertTrue(try String(contentsOfFile: root + "/nb/real/notes.md", encoding: .utf8).contains("fmnist-small"))
     }
 
+    func testSimulatesPlacementFilesAreCheckedLikeOtherPaths() throws {
+        for (block, expected) in [("simulate runs/a --devices 2 --save-placement ../p.json", "--save-placement '../p.json' is outside"),
+                                  ("simulate runs/a --devices 2 --placement=../p.json", "'../p.json'")] {
+            let notebook = root + "/nb/placement.md"
+            let text = "```switchyard\n\(block)\n```\n"
+            try text.write(toFile: notebook, atomically: true, encoding: .utf8)
+            let result = try switchyard(["notebook", "run", "nb/placement.md", "--dry-run"])
+            XCTAssertNotEqual(result.status, 0, block)
+            XCTAssertTrue(result.errors.contains(expected), "\(block): \(result.errors)")
+        }
+    }
+
     func testDryRunChecksWithoutRunningAndNotebooksCannotRecurse() throws {
         XCTAssertEqual(NotebookRunCommand.allowedSubcommands,
-                       ["train", "eval", "analyze", "report", "compare", "presets", "routers", "bench"])
+                       ["train", "eval", "analyze", "simulate", "report", "compare", "presets", "routers", "bench"])
         let notebook = root + "/nb/dry.md"
         let text = "```switchyard\ntrain --preset tiny --out runs/t\n```\n"
         try text.write(toFile: notebook, atomically: true, encoding: .utf8)

@@ -233,6 +233,16 @@ import SwitchyardTraining
             "eval\nruns/a\n--\n-x/../../y\nk=v=/etc/passwd\n--out=nb.md",
         ]
         for (i, command) in commands.enumerated() { try save("fuzz-notebook-policy", "command-\(i + 1).txt", Array(command.utf8)) }
+
+        // Expert placements (simulate --placement): one list for every layer; the per-layer JSON
+        // that --save-placement writes; CSV for every layer; CSV per layer with a BOM and CRLF.
+        try save("fuzz-placement", "list.json", Array("[0, 0, 1, 1, 2, 2, 3, 3]".utf8))
+        try save("fuzz-placement", "per-layer.json", Array(("{\n  \"devices\": 4,\n  \"experts\": 8,\n  \"placement\": \"balanced\",\n"
+            + "  \"layers\": [\n    {\"layer\": 1, \"devices\": [0, 1, 2, 3, 3, 2, 1, 0]},\n"
+            + "    {\"layer\": 3, \"devices\": [3, 3, 2, 2, 1, 1, 0, 0]}\n  ]\n}\n").utf8))
+        try save("fuzz-placement", "experts.csv", Array(("expert,device\n" + (0..<8).map { "\($0),\($0 / 2)\n" }.joined()).utf8))
+        try save("fuzz-placement", "layers.csv", Array(("\u{FEFF}layer,expert,device\r\n"
+            + [1, 3].flatMap { l in (0..<8).map { "\(l),\($0),\(($0 + l) % 4)\r\n" } }.joined()).utf8))
         print("fuzz-seeds: wrote the corpora under \(root)")
     }
 
