@@ -8,7 +8,8 @@ import SwitchyardTensorCore
 /// as router state (saved with the model, so a resumed or evaluated model routes the same way —
 /// MoEBERT's `hash-random` table is not saved, a pitfall avoided here): patch p goes to expert
 /// π(p) mod E, each class token to expert `classTokenExpert`. Same in training and evaluation; no
-/// capacity, nothing dropped. Exactly balanced over an image's patches when E divides their number.
+/// capacity, nothing dropped. Exactly balanced over an image's patches only when `positions` equals
+/// their number and E divides it.
 ///
 /// Combine weight 1 (Roller et al.), or with `learnedWeights` the softmax gate's probability of the
 /// hashed expert (the DeepSeek-V4-port variant: hash selection, learned weights; W is then trained

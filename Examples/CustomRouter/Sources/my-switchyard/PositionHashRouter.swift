@@ -4,8 +4,8 @@ import SwitchyardTensorCore
 /// `position-hash`: hash routing (Roller et al. 2021, "Hash Layers For Large Sparse Models") by
 /// patch position: each patch goes to a fixed expert, π(position) mod E for a fixed random
 /// permutation π of the positions, and every class token to expert 0. The assignment never
-/// changes, needs no parameters and no balancing loss, and is exactly balanced over an image's
-/// patches when E divides their number.
+/// changes and needs no parameters and no balancing loss; it is balanced over an image's patches in
+/// expectation, exactly when `positions` equals their number and E divides it.
 ///
 /// Positions come from the routing context (`context.patchIndex(ofToken:)`), so the router needs
 /// no option for the image shape; it refuses tokens that are not image patches. The permutation
