@@ -19,9 +19,18 @@ public enum SweepPlan {
             throw InputError(file: file, location: spec.config == nil ? "preset" : "config", message: error.description)
         }
         // Each setting alone first: an unknown path or a value of the wrong type names its line.
-        let everySetting = spec.settings + spec.grid.flatMap(\.values) + spec.variants.flatMap(\.settings)
-        for setting in everySetting {
-            _ = try resolve(base, [setting], file: file, fallbackLine: setting.line)
+        // A router option belongs to a router: it is checked with its variant's router, and
+        // with each run's router when the grid chooses the router.
+        let routerPath = "model.router", routerPrefix = "model.routerOptions."
+        let gridChoosesRouter = spec.grid.contains { $0.path == routerPath }
+        var alone: [(setting: SweepSpec.Setting, router: SweepSpec.Setting?)] =
+            (spec.settings + spec.grid.flatMap(\.values)).map { ($0, nil) }
+        for (settings, _) in spec.variants {
+            let router = settings.last { $0.path == routerPath }
+            alone += settings.map { ($0, $0.path.hasPrefix(routerPrefix) ? router : nil) }
+        }
+        for (setting, router) in alone where !(gridChoosesRouter && setting.path.hasPrefix(routerPrefix)) {
+            _ = try resolve(base, (router.map { [$0] } ?? []) + [setting], file: file, fallbackLine: setting.line)
         }
         let gridPaths = Set(spec.grid.map(\.path))
         for (settings, _) in spec.variants {

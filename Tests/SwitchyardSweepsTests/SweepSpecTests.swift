@@ -145,6 +145,26 @@ final class SweepSpecTests: XCTestCase {
                        "spec.yaml: line 4: not valid YAML or JSON: did")
     }
 
+    func testRouterOptionsAreCheckedWithTheirOwnRouter() throws {
+        // Options the base preset's router (switch) does not have, given with the variant's router.
+        let runs = try expand("""
+            preset: tiny
+            variants:
+              - {model.router: expert-choice, model.routerOptions.capacityFactor: 1.0}
+              - {model.router: top-k, model.routerOptions.k: 1, model.routerOptions.renormalize: false}
+            seeds: [0]
+            """)
+        XCTAssertEqual(runs.map(\.configuration.model.router), ["expert-choice", "top-k"])
+        XCTAssertEqual(runs[1].configuration.model.routerOptions, ["k": "1", "renormalize": "false"])
+        // Options of the grid's routers, checked run by run.
+        XCTAssertEqual(try expand("preset: tiny\ngrid:\n  model.router: [top-k, loss-free]\n  model.routerOptions.k: [1, 2]\n").count, 4)
+        // An option the variant's router lacks still names its line.
+        XCTAssertEqual(error("preset: tiny\nvariants:\n  - {model.router: top-p}\n  - {model.router: top-k, model.routerOptions.threshold: 0.5}\n"),
+                       "spec.yaml: line 4: model.routerOptions.threshold: router top-k: unknown option 'threshold'; known here: balanceLossWeight, deviceGroups, deviceLossWeight, k, renormalize, score")
+        XCTAssertEqual(error("preset: tiny\ngrid:\n  model.router: [top-k, switch]\n  model.routerOptions.k: [1]\n"),
+                       "spec.yaml: line 3: model.routerOptions.k: router switch: unknown option 'k'; known here: balanceLossWeight, batchPrioritized, evaluationCapacityFactor, jitter, trainingCapacityFactor, zLossWeight")
+    }
+
     func testDuplicateRunsAndUselessExclusionsAreErrors() {
         XCTAssertEqual(error("""
             preset: tiny
