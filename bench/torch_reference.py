@@ -61,7 +61,7 @@ PRESETS = {
                  classes=10, batch=64, lr=3e-3, weight_decay=0.05, warmup_steps=10, clip=0.0),
 }
 
-ROUTERS = ["dense", "switch", "expert-choice", "noisy-top-k", "top-2"]
+ROUTERS = ["dense", "switch", "expert-choice", "noisy-top-k", "top-2", "loss-free", "top-p", "sinkhorn", "soft-moe"]
 
 
 def capacity(factor, assignments, experts):
@@ -216,7 +216,149 @@ class TopTwoRouter(nn.Module):
         return tokens, sizes.tolist(), weights, aux
 
 
-def make_router(name, width, experts, k=None, second_policy="random"):
+class LossFreeRouter(nn.Module):
+    """Wang et al. 2024 / DeepSeek-V3: top-k of s + b (s = sigmoid or softmax of x W^T), combine
+    weights the unbiased s (renormalised over the k for sigmoid); b is a buffer moved by
+    after_step(): b_e += u * sign(mean load - load_e) from the step's loads."""
+
+    def __init__(self, width, experts, k=1, score="sigmoid", update_rate=1e-3, sequence_loss_weight=0.0,
+                 tokens_per_image=0):
+        super().__init__()
+        self.gate = Gate(width, experts)
+        self.register_buffer("bias", torch.zeros(experts))
+        self.experts, self.k, self.score, self.u = experts, k, score, update_rate
+        self.alpha, self.tokens_per_image = sequence_loss_weight, tokens_per_image
+        self.last_load = None
+
+    def forward(self, x):
+        e, k = self.experts, self.k
+        z = self.gate(x)
+        s = z.sigmoid() if self.score == "sigmoid" else z.softmax(-1)
+        with torch.no_grad():
+            chosen = (s + self.bias).topk(k, dim=-1).indices
+            flat = chosen.reshape(-1)
+            order, counts = grouped_by_expert(flat, e)
+            tokens = torch.div(order, k, rounding_mode="floor")
+            if self.training:
+                self.last_load = counts
+        w = s.gather(1, chosen)
+        if self.score == "sigmoid":
+            w = w / w.sum(-1, keepdim=True)
+        aux = self.sequence_loss(s, chosen) if self.alpha > 0 else s.new_zeros(())
+        return tokens, counts.tolist(), w.reshape(-1)[order], aux
+
+    def sequence_loss(self, s, chosen):
+        """DeepSeek-V3's per-sequence (here per-image) loss alpha * mean_seq sum_i f_i P_i."""
+        n, e, k = s.shape[0], self.experts, self.k
+        t = self.tokens_per_image if self.tokens_per_image > 0 and n % self.tokens_per_image == 0 else n
+        groups = n // t
+        with torch.no_grad():
+            hits = torch.zeros(groups, e, device=s.device).index_add_(
+                0, torch.arange(n, device=s.device).repeat_interleave(k) // t,
+                F.one_hot(chosen.reshape(-1), e).to(s.dtype))
+            f = hits * e / (k * t)
+        share = (s / s.sum(-1, keepdim=True)).view(groups, t, e).mean(1)
+        return self.alpha * (f * share).sum(-1).mean()
+
+    @torch.no_grad()
+    def after_step(self):
+        if self.last_load is None:
+            return
+        load = self.last_load.to(self.bias.dtype)
+        self.bias += self.u * torch.sign(load.mean() - load)
+        self.last_load = None
+
+    def diagnostics(self):
+        return dict(bias=[round(b, 6) for b in self.bias.tolist()])
+
+
+class TopPRouter(nn.Module):
+    """Huang et al. 2024: the shortest prefix of the sorted softmax whose sum exceeds p (>= 1
+    expert), raw probabilities as weights; Switch's balance loss (f from first choices) and
+    beta * mean_t(-sum_e p log p). The variable-length selection is one mask, no token loop."""
+
+    def __init__(self, width, experts, threshold=0.4, balance=1e-2, dynamic=1e-4):
+        super().__init__()
+        self.gate = Gate(width, experts)
+        self.experts, self.threshold, self.balance, self.dynamic = experts, threshold, balance, dynamic
+
+    def select(self, probs):
+        """(token, expert) of every kept assignment in token order, experts in decreasing p."""
+        values, indices = probs.sort(-1, descending=True)
+        before = values.cumsum(-1) - values  # the mass of the experts ranked above
+        keep = before <= self.threshold      # kept until the sum has exceeded p
+        rows, ranks = keep.nonzero(as_tuple=True)
+        return rows, indices[rows, ranks]
+
+    def forward(self, x):
+        n, e = x.shape[0], self.experts
+        probs = self.gate(x).softmax(-1)
+        with torch.no_grad():
+            rows, chosen = self.select(probs)
+            order, counts = grouped_by_expert(chosen, e)
+            tokens, experts_of = rows[order], chosen[order]
+            first = torch.bincount(probs.argmax(-1), minlength=e)
+        weights = probs[tokens, experts_of]
+        aux = self.balance * e * (first.to(probs.dtype) / n * probs.mean(0)).sum()
+        aux = aux + self.dynamic * torch.special.entr(probs).sum(-1).mean()
+        return tokens, counts.tolist(), weights, aux
+
+
+def sinkhorn_log_scales(logits, tolerance=1e-4, max_iterations=100):
+    """Sinkhorn in the log domain, float64, as SinkhornRouter.balance: log d0 (n), log d1 (E),
+    iterations, converged; P = diag(d0) exp(z) diag(d1) has rows 1/n and columns 1/E."""
+    z = logits.detach().double()
+    n, e = z.shape
+    u, v = z.new_zeros(n), z.new_zeros(e)
+    iterations, converged = 0, False
+    while iterations < max_iterations and n > 0:
+        iterations += 1
+        u = -math.log(n) - torch.logsumexp(z + v, dim=1)
+        column = -math.log(e) - torch.logsumexp(z + u.unsqueeze(1), dim=0)
+        change = (column.exp() - v.exp()).abs().mean().item()
+        v = column
+        if change <= tolerance:
+            converged = True
+            break
+    return u, v, iterations, converged
+
+
+class SinkhornRouter(nn.Module):
+    """Clark et al. 2022 (S-BASE) as SinkhornRouter.swift: in training the top k of the
+    Sinkhorn-balanced logits (no gradient), at evaluation the plain top k; weights act(z) at the
+    chosen experts (sigmoid for k = 1, softmax over E for k > 1), not renormalised."""
+
+    def __init__(self, width, experts, k=1, tolerance=1e-4, max_iterations=100):
+        super().__init__()
+        self.gate = Gate(width, experts)
+        self.experts, self.k, self.tolerance, self.max_iterations = experts, k, tolerance, max_iterations
+        self.iterations, self.converged, self.calls = 0, 0, 0
+
+    def forward(self, x):
+        e, k = self.experts, self.k
+        z = self.gate(x)
+        s = z.sigmoid() if k == 1 else z.softmax(-1)
+        with torch.no_grad():
+            if not torch.isfinite(z).all():
+                raise FloatingPointError("sinkhorn: a router logit is not finite; Sinkhorn balancing needs finite logits")
+            if self.training:
+                _, log_column, iterations, converged = sinkhorn_log_scales(z, self.tolerance, self.max_iterations)
+                chosen = (z.double() + log_column).topk(k, dim=-1).indices  # log d0 is constant along a row
+                self.iterations, self.converged, self.calls = (self.iterations + iterations,
+                                                               self.converged + converged, self.calls + 1)
+            else:
+                chosen = s.topk(k, dim=-1).indices
+            order, counts = grouped_by_expert(chosen.reshape(-1), e)
+            tokens = torch.div(order, k, rounding_mode="floor")
+        weights = s.gather(1, chosen).reshape(-1)[order]
+        return tokens, counts.tolist(), weights, z.new_zeros(())
+
+    def diagnostics(self):
+        calls = max(self.calls, 1)
+        return dict(mean_sinkhorn_iterations=self.iterations / calls, converged_share=self.converged / calls)
+
+
+def make_router(name, width, experts, k=None, second_policy="random", tokens_per_image=0):
     if name == "switch":
         return SwitchRouter(width, experts)
     if name == "expert-choice":
@@ -225,7 +367,13 @@ def make_router(name, width, experts, k=None, second_policy="random"):
         return NoisyTopKRouter(width, experts, k=k or 2)
     if name == "top-2":
         return TopTwoRouter(width, experts, second_policy=second_policy)
-    raise ValueError(f"no router {name!r}; routers: {', '.join(ROUTERS)}")
+    if name == "loss-free":
+        return LossFreeRouter(width, experts, k=k or 1, tokens_per_image=tokens_per_image)
+    if name == "top-p":
+        return TopPRouter(width, experts)
+    if name == "sinkhorn":
+        return SinkhornRouter(width, experts, k=k or 1)
+    raise ValueError(f"no token router {name!r}; routers: {', '.join(r for r in ROUTERS if r not in ('dense', 'soft-moe'))}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,9 +414,9 @@ class Experts(nn.Module):
 class MoE(nn.Module):
     """y_t = sum over the experts that took t of w * FFN_e(x_t): gather, experts, index_add_."""
 
-    def __init__(self, router, width, hidden, experts):
+    def __init__(self, router, width, hidden, experts, tokens_per_image=0):
         super().__init__()
-        self.router = make_router(router, width, experts)
+        self.router = make_router(router, width, experts, tokens_per_image=tokens_per_image)
         self.experts = Experts(experts, width, hidden)
         self.last_assignments = 0.0
 
@@ -277,6 +425,54 @@ class MoE(nn.Module):
         outputs = self.experts(x.index_select(0, tokens), sizes)
         self.last_assignments = tokens.numel() / x.shape[0]
         return torch.zeros_like(x).index_add_(0, tokens, outputs * weights.unsqueeze(1)), aux
+
+
+def soft_moe_slots(tokens_per_image, experts, capacity_factor=1.0):
+    """p = max(1, floor(m * c / E + 0.5)), as SoftMoERouter's slots(expertCount:)."""
+    return max(1, int(math.floor(tokens_per_image * capacity_factor / experts + 0.5)))
+
+
+def l2_normalise(x, dim):
+    """x / sqrt(sum x^2 + 1e-6) along dim (vmoe's normalize)."""
+    return x * torch.rsqrt(x.pow(2).sum(dim, keepdim=True) + 1e-6)
+
+
+class SoftMoE(nn.Module):
+    """Puigcerver et al. 2023 (google-research/vmoe soft_moe/router.py), one group per image of m
+    tokens: logits = l2n(X) (scale * l2n(Phi)), m x S with S = E p slots (slot s of expert s // p);
+    D = softmax over the m tokens per slot, C = softmax over the S slots per token; slot inputs
+    D^T X, expert e on its p slots of every image in one batched GEMM, Y = C (slot outputs)."""
+
+    def __init__(self, width, hidden, experts, tokens_per_image, capacity_factor=1.0):
+        super().__init__()
+        self.m, self.e = tokens_per_image, experts
+        self.p = soft_moe_slots(tokens_per_image, experts, capacity_factor)
+        self.phi = nn.Parameter(torch.randn(width, experts * self.p) / math.sqrt(width))  # LeCun normal
+        self.scale = nn.Parameter(torch.ones(()))
+        self.experts = Experts(experts, width, hidden)
+        self.last_assignments = experts * self.p / tokens_per_image  # expert rows per token
+        self.last = None
+
+    def weights(self, x):
+        """D and C for x [G, m, d]: both [G, m, S]."""
+        logits = torch.matmul(l2_normalise(x, -1), self.scale * l2_normalise(self.phi, 0))
+        return logits.softmax(1), logits.softmax(2)
+
+    def forward(self, x):
+        n, d = x.shape
+        if n % self.m:
+            raise ValueError(f"soft-moe routes image by image: {n} tokens are not whole images of {self.m} tokens")
+        g, e, p = n // self.m, self.e, self.p
+        x = x.view(g, self.m, d)
+        dispatch, combine = self.weights(x)
+        slots = torch.matmul(dispatch.transpose(1, 2), x)                    # [G, S, d]
+        per_expert = slots.view(g, e, p, d).transpose(0, 1).reshape(e * g * p, d)
+        outputs = self.experts(per_expert, [g * p] * e).view(e, g, p, d).transpose(0, 1).reshape(g, e * p, d)
+        self.last = (dispatch.detach(), combine.detach())
+        return torch.matmul(combine, outputs).reshape(n, d), x.new_zeros(())
+
+    def diagnostics(self):
+        return dict(slots_per_expert=self.p, scale=round(self.scale.item(), 6))
 
 
 class DenseFFN(nn.Module):
@@ -296,7 +492,13 @@ class Block(nn.Module):
         self.heads = cfg["heads"]
         self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
-        self.ffn = DenseFFN(d, cfg["hidden"]) if router == "dense" else MoE(router, d, cfg["hidden"], cfg["experts"])
+        tokens = (cfg["image"] // cfg["patch"]) ** 2 + 1
+        if router == "dense":
+            self.ffn = DenseFFN(d, cfg["hidden"])
+        elif router == "soft-moe":
+            self.ffn = SoftMoE(d, cfg["hidden"], cfg["experts"], tokens)
+        else:
+            self.ffn = MoE(router, d, cfg["hidden"], cfg["experts"], tokens_per_image=tokens)
 
     def forward(self, x):  # x: [B, T, d]
         b, t, d = x.shape
@@ -339,14 +541,21 @@ def parameter_groups(model, weight_decay):
 
 
 def forward_flops_per_image(cfg, router, assignments, experts):
-    """Switchyard's ModelFLOPs (Sources/SwitchyardVisionTransformer/ModelFLOPs.swift), per image."""
+    """Switchyard's ModelFLOPs (Sources/SwitchyardVisionTransformer/ModelFLOPs.swift), per image.
+    Routers count 2 T r (r = the router's parameters: E d for a linear gate, 2 E d for noisy-top-k,
+    d E p + 1 for soft-moe's Phi and scale); experts a T 4 d h with a the measured assignments per
+    token (top-p: the kept experts; soft-moe: E p slots / T). Soft-moe adds its two other GEMMs,
+    slot inputs D^T X and outputs C Y (2 T S d each), which ModelFLOPs leaves out for token routers."""
     p, d, h, c = cfg["patch"], cfg["width"], cfg["hidden"], cfg["classes"]
     patches = (cfg["image"] // p) ** 2
     t = patches + 1
-    router_params = {"dense": 0, "noisy-top-k": 2 * experts * d}.get(router, experts * d)
+    slots = experts * soft_moe_slots(t, experts) if router == "soft-moe" else 0
+    router_params = {"dense": 0, "noisy-top-k": 2 * experts * d, "soft-moe": d * slots + 1}.get(router, experts * d)
+    soft_mixing = 4 * t * slots * d
     total = 2 * patches * cfg["channels"] * p * p * d + 2 * d * c
     for a in assignments:
-        total += 2 * t * d * 3 * d + 2 * t * d * d + 4 * t * t * d + 2 * t * router_params + a * t * 4 * d * h
+        total += (2 * t * d * 3 * d + 2 * t * d * d + 4 * t * t * d + 2 * t * router_params + a * t * 4 * d * h
+                  + soft_mixing)
     return total
 
 
@@ -356,6 +565,12 @@ def forward_flops_per_image(cfg, router, assignments, experts):
 
 def log(message):
     sys.stderr.write(f"torch_reference: {message}\n")
+
+
+def diagnostics(model):
+    """Per block, what a router reports about itself (loss-free's bias, Sinkhorn's iterations...)."""
+    found = [m.diagnostics() for m in model.modules() if hasattr(m, "diagnostics")]
+    return found or None
 
 
 def run_train(args):
@@ -388,6 +603,7 @@ def run_train(args):
     labels = torch.randint(cfg["classes"], (cfg["batch"],), generator=generator)
     step_model = torch.compile(model) if args.compile else model
     parameters = [p for p in model.parameters()]
+    after_step_hooks = [m.after_step for m in model.modules() if hasattr(m, "after_step")]
     times, assignments = [], [0.0] * cfg["depth"]
     log(f"{args.warmup} warm-up and {args.steps} timed steps of {args.router}, batch {cfg['batch']}, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}")
@@ -400,8 +616,12 @@ def run_train(args):
         if cfg["clip"] > 0:
             torch.nn.utils.clip_grad_norm_(parameters, cfg["clip"])
         optimizer.step()
+        for hook in after_step_hooks:  # loss-free's bias update
+            hook()
         schedule.step()
         elapsed = time.perf_counter() - start
+        if step == 0:
+            first_loss = loss.item()
         if not math.isfinite(loss.item()):
             raise SystemExit(f"step {step + 1}: the loss is {loss.item()}")
         if step >= args.warmup:
@@ -417,7 +637,8 @@ def run_train(args):
         batch_size=cfg["batch"], threads=torch.get_num_threads(), warmup=args.warmup, steps=args.steps,
         median_images_per_second=median_rate, mean_images_per_second=cfg["batch"] * len(times) / sum(times),
         median_step_seconds=statistics.median(times), assignments_per_token=assignments,
-        training_flops_per_image=flops, model_gflops=flops * median_rate / 1e9, final_loss=loss.item(),
+        training_flops_per_image=flops, model_gflops=flops * median_rate / 1e9, first_loss=first_loss,
+        final_loss=loss.item(), router_diagnostics=diagnostics(model),
         compile=args.compile, fused_adamw=fused, torch_version=torch.__version__,
         data="synthetic: one seeded batch of N(0, 1) images with uniform labels, reused every step")), flush=True)
 
@@ -445,15 +666,21 @@ def parse_list(text, option):
 def run_route(args):
     tokens_list = parse_list(args.tokens, "--tokens")
     experts_list = parse_list(args.experts, "--experts")
-    default_k = {"switch": "1", "top-2": "2"}.get(args.router, "1,2")
+    default_k = {"switch": "1", "top-2": "2", "top-p": "1"}.get(args.router, "1,2")
     ks = parse_list(args.k or default_k, "--k")
     if args.router == "dense":
-        raise SystemExit("route: the dense router does not route; choose switch, expert-choice, noisy-top-k or top-2")
+        raise SystemExit("route: the dense router does not route; choose one of "
+                         + ", ".join(r for r in ROUTERS if r not in ("dense", "soft-moe")))
+    if args.router == "soft-moe":
+        raise SystemExit("route: soft-moe mixes the tokens of each image into slots, so it has no per-token "
+                         "dispatch to time here; compare it with `train --router soft-moe`")
     for k in ks:
         if args.router == "switch" and k != 1:
             raise SystemExit("router switch sends each token to one expert: k must be 1")
         if args.router == "top-2" and k != 2:
             raise SystemExit("router top-2 takes k = 2 only")
+        if args.router == "top-p" and k != 1:
+            raise SystemExit("router top-p chooses its own number of experts per token: k must be 1 (as switchyard bench route)")
     d = args.width
     for n in tokens_list:
         generator = torch.Generator().manual_seed(args.seed + n)
@@ -462,7 +689,7 @@ def run_route(args):
         for e in experts_list:
             for k in ks:
                 cell = dict(side="pytorch", mode="route", router=args.router, tokens=n, width=d, experts=e, k=k)
-                if args.router == "noisy-top-k" and k > e:
+                if args.router in ("noisy-top-k", "loss-free", "sinkhorn") and k > e:
                     print(json.dumps(dict(cell, skipped="k > E")), flush=True)
                     continue
                 if estimated_bytes(args.router, n, d, e, k) > args.memory_limit * 2 ** 30:
@@ -560,7 +787,8 @@ def main(argv=None):
     train.add_argument("--compile", action="store_true", help="torch.compile the model (off by default)")
 
     route = sub.add_parser("route", help="routing microbenchmark (ns/token), expert compute excluded")
-    route.add_argument("--router", choices=[r for r in ROUTERS if r != "dense"], default="switch")
+    route.add_argument("--router", choices=ROUTERS, default="switch",
+                       help="a token router (dense and soft-moe have no per-token dispatch and are refused)")
     route.add_argument("--tokens", default="1000,10000,100000,1000000", help="token counts n, comma-separated")
     route.add_argument("--width", type=int, default=64, help="token width d")
     route.add_argument("--experts", default="2,4,8,16,32,64,128,256", help="expert counts E, comma-separated")
