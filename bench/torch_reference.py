@@ -10,6 +10,7 @@ and no torch.compile unless --compile is given.
     python3 bench/torch_reference.py train --preset fmnist-small --router switch --steps 50 --warmup 10 --threads 2
     python3 bench/torch_reference.py route --tokens 1000,10000 --width 64 --experts 2,4,8 --k 1 --router switch
     python3 bench/torch_reference.py gemm --size 1024 --threads 2
+    python3 bench/torch_reference.py selftest   # checks of loss-free, top-p, sinkhorn, soft-moe
 
 Each run prints JSON lines on standard output (one for train, one per cell for route);
 progress goes to standard error. Needs torch (optional for Switchyard, never for its tests):
@@ -30,6 +31,14 @@ steps then cosine, batch 128. Routers as docs/routers.md:
 - noisy-top-k: Shazeer et al. 2017 (k = 2, noise, importance and load CV^2 losses, 1e-2 each);
 - top-2: GShard (second expert kept with probability min(1, 2 g2), capacity ceil(1.25 * 2n / E),
   first choices fill the buffers first, balance loss 1e-2);
+- loss-free: s = sigmoid(x W^T); top-1 of s + b, weight s renormalised over the k (= 1);
+  b (a buffer) += 1e-3 * sign(mean load - load_e) after each optimiser step; no auxiliary loss;
+- top-p: p = softmax; the fewest experts (sorted) whose sum exceeds 0.4, raw p as weights; balance
+  loss 1e-2 * E * sum_e f_e P_e (f from first choices) + 1e-4 * mean entropy;
+- sinkhorn: top-1 of the log-domain Sinkhorn-balanced logits in training (tolerance 1e-4, at most
+  100 iterations, no gradient), plain top-1 at evaluation; weight sigmoid(z); no auxiliary loss;
+- soft-moe: per image, p = 13 slots per expert (m = 50, E = 4, capacity factor 1); D = softmax
+  over the tokens, C over the slots of l2n(X) (scale * l2n(Phi)); no auxiliary loss (route skips it);
 - dense: one FFN, no routing.
 
 Synthetic data: one seeded batch of N(0, 1) images and uniform labels reused every step; data
@@ -765,6 +774,176 @@ def run_gemm(args):
     log(f"n {n}: {statistics.median(rounds):.1f} GFLOP/s")
 
 
+def run_selftest(args):
+    """Checks of the four newer routers' semantics (no timing): python3 bench/torch_reference.py selftest."""
+    failures = []
+
+    def check(name, condition, detail=""):
+        log(f"{'ok  ' if condition else 'FAIL'} {name}{': ' + detail if detail else ''}")
+        if not condition:
+            failures.append(name)
+
+    torch.manual_seed(args.seed)
+    d, e = 16, 4
+
+    # loss-free: the bias moves toward balance; weights are the unbiased scores, renormalised.
+    router = LossFreeRouter(d, e, k=2, update_rate=1e-2).train()
+    x = torch.randn(512, d) + 2.0 * router.gate.weight[0] / router.gate.weight[0].norm()  # skewed to expert 0
+    def max_violation():
+        load = router.last_load.double()
+        return ((load.max() - load.mean()) / load.mean()).item()
+    tokens, sizes, weights, _ = router(x)
+    start = max_violation()
+    loads = router.last_load.clone()
+    router.after_step()
+    moved = torch.sign(router.bias) == torch.sign(loads.double().mean() - loads.double())
+    check("loss-free: after one step the bias rises for underloaded and falls for overloaded experts",
+          bool(moved[loads.double() != loads.double().mean()].all()), f"loads {loads.tolist()}, bias {router.bias.tolist()}")
+    for _ in range(300):
+        router(x)
+        router.after_step()
+    router(x)
+    check("loss-free: MaxVio falls with the bias updates", max_violation() < start / 2,
+          f"{start:.3f} -> {max_violation():.3f}, bias {[round(b, 3) for b in router.bias.tolist()]}")
+    tokens, sizes, weights, _ = router(x)
+    per_token = torch.zeros(x.shape[0]).index_add_(0, tokens, weights.detach())
+    check("loss-free: sigmoid weights sum to 1 per token over its k", torch.allclose(per_token, torch.ones(x.shape[0]), atol=1e-5))
+    s = router.gate(x).sigmoid().detach()
+    experts_of = torch.repeat_interleave(torch.arange(e), torch.tensor(sizes))
+    check("loss-free: weights from the unbiased scores",
+          torch.allclose(weights.detach() * s.gather(1, (s + router.bias).topk(2).indices).sum(-1)[tokens],
+                         s[tokens, experts_of], atol=1e-5))
+
+    # top-p: >= 1 expert per token, kept mass > p, the shortest such prefix (a token loop as reference).
+    router = TopPRouter(d, 8).train()
+    x = torch.randn(300, d) * torch.linspace(0.1, 30, 300).unsqueeze(1)  # from near-uniform to peaked
+    tokens, sizes, weights, aux = router(x)
+    probs = router.gate(x).softmax(-1).detach()
+    count = torch.bincount(tokens, minlength=x.shape[0])
+    mass = torch.zeros(x.shape[0]).index_add_(0, tokens, weights.detach())
+    check("top-p: every token keeps at least one expert", bool((count >= 1).all()), f"min {count.min().item()}")
+    check("top-p: each token's kept mass exceeds p", bool((mass > router.threshold).all()), f"min {mass.min().item():.4f}")
+    reference = []
+    for t in range(x.shape[0]):
+        order, kept, total = probs[t].argsort(descending=True).tolist(), [], 0.0
+        for j in order:
+            kept.append(j)
+            total += probs[t, j].item()
+            if total > router.threshold:
+                break
+        reference.append(sorted(kept))
+    experts_of = torch.repeat_interleave(torch.arange(8), torch.tensor(sizes))
+    found = [[] for _ in range(x.shape[0])]
+    for t, j in zip(tokens.tolist(), experts_of.tolist()):
+        found[t].append(j)
+    check("top-p: the same experts as a token-by-token loop", [sorted(f) for f in found] == reference,
+          f"{count.double().mean().item():.2f} experts per token on average, from {count.min().item()} to {count.max().item()}")
+    check("top-p: raw probabilities as weights", torch.allclose(weights.detach(), probs[tokens, experts_of]))
+    check("top-p: auxiliary loss finite and differentiable", bool(torch.isfinite(aux)) and aux.requires_grad)
+
+    # sinkhorn: equal column sums of the balanced matrix, no NaN at logits of +-1e4, balanced top-1.
+    extreme = torch.where(torch.rand(256, e) < 0.5, -1e4, 1e4)
+    for label, z in (("skewed, scale 1", torch.randn(256, e) + torch.tensor([3.0, 0, 0, 0])),
+                     ("skewed, scale 10", 10 * torch.randn(256, e) + torch.tensor([30.0, 0, 0, 0])),
+                     ("logits +-1e4", extreme), ("logits +-1e4 skewed", extreme + torch.tensor([1e4, 0, 0, 0]))):
+        u, v, iterations, converged = sinkhorn_log_scales(z, 1e-4, 100)
+        balanced = (z.double() + u.unsqueeze(1) + v).exp()
+        columns, rows = balanced.sum(0), balanced.sum(1)
+        row_error = (rows * 256 - 1).abs().max().item()
+        check(f"sinkhorn ({label}): finite, every column sums to 1/E" + (", rows to 1/n" if converged else ""),
+              bool(torch.isfinite(balanced).all()) and bool(torch.isfinite(u).all() and torch.isfinite(v).all())
+              and torch.allclose(columns, torch.full((e,), 1 / e, dtype=torch.float64), rtol=1e-6)
+              and (row_error < 1e-2 or not converged),
+              f"{iterations} iterations, converged {converged}, E x columns {[round(c * e, 6) for c in columns.tolist()]}, "
+              f"max |n x row - 1| {row_error:.2e}")
+    z = torch.randn(256, e).double() + torch.tensor([2.0, 0, 0, 0], dtype=torch.float64)
+    cost, d0, d1 = z.exp(), torch.ones(256, dtype=torch.float64), torch.ones(e, dtype=torch.float64)
+    error, previous = 1e9, d1
+    while error > 1e-4:  # Megatron-LM moe_utils.sinkhorn, the linear-domain original
+        d0 = (1 / 256) / ((d1 * cost).sum(1) + 1e-8)
+        d1 = (1 / e) / ((d0.unsqueeze(1) * cost).sum(0) + 1e-8)
+        error = (previous - d1).abs().mean().item()
+        previous = d1
+    u, v, _, _ = sinkhorn_log_scales(z, 1e-4, 100)
+    ours, megatron = (z + u.unsqueeze(1) + v).exp(), d1 * cost * d0.unsqueeze(1)
+    check("sinkhorn: the same balanced matrix and top-1 as Megatron's linear-domain loop",
+          torch.allclose(ours, megatron, rtol=1e-5) and torch.equal(ours.argmax(1), megatron.argmax(1)),
+          f"max relative difference {((ours - megatron).abs() / megatron).max().item():.1e}")
+    router = SinkhornRouter(d, e).train()
+    with torch.no_grad():
+        router.gate.weight[0] += 2.0  # most tokens prefer expert 0 without balancing
+    x = torch.randn(256, d).abs()
+    _, sizes, weights, _ = router(x)
+    plain = torch.bincount(router.gate(x).argmax(-1), minlength=e).tolist()
+    check("sinkhorn: training top-1 is balanced where plain top-1 is not", max(sizes) < max(plain),
+          f"balanced loads {sizes}, plain {plain}")
+    router.eval()
+    _, eval_sizes, _, _ = router(x)
+    check("sinkhorn: evaluation takes the plain top-1", eval_sizes == plain, f"{eval_sizes}")
+    router.train()
+    tokens, sizes, weights, _ = router(x)
+    experts_of = torch.repeat_interleave(torch.arange(e), torch.tensor(sizes))
+    check("sinkhorn: k = 1 weights are sigmoid(z) at the chosen expert, not renormalised",
+          torch.allclose(weights.detach(), router.gate(x).sigmoid().detach()[tokens, experts_of]))
+    try:
+        router.train()(torch.full((4, d), float("nan")))
+        check("sinkhorn: a non-finite logit is refused", False)
+    except FloatingPointError:
+        check("sinkhorn: a non-finite logit is refused", True)
+
+    # soft-moe: D columns and C rows sum to 1, p = 13 on fmnist-small, images do not mix.
+    cfg = PRESETS["fmnist-small"]
+    m = (cfg["image"] // cfg["patch"]) ** 2 + 1
+    layer = SoftMoE(cfg["width"], cfg["hidden"], cfg["experts"], m).train()
+    check("soft-moe: p = 13 slots per expert on fmnist-small (m = 50, E = 4)", layer.p == 13, f"p = {layer.p}")
+    x = torch.randn(3 * m, cfg["width"])
+    y, _ = layer(x)
+    dispatch, combine = layer.last
+    check("soft-moe: each slot's dispatch weights sum to 1 over the image's tokens",
+          torch.allclose(dispatch.sum(1), torch.ones(3, 4 * 13), atol=1e-5))
+    check("soft-moe: each token's combine weights sum to 1 over the slots",
+          torch.allclose(combine.sum(2), torch.ones(3, m), atol=1e-5))
+    x2 = x.clone()
+    x2[2 * m:] += 1.0
+    y2, _ = layer(x2)
+    check("soft-moe: changing image 3 leaves images 1 and 2 unchanged", torch.equal(y[:2 * m], y2[:2 * m]))
+    with torch.no_grad():
+        slots = torch.einsum("gms,gmd->gsd", dispatch, x.view(3, m, -1))
+        # every slot through every expert, then each slot's own expert s // p
+        h = F.gelu(torch.einsum("gsd,ehd->gseh", slots, layer.experts.w1) + layer.experts.b1, approximate="tanh")
+        out = torch.einsum("gseh,edh->gsed", h, layer.experts.w2) + layer.experts.b2
+        own = out[:, torch.arange(52), torch.arange(52) // 13]
+        expected = torch.einsum("gms,gsd->gmd", combine, own).reshape(3 * m, -1)
+    check("soft-moe: output = C (experts on D^T X), slot s on expert s // p", torch.allclose(y.detach(), expected, atol=1e-4),
+          f"max |diff| {(y.detach() - expected).abs().max().item():.2e}")
+
+    # Every new router trains a few steps of the tiny preset with finite losses and gradients.
+    for name in ("loss-free", "top-p", "sinkhorn", "soft-moe"):
+        torch.manual_seed(args.seed)
+        tiny = dict(PRESETS["tiny"], batch=16)
+        model = ViT(tiny, name).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        images, labels = torch.randn(16, 1, 28, 28), torch.randint(10, (16,))
+        losses, finite = [], True
+        for _ in range(3):
+            optimizer.zero_grad(set_to_none=True)
+            logits, aux = model(images)
+            loss = F.cross_entropy(logits, labels) + aux
+            loss.backward()
+            finite &= all(torch.isfinite(p.grad).all().item() for p in model.parameters() if p.grad is not None)
+            optimizer.step()
+            for module in model.modules():
+                if hasattr(module, "after_step"):
+                    module.after_step()
+            losses.append(loss.item())
+        check(f"{name}: 3 training steps of the tiny preset, finite losses and gradients",
+              finite and all(math.isfinite(v) for v in losses), f"losses {[round(v, 4) for v in losses]}")
+
+    if failures:
+        raise SystemExit(f"selftest: {len(failures)} check(s) failed: {', '.join(failures)}")
+    print(json.dumps(dict(side="pytorch", mode="selftest", passed=True, torch_version=torch.__version__)), flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="PyTorch reference for `switchyard bench train` and `bench route` (JSON lines on stdout).",
@@ -806,6 +985,10 @@ def main(argv=None):
     gemm.add_argument("--threads", type=int, default=2)
     gemm.add_argument("--seed", type=int, default=0)
 
+    selftest = sub.add_parser("selftest", help="checks of the loss-free, top-p, sinkhorn and soft-moe semantics (no timing)")
+    selftest.add_argument("--threads", type=int, default=1)
+    selftest.add_argument("--seed", type=int, default=0)
+
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error("--threads must be at least 1")
@@ -820,7 +1003,9 @@ def main(argv=None):
         torch.set_num_interop_threads(1)
     except RuntimeError:
         pass
-    if args.command == "train":
+    if args.command == "selftest":
+        run_selftest(args)
+    elif args.command == "train":
         run_train(args)
     elif args.command == "gemm":
         run_gemm(args)
