@@ -22,12 +22,21 @@
 # MKL, keeps the environment as it is. The kernel set each run used is in its JSON
 # (blasKernels) and in the table heading.
 #
+# Routers on both sides (`switchyard routers` describes them; bench/torch_reference.py's docstring
+# says how the PyTorch side matches each at Switchyard's defaults): --routers takes dense, switch,
+# expert-choice, noisy-top-k, top-2, loss-free, top-p, sinkhorn and soft-moe; --route-routers the
+# same without dense and soft-moe (Soft MoE mixes each image's tokens into slots: no per-token
+# dispatch to time). `python3 bench/torch_reference.py selftest` checks the PyTorch side of the
+# last four (loss-free's bias, top-p's prefix, Sinkhorn's balanced matrix, Soft MoE's D and C).
+#
 # The routing grid stops at 10^5 tokens by default: at 10^6, PyTorch takes seconds per call
 # (Expert Choice), and the run would take most of an hour; add it with --tokens ...,1000000.
 #
 # Examples:
 #   make bench-torch                                           # the defaults above
 #   bench/compare.sh --routers "switch" --steps 20 --repetitions 1 --no-route
+#   bench/compare.sh --routers "loss-free top-p sinkhorn soft-moe" --no-route
+#   bench/compare.sh --routers "" --route-routers "loss-free top-p sinkhorn" --experts 4,32
 #   bench/compare.sh --routers "" --route-routers "expert-choice" --tokens 1000,100000 --experts 4,64
 #   bench/compare.sh --no-route --openblas-core SkylakeX
 #   bench/compare.sh --no-route --openblas-core detect
@@ -85,6 +94,23 @@ if [ "$REPETITIONS" -lt 1 ] || [ "$STEPS" -lt 1 ]; then
     echo "compare.sh: --repetitions and --steps must be at least 1" >&2; exit 2
 fi
 
+TRAIN_ROUTERS="dense switch expert-choice noisy-top-k top-2 loss-free top-p sinkhorn soft-moe"
+TOKEN_ROUTERS="switch expert-choice noisy-top-k top-2 loss-free top-p sinkhorn"
+for router in $ROUTERS; do
+    case " $TRAIN_ROUTERS " in
+        *" $router "*) ;;
+        *) echo "compare.sh: --routers: no PyTorch reference for '$router'; routers: $TRAIN_ROUTERS" >&2; exit 2 ;;
+    esac
+done
+[ "$ROUTE" = 1 ] || ROUTE_ROUTERS=""
+for router in $ROUTE_ROUTERS; do
+    case " $TOKEN_ROUTERS " in
+        *" $router "*) ;;
+        *) echo "compare.sh: --route-routers: '$router' cannot be timed by bench route here; routers: $TOKEN_ROUTERS" \
+               "(dense does not route; soft-moe has no per-token dispatch: compare it with --routers)" >&2; exit 2 ;;
+    esac
+done
+
 cd "$(dirname "$0")/.."
 BIN=.build/release/switchyard
 REFERENCE=bench/torch_reference.py
@@ -104,6 +130,11 @@ if [ "$BUILD" = 1 ]; then
     make release >&2
 fi
 [ -x "$BIN" ] || { echo "compare.sh: $BIN is missing; run make release" >&2; exit 2; }
+KNOWN=$("$BIN" routers | sed -n 's/^\([a-z0-9][a-z0-9-]*\)$/\1/p')
+for router in $ROUTERS $ROUTE_ROUTERS; do
+    printf '%s\n' "$KNOWN" | grep -qx -- "$router" \
+        || { echo "compare.sh: $BIN has no router '$router' (switchyard routers lists its routers)" >&2; exit 2; }
+done
 
 # The Switchyard side's command prefix: OpenBLAS's kernel set when --openblas-core names one.
 SY=("$BIN")

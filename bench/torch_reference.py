@@ -640,6 +640,11 @@ def run_train(args):
     assignments = [a / args.steps for a in assignments]
     rates = [cfg["batch"] / t for t in times]
     flops = 3 * forward_flops_per_image(cfg, args.router, assignments, cfg["experts"])
+    extra = {}
+    if args.router == "soft-moe":  # so that a count without them (ModelFLOPs's convention) can be recovered
+        t = (cfg["image"] // cfg["patch"]) ** 2 + 1
+        extra["soft_moe_dispatch_combine_training_flops_per_image"] = (
+            3 * cfg["depth"] * 4 * t * cfg["experts"] * soft_moe_slots(t, cfg["experts"]) * cfg["width"])
     median_rate = statistics.median(rates)
     print(json.dumps(dict(
         side="pytorch", mode="train", preset=args.preset, router=args.router, experts=cfg["experts"],
@@ -647,7 +652,7 @@ def run_train(args):
         median_images_per_second=median_rate, mean_images_per_second=cfg["batch"] * len(times) / sum(times),
         median_step_seconds=statistics.median(times), assignments_per_token=assignments,
         training_flops_per_image=flops, model_gflops=flops * median_rate / 1e9, first_loss=first_loss,
-        final_loss=loss.item(), router_diagnostics=diagnostics(model),
+        final_loss=loss.item(), router_diagnostics=diagnostics(model), **extra,
         compile=args.compile, fused_adamw=fused, torch_version=torch.__version__,
         data="synthetic: one seeded batch of N(0, 1) images with uniform labels, reused every step")), flush=True)
 
