@@ -251,7 +251,12 @@ class LossFreeRouter(nn.Module):
             if self.training:
                 self.last_load = counts
         w = s.gather(1, chosen)
-        if self.score == "sigmoid":
+        if self.score == "sigmoid" and k == 1:
+            # Renormalised over one expert: exactly 1 with gradient exactly 0, as Switchyard's
+            # backward (dw - dw w) / s gives; autograd's w / w would leave rounding noise (~1e-7)
+            # that Adam scales up to learning-rate-sized steps of the gate.
+            w = w * 0 + 1
+        elif self.score == "sigmoid":
             w = w / w.sum(-1, keepdim=True)
         aux = self.sequence_loss(s, chosen) if self.alpha > 0 else s.new_zeros(())
         return tokens, counts.tolist(), w.reshape(-1)[order], aux
@@ -818,6 +823,17 @@ def run_selftest(args):
     check("loss-free: weights from the unbiased scores",
           torch.allclose(weights.detach() * s.gather(1, (s + router.bias).topk(2).indices).sum(-1)[tokens],
                          s[tokens, experts_of], atol=1e-5))
+
+    router = LossFreeRouter(d, e, k=1)
+    tokens, _, weights, _ = router(torch.randn(64, d))
+    (weights * torch.randn_like(weights)).sum().backward()
+    check("loss-free: at k = 1 (sigmoid) every weight is 1 and the gate's gradient exactly 0, as in Switchyard",
+          bool((weights == 1).all()) and bool((router.gate.weight.grad == 0).all()))
+    router = LossFreeRouter(d, e, k=1, sequence_loss_weight=1e-4, tokens_per_image=8)
+    s = torch.full((16, e), 0.5, requires_grad=True)
+    value = router.sequence_loss(s, (torch.arange(16) % e).unsqueeze(1))
+    check("loss-free: the per-image loss is alpha at uniform scores and balanced choices",
+          abs(value.item() - 1e-4) < 1e-10 and value.requires_grad, f"{value.item():.3e}")
 
     # top-p: >= 1 expert per token, kept mass > p, the shortest such prefix (a token loop as reference).
     router = TopPRouter(d, 8).train()
