@@ -31,7 +31,7 @@ steps then cosine, batch 128. Routers as docs/routers.md:
 - noisy-top-k: Shazeer et al. 2017 (k = 2, noise, importance and load CV^2 losses, 1e-2 each);
 - top-2: GShard (second expert kept with probability min(1, 2 g2), capacity ceil(1.25 * 2n / E),
   first choices fill the buffers first, balance loss 1e-2);
-- loss-free: s = sigmoid(x W^T); top-1 of s + b, weight s renormalised over the k (= 1);
+- loss-free: s = sigmoid(x W^T); top-2 of s + b, weights s renormalised over the k;
   b (a buffer) += 1e-3 * sign(mean load - load_e) after each optimiser step; no auxiliary loss;
 - top-p: p = softmax; the fewest experts (sorted) whose sum exceeds 0.4, raw p as weights; balance
   loss 1e-2 * E * sum_e f_e P_e (f from first choices) + 1e-4 * mean entropy;
@@ -227,12 +227,17 @@ class TopTwoRouter(nn.Module):
 
 class LossFreeRouter(nn.Module):
     """Wang et al. 2024 / DeepSeek-V3: top-k of s + b (s = sigmoid or softmax of x W^T), combine
-    weights the unbiased s (renormalised over the k for sigmoid); b is a buffer moved by
-    after_step(): b_e += u * sign(mean load - load_e) from the step's loads."""
+    weights the unbiased s (renormalised over the k for sigmoid unless renormalize=False); b is a
+    buffer moved by after_step(): b_e += u * sign(mean load - load_e) from the step's loads. As in
+    Switchyard, k = 1 with renormalised sigmoid scores is refused (every weight 1, no gradient)."""
 
-    def __init__(self, width, experts, k=1, score="sigmoid", update_rate=1e-3, sequence_loss_weight=0.0,
-                 tokens_per_image=0):
+    def __init__(self, width, experts, k=2, score="sigmoid", update_rate=1e-3, sequence_loss_weight=0.0,
+                 tokens_per_image=0, renormalize=True):
         super().__init__()
+        if k == 1 and score == "sigmoid" and renormalize:
+            raise ValueError("loss-free: k = 1 with renormalised sigmoid scores weights every token 1; "
+                             "use renormalize=False or k >= 2")
+        self.renormalize = renormalize
         self.gate = Gate(width, experts)
         self.register_buffer("bias", torch.zeros(experts))
         self.experts, self.k, self.score, self.u = experts, k, score, update_rate
@@ -251,12 +256,7 @@ class LossFreeRouter(nn.Module):
             if self.training:
                 self.last_load = counts
         w = s.gather(1, chosen)
-        if self.score == "sigmoid" and k == 1:
-            # Renormalised over one expert: exactly 1 with gradient exactly 0, as Switchyard's
-            # backward (dw - dw w) / s gives; autograd's w / w would leave rounding noise (~1e-7)
-            # that Adam scales up to learning-rate-sized steps of the gate.
-            w = w * 0 + 1
-        elif self.score == "sigmoid":
+        if self.score == "sigmoid" and self.renormalize:
             w = w / w.sum(-1, keepdim=True)
         aux = self.sequence_loss(s, chosen) if self.alpha > 0 else s.new_zeros(())
         return tokens, counts.tolist(), w.reshape(-1)[order], aux
@@ -382,7 +382,8 @@ def make_router(name, width, experts, k=None, second_policy="random", tokens_per
     if name == "top-2":
         return TopTwoRouter(width, experts, second_policy=second_policy)
     if name == "loss-free":
-        return LossFreeRouter(width, experts, k=k or 1, tokens_per_image=tokens_per_image)
+        return LossFreeRouter(width, experts, k=k or 2, tokens_per_image=tokens_per_image,
+                              renormalize=(k or 2) > 1)
     if name == "top-p":
         return TopPRouter(width, experts)
     if name == "sinkhorn":
@@ -824,12 +825,20 @@ def run_selftest(args):
           torch.allclose(weights.detach() * s.gather(1, (s + router.bias).topk(2).indices).sum(-1)[tokens],
                          s[tokens, experts_of], atol=1e-5))
 
-    router = LossFreeRouter(d, e, k=1)
-    tokens, _, weights, _ = router(torch.randn(64, d))
+    try:
+        LossFreeRouter(d, e, k=1)
+        refused = False
+    except ValueError:
+        refused = True
+    check("loss-free: k = 1 with renormalised sigmoid scores is refused, as in Switchyard", refused)
+    router = LossFreeRouter(d, e, k=1, renormalize=False)
+    x = torch.randn(64, d)
+    tokens, _, weights, _ = router(x)
     (weights * torch.randn_like(weights)).sum().backward()
-    check("loss-free: at k = 1 (sigmoid) every weight is 1 and the gate's gradient exactly 0, as in Switchyard",
-          bool((weights == 1).all()) and bool((router.gate.weight.grad == 0).all()))
-    router = LossFreeRouter(d, e, k=1, sequence_loss_weight=1e-4, tokens_per_image=8)
+    check("loss-free: at k = 1 without renormalising the weight is the raw sigmoid score and the gate learns",
+          torch.allclose(weights.detach(), router.gate(x).sigmoid().max(-1).values.detach()[tokens], atol=1e-6)
+          and bool((router.gate.weight.grad != 0).any()))
+    router = LossFreeRouter(d, e, k=1, sequence_loss_weight=1e-4, tokens_per_image=8, renormalize=False)
     s = torch.full((16, e), 0.5, requires_grad=True)
     value = router.sequence_loss(s, (torch.arange(16) % e).unsqueeze(1))
     check("loss-free: the per-image loss is alpha at uniform scores and balanced choices",

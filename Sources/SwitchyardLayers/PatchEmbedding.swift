@@ -50,6 +50,12 @@ public final class PatchEmbedding: Layer {
     /// The projection, CLS token and positions.
     public var parameters: [Parameter] { projection.parameters + [cls, positions] }
 
+    /// The raw pixels of the last forward's patches, [B·P, C·p²] (row b·P + patch), as the
+    /// projection reads them: what content-based routers hash.
+    public var patchPixels: UnsafePointer<Float> { UnsafePointer(patches.pointer) }
+    /// Pixel values per patch, C·p².
+    public var pixelsPerPatch: Int { channels * patchSize * patchSize }
+
     /// Embeds the first `batch` images of `images` ([B, C, H, W]); returns ``output``'s storage.
     @discardableResult
     public func forward(images: Tensor, batch: Int) -> UnsafeMutablePointer<Float> {

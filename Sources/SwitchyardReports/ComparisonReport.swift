@@ -48,6 +48,8 @@ public struct ComparisonReport: Sendable {
                value: { $0.analysis?.overall.headlineCV }, interval: { $0.analysis?.overall.uncertainty?.cv }),
         Metric(name: "MaxVio", percent: false, digits: 3, higherIsBetter: false,
                value: { $0.analysis?.overall.headlineMaxVio }, interval: { $0.analysis?.overall.uncertainty?.maxVio }),
+        Metric(name: "MaxVio per training batch", percent: false, digits: 3, higherIsBetter: false,
+               value: { BatchMaxVio.mean($0.run.steps.map(\.tokensPerExpert)) }, interval: { _ in nil }),
         Metric(name: "tokens without expert", percent: true, digits: 2, higherIsBetter: false,
                value: { $0.analysis?.overall.load.tokensWithoutExpertFraction }, interval: { _ in nil }),
         Metric(name: "class–expert MI (bits)", percent: false, digits: 3, higherIsBetter: nil,

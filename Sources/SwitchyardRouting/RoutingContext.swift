@@ -32,6 +32,12 @@ public struct RoutingContext: @unchecked Sendable {
     /// The class labels of the call's images, one per image — set only for routers whose traits
     /// declare ``RouterTraits/readsLabels`` (oracle baselines), nil otherwise.
     public var labels: UnsafeBufferPointer<Int32>?
+    /// The raw pixels of the call's patches, `pixelsPerPatch` values per patch, patch p of image
+    /// b at row b·(tokensPerImage − 1) + p (``pixels(ofToken:)``), or nil when the call has none:
+    /// for routers that route by content (hash by content).
+    public var patchPixels: UnsafePointer<Float>?
+    /// Values per patch in ``patchPixels``.
+    public var pixelsPerPatch: Int = 0
 
     /// A context; the defaults describe a single group of tokens that are not images.
     public init(training: Bool, layer: Int = 0, step: Int = 0, totalSteps: Int = 0, sharedDraw: UInt64 = 0,
@@ -61,6 +67,13 @@ public struct RoutingContext: @unchecked Sendable {
     }
 
     /// The image token t belongs to (0 when the tokens are not images).
+    /// The raw pixels of token t's patch (``patchPixels``), or nil for a class token or a call
+    /// without pixels.
+    @inlinable public func pixels(ofToken t: Int) -> UnsafePointer<Float>? {
+        guard let patchPixels, let p = patchIndex(ofToken: t) else { return nil }
+        return patchPixels + (image(ofToken: t) * (tokensPerImage - 1) + p) * pixelsPerPatch
+    }
+
     @inlinable public func image(ofToken t: Int) -> Int {
         tokensPerImage > 0 ? t / tokensPerImage : 0
     }

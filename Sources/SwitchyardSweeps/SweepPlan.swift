@@ -19,18 +19,22 @@ public enum SweepPlan {
             throw InputError(file: file, location: spec.config == nil ? "preset" : "config", message: error.description)
         }
         // Each setting alone first: an unknown path or a value of the wrong type names its line.
-        // A router option belongs to a router: it is checked with its variant's router, and
-        // with each run's router when the grid chooses the router.
+        // A router option belongs to a router and may depend on the router's other options: it is
+        // checked with its variant's router and the router options given beside it, and with each
+        // run's router when the grid chooses the router.
         let routerPath = "model.router", routerPrefix = "model.routerOptions."
         let gridChoosesRouter = spec.grid.contains { $0.path == routerPath }
-        var alone: [(setting: SweepSpec.Setting, router: SweepSpec.Setting?)] =
-            (spec.settings + spec.grid.flatMap(\.values)).map { ($0, nil) }
+        let setOptions = spec.settings.filter { $0.path.hasPrefix(routerPrefix) }
+        var checks: [(setting: SweepSpec.Setting, with: [SweepSpec.Setting])] =
+            (spec.settings + spec.grid.flatMap(\.values)).map { ($0, $0.path.hasPrefix(routerPrefix) ? setOptions : []) }
         for (settings, _) in spec.variants {
-            let router = settings.last { $0.path == routerPath }
-            alone += settings.map { ($0, $0.path.hasPrefix(routerPrefix) ? router : nil) }
+            let router = settings.last { $0.path == routerPath }.map { [$0] } ?? []
+            let options = setOptions + settings.filter { $0.path.hasPrefix(routerPrefix) }
+            checks += settings.map { ($0, $0.path.hasPrefix(routerPrefix) ? router + options : []) }
         }
-        for (setting, router) in alone where !(gridChoosesRouter && setting.path.hasPrefix(routerPrefix)) {
-            _ = try resolve(base, (router.map { [$0] } ?? []) + [setting], file: file, fallbackLine: setting.line)
+        for (setting, others) in checks where !(gridChoosesRouter && setting.path.hasPrefix(routerPrefix)) {
+            let together = others.filter { $0.path != setting.path } + [setting]
+            _ = try resolve(base, together, file: file, fallbackLine: setting.line)
         }
         let gridPaths = Set(spec.grid.map(\.path))
         for (settings, _) in spec.variants {

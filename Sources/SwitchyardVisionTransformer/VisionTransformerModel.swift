@@ -92,7 +92,7 @@ public final class VisionTransformerModel: Layer {
 
     /// Forward over `batchSize` images ([B, C, H, W]) with their labels. Sets the routing
     /// context's layer, image shape, routing groups (`routingGroupImages`), the previous MoE
-    /// layer's plan and, for routers that declare they read labels, the labels. Caches what
+    /// layer's plan, the patches' raw pixels and, for routers that declare they read labels, the labels. Caches what
     /// ``backward()`` needs. Throws when a router cannot route the batch.
     public func forward(images: Tensor, labels: UnsafePointer<Int32>, batchSize: Int, context: RoutingContext,
                         rng: inout SeededRNG) throws -> BatchResult {
@@ -107,6 +107,8 @@ public final class VisionTransformerModel: Layer {
             blockContext.tokensPerImage = t
             blockContext.imagesPerGroup = configuration.routingGroupImages ?? 0
             blockContext.previousPlan = previousPlan
+            blockContext.patchPixels = embedding.patchPixels
+            blockContext.pixelsPerPatch = embedding.pixelsPerPatch
             blockContext.labels = block.feedForward.router.traits.readsLabels
                 ? UnsafeBufferPointer(start: labels, count: batchSize) : nil
             try block.forward(x, batch: batchSize, tokensPerImage: t, context: blockContext, rng: &rng)

@@ -48,7 +48,7 @@ final class LossFreeAndTopPTests: XCTestCase {
     }
 
     func testBiasMovesTowardBalanceBySignOnly() throws {
-        let router = try make("loss-free", ["updateRate": "0.01"]) as! LossFreeRouter
+        let router = try make("loss-free", ["updateRate": "0.01", "k": "1", "renormalize": "false"]) as! LossFreeRouter
         let plan = RoutingPlan()
         let facts = LayerRoutingFacts(layer: 0, tokensPerExpert: [10, 0, 5, 5], droppedTokens: 0, tokenCount: 20, plan: plan)
         router.afterStep(RoutingStepFacts(step: 0, layer: facts, allLayers: [facts]))
@@ -93,6 +93,11 @@ final class LossFreeAndTopPTests: XCTestCase {
         XCTAssertThrowsError(try make("top-p", ["threshold": "0"]))
         XCTAssertThrowsError(try make("top-p", ["threshold": "1.5"]))
         XCTAssertThrowsError(try make("loss-free", ["k": "5"]))
+        // k = 1 with renormalised sigmoid scores would weight every token 1 and never train the gate.
+        XCTAssertThrowsError(try make("loss-free", ["k": "1"])) {
+            XCTAssertTrue("\($0)".hasPrefix("router loss-free: k = 1 with renormalised sigmoid scores gives every token weight 1"), "\($0)")
+        }
+        XCTAssertNoThrow(try make("loss-free", ["k": "1", "score": "softmax"]))
     }
 }
 
@@ -264,5 +269,58 @@ final class HashRouterTests: XCTestCase {
         XCTAssertThrowsError(try router.route(x.pointer, tokenCount: 51, context: RoutingContext(training: true), rng: &rng, plan: RoutingPlan()))
         XCTAssertThrowsError(try router.route(x.pointer, tokenCount: 51, context: RoutingContext(training: true, tokensPerImage: 51),
                                               rng: &rng, plan: RoutingPlan())) { XCTAssertTrue("\($0)".contains("positions=N"), "\($0)") }
+    }
+
+    func testContentHashIsAFunctionOfThePixelsSavedInTheStateAndTheSameInTrainingAndEvaluation() throws {
+        func make(_ seed: UInt64) throws -> HashRouter {
+            var rng = SeededRNG(seed: seed)
+            return try RouterRegistry.shared.makeRouter(name: "hash", options: ["by": "content", "bits": "4", "classTokenExpert": "1"],
+                                                        modelWidth: 6, expertCount: 4, rng: &rng) as! HashRouter
+        }
+        let router = try make(5)
+        XCTAssertEqual(router.state.map(\.name), ["buckets", "hyperplaneSeed"])
+        XCTAssertEqual((0..<4).map { e in router.table.values.filter { Int($0) == e }.count }, [4, 4, 4, 4], "each expert owns 16/4 buckets")
+        // 2 images of 6 patches of 3 pixels; patch 2 of image 1 repeats patch 0 of image 0.
+        var pixels = [Float](repeating: 0, count: 12 * 3)
+        var rng = SeededRNG(seed: 9)
+        rng.fillGaussian(&pixels, count: pixels.count)
+        for j in 0..<3 { pixels[(6 + 2) * 3 + j] = pixels[j] }
+        let x = Tensor(shape: [14, 6])
+        var plans: [RoutingPlan] = []
+        try pixels.withUnsafeBufferPointer { buffer in
+            for training in [true, false] {
+                var context = RoutingContext(training: training, tokensPerImage: 7)
+                context.patchPixels = buffer.baseAddress
+                context.pixelsPerPatch = 3
+                let plan = RoutingPlan()
+                try router.route(x.pointer, tokenCount: 14, context: context, rng: &rng, plan: plan)
+                plans.append(plan)
+            }
+            // A router drawn from another seed routes differently until it is given this one's state.
+            let other = try make(6)
+            var context = RoutingContext(training: true, tokensPerImage: 7)
+            context.patchPixels = buffer.baseAddress
+            context.pixelsPerPatch = 3
+            let before = RoutingPlan()
+            try other.route(x.pointer, tokenCount: 14, context: context, rng: &rng, plan: before)
+            XCTAssertNotEqual(before.preferredExpert, plans[0].preferredExpert)
+            for (mine, theirs) in zip(router.state, other.state) { try theirs.restore(mine.values) }
+            let after = RoutingPlan()
+            try other.route(x.pointer, tokenCount: 14, context: context, rng: &rng, plan: after)
+            XCTAssertEqual(after.preferredExpert, plans[0].preferredExpert, "the state alone decides the routing")
+        }
+        XCTAssertEqual(plans[0].preferredExpert, plans[1].preferredExpert)
+        XCTAssertEqual(plans[0].preferredExpert[0], 1)
+        XCTAssertEqual(plans[0].preferredExpert[7], 1, "class tokens to classTokenExpert")
+        XCTAssertEqual(plans[0].preferredExpert[7 + 3], plans[0].preferredExpert[1], "equal pixels, equal expert")
+        for t in [1, 2, 3, 4, 5, 6] {
+            let b = pixels.withUnsafeBufferPointer { router.bucket(ofPixels: $0.baseAddress! + (t - 1) * 3, count: 3) }
+            XCTAssertEqual(Int(plans[0].preferredExpert[t]), Int(router.table[b]))
+        }
+        // Without pixels: a clear error.
+        XCTAssertThrowsError(try router.route(x.pointer, tokenCount: 14, context: RoutingContext(training: true, tokensPerImage: 7),
+                                              rng: &rng, plan: RoutingPlan())) {
+            XCTAssertEqual("\($0)", "router hash: routes by content and needs the patches' pixels; the call has none")
+        }
     }
 }

@@ -134,7 +134,7 @@ final class SweepSpecTests: XCTestCase {
         XCTAssertEqual(error("preset: tiny\nset:\n  data.flip: maybe\n"),
                        "spec.yaml: line 3: data.flip = maybe: expected true or false")
         XCTAssertEqual(error("preset: tiny\ngrid:\n  model.router: [switch, no-such-router]\n"),
-                       "spec.yaml: line 3: model.router: router no-such-router: name = no-such-router is not allowed; expected one of: dense, random-token, random-batch, noisy-top-k, switch, expert-choice, top-2, loss-free, top-p, sinkhorn, remoe, top-k, hash, deepseek-moe")
+                       "spec.yaml: line 3: model.router: router no-such-router: name = no-such-router is not allowed; expected one of: dense, random-token, random-batch, noisy-top-k, switch, expert-choice, top-2, loss-free, top-p, sinkhorn, remoe, top-k, hash, deepseek-moe, base, xmoe")
         XCTAssertEqual(error("preset: tiny\nset:\n  seed: 3\n"),
                        "spec.yaml: line 3: seed: give the seeds with the top-level key seeds, e.g. seeds: [0, 1, 2]")
         XCTAssertEqual(error("preset: tiny\nseeds: [0, -1]\n"),
@@ -156,13 +156,17 @@ final class SweepSpecTests: XCTestCase {
             """)
         XCTAssertEqual(runs.map(\.configuration.model.router), ["expert-choice", "top-k"])
         XCTAssertEqual(runs[1].configuration.model.routerOptions, ["k": "1", "renormalize": "false"])
+        // Options that are valid only together (loss-free refuses k = 1 with renormalised sigmoid scores).
+        XCTAssertEqual(try expand("preset: tiny\nvariants:\n  - {model.router: loss-free, model.routerOptions.k: 1, model.routerOptions.renormalize: false}\n").count, 1)
+        XCTAssertTrue(error("preset: tiny\nvariants:\n  - {model.router: loss-free, model.routerOptions.k: 1}\n")
+                        .hasPrefix("spec.yaml: line 3: model.routerOptions.renormalize: router loss-free: k = 1 with renormalised sigmoid"))
         // Options of the grid's routers, checked run by run.
-        XCTAssertEqual(try expand("preset: tiny\ngrid:\n  model.router: [top-k, loss-free]\n  model.routerOptions.k: [1, 2]\n").count, 4)
+        XCTAssertEqual(try expand("preset: tiny\ngrid:\n  model.router: [top-k, deepseek-moe]\n  model.routerOptions.k: [1, 2]\n").count, 4)
         // An option the variant's router lacks still names its line.
         XCTAssertEqual(error("preset: tiny\nvariants:\n  - {model.router: top-p}\n  - {model.router: top-k, model.routerOptions.threshold: 0.5}\n"),
                        "spec.yaml: line 4: model.routerOptions.threshold: router top-k: unknown option 'threshold'; known here: balanceLossWeight, deviceGroups, deviceLossWeight, k, renormalize, score")
         XCTAssertEqual(error("preset: tiny\ngrid:\n  model.router: [top-k, switch]\n  model.routerOptions.k: [1]\n"),
-                       "spec.yaml: line 3: model.routerOptions.k: router switch: unknown option 'k'; known here: balanceLossWeight, batchPrioritized, evaluationCapacityFactor, jitter, trainingCapacityFactor, zLossWeight")
+                       "spec.yaml: line 4: model.routerOptions.k: router switch: unknown option 'k'; known here: balanceLossWeight, batchPrioritized, evaluationCapacityFactor, jitter, trainingCapacityFactor, zLossWeight")
     }
 
     func testDuplicateRunsAndUselessExclusionsAreErrors() {

@@ -16,4 +16,6 @@ let builtinRouters: [any Router.Type] = [
     TopKRouter.self,
     HashRouter.self,
     DeepSeekMoERouter.self,
+    BaseRouter.self,
+    XMoERouter.self,
 ]

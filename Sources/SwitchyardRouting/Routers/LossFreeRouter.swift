@@ -7,7 +7,9 @@ import SwitchyardTensorCore
 ///
 /// Scores s = sigmoid(x·Wᵀ) (default) or softmax(x·Wᵀ). Each token takes the top k experts of
 /// s + b, where b is a per-expert bias; its combine weights are the *unbiased* scores of those
-/// experts — renormalised over the k for sigmoid scores, raw for softmax. After every training
+/// experts — for sigmoid scores renormalised over the k (DeepSeek-V3; `renormalize`, refused at
+/// k = 1, where every weight would be 1 and the gate would get no gradient), raw for softmax
+/// (Wang et al.). Default k = 2: at k = 1 the renormalised form cannot train its gate. After every training
 /// step b_e += u·sign(mean load − load_e) from the step's loads (u = 1e-3); b is router state
 /// (checkpointed, never trained, unchanged by evaluation). Optional: DeepSeek-V3's sequence-wise
 /// balance loss α·Σ_i f_i·P_i per image (``SequenceBalanceLoss``, α = 1e-4 in the paper; 0 here
@@ -16,21 +18,24 @@ public final class LossFreeRouter: Router {
     /// Loss-free hyperparameters.
     public struct Configuration: RouterConfiguration {
         /// Experts per token.
-        public var k = 1
+        public var k = 2
         /// `sigmoid` (DeepSeek-V3) or `softmax` scores.
         public var score = SoftmaxGate.Score.sigmoid
         /// u, the bias update rate.
         public var updateRate: Float = 1e-3
         /// α of DeepSeek-V3's sequence-wise (per-image) balance loss (0 = off).
         public var sequenceLossWeight: Float = 0
+        /// Renormalise sigmoid scores over the k (DeepSeek-V3); softmax scores are always raw.
+        public var renormalize = true
 
-        /// Wang et al.'s defaults (u = 1e-3, sigmoid, no auxiliary loss).
+        /// Wang et al.'s defaults (u = 1e-3, no auxiliary loss) with DeepSeek-V3's renormalised sigmoid scores, k = 2.
         public init() {}
 
         /// Help per option.
         public static let optionHelp = [
             "k": "experts per token",
-            "score": "sigmoid (combine weights renormalised over the k) or softmax (raw)",
+            "score": "sigmoid (DeepSeek-V3) or softmax (Wang et al.'s raw weights)",
+            "renormalize": "sigmoid scores: renormalise the weights over the k (DeepSeek-V3; needs k ≥ 2) or use them raw",
             "updateRate": "u of b_e += u·sign(mean load − load_e) after each step",
             "sequenceLossWeight": "α of DeepSeek-V3's per-image balance loss (0 = off; the paper uses 1e-4)",
         ]
@@ -38,6 +43,11 @@ public final class LossFreeRouter: Router {
         /// k in 1…E, u ≥ 0, α ≥ 0.
         public func validate(expertCount: Int) throws {
             try requireRange(k >= 1 && k <= expertCount, "loss-free", "k", k, "1 to E = \(expertCount)")
+            if k == 1 && score == .sigmoid && renormalize {
+                throw RouterConfigurationError(router: "loss-free", field: "renormalize", value: "",
+                    allowed: "k = 1 with renormalised sigmoid scores gives every token weight 1, so the gate would get no "
+                        + "gradient and never learn; set renormalize=false (weight = the sigmoid score) or score=softmax, or k ≥ 2")
+            }
             try requireRange(updateRate >= 0 && updateRate.isFinite, "loss-free", "updateRate", updateRate, "a finite number ≥ 0")
             try requireRange(sequenceLossWeight >= 0 && sequenceLossWeight.isFinite, "loss-free", "sequenceLossWeight",
                              sequenceLossWeight, "a finite number ≥ 0")
@@ -64,6 +74,7 @@ public final class LossFreeRouter: Router {
     /// k experts per token.
     public var traits: RouterTraits { RouterTraits(k: Double(configuration.k)) }
 
+    private var renormalizes: Bool { configuration.score == .sigmoid && configuration.renormalize }
     private var builder = RoutingPlanBuilder()
     private var biased: [Float] = [], top: [Float] = [], chosen: [Int32] = [], weights: [Float] = []
     private var sequenceLoss: SequenceBalanceLoss
@@ -95,7 +106,7 @@ public final class LossFreeRouter: Router {
             for j in 0..<k { sum += s[t * e + Int(chosen[t * k + j])] }
             for j in 0..<k {
                 let v = s[t * e + Int(chosen[t * k + j])]
-                weights[t * k + j] = configuration.score == .sigmoid ? v / sum : v
+                weights[t * k + j] = renormalizes ? v / sum : v
             }
         }
         plan.reset(tokenCount: n, expertCount: e)
@@ -125,7 +136,7 @@ public final class LossFreeRouter: Router {
         return stride(from: 0, to: n, by: t).map { $0 ..< $0 + t }
     }
 
-    /// Through the combine weights (w_j = s_j/Σ_chosen s for sigmoid, s_j for softmax) and the
+    /// Through the combine weights (w_j = s_j/Σ_chosen s renormalised, else s_j) and the
     /// sequence loss into the scores, then the gate. The bias only selects: no gradient.
     public func backward(plan: RoutingPlan, dWeights: UnsafePointer<Float>, auxiliaryLossScale: Float,
                          input x: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>) {
@@ -133,7 +144,7 @@ public final class LossFreeRouter: Router {
         let dw = builder.choiceGradients(dWeights)
         var dScores = [Float](repeating: 0, count: n * e)
         for t in 0..<n {
-            if configuration.score == .sigmoid {
+            if renormalizes {
                 var sum: Float = 0, dot: Float = 0
                 for j in 0..<k { sum += s[t * e + Int(chosen[t * k + j])]; dot += dw[t * k + j] * weights[t * k + j] }
                 for j in 0..<k { dScores[t * e + Int(chosen[t * k + j])] += (dw[t * k + j] - dot) / sum }
