@@ -62,6 +62,12 @@ public struct ComparisonReport: Sendable {
                value: { $0.analysis?.overall.heterogeneity.computePerToken.gini }, interval: { _ in nil }),
     ]
 
+    /// The metric called `name` (one of ``metrics``).
+    static func metric(_ name: String) -> Metric {
+        guard let m = metrics.first(where: { $0.name == name }) else { preconditionFailure("no comparison metric '\(name)'") }
+        return m
+    }
+
     /// A group's values of `metric` (runs without the metric left out).
     func values(_ metric: Metric, _ group: RunGroup) -> [Double] {
         group.runs.compactMap { metric.value($0) }.filter(\.isFinite)
@@ -177,7 +183,7 @@ public struct ComparisonReport: Sendable {
     private func charts(_ b: inout ReportBuilder) {
         b.heading(2, "Charts")
         let labels = groups.map(\.label)
-        for (name, metric) in [("accuracy", Self.metrics[0]), ("throughput", Self.metrics[2]), ("load-cv", Self.metrics[3])] {
+        for (name, metric) in [("accuracy", Self.metric("test accuracy")), ("throughput", Self.metric("images/s")), ("load-cv", Self.metric("load CV"))] {
             let means = groups.map { g -> Double in
                 let v = values(metric, g)
                 return v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count)
@@ -232,7 +238,7 @@ public struct ComparisonReport: Sendable {
     /// Sentences generated from the numbers.
     public func findings() -> [String] {
         var out: [String] = []
-        let accuracy = Self.metrics[0]
+        let accuracy = Self.metric("test accuracy")
         let mean = { (m: Metric, g: RunGroup) -> Double? in
             let v = self.values(m, g)
             return v.isEmpty ? nil : v.reduce(0, +) / Double(v.count)
@@ -263,21 +269,21 @@ public struct ComparisonReport: Sendable {
             out.append("\(ReportFormat.list(single)) \(single.count == 1 ? "has" : "have") one run only: "
                        + "\(single.count == 1 ? "its" : "their") accuracy differences cannot be tested; train more seeds.")
         }
-        let speed = Self.metrics[2]
+        let speed = Self.metric("images/s")
         if let fastest = groups.max(by: { (mean(speed, $0) ?? 0) < (mean(speed, $1) ?? 0) }),
            let slowest = groups.min(by: { (mean(speed, $0) ?? 0) < (mean(speed, $1) ?? 0) }), groups.count > 1,
            let f = mean(speed, fastest), let s = mean(speed, slowest), s > 0 {
             out.append("Fastest to train: \(fastest.label) at \(ReportFormat.number(f, 0)) images/s, "
                        + "\(ReportFormat.number(f / s, 2))× the slowest (\(slowest.label)).")
         }
-        let cv = Self.metrics[3]
+        let cv = Self.metric("load CV")
         let routed = groups.filter { g in g.runs.contains { ($0.analysis?.expertCount ?? 1) > 1 } }
         if let balanced = routed.min(by: { (mean(cv, $0) ?? .infinity) < (mean(cv, $1) ?? .infinity) }),
            let worst = routed.max(by: { (mean(cv, $0) ?? -1) < (mean(cv, $1) ?? -1) }), routed.count > 1 {
             out.append("Most balanced load: \(balanced.label) (CV \(ReportFormat.number(mean(cv, balanced)))); least: "
                        + "\(worst.label) (CV \(ReportFormat.number(mean(cv, worst)))).")
         }
-        let dropped = Self.metrics[5]
+        let dropped = Self.metric("tokens without expert")
         let dropping = routed.filter { (mean(dropped, $0) ?? 0) > 0 }
         if !dropping.isEmpty {
             out.append("Test tokens that no expert processed (dropped over capacity, or picked by no expert): " + ReportFormat.list(dropping.map {
