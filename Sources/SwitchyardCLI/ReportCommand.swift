@@ -68,6 +68,10 @@ struct CompareCommand: ParsableCommand {
         bars, the experts-per-token histogram and the mean training curve per group. Standard \
         output gets the report's path, the side-by-side table and the generated findings.
 
+        Each difference also gets the smallest difference the seeds could detect (80 % power) \
+        and, where runs of the two groups share seeds, Student's paired t-test by seed. \
+        --correction bh switches the adjustment from Holm's to Benjamini–Hochberg's (exploratory).
+
         Examples:
           switchyard compare runs/sw runs/ec --out reports/sw-vs-ec
           switchyard compare runs/sw-s0 runs/sw-s1 runs/sw-s2 runs/ec-s0 runs/ec-s1 runs/ec-s2 --out reports/three-seeds
@@ -83,6 +87,9 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Confidence level of the intervals across seeds.")
     var confidence = 0.95
 
+    @Option(help: "Adjustment of each family of tests: holm (family-wise error, the default) or bh (Benjamini–Hochberg false discovery rate; exploratory).")
+    var correction: MultipleComparisonCorrection = .holm
+
     @OptionGroup var analysis: ResamplingOptions
 
     func validate() throws {
@@ -92,7 +99,7 @@ struct CompareCommand: ParsableCommand {
 
     func run() throws {
         let reports = try runs.map { try RunReport.load(run: $0, options: analysis.options) }
-        let comparison = ComparisonReport(runs: reports, confidence: confidence)
+        let comparison = ComparisonReport(runs: reports, confidence: confidence, correction: correction)
         let document = comparison.document()
         let written = try document.write(to: out)
         print("## Comparison of \(runs.count) runs\n")
@@ -102,3 +109,4 @@ struct CompareCommand: ParsableCommand {
         print(comparison.sideBySideTable())
     }
 }
+extension MultipleComparisonCorrection: ExpressibleByArgument {}

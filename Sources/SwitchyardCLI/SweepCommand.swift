@@ -240,6 +240,9 @@ struct SweepReportCommand: ParsableCommand {
     @Option(help: "Confidence level of the intervals across seeds.")
     var confidence = 0.95
 
+    @Option(help: "Adjustment of each family of tests: holm (family-wise error, the default) or bh (Benjamini–Hochberg false discovery rate; exploratory).")
+    var correction: MultipleComparisonCorrection = .holm
+
     @OptionGroup var analysis: ResamplingOptions
 
     func validate() throws {
@@ -259,7 +262,7 @@ struct SweepReportCommand: ParsableCommand {
             throw InputError(file: manifest.file, message: "\(complete.count) of \(manifest.runs.count) runs are complete; a report needs at least two (see `switchyard sweep status \(directory)`)")
         }
         let reports = try complete.map { try RunReport.load(run: $0, options: analysis.options) }
-        let comparison = ComparisonReport(runs: reports, confidence: confidence)
+        let comparison = ComparisonReport(runs: reports, confidence: confidence, correction: correction)
         let written = try comparison.document().write(to: out)
         print("## Sweep \(directory): \(complete.count) of \(manifest.runs.count) runs, \(comparison.groups.count) configurations\n")
         if !missing.isEmpty { print("Not complete, left out: \(missing.joined(separator: "; ")).\n") }

@@ -19,12 +19,17 @@ public struct ComparisonReport: Sendable {
     public var confidence: Double
     /// Significance level the generated sentences use.
     public var alpha: Double
+    /// The adjustment of each family of tests (Holm by default; BH is exploratory).
+    public var correction: MultipleComparisonCorrection
+    /// The power at which the minimum detectable difference is computed.
+    public static let power = 0.8
 
     /// Groups `runs` by configuration (seed ignored).
-    public init(runs: [RunReport], confidence: Double = 0.95, alpha: Double = 0.05) {
+    public init(runs: [RunReport], confidence: Double = 0.95, alpha: Double = 0.05, correction: MultipleComparisonCorrection = .holm) {
         groups = RunGroup.grouping(runs)
         self.confidence = confidence
         self.alpha = alpha
+        self.correction = correction
     }
 
     /// A compared quantity: its name, how to read it off a run, and how to print it.
@@ -95,6 +100,19 @@ public struct ComparisonReport: Sendable {
         return try? Statistics.welchTTest(x, y)
     }
 
+    /// The paired test of `metric` over the seeds both groups ran (at least two), or nil.
+    func pairedTest(_ metric: Metric, _ a: RunGroup, _ b: RunGroup) -> (mean: Double, t: Double?, degreesOfFreedom: Double, p: Double?)? {
+        var bySeed: [Int: Double] = [:]
+        for r in b.runs { if let v = metric.value(r), v.isFinite { bySeed[r.run.configuration.seed] = v } }
+        var d: [Double] = []
+        var seen = Set<Int>()
+        for r in a.runs {
+            let seed = r.run.configuration.seed
+            if let v = metric.value(r), v.isFinite, let w = bySeed[seed], seen.insert(seed).inserted { d.append(v - w) }
+        }
+        return Statistics.pairedTTest(d)
+    }
+
     /// The markdown report and its charts. The same inputs give the same bytes.
     public func document() -> ReportDocument {
         var b = ReportBuilder()
@@ -144,11 +162,12 @@ public struct ComparisonReport: Sendable {
     private func tests(_ b: inout ReportBuilder) {
         b.heading(2, "Are the differences real?")
         var t = MarkdownTable(["A", "B", "metric", "mean A", "mean B", "A − B [\(ReportFormat.percent(confidence, 0)) CI]",
-                               "Hedges' g", "t", "df", "p", "Holm p"],
-                              alignments: [.left, .left, .left] + Array(repeating: .right, count: 8))
+                               "Hedges' g", "t", "df", "p", "\(correction.label) p",
+                               "detectable |A − B|", "paired p (by seed)"],
+                              alignments: [.left, .left, .left] + Array(repeating: .right, count: 10))
         var any = false
-        // One family: every test of this table; Holm's adjustment controls the chance of any false
-        // finding among them at α.
+        // One family: every test of this table, adjusted together (Holm: the chance of any false
+        // finding among them at α). The paired tests are a second family.
         var rows: [(String, String, Metric, WelchTTest)] = []
         for i in groups.indices {
             for j in groups.indices where j > i {
@@ -159,20 +178,31 @@ public struct ComparisonReport: Sendable {
                 }
             }
         }
-        let adjusted = Statistics.holm(rows.map(\.3.p))
+        let adjusted = correction.adjust(rows.map(\.3.p))
+        let groupOf = Dictionary(groups.map { ($0.label, $0) }, uniquingKeysWith: { a, _ in a })
+        let paired = rows.map { pairedTest($0.2, groupOf[$0.0]!, groupOf[$0.1]!) }
+        let pairedAdjusted = correction.adjust(paired.map { $0?.p })
         for (k, (a, b, m, w)) in rows.enumerated() {
             let f: (Double?) -> String = m.percent ? { ReportFormat.percent($0) } : { ReportFormat.number($0, m.digits) }
             let ci = Statistics.welchDifferenceInterval(w, confidence: confidence)
+            let detectable = Statistics.minimumDetectableDifference(w, alpha: alpha, power: Self.power)
+            let pairedCell = paired[k].map { "\(ReportFormat.p($0.p)) (\(correction.label) \(ReportFormat.p(pairedAdjusted[k])), \(Int($0.degreesOfFreedom) + 1) pairs)" } ?? "–"
             t.append([a, b, m.name, f(w.meanA), f(w.meanB),
                       "\(f(w.difference)) [\(f(ci?.lower)), \(f(ci?.upper))]", ReportFormat.number(Statistics.hedgesG(w), 2),
                       ReportFormat.number(w.t, 2), ReportFormat.number(w.degreesOfFreedom, 1), ReportFormat.p(w.p),
-                      ReportFormat.p(adjusted[k])])
+                      ReportFormat.p(adjusted[k]), f(detectable), pairedCell])
         }
         if any {
             b.paragraph("Welch's unequal-variance t-test across seeds, two-sided, for every pair of groups with at least two "
                         + "runs each: the difference A − B with its \(ReportFormat.percent(confidence, 0)) Welch interval, Hedges' g "
-                        + "(standardised difference, small-sample corrected), and p before and after Holm's adjustment over "
-                        + "the \(rows.count) tests of this table (the adjusted p is the one to read).")
+                        + "(standardised difference, small-sample corrected), and p before and after the \(correction.label) "
+                        + "adjustment over the \(rows.count) tests of this table (the adjusted p is the one to read; "
+                        + "\(correction.meaning)). \"detectable |A − B|\" is the smallest true difference these seeds would "
+                        + "show at p < \(alpha) with probability \(ReportFormat.percent(Self.power, 0)) (Welch, from the observed "
+                        + "spread; unadjusted): a difference below it can hide behind \"not distinguishable\". Runs of the two "
+                        + "groups with the same seed share the initialisation draws and the data order, so where at least two "
+                        + "seeds pair up, Student's paired t-test of the per-seed differences is given too (its own family, "
+                        + "\(correction.label)-adjusted).")
             b.table(t)
         } else {
             b.paragraph("Welch's t-test needs at least two runs (seeds) in each group; no pair of groups has them, so no "
@@ -252,15 +282,21 @@ public struct ComparisonReport: Sendable {
             guard let w = test(accuracy, best, g), w.p != nil else { return nil }
             return (g, w)
         }
-        let adjusted = Statistics.holm(others.map(\.1.p))
+        let adjusted = correction.adjust(others.map(\.1.p))
+        let name = correction.label
         for (k, (g, w)) in others.enumerated() {
             guard let p = adjusted[k] else { continue }
-            let verdict = p < alpha ? "a real difference at Holm-adjusted p < \(alpha)" : "not distinguishable at Holm-adjusted p < \(alpha)"
+            let verdict = p < alpha ? "a real difference at \(name)-adjusted p < \(alpha)" : "not distinguishable at \(name)-adjusted p < \(alpha)"
             let ci = Statistics.welchDifferenceInterval(w, confidence: confidence)
-            out.append("\(best.label) versus \(g.label): \(ReportFormat.number(w.difference * 100, 2)) accuracy points "
-                       + "[\(ReportFormat.number(ci.map { $0.lower * 100 }, 2)), \(ReportFormat.number(ci.map { $0.upper * 100 }, 2))], "
-                       + "Hedges' g \(ReportFormat.number(Statistics.hedgesG(w), 2)), Welch p = \(ReportFormat.p(w.p)), "
-                       + "Holm-adjusted over \(others.count) comparison\(others.count == 1 ? "" : "s") p = \(ReportFormat.p(p)): \(verdict).")
+            var sentence = "\(best.label) versus \(g.label): \(ReportFormat.number(w.difference * 100, 2)) accuracy points "
+                + "[\(ReportFormat.number(ci.map { $0.lower * 100 }, 2)), \(ReportFormat.number(ci.map { $0.upper * 100 }, 2))], "
+                + "Hedges' g \(ReportFormat.number(Statistics.hedgesG(w), 2)), Welch p = \(ReportFormat.p(w.p)), "
+                + "\(name)-adjusted over \(others.count) comparison\(others.count == 1 ? "" : "s") p = \(ReportFormat.p(p)): \(verdict)"
+            if p >= alpha, let detectable = Statistics.minimumDetectableDifference(w, alpha: alpha, power: Self.power) {
+                sentence += "; \(min(w.countA, w.countB)) seeds cannot detect differences below about "
+                    + "\(ReportFormat.number(detectable * 100, 2)) points (\(ReportFormat.percent(Self.power, 0)) power)"
+            }
+            out.append(sentence + ".")
         }
         let single = groups.filter { $0.runs.count < 2 }.map(\.label)
         if single.count == groups.count && groups.count > 2 {

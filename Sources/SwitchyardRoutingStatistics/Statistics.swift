@@ -250,6 +250,35 @@ public enum Statistics {
         return finite((w.meanA - w.meanB) / pooled * (1 - 3 / (4 * (na + nb) - 9)))
     }
 
+    /// The smallest true difference |μ_A − μ_B| that Welch's two-sided test at level α would
+    /// detect with probability `power`, given the groups' sizes and observed variances:
+    /// `(t_{1−α/2, ν} + t_{power, ν}) · SE`, `SE = √(s²_a/n_a + s²_b/n_b)`, ν Welch's (the usual
+    /// power approximation of a two-sample t-test, Cohen 1988 §2.3 and Lenth 2001 §3, with t
+    /// quantiles). It is how small a difference these seeds can resolve: a smaller one is not
+    /// ruled out by "not distinguishable". Nil when ν or SE is undefined or 0.
+    public static func minimumDetectableDifference(_ w: WelchTTest, alpha: Double = 0.05, power: Double = 0.8) -> Double? {
+        _ = GSLErrorHandling.installed
+        guard let df = w.degreesOfFreedom, df > 0, alpha > 0, alpha < 1, power > 0, power < 1 else { return nil }
+        let se = (w.varianceA / Double(w.countA) + w.varianceB / Double(w.countB)).squareRoot()
+        guard se > 0 else { return nil }
+        return finite((gsl_cdf_tdist_Pinv(1 - alpha / 2, df) + gsl_cdf_tdist_Pinv(power, df)) * se)
+    }
+
+    /// Student's paired t-test of differences d_i = a_i − b_i (Student 1908; runs paired by seed
+    /// share the initialisation draws and the data order): `t = d̄/(s_d/√n)`, ν = n − 1, two-sided
+    /// p. Equals `scipy.stats.ttest_rel`. Nil for fewer than two pairs; t and p nil when every
+    /// difference is the same.
+    public static func pairedTTest(_ d: [Double]) -> (mean: Double, t: Double?, degreesOfFreedom: Double, p: Double?)? {
+        _ = GSLErrorHandling.installed
+        let n = Double(d.count)
+        guard d.count >= 2 else { return nil }
+        let mean = d.reduce(0, +) / n
+        let sd = (d.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)).squareRoot()
+        guard sd > 0 else { return (mean, nil, n - 1, nil) }
+        let t = mean / (sd / n.squareRoot())
+        return (mean, t, n - 1, min(1, 2 * gsl_cdf_tdist_Q(abs(t), n - 1)))
+    }
+
     // MARK: Multiple comparisons
 
     /// Holm's step-down adjusted p-values (Holm 1979) of one family of tests, nil entries left

@@ -29,6 +29,29 @@ final class ComparisonReportTests: XCTestCase {
         XCTAssertTrue(md.contains(String(format: "%.2f%% [%.2f%%, %.2f%%]", interval.mean * 100, interval.lower * 100, interval.upper * 100)), md)
     }
 
+    func testDetectableDifferencePairedTestsAndTheBHOption() throws {
+        let runs = try ReportFixtures.reports(ReportFixtures.allRuns)
+        let holm = ComparisonReport(runs: runs)
+        let md = holm.document().markdown
+        let a = runs[0...1].map { Double($0.run.finalAccuracy) }, b = runs[2...3].map { Double($0.run.finalAccuracy) }
+        let w = try Statistics.welchTTest(a, b)
+        let detectable = Statistics.minimumDetectableDifference(w)!
+        XCTAssertTrue(md.contains("| Holm p | detectable \\|A − B\\| | paired p (by seed) |"), md)
+        XCTAssertTrue(md.contains(String(format: "%.2f%%", detectable * 100)), "the accuracy row's detectable difference")
+        // The fixtures' two groups ran seeds 0 and 1 each: paired by seed.
+        let seeds = runs.map(\.run.configuration.seed)
+        XCTAssertEqual(seeds, [0, 1, 0, 1])
+        let paired = Statistics.pairedTTest(zip(a, b).map { $0 - $1 })!
+        XCTAssertTrue(md.contains("\(paired.p! < 0.001 ? String(format: "%.1e", paired.p!) : String(format: "%.3f", paired.p!)) (Holm "), md)
+        XCTAssertTrue(holm.findings().joined().contains("2 seeds cannot detect differences below about \(String(format: "%.2f", detectable * 100)) points"),
+                      holm.findings().joined(separator: "\n"))
+        let bh = ComparisonReport(runs: runs, correction: .bh)
+        let bhText = bh.document().markdown
+        XCTAssertTrue(bhText.contains("| BH p |") && bhText.contains("Benjamini–Hochberg adjustment (exploratory)"), bhText)
+        XCTAssertTrue(bh.findings().joined().contains("BH-adjusted over 1 comparison"))
+        XCTAssertFalse(bh.findings().joined().contains("Holm"))
+    }
+
     func testGroupsWithTheSameRouterAreToldApartByTheirDifferences() throws {
         var runs = try ReportFixtures.reports(Array(ReportFixtures.allRuns.prefix(2)))
         var other = runs[1]

@@ -48,6 +48,24 @@ final class BiasCorrectionTests: XCTestCase {
         XCTAssertNil(Statistics.unbiasedCVSquared([1, 0]))
     }
 
+    func testPairedTTestAndMinimumDetectableDifferenceMatchScipy() throws {
+        // Three seeds' accuracies of two routers. References from scipy 1.17.1:
+        // stats.ttest_rel(a, b) → t 2.177598558933893, p 0.16134078297758467; the Welch
+        // df = (va/3 + vb/3)² / ((va/3)²/2 + (vb/3)²/2) = 3.124324324324324 and
+        // (stats.t.ppf(0.975, df) + stats.t.ppf(0.8, df)) · √(va/3 + vb/3) = 0.009722670962235006.
+        let a = [0.861, 0.859, 0.866], b = [0.855, 0.857, 0.853]
+        let paired = try XCTUnwrap(Statistics.pairedTTest(zip(a, b).map { $0 - $1 }))
+        XCTAssertEqual(paired.t!, 2.177598558933893, accuracy: 1e-12)
+        XCTAssertEqual(paired.p!, 0.16134078297758467, accuracy: 1e-12)
+        XCTAssertEqual(paired.degreesOfFreedom, 2)
+        let w = try Statistics.welchTTest(a, b)
+        XCTAssertEqual(w.degreesOfFreedom!, 3.124324324324324, accuracy: 1e-12)
+        XCTAssertEqual(Statistics.minimumDetectableDifference(w, alpha: 0.05, power: 0.8)!, 0.009722670962235006, accuracy: 1e-12)
+        XCTAssertNil(Statistics.pairedTTest([0.1]))
+        XCTAssertNil(Statistics.pairedTTest([0.2, 0.2])!.p, "no spread, no test")
+        XCTAssertNil(Statistics.minimumDetectableDifference(try Statistics.welchTTest([1, 1], [2, 2])))
+    }
+
     func testHolmAndBenjaminiHochbergMatchStatsmodels() throws {
         // statsmodels 0.14: multipletests([0.01, 0.04, 0.03, 0.005, 0.2, 0.04], method="holm")[1]
         // → [0.05, 0.12, 0.12, 0.03, 0.2, 0.12]; method="fdr_bh" → [0.03, 0.048, 0.048, 0.03, 0.2, 0.048].
