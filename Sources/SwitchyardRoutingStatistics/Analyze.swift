@@ -261,6 +261,16 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
         }
     }
 
+    // Neighbouring tokens and co-activated experts, per layer.
+    let neighbourUnits = plan.unitStarts ?? [0, Int32(n)]
+    let neighbours = NeighbourPairs(positions: trace.positions, unitStarts: neighbourUnits)
+    let neighbourPermutations = min(options.permutations, max(49, (1 << 27) / max(1, neighbours.first.count * layerCount)))
+    let agreements = reductions.enumerated().map { l, r in
+        neighbourAgreement(layer: r.layerNumber, top1: r.top1, pairs: neighbours, experts: e,
+                           permutations: neighbourPermutations, seed: options.seed &+ UInt64(100 + l))
+    }
+    let coActivations = trace.layers.compactMap { coActivation($0, experts: e) }
+
     return TraceAnalysis(
         expertCount: e, tokenCount: n, layerCount: layerCount,
         classCount: withAffinity ? shape.classCount : 0, classNames: classNames, metadata: trace.metadata,
@@ -273,7 +283,8 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
                                       loadRoutingGroups: groupLoads?.groupCount,
                                       loadGroupsPerUnit: groupLoads?.groupsPerUnit,
                                       routingGroups: trace.routingGroups?.count),
-        layers: layers, overall: overall, layerTransitions: transitions)
+        layers: layers, overall: overall, layerTransitions: transitions,
+        neighbourAgreement: neighbours.first.isEmpty ? nil : agreements, coActivation: coActivations.isEmpty ? nil : coActivations)
 }
 
 private func checkOptions(_ options: AnalysisOptions) throws {

@@ -69,6 +69,21 @@ extension TraceAnalysis {
             }
             lines.append("top-1 MI between consecutive layers: " + parts.joined(separator: ", "))
         }
+        if let agreements = neighbourAgreement, let kind = agreements.first?.neighbours {
+            let parts = agreements.map { a -> String in
+                var part = "\(a.layer) \(formatNumber(a.agreement)) (chance \(formatNumber(a.chance))"
+                if let p = a.permutationP { part += ", shuffled within \(resampling.unit == "images" ? "images" : "units") \(formatNumber(a.permutationMean)), p \(formatP(p))" }
+                return part + ")"
+            }
+            lines.append("neighbours with the same first expert (\(kind)): " + parts.joined(separator: ", "))
+        }
+        if let coActivation, !coActivation.isEmpty {
+            let parts = coActivation.map { c -> String in
+                guard let high = c.maxRatio, let low = c.minRatio else { return "\(c.layer) –" }
+                return "\(c.layer) \(formatNumber(low))–\(formatNumber(high))"
+            }
+            lines.append("co-activation, observed/random ratio over expert pairs: " + parts.joined(separator: ", "))
+        }
         return lines.joined(separator: "\n")
     }
 }

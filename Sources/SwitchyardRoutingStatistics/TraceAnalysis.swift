@@ -26,11 +26,17 @@ public struct TraceAnalysis: Codable, Sendable, Equatable {
     public var overall: LayerAnalysis
     /// Dependence between consecutive layers' top-1 experts.
     public var layerTransitions: [LayerTransition]
+    /// Per layer, how often neighbouring tokens share their first expert (nil in analyses
+    /// written before it existed).
+    public var neighbourAgreement: [NeighbourAgreement]?
+    /// Per layer with tokens of two or more experts, which experts go together.
+    public var coActivation: [CoActivation]?
 
     enum CodingKeys: String, CodingKey {
         case expertCount = "expert_count", tokenCount = "token_count", layerCount = "layer_count"
         case classCount = "class_count", classNames = "class_names", metadata, resampling
         case layers, overall, layerTransitions = "layer_transitions"
+        case neighbourAgreement = "neighbour_agreement", coActivation = "co_activation"
     }
 }
 

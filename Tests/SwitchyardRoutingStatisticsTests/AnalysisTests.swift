@@ -485,7 +485,11 @@ final class AnalysisTests: XCTestCase {
         XCTAssert(text.contains("Estimates bias-corrected"), text)
         XCTAssert(text.contains("tokens    experts/token 1.375"), text)
         XCTAssert(text.contains("0:12.5% 1:50.0% 2:25.0% 3:12.5% 4+:0.0%"), text)
-        XCTAssertEqual(text.split(separator: "\n", omittingEmptySubsequences: false).count, 3 + 2 * 4)
+        // Three header lines, two scopes of a blank line and three lines, then one line each for
+        // the neighbour agreement and the co-activation (this trace has tokens of 2 and 3 experts).
+        XCTAssertEqual(text.split(separator: "\n", omittingEmptySubsequences: false).count, 3 + 2 * 4 + 2)
+        XCTAssert(text.contains("neighbours with the same first expert ("), text)
+        XCTAssert(text.contains("co-activation, observed/random ratio over expert pairs: "), text)
     }
 
     func testBadInputNamesPlaceAndValue() {

@@ -1,0 +1,138 @@
+import CGSL
+
+/// How often neighbouring tokens take the same first expert in one layer: the "consecutive
+/// tokens" statistic of Mixtral (Jiang et al. 2024, "Mixtral of Experts", §5, arXiv 2401.04088),
+/// with the image analogue of routers-next B6: the 4-neighbours of the patch grid (each patch
+/// with its right and lower neighbour; the class token left out). Without a square patch grid
+/// (sequences, or no positions) the neighbours are consecutive tokens of a unit.
+///
+/// `agreement` = share of neighbour pairs, both with an expert, whose first experts (largest
+/// combine weight) are equal. Two baselines: `chance` = Σ_e f_e², the agreement of independent
+/// draws from the layer's own first-expert shares f over the paired tokens (Mixtral's 1/E when
+/// the load is uniform), and the within-unit permutation null — the first experts shuffled among
+/// the paired tokens of each image (or sequence), which keeps what each image routes where and
+/// breaks only which patch sits next to which: `permutationMean` its mean, `permutationP` =
+/// (1 + #{agreement* ≥ agreement})/(1 + B). Units are exchangeable under that null whatever the
+/// labels, so the test is exact (Good 2005, §3).
+public struct NeighbourAgreement: Codable, Sendable, Equatable {
+    /// The layer's block number.
+    public var layer: Int
+    /// "patch grid 7×7" or "consecutive tokens".
+    public var neighbours: String
+    /// Neighbour pairs in which both tokens have an expert.
+    public var pairs: Int
+    /// Share of those pairs with the same first expert.
+    @Nullable public var agreement: Double?
+    /// Σ_e f_e² over the paired tokens' first experts.
+    @Nullable public var chance: Double?
+    /// Mean agreement under the within-unit permutation.
+    @Nullable public var permutationMean: Double?
+    /// The permutation test's p (one-sided: agreement above the null), nil without permutations.
+    @Nullable public var permutationP: Double?
+    /// Permutations drawn.
+    public var permutations: Int
+
+    enum CodingKeys: String, CodingKey {
+        case layer, neighbours, pairs, agreement, chance, permutations
+        case permutationMean = "permutation_mean", permutationP = "permutation_p"
+    }
+}
+
+/// The neighbour pairs of a trace (token indices) and the units they are permuted within.
+struct NeighbourPairs {
+    var first: [Int32] = []
+    var second: [Int32] = []
+    /// For each unit, the tokens that take part in a pair.
+    var members: [[Int32]] = []
+    var description = "consecutive tokens"
+
+    /// Grid neighbours when every unit's positions 1…P form a square grid (P = g²), else
+    /// consecutive tokens of each unit.
+    init(positions: [Int32]?, unitStarts: [Int32]) {
+        let units = unitStarts.count - 1
+        let patches = positions.map { Int($0.max() ?? 0) } ?? 0
+        let side = Int(Double(patches).squareRoot().rounded())
+        let grid = positions != nil && patches >= 4 && side * side == patches
+        if grid { description = "patch grid \(side)×\(side)" }
+        var tokenAt = [Int32](repeating: -1, count: patches + 1)
+        for u in 0..<units {
+            let start = Int(unitStarts[u]), end = Int(unitStarts[u + 1])
+            var inUnit = Set<Int32>()
+            func pair(_ a: Int32, _ b: Int32) {
+                first.append(a)
+                second.append(b)
+                inUnit.insert(a)
+                inUnit.insert(b)
+            }
+            if grid, let positions {
+                for i in tokenAt.indices { tokenAt[i] = -1 }
+                for t in start..<end where positions[t] >= 1 { tokenAt[Int(positions[t])] = Int32(t) }
+                for p in 1...patches where tokenAt[p] >= 0 {
+                    let row = (p - 1) / side, column = (p - 1) % side
+                    if column + 1 < side, tokenAt[p + 1] >= 0 { pair(tokenAt[p], tokenAt[p + 1]) }
+                    if row + 1 < side, tokenAt[p + side] >= 0 { pair(tokenAt[p], tokenAt[p + side]) }
+                }
+            } else {
+                let skipsClassToken = positions != nil
+                for t in start..<(end - 1) where !(skipsClassToken && positions![t] == 0) {
+                    pair(Int32(t), Int32(t + 1))
+                }
+            }
+            members.append(inUnit.sorted())
+        }
+    }
+}
+
+/// The agreement of `top1` (each token's first expert, −1 for none) over `pairs`, with its
+/// baselines and a permutation test of `permutations` draws.
+func neighbourAgreement(layer: Int, top1: [Int32], pairs: NeighbourPairs, experts e: Int,
+                        permutations: Int, seed: UInt64) -> NeighbourAgreement {
+    func agreement(_ x: UnsafeBufferPointer<Int32>) -> (same: Int, pairs: Int) {
+        var same = 0, counted = 0
+        for i in pairs.first.indices {
+            let a = x[Int(pairs.first[i])], b = x[Int(pairs.second[i])]
+            guard a >= 0 && b >= 0 else { continue }
+            counted += 1
+            if a == b { same += 1 }
+        }
+        return (same, counted)
+    }
+    let observed = top1.withUnsafeBufferPointer(agreement)
+    var result = NeighbourAgreement(layer: layer, neighbours: pairs.description, pairs: observed.pairs, agreement: nil,
+                                    chance: nil, permutationMean: nil, permutationP: nil, permutations: 0)
+    guard observed.pairs > 0 else { return result }
+    let share = Double(observed.same) / Double(observed.pairs)
+    result.agreement = share
+    var counts = [Double](repeating: 0, count: e)
+    var members = 0.0
+    for unit in pairs.members {
+        for t in unit where top1[Int(t)] >= 0 {
+            counts[Int(top1[Int(t)])] += 1
+            members += 1
+        }
+    }
+    result.chance = counts.reduce(0) { $0 + ($1 / members) * ($1 / members) }
+    guard permutations > 0 else { return result }
+    let rng = GSLRandom(seed: seed, stream: 11)
+    var shuffled = top1
+    var buffer: [Int32] = []
+    var atLeast = 0, total = 0.0
+    for _ in 0..<permutations {
+        for unit in pairs.members where unit.count > 1 {
+            buffer.removeAll(keepingCapacity: true)
+            for t in unit { buffer.append(top1[Int(t)]) }
+            buffer.withUnsafeMutableBufferPointer {
+                gsl_ran_shuffle(rng.pointer, $0.baseAddress, $0.count, MemoryLayout<Int32>.stride)
+            }
+            for (i, t) in unit.enumerated() { shuffled[Int(t)] = buffer[i] }
+        }
+        let replicate = shuffled.withUnsafeBufferPointer(agreement)
+        let value = Double(replicate.same) / Double(max(replicate.pairs, 1))
+        total += value
+        if value >= share - 1e-12 { atLeast += 1 }
+    }
+    result.permutations = permutations
+    result.permutationMean = total / Double(permutations)
+    result.permutationP = Double(1 + atLeast) / Double(1 + permutations)
+    return result
+}
