@@ -138,7 +138,7 @@ public final class Trainer {
             throw InputError(file: path("epochs.jsonl"), message: "holds no epoch record although \(epoch) epochs are done")
         }
         let router = configuration.model.router
-        let resolved = try registry.resolvedOptions(name: router, options: configuration.model.routerOptions,
+        let resolved = try registry.resolvedOptions(name: router, options: configuration.model.effectiveRouterOptions(registry: registry),
                                                                  expertCount: configuration.model.experts)
         let totalImages = Double(step) * Double(configuration.batchSize)
         let summary = RunSummary(
@@ -258,7 +258,7 @@ public final class Trainer {
                             layers: [MoELayer]) -> StepRecord {
         var perExpert: [[Int]] = [], dropped: [Int] = [], cv: [Float] = []
         for layer in layers {
-            let plan = layer.plan
+            let plan = layer.plan.statisticsPlan   // a soft plan's record: one expert per token
             let loads = (0..<plan.expertCount).map { plan.load(ofExpert: $0) }
             perExpert.append(loads)
             dropped.append(plan.expertsPerToken().filter { $0 == 0 }.count)

@@ -16,4 +16,5 @@ let builtinRouters: [any Router.Type] = [
     TopKRouter.self,
     HashRouter.self,
     DeepSeekMoERouter.self,
+    SoftMoERouter.self,
 ]
