@@ -147,6 +147,8 @@ final class SoftMoERouterTests: XCTestCase {
              "router soft-moe: capacityFactor = 0.0 is not allowed; expected a finite number > 0 and ≤ 1000000"),
             (["capacityFactor": "-2.5"],
              "router soft-moe: capacityFactor = -2.5 is not allowed; expected a finite number > 0 and ≤ 1000000"),
+            (["capacityFactor": "nan", "tokensPerImage": "17"],
+             "router soft-moe: capacityFactor = nan is not allowed; expected capacityFactor = nan: expected a finite number"),
             (["tokensPerImage": "0"],
              "router soft-moe: tokensPerImage = 0 is not allowed; expected an integer from 1 to 1000000"),
             (["capacityFactor": "1000"],
