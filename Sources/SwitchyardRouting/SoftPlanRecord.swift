@@ -1,6 +1,11 @@
 import SwitchyardTensorCore
 
 extension RoutingPlan {
+    /// The rule of ``statisticsPlan`` for soft plans in words, as run summaries state it.
+    public static let softRecordRule = "soft plan: each token is recorded once per layer, at its expert of largest combine "
+        + "mass (the sum of its combine weights over that expert's slots), weighted by that mass; every expert "
+        + "computes p slots per image"
+
     /// The plan that step records, router facts, traces and statistics read: the plan itself when
     /// it is sparse; for a soft plan, a sparse record with exactly one assignment per token — the
     /// expert of largest combine mass m_te = Σ_{slots s of e} C[t, s] (first on ties), weighted by

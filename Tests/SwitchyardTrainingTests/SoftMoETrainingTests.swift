@@ -40,6 +40,8 @@ final class SoftMoETrainingTests: XCTestCase {
         // The model gave the router its tokens per image: p = round(17/4) = 4 slots per expert.
         XCTAssertEqual(a.routerOptions["tokensPerImage"], "17")
         XCTAssertEqual(a.routerTraits?["router.soft"], "true")
+        XCTAssertEqual(a.routingRecord, RoutingPlan.softRecordRule, "the summary states what the records count")
+        XCTAssertTrue(try String(contentsOfFile: root + "/a/summary.json", encoding: .utf8).contains("largest combine mass"))
         let trainer = try Trainer(configuration: configuration(), runDirectory: root + "/c", quiet: true)
         let router = try XCTUnwrap(trainer.model.moeLayers.first?.layer.router as? SoftMoERouter)
         XCTAssertEqual(router.slotsPerExpert, 4)

@@ -80,6 +80,7 @@ public final class SoftMoERouter: Router {
     private var phiHat = Tensor(shape: [0]), phiInverseNorm: [Float] = []
     private var scaledPhi = Tensor(shape: [0]), dLogits = Tensor(shape: [0]), dXHat = Tensor(shape: [0])
     private var dPhi = Tensor(shape: [0]), rowDot: [Float] = []
+    private var columnTop: [Float] = [], columnTotal: [Float] = [], columnDot: [Float] = []   // S each
 
     /// ε of the l2 normalisations (vmoe's).
     static let epsilon: Float = 1e-6
@@ -125,7 +126,10 @@ public final class SoftMoERouter: Router {
         for i in 0..<d * s { scaledPhi.pointer[i] = a * phiHat.pointer[i] }
         let logits = soft.combine.pointer
         gemm(.none, .none, m: n, n: s, k: d, a: xHat.pointer, lda: d, b: scaledPhi.pointer, ldb: s, c: logits, ldc: s)
-        Self.softmaxColumns(logits, into: soft.dispatch.pointer, width: s, groups: groups)
+        if columnTop.count != s {
+            columnTop = [Float](repeating: 0, count: s); columnTotal = columnTop; columnDot = columnTop
+        }
+        Self.softmaxColumns(logits, into: soft.dispatch.pointer, width: s, groups: groups, top: &columnTop, total: &columnTotal)
         softmaxRows(logits, into: logits, rows: n, width: s)
         plan.finish()
     }
@@ -156,8 +160,7 @@ public final class SoftMoERouter: Router {
 
     /// Softmax of each column of `logits` (rows × width) within each group of rows, max-subtracted.
     static func softmaxColumns(_ logits: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, width s: Int,
-                               groups: [Range<Int>]) {
-        var top = [Float](repeating: 0, count: s), total = [Float](repeating: 0, count: s)
+                               groups: [Range<Int>], top: inout [Float], total: inout [Float]) {
         for g in groups where !g.isEmpty {
             for j in 0..<s { top[j] = logits[g.lowerBound * s + j]; total[j] = 0 }
             for t in g { for j in 0..<s { top[j] = max(top[j], logits[t * s + j]) } }
@@ -177,7 +180,9 @@ public final class SoftMoERouter: Router {
         let dispatch = soft.dispatch.pointer
         // dL from the combine: the row softmax's backward; from the dispatch: the column softmax's.
         softmaxRowsBackward(output: soft.combine.pointer, dOutput: dc, dInput: dl, rows: n, width: s)
-        var dot = [Float](repeating: 0, count: s)
+        var dot: [Float] = []   // the S-value scratch, borrowed without a copy
+        swap(&dot, &columnDot)
+        defer { swap(&dot, &columnDot) }
         for g in soft.groups {
             for j in 0..<s { dot[j] = 0 }
             for t in g { for j in 0..<s { dot[j] += dd[t * s + j] * dispatch[t * s + j] } }
