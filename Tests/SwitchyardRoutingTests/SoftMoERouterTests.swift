@@ -133,6 +133,7 @@ final class SoftMoERouterTests: XCTestCase {
         let router = try makeRouter([:], experts: 4, width: 8)
         XCTAssertEqual(router.phi.value.shape, [8, 4 * 13])
         XCTAssertEqual(router.scale.value.array, [1])
+        XCTAssertEqual(try makeRouter(["initialScale": "10"]).scale.value.array, [10])
         // Φ ~ N(0, 1/d): its sample standard deviation is near 1/√8.
         let values = router.phi.value.array
         let std = (values.reduce(0) { $0 + $1 * $1 } / Float(values.count)).squareRoot()
@@ -149,6 +150,8 @@ final class SoftMoERouterTests: XCTestCase {
              "router soft-moe: capacityFactor = -2.5 is not allowed; expected a finite number > 0 and ≤ 1000000"),
             (["capacityFactor": "nan", "tokensPerImage": "17"],
              "router soft-moe: capacityFactor = nan is not allowed; expected capacityFactor = nan: expected a finite number"),
+            (["initialScale": "0"],
+             "router soft-moe: initialScale = 0.0 is not allowed; expected a finite number > 0 and ≤ 10000"),
             (["tokensPerImage": "0"],
              "router soft-moe: tokensPerImage = 0 is not allowed; expected an integer from 1 to 1000000"),
             (["capacityFactor": "1000"],

@@ -22,6 +22,8 @@ public final class SoftMoERouter: Router {
         /// m of p = round(m·c/E): the tokens per image (class token included). The model sets it
         /// to its own unless given; 50 is `fmnist-small`'s.
         public var tokensPerImage = 50
+        /// The scale's initial value (vmoe: 1).
+        public var initialScale: Float = 1
 
         /// vmoe's defaults: capacity factor 1.
         public init() {}
@@ -31,6 +33,7 @@ public final class SoftMoERouter: Router {
             "slotsPerExpert": "slots per expert p (0 = round(tokensPerImage·capacityFactor/E), at least 1)",
             "capacityFactor": "c of p = round(m·c/E) when slotsPerExpert is 0",
             "tokensPerImage": "m of p = round(m·c/E), class token included (set by the model)",
+            "initialScale": "initial value of the learnable logit scale (vmoe: 1; logits start as cosines in [−1, 1])",
         ]
 
         /// p in 0…4096, c finite in (0, 10⁶], m in 1…10⁶.
@@ -40,6 +43,8 @@ public final class SoftMoERouter: Router {
             try ExpertCapacity.validate(capacityFactor, router: "soft-moe", field: "capacityFactor")
             try requireRange(tokensPerImage >= 1 && tokensPerImage <= 1_000_000, "soft-moe", "tokensPerImage",
                              tokensPerImage, "an integer from 1 to 1000000")
+            try requireRange(initialScale.isFinite && initialScale > 0 && initialScale <= 1e4, "soft-moe", "initialScale",
+                             initialScale, "a finite number > 0 and ≤ 10000")
             let p = slots(expertCount: expertCount)
             try requireRange(p <= 4096, "soft-moe", "capacityFactor", capacityFactor,
                              "a factor giving at most 4096 slots per expert (gives \(p))")
@@ -66,7 +71,7 @@ public final class SoftMoERouter: Router {
     public let slotsPerExpert: Int
     /// Φ, d × (E·p), one column per slot (expert-major).
     public let phi: Parameter
-    /// The learnable scale of the logits (one value, initialised to 1).
+    /// The learnable scale of the logits (one value, initialised to `initialScale`, 1 by default).
     public let scale: Parameter
     /// Φ and the scale.
     public var parameters: [Parameter] { [phi, scale] }
@@ -86,7 +91,7 @@ public final class SoftMoERouter: Router {
     static let epsilon: Float = 1e-6
 
     /// A Soft MoE router for width `modelWidth`: Φ ~ N(0, 1/d) (LeCun normal, untruncated; the
-    /// normalisation makes the forward independent of Φ's scale), scale = 1.
+    /// normalisation makes the forward independent of Φ's scale), scale = `initialScale`.
     public init(configuration: Configuration, modelWidth: Int, expertCount: Int, rng: inout SeededRNG) {
         self.configuration = configuration
         self.expertCount = expertCount
@@ -95,7 +100,7 @@ public final class SoftMoERouter: Router {
         phi = Parameter(name: "phi", shape: [modelWidth, expertCount * slotsPerExpert], decays: true)
         rng.fillGaussian(phi.value.pointer, count: phi.count, std: 1 / Float(modelWidth).squareRoot())
         scale = Parameter(name: "scale", shape: [1], decays: false)
-        scale.value.pointer[0] = 1
+        scale.value.pointer[0] = configuration.initialScale
     }
 
     /// The routing groups: one per image, or all tokens when they are not images.
