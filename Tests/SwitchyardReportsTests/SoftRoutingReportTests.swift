@@ -35,5 +35,15 @@ final class SoftRoutingReportTests: XCTestCase {
         XCTAssertTrue(md.contains("Not simulated: the simulator moves tokens"))
         XCTAssertFalse(md.contains("charts/compute-per-token.svg"), "no experts-per-token histogram")
         XCTAssertFalse(md.contains("| D | placement |"), "no cost table")
+
+        // Beside a sparse run: the soft run is not ranked for balance, and not cost-simulated.
+        var sparse = c
+        sparse.model.router = "switch"
+        try Trainer(configuration: sparse, runDirectory: root + "/switch", quiet: true).run()
+        let other = try RunReport.load(run: root + "/switch", options: AnalysisOptions(bootstrapResamples: 20, permutations: 20, seed: 1))
+        let comparison = ComparisonReport(runs: [report, other])
+        XCTAssertTrue(comparison.findings().contains { $0.hasPrefix("soft-moe routes softly") }, "\(comparison.findings())")
+        XCTAssertFalse(comparison.findings().contains { $0.hasPrefix("Most balanced load") })
+        XCTAssertTrue(comparison.document().markdown.contains("soft-moe is not simulated (n/a)"))
     }
 }
