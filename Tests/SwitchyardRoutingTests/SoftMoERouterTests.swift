@@ -22,7 +22,7 @@ final class SoftMoERouterTests: XCTestCase {
     }
 
     /// L = Σ A∘D + Σ B∘C (A or B zero to isolate a path): dL/dx, dL/dΦ and dL/dscale against
-    /// central differences.
+    /// central differences. The scale is one value: its check is exact, not sampled.
     func checkGradients(dispatchWeight: Float, combineWeight: Float, label: String,
                         file: StaticString = #filePath, line: UInt = #line) throws {
         let router = try makeRouter(["slotsPerExpert": "2"])
@@ -47,13 +47,15 @@ final class SoftMoERouterTests: XCTestCase {
         for p in router.parameters { p.gradient.zero() }
         let dx = Tensor(shape: [n, d])
         router.backward(plan: plan, dWeights: [], auxiliaryLossScale: 1, input: x.pointer, dInput: dx.pointer)
+        // Norm-wise over the sampled coordinates (robust to Float32 rounding where a gradient is tiny;
+        // a dropped term of either normalisation gives 0.2–1).
         let inputError = GradientCheck.maxRelativeError(values: x.pointer, count: x.count, analytic: dx.array,
-                                                        sample: 60, step: 1e-3, loss: loss)
-        XCTAssertLessThan(inputError, 2e-2, "\(label): dL/dx", file: file, line: line)
+                                                        sample: 60, normwise: true, loss: loss)
+        XCTAssertLessThan(inputError, 1e-2, "\(label): dL/dx", file: file, line: line)
         for p in router.parameters {
             let error = GradientCheck.maxRelativeError(values: p.value.pointer, count: p.count, analytic: p.gradient.array,
-                                                       sample: 60, step: 1e-3, loss: loss)
-            XCTAssertLessThan(error, 2e-2, "\(label): dL/d\(p.name)", file: file, line: line)
+                                                       sample: 60, normwise: true, loss: loss)
+            XCTAssertLessThan(error, 1e-2, "\(label): dL/d\(p.name)", file: file, line: line)
         }
         XCTAssertNotEqual(router.scale.gradient.pointer[0], 0, "\(label): the scale gets a gradient")
     }
