@@ -214,6 +214,10 @@ public enum RoutingBenchmark {
         guard registry.entry(named: grid.router) != nil else {
             throw BenchmarkError("no router named '\(grid.router)'; routers: \(registry.all.map(\.name).joined(separator: ", "))")
         }
+        if (try? registry.describe(name: grid.router, options: grid.routerOptions, expertCount: 4))?.traits.soft == true {
+            throw BenchmarkError("router \(grid.router) returns soft plans (trait soft), which have no token dispatch and "
+                                 + "combine for this benchmark to time; `switchyard bench train` times it in the model")
+        }
         guard !grid.tokens.isEmpty, grid.tokens.allSatisfy({ $0 >= 1 && $0 <= 100_000_000 }) else {
             throw BenchmarkError("--tokens needs one or more counts from 1 to 100000000, got \(grid.tokens)")
         }

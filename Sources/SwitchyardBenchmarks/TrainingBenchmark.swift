@@ -226,7 +226,7 @@ public enum TrainingBenchmark {
         let medianRate = median(stepSeconds.map { Double(batch) / $0 })
         let meanRate = Double(batch * steps) / stepSeconds.reduce(0, +)
         let gflops = flops.training * medianRate / 1e9
-        let resolved = try RouterRegistry.shared.resolvedOptions(name: m.router, options: m.routerOptions,
+        let resolved = try RouterRegistry.shared.resolvedOptions(name: m.router, options: m.effectiveRouterOptions(),
                                                                  expertCount: m.experts)
         return Result(
             preset: configuration.preset, router: m.router,

@@ -95,6 +95,11 @@ struct SimulateCommand: ParsableCommand {
                                         model: model, groupDetail: groupDetail)
         try options.validate()
         let trace = try TraceLoader.load(input, expertCount: experts)
+        if trace.metadata["router.soft"] == "true" {
+            throw InputError(file: input, message: "holds a soft router's trace (metadata router.soft): its records are each "
+                             + "token's expert of largest combine mass, not token dispatch, and its experts each process p slots "
+                             + "per image (balanced by construction); simulate models token dispatch (docs/routers.md, soft-moe)")
+        }
         let groups = try DispatchGroups(trace, groupTokens: groupTokens)
         let started = Date()
         let chosen: ExpertPlacement

@@ -7,12 +7,15 @@ extension ComparisonReport {
     func costSection(_ b: inout ReportBuilder) {
         let devices = Array(Set(groups.flatMap { $0.runs.flatMap { $0.cost?.rows.map(\.devices) ?? [] } })).sorted()
         guard !devices.isEmpty else { return }
+        let soft = groups.filter { g in g.runs.contains { $0.analysis?.metadata["router.soft"] == "true" } }
         b.heading(2, "Cost under expert parallelism")
         b.paragraph("Each group's test-set routing simulated on D devices as in the run reports (docs/expert-parallel.md): "
                     + "straggler factor = the busiest device's rows / the mean per dispatch step, step time = the busiest "
                     + "device's expert compute plus both all-to-alls summed over the MoE layers, for each run's model sizes on "
                     + "the simulator's default machine; an estimate, not a measurement. Means over the group's runs; drops are "
-                    + "the same under both placements (they depend on the experts' loads only).")
+                    + "the same under both placements (they depend on the experts' loads only)."
+                    + (soft.isEmpty ? "" : " \(ReportFormat.list(soft.map(\.label))) \(soft.count == 1 ? "is" : "are") not "
+                       + "simulated (n/a): a soft layer moves slots, not tokens (docs/routers.md, soft-moe)."))
         func mean(_ g: RunGroup, _ d: Int, _ kind: ExpertPlacement.Kind, _ value: (CostSweep.Row) -> Double?) -> Double? {
             let v = g.runs.compactMap { $0.cost?.rows.first { $0.devices == d && $0.placement == kind }.flatMap(value) }
                 .filter(\.isFinite)

@@ -314,8 +314,17 @@ public struct ComparisonReport: Sendable {
         }
         let cv = Self.metric("load CV")
         let routed = groups.filter { g in g.runs.contains { ($0.analysis?.expertCount ?? 1) > 1 } }
-        if let balanced = routed.min(by: { (mean(cv, $0) ?? .infinity) < (mean(cv, $1) ?? .infinity) }),
-           let worst = routed.max(by: { (mean(cv, $0) ?? -1) < (mean(cv, $1) ?? -1) }), routed.count > 1 {
+        // A soft router's load column counts each token's expert of largest combine mass; its
+        // experts' computed load is equal by construction, so it is not ranked with the others.
+        let soft = routed.filter { g in g.runs.contains { $0.analysis?.metadata["router.soft"] == "true" } }
+        if !soft.isEmpty {
+            out.append("\(ReportFormat.list(soft.map(\.label))) \(soft.count == 1 ? "routes" : "route") softly: every expert computes "
+                       + "the same p slots per image, and the load columns count each token at its expert of largest combine mass "
+                       + "(left out of the balance ranking).")
+        }
+        let ranked = routed.filter { g in !soft.contains { $0.label == g.label } }
+        if let balanced = ranked.min(by: { (mean(cv, $0) ?? .infinity) < (mean(cv, $1) ?? .infinity) }),
+           let worst = ranked.max(by: { (mean(cv, $0) ?? -1) < (mean(cv, $1) ?? -1) }), ranked.count > 1 {
             out.append("Most balanced load: \(balanced.label) (CV \(ReportFormat.number(mean(cv, balanced)))); least: "
                        + "\(worst.label) (CV \(ReportFormat.number(mean(cv, worst)))).")
         }

@@ -15,6 +15,14 @@ extension RunReport {
 
     /// "Cost under expert parallelism": straggler factor, drops and step time versus D.
     func costSection(_ b: inout ReportBuilder) {
+        if isSoftRouting {
+            b.heading(2, "Cost under expert parallelism")
+            b.paragraph("Not simulated: the simulator moves tokens to the experts that took them, while a soft router's "
+                        + "experts each process p slots per image (balanced by construction) built from all of the image's "
+                        + "tokens, so the trace's records (each token's expert of largest combine mass) do not describe the "
+                        + "traffic or the compute.")
+            return
+        }
         guard let cost else { return }
         b.heading(2, "Cost under expert parallelism")
         let m = cost.model

@@ -67,9 +67,18 @@ extension RunReport {
                     $0.fixedLabel.map { " " + $0 }
                         ?? ", 95% interval [\(ReportFormat.number($0.lower)), \(ReportFormat.number($0.upper))]"
                 } ?? ""
-                out.append("\(which); the most imbalanced is \(worst.scope) with CV \(ReportFormat.number(worst.headlineCV))\(interval) "
-                           + "(bias-corrected): its busiest expert takes \(ReportFormat.percent(worst.headlineMaxVio, 1)) more "
-                           + "than the mean.")
+                if a.metadata["router.soft"] == "true" {
+                    // A soft router's experts all compute p slots per image; the load is of the record.
+                    out.append("Soft routing: every expert computes the same number of slots per image by construction. "
+                               + "Counting each token at its expert of largest combine mass, \(which.prefix(1).lowercased() + which.dropFirst()); "
+                               + "the most uneven is \(worst.scope) with CV \(ReportFormat.number(worst.headlineCV))\(interval) "
+                               + "(bias-corrected): its most-favoured expert is the largest-mass expert of "
+                               + "\(ReportFormat.percent(worst.headlineMaxVio, 1)) more tokens than the mean.")
+                } else {
+                    out.append("\(which); the most imbalanced is \(worst.scope) with CV \(ReportFormat.number(worst.headlineCV))\(interval) "
+                               + "(bias-corrected): its busiest expert takes \(ReportFormat.percent(worst.headlineMaxVio, 1)) more "
+                               + "than the mean.")
+                }
             }
         }
         let unused = a.layers.flatMap { s in s.load.unusedExperts.map { "expert \($0) of \(s.scope)" } }
@@ -144,6 +153,12 @@ extension RunReport {
     private func computeFindings(_ a: TraceAnalysis, names: [String]) -> [String] {
         var out: [String] = []
         let h = a.overall.heterogeneity
+        if a.metadata["router.soft"] == "true" {
+            out.append("Soft routing: every token reaches all \(a.expertCount) experts in each of the \(a.layerCount) MoE layers "
+                       + "through the slots, so compute per token is the same for every token (the trace records one expert "
+                       + "per token, its expert of largest combine mass).")
+            return out
+        }
         let used = h.computePerToken.histogram.indices.filter { h.computePerToken.histogram[$0] > 0 }
         if let lo = used.first, let hi = used.last {
             if lo == hi {

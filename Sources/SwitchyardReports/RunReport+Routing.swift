@@ -16,7 +16,10 @@ extension RunReport {
                     + (a.tokensAreClustered
                        ? "the χ² test of uniform counts is left out: it assumes independent tokens, and this trace's "
                          + "tokens come in \(a.resampling.unit == "images" ? "images" : "batches") (docs/statistics.md)."
-                       : "χ² p tests the counts against a uniform spread, assuming independent tokens (docs/statistics.md)."))
+                       : "χ² p tests the counts against a uniform spread, assuming independent tokens (docs/statistics.md).")
+                    + (isSoftRouting ? " Soft router: every expert computes the same p slots per image, so the computed load is "
+                       + "equal by construction; the counts here are of each token's expert of largest combine mass "
+                       + "(docs/routers.md, soft-moe)." : ""))
         let chi = !a.tokensAreClustered
         let header = ["scope", "assignments", "CV", "Gini", "MaxVio", "max/mean", "entropy / ln E"] + (chi ? ["χ² p"] : [])
             + ["unused experts", "tokens without expert", "first choice not taken", "capacity used"]
@@ -118,6 +121,13 @@ extension RunReport {
     /// Experts per token and compute per token, with the test of differences between classes.
     func computeSection(_ b: inout ReportBuilder, _ a: TraceAnalysis) {
         b.heading(2, "Compute per token")
+        if isSoftRouting {
+            b.paragraph("Soft router: every token reaches all \(a.expertCount) experts in each of the \(a.layerCount) MoE "
+                        + "layers through the slots (each slot mixes all tokens of its image), so every token receives the "
+                        + "same compute. The trace's one record per token (its expert of largest combine mass) does not "
+                        + "measure compute, so no histogram is given.")
+            return
+        }
         b.paragraph("How many experts process each token: per layer, and summed over the \(a.layerCount) MoE layers "
                     + "(the compute a token receives). Token-choice routers give every token the same number unless "
                     + "tokens are dropped; Expert Choice gives 0, 1 or many.")

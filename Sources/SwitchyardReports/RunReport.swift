@@ -64,7 +64,8 @@ public struct RunReport: Sendable {
             o.source = last.path
             let trace = try TraceLoader.load(last.path)
             analysis = try analyze(trace: trace, options: o)
-            cost = try costSweep(trace, run.configuration)
+            // The simulator moves tokens to experts; a soft router moves slots (see costSection).
+            cost = trace.metadata["router.soft"] == "true" ? nil : try costSweep(trace, run.configuration)
             var previous: (epoch: Int, trace: RoutingTrace)?
             for entry in traces {
                 let trace = try TraceLoader.load(entry.path)
@@ -78,6 +79,10 @@ public struct RunReport: Sendable {
         }
         return RunReport(run: run, analysis: analysis, analysedEpoch: traces.last?.epoch, stability: stability, cost: cost)
     }
+
+    /// True when the analysed trace comes from a soft router (trait `router.soft`): its records are
+    /// each token's expert of largest combine mass, not what the experts computed.
+    var isSoftRouting: Bool { analysis?.metadata["router.soft"] == "true" }
 
     /// The class names of the run (from its summary, else from the trace, else numbers).
     var classNames: [String] {

@@ -120,6 +120,11 @@ public final class RouterRegistry: @unchecked Sendable {
             if let unknown = overrides.first(where: { R.Configuration.optionHelp[$0.path] == nil }) {
                 throw RouterConfigurationError(router: R.name, field: unknown.path, value: "", allowed: error.message)
             }
+            // A value the message names is the one at fault (not the others given with it, such as a
+            // model-supplied tokensPerImage).
+            if let named = overrides.first(where: { error.message.hasPrefix("\($0.path) = ") }) {
+                throw RouterConfigurationError(router: R.name, field: named.path, value: named.text, allowed: error.message)
+            }
             throw RouterConfigurationError(router: R.name, field: overrides.map(\.path).joined(separator: ", "),
                                            value: overrides.map(\.text).joined(separator: ", "),
                                            allowed: error.message)

@@ -23,15 +23,33 @@ public struct RouterTraits: Codable, Equatable, Sendable {
     /// The router reads the labels of its routing group (``RoutingContext/labels``): an oracle
     /// baseline, which reports mark; a learned router never declares it.
     public var readsLabels: Bool
+    /// The router returns soft plans (``RoutingPlan/soft``, Soft MoE): every token reaches every
+    /// expert through weighted slots. Statistics, step records and traces then record each token's
+    /// expert of largest combine mass (``RoutingPlan/statisticsPlan``), so `chooser` and `k`
+    /// describe that record (tokens, 1).
+    public var soft: Bool
 
     /// Traits; the defaults describe a top-1 token-choice router.
     public init(chooser: Chooser = .tokens, k: Double? = 1, fillsEveryExpert: Bool = false,
-                expertsPerTokenVary: Bool = false, readsLabels: Bool = false) {
+                expertsPerTokenVary: Bool = false, readsLabels: Bool = false, soft: Bool = false) {
         self.chooser = chooser
         self.k = k
         self.fillsEveryExpert = fillsEveryExpert
         self.expertsPerTokenVary = expertsPerTokenVary
         self.readsLabels = readsLabels
+        self.soft = soft
+    }
+
+    private enum CodingKeys: String, CodingKey { case chooser, k, fillsEveryExpert, expertsPerTokenVary, readsLabels, soft }
+
+    /// Decodes traits; `soft` is false when absent (traits written before it existed).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(chooser: try c.decode(Chooser.self, forKey: .chooser), k: try c.decodeIfPresent(Double.self, forKey: .k),
+                  fillsEveryExpert: try c.decode(Bool.self, forKey: .fillsEveryExpert),
+                  expertsPerTokenVary: try c.decode(Bool.self, forKey: .expertsPerTokenVary),
+                  readsLabels: try c.decode(Bool.self, forKey: .readsLabels),
+                  soft: try c.decodeIfPresent(Bool.self, forKey: .soft) ?? false)
     }
 
     /// The traits as trace metadata (`router.chooser`, `router.k`, …), the form traces store.
@@ -41,6 +59,7 @@ public struct RouterTraits: Codable, Equatable, Sendable {
                  "router.expertsPerTokenVary": String(expertsPerTokenVary),
                  "router.readsLabels": String(readsLabels)]
         if let k { m["router.k"] = String(k) }
+        if soft { m["router.soft"] = "true" }   // only when set: other routers' metadata is unchanged
         return m
     }
 
@@ -51,11 +70,13 @@ public struct RouterTraits: Codable, Equatable, Sendable {
               let fills = metadata["router.fillsEveryExpert"].flatMap(Bool.init),
               let vary = metadata["router.expertsPerTokenVary"].flatMap(Bool.init) else { return nil }
         self.init(chooser: c, k: metadata["router.k"].flatMap(Double.init), fillsEveryExpert: fills,
-                  expertsPerTokenVary: vary, readsLabels: metadata["router.readsLabels"].flatMap(Bool.init) ?? false)
+                  expertsPerTokenVary: vary, readsLabels: metadata["router.readsLabels"].flatMap(Bool.init) ?? false,
+                  soft: metadata["router.soft"].flatMap(Bool.init) ?? false)
     }
 
     /// One line for `switchyard routers`.
     public var summary: String {
+        if soft { return "soft: every token reaches every expert through weighted slots; statistics record each token's largest-combine-mass expert (one per token)" }
         var parts = [chooser == .tokens ? "tokens choose experts" : "experts choose tokens"]
         if let k { parts.append(chooser == .tokens ? "k = \(k.formatted) per token" : "c = \(k.formatted) experts per token on average") }
         if expertsPerTokenVary { parts.append("experts per token vary") }

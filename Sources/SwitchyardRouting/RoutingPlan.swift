@@ -47,6 +47,9 @@ public final class RoutingPlan: @unchecked Sendable {
     /// or nil for a sparse plan. Set with ``makeSoft(slotsPerExpert:groups:)``.
     public private(set) var soft: SoftDispatch?
     private var softStorage: SoftDispatch?
+    /// The sparse record of a soft plan (``statisticsPlan``), rebuilt after each reset.
+    var softRecord: RoutingPlan?
+    var softRecordIsCurrent = false
 
     /// The token index of ``withTokenIndex(_:)``: `tokenOffsets[t] ..< tokenOffsets[t + 1]` are
     /// the positions in `tokenEntries` of token t's assignments, in increasing order.
@@ -72,6 +75,7 @@ public final class RoutingPlan: @unchecked Sendable {
         auxiliaryTerms.removeAll(keepingCapacity: true)
         scalars.removeAll(keepingCapacity: true)
         soft = nil
+        softRecordIsCurrent = false
     }
 
     /// Makes this a soft plan of `slotsPerExpert` slots per expert for the routing groups

@@ -21,11 +21,13 @@ public struct LayerRoutingFacts: Sendable {
         self.plan = plan
     }
 
-    /// The facts of `plan` for MoE layer `layer`.
+    /// The facts of `plan` for MoE layer `layer` (loads and drops from its
+    /// ``RoutingPlan/statisticsPlan``: a soft plan's record).
     public init(layer: Int, plan: RoutingPlan) {
-        let loads = (0..<plan.expertCount).map { plan.load(ofExpert: $0) }
+        let record = plan.statisticsPlan
+        let loads = (0..<record.expertCount).map { record.load(ofExpert: $0) }
         self.init(layer: layer, tokensPerExpert: loads,
-                  droppedTokens: plan.expertsPerToken().reduce(0) { $0 + ($1 == 0 ? 1 : 0) },
+                  droppedTokens: record.expertsPerToken().reduce(0) { $0 + ($1 == 0 ? 1 : 0) },
                   tokenCount: plan.tokenCount, plan: plan)
     }
 }

@@ -56,6 +56,11 @@ extension TraceAnalysis {
         note += "; plug-in values in --json"
         if tokensAreClustered { note += "; χ² tests left out (they assume independent tokens; this trace has \(resampling.unit == "images" ? "images" : "routing groups"))" }
         lines.append(note)
+        if metadata["router.soft"] == "true" {
+            lines.append("Soft router: every token reaches every expert through p slots per expert and image (slot loads "
+                         + "equal by construction); the loads, affinity and experts/token below are of each token's expert "
+                         + "of largest combine mass, one per token")
+        }
         for scope in layers + [overall] {
             lines.append("")
             lines += scope.summaryLines(showChiSquare: !tokensAreClustered)

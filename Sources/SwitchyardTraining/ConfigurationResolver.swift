@@ -1,6 +1,7 @@
 import SwitchyardFileIO
 import Foundation
 import SwitchyardRouting
+import SwitchyardVisionTransformer
 
 /// Builds a run's configuration from a preset (or a saved `config.json`) and command-line
 /// settings, and validates it before any work starts.
@@ -47,7 +48,7 @@ public enum ConfigurationResolver {
         try configuration.validate()
         do {
             _ = try RouterRegistry.shared.resolvedOptions(name: configuration.model.router,
-                                                          options: configuration.model.routerOptions,
+                                                          options: configuration.model.effectiveRouterOptions(),
                                                           expertCount: configuration.model.experts)
         } catch let error as RouterConfigurationError {
             let field = error.field == "name" ? "model.router"

@@ -96,4 +96,7 @@ public struct RunSummary: Codable, Equatable, Sendable {
     public var routerState: [String: [Float]]?
     /// The router's traits (see `RouterTraits`), absent in summaries of older runs.
     public var routerTraits: [String: String]?
+    /// For a soft router (trait `soft`), what its step records and traces count as its
+    /// assignments (``RoutingPlan/softRecordRule``); absent for other routers.
+    public var routingRecord: String? = nil
 }

@@ -49,7 +49,7 @@ public final class TraceRecorder {
                 positions.append(Int32(p))
             }
         }
-        for (l, plan) in plans.enumerated() {
+        for (l, plan) in plans.map(\.statisticsPlan).enumerated() {   // a soft plan's record
             precondition(plan.tokenCount == n, "plan has \(plan.tokenCount) tokens, batch has \(n)")
             append(plan: plan, to: &layers[l], tokens: n)
         }

@@ -138,7 +138,7 @@ public final class Trainer {
             throw InputError(file: path("epochs.jsonl"), message: "holds no epoch record although \(epoch) epochs are done")
         }
         let router = configuration.model.router
-        let resolved = try registry.resolvedOptions(name: router, options: configuration.model.routerOptions,
+        let resolved = try registry.resolvedOptions(name: router, options: configuration.model.effectiveRouterOptions(registry: registry),
                                                                  expertCount: configuration.model.experts)
         let totalImages = Double(step) * Double(configuration.batchSize)
         let summary = RunSummary(
@@ -149,7 +149,8 @@ public final class Trainer {
             trainSeconds: trainSeconds, imagesPerSecond: trainSeconds > 0 ? totalImages / trainSeconds : 0,
             threads: configuration.threads, blasKernels: BLASKernels.summary,
             routerState: routerStates.isEmpty ? nil : Dictionary(routerStates.map { ($0.name, $0.state.values) }) { a, _ in a },
-            routerTraits: model.moeLayers.first?.layer.router.traits.metadata)
+            routerTraits: model.moeLayers.first?.layer.router.traits.metadata,
+            routingRecord: model.moeLayers.first?.layer.router.traits.soft == true ? RoutingPlan.softRecordRule : nil)
         try AtomicFile.write(encoder.encode(summary), to: path("summary.json"))
         progress.message(String(format: "test accuracy %.2f%% after %d epochs; run written to %@",
                                 final.testAccuracy * 100, epoch, runDirectory))
@@ -258,7 +259,7 @@ public final class Trainer {
                             layers: [MoELayer]) -> StepRecord {
         var perExpert: [[Int]] = [], dropped: [Int] = [], cv: [Float] = []
         for layer in layers {
-            let plan = layer.plan
+            let plan = layer.plan.statisticsPlan   // a soft plan's record: one expert per token
             let loads = (0..<plan.expertCount).map { plan.load(ofExpert: $0) }
             perExpert.append(loads)
             dropped.append(plan.expertsPerToken().filter { $0 == 0 }.count)

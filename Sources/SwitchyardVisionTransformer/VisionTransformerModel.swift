@@ -43,7 +43,7 @@ public final class VisionTransformerModel: Layer {
         for b in 0..<c.depth {
             let router: any Router
             if c.isMoEBlock(b) {
-                router = try registry.makeRouter(name: c.router, options: c.routerOptions, modelWidth: c.width,
+                router = try registry.makeRouter(name: c.router, options: c.effectiveRouterOptions(registry: registry), modelWidth: c.width,
                                                  expertCount: c.experts, rng: &rng)
             } else {
                 router = DenseRouter(configuration: .init(), modelWidth: c.width, expertCount: 1, rng: &rng)

@@ -152,6 +152,15 @@ final class BenchmarksTests: XCTestCase {
         XCTAssertTrue(big > 11_000_000_000 && big < 13_000_000_000, "\(big)")
     }
 
+    func testRoutingBenchmarkRefusesSoftRoutersByTrait() {
+        let grid = RoutingBenchmark.Grid(router: "soft-moe", tokens: [34], width: 8, experts: [4], ks: [1],
+                                         repetitions: 1, roundSeconds: 0)
+        XCTAssertThrowsError(try RoutingBenchmark.run(grid)) {
+            XCTAssertEqual(String(describing: $0), "router soft-moe returns soft plans (trait soft), which have no token "
+                           + "dispatch and combine for this benchmark to time; `switchyard bench train` times it in the model")
+        }
+    }
+
     func testGEMMLogRecordsEveryCallFromEveryThreadAndReplaysThem() {
         ComputeThreads.count = 2
         defer { ComputeThreads.count = 1 }

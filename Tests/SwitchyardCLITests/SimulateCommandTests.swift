@@ -53,6 +53,16 @@ final class SimulateCommandTests: XCTestCase {
         try run(["simulate", fixture, "--devices", "2", "--placement", root + "/placement.json", "--json", root + "/again.json"])
     }
 
+    func testASoftRoutersTraceIsRefused() throws {
+        var trace = try TraceLoader.load(fixture)
+        trace.metadata["router.soft"] = "true"
+        try RoutingTraceFile.write(trace, to: root + "/soft.sytrace")
+        XCTAssertThrowsError(try run(["simulate", root + "/soft.sytrace", "--devices", "2", "--json", root + "/sim.json"])) {
+            XCTAssertTrue(String(describing: $0).contains("holds a soft router's trace (metadata router.soft)"), "\($0)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/sim.json"))
+    }
+
     func testBadInputIsAnInputErrorAndWritesNothing() throws {
         let out = root + "/out.json"
         let bad = root + "/bad.json"

@@ -276,4 +276,34 @@ final class SoftDispatchTests: XCTestCase {
         let moe = MoELayer(name: "mlp", width: d, hidden: hidden, router: router, shared: 1, sharedGate: .sigmoid, rng: &rng)
         checkGradients(moe, tokens: 16, context: context(imagesPerGroup: 2), label: "soft plan + shared expert")
     }
+
+    func testGradientsThroughTheSoftMoERouterInTheLayer() {
+        // 16 tokens = 4 images of 4; soft-moe routes image by image whatever the routing group.
+        for (imagesPerGroup, p) in [(0, 1), (2, 2)] {
+            var configuration = SoftMoERouter.Configuration()
+            configuration.slotsPerExpert = p
+            let moe = softLayer(SoftMoERouter.self, configuration)
+            (moe.router as! SoftMoERouter).scale.value.pointer[0] = 3
+            checkGradients(moe, tokens: 16, context: context(imagesPerGroup: imagesPerGroup),
+                           label: "soft-moe p \(p); imagesPerGroup \(imagesPerGroup)")
+        }
+    }
+
+    func testSoftMoEKeepsImagesApart() throws {
+        // Image 0's tokens change; images 1 and 2 get the same outputs bit for bit, even in one routing group.
+        var configuration = SoftMoERouter.Configuration()
+        configuration.slotsPerExpert = 2
+        let moe = softLayer(SoftMoERouter.self, configuration)
+        var rng = SeededRNG(seed: 6)
+        let n = 12, x = Tensor(shape: [n, d])
+        rng.fillGaussian(x.pointer, count: x.count, std: 2)
+        let before = try moe.forward(x.pointer, tokenCount: n, context: context(imagesPerGroup: 0), rng: &rng)
+        let first = Array(UnsafeBufferPointer(start: before, count: n * d))
+        XCTAssertEqual(moe.plan.soft?.groups, [0..<4, 4..<8, 8..<12])
+        for i in 0..<4 * d { x.pointer[i] *= -1.5 }
+        let after = try moe.forward(x.pointer, tokenCount: n, context: context(imagesPerGroup: 0), rng: &rng)
+        let second = Array(UnsafeBufferPointer(start: after, count: n * d))
+        XCTAssertNotEqual(Array(first[0..<4 * d]), Array(second[0..<4 * d]))
+        XCTAssertEqual(Array(first[4 * d ..< n * d]), Array(second[4 * d ..< n * d]))
+    }
 }

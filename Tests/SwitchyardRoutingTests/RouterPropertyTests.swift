@@ -190,6 +190,8 @@ final class RouterPropertyTests: XCTestCase {
                 XCTAssertEqual(a.weights, b.weights, entry.name)
                 XCTAssertEqual(a.expertOffsets, b.expertOffsets, entry.name)
                 XCTAssertEqual(a.auxiliaryLoss, b.auxiliaryLoss, entry.name)
+                XCTAssertEqual(a.soft?.dispatch.array, b.soft?.dispatch.array, entry.name)
+                XCTAssertEqual(a.soft?.combine.array, b.soft?.combine.array, entry.name)
             }
         }
     }

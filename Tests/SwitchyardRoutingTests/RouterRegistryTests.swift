@@ -6,7 +6,8 @@ final class RouterRegistryTests: XCTestCase {
     func testEveryBuiltinRouterIsRegisteredAndBuildable() throws {
         let names = RouterRegistry.shared.all.map(\.name)
         XCTAssertEqual(names, ["dense", "random-token", "random-batch", "noisy-top-k", "switch", "expert-choice", "top-2",
-                               "loss-free", "top-p", "sinkhorn", "remoe", "top-k", "hash", "deepseek-moe", "base", "xmoe"])
+                               "loss-free", "top-p", "sinkhorn", "remoe", "top-k", "hash", "deepseek-moe", "base", "xmoe",
+                               "soft-moe"])
         for name in names {
             var rng = SeededRNG(seed: 0)
             let router = try RouterRegistry.shared.makeRouter(name: name, modelWidth: 8, expertCount: 4, rng: &rng)

@@ -127,6 +127,8 @@ final class RouterToolkitTests: XCTestCase {
                          rng: &s2, plan: p2)
             XCTAssertEqual(p1.tokens, p2.tokens, entry.name)
             XCTAssertEqual(p1.weights, p2.weights, entry.name)
+            XCTAssertEqual(p1.soft?.dispatch.array, p2.soft?.dispatch.array, entry.name)
+            XCTAssertEqual(p1.soft?.combine.array, p2.soft?.combine.array, entry.name)
         }
     }
 

@@ -134,7 +134,7 @@ final class SweepSpecTests: XCTestCase {
         XCTAssertEqual(error("preset: tiny\nset:\n  data.flip: maybe\n"),
                        "spec.yaml: line 3: data.flip = maybe: expected true or false")
         XCTAssertEqual(error("preset: tiny\ngrid:\n  model.router: [switch, no-such-router]\n"),
-                       "spec.yaml: line 3: model.router: router no-such-router: name = no-such-router is not allowed; expected one of: dense, random-token, random-batch, noisy-top-k, switch, expert-choice, top-2, loss-free, top-p, sinkhorn, remoe, top-k, hash, deepseek-moe, base, xmoe")
+                       "spec.yaml: line 3: model.router: router no-such-router: name = no-such-router is not allowed; expected one of: dense, random-token, random-batch, noisy-top-k, switch, expert-choice, top-2, loss-free, top-p, sinkhorn, remoe, top-k, hash, deepseek-moe, base, xmoe, soft-moe")
         XCTAssertEqual(error("preset: tiny\nset:\n  seed: 3\n"),
                        "spec.yaml: line 3: seed: give the seeds with the top-level key seeds, e.g. seeds: [0, 1, 2]")
         XCTAssertEqual(error("preset: tiny\nseeds: [0, -1]\n"),

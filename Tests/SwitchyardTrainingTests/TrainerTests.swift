@@ -55,6 +55,7 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(written, summary)
         XCTAssertEqual(written.blasKernels, BLASKernels.summary, "the kernel set that ran the GEMMs is recorded")
         XCTAssertEqual(written.threads, 1)
+        XCTAssertNil(written.routingRecord, "only soft routers state a record rule")
     }
 
     func testSummariesWrittenBeforeTheKernelSetWasRecordedStillDecode() throws {

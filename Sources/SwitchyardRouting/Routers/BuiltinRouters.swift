@@ -18,4 +18,5 @@ let builtinRouters: [any Router.Type] = [
     DeepSeekMoERouter.self,
     BaseRouter.self,
     XMoERouter.self,
+    SoftMoERouter.self,
 ]
