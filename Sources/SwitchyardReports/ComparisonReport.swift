@@ -49,6 +49,8 @@ public struct ComparisonReport: Sendable {
                value: { $0.run.trainSeconds }, interval: { _ in nil }),
         Metric(name: "images/s", percent: false, digits: 0, higherIsBetter: true,
                value: { $0.run.imagesPerSecond }, interval: { _ in nil }),
+        Metric(name: "peak memory (MiB)", percent: false, digits: 0, higherIsBetter: false,
+               value: { $0.run.summary?.peakMemoryMiB }, interval: { _ in nil }),
         Metric(name: "load CV", percent: false, digits: 3, higherIsBetter: false,
                value: { $0.analysis?.overall.headlineCV }, interval: { $0.analysis?.overall.uncertainty?.cv }),
         Metric(name: "MaxVio", percent: false, digits: 3, higherIsBetter: false,

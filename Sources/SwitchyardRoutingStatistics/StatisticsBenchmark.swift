@@ -1,3 +1,4 @@
+import SwitchyardFileIO
 import CGSL
 import Foundation
 import SwitchyardTraces
@@ -132,15 +133,8 @@ public enum StatisticsBenchmark {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
-    /// The process's peak resident set size in bytes (Linux `/proc/self/status` VmHWM), or nil.
-    public static func peakResidentBytes() -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let digits = line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
-            return digits.map { $0 * 1024 }
-        }
-        return nil
-    }
+    /// The process's peak resident set size in bytes (``PeakMemory/residentBytes()``), or nil.
+    public static func peakResidentBytes() -> Int? { PeakMemory.residentBytes() }
 }
 
 /// The timing of one ``StatisticsBenchmark/run(trace:options:repetitions:)``.

@@ -99,4 +99,7 @@ public struct RunSummary: Codable, Equatable, Sendable {
     /// For a soft router (trait `soft`), what its step records and traces count as its
     /// assignments (``RoutingPlan/softRecordRule``); absent for other routers.
     public var routingRecord: String? = nil
+    /// The training process's peak resident memory in MiB (VmHWM) when it wrote this summary: of
+    /// the last process only when the run was resumed; absent in older summaries.
+    public var peakMemoryMiB: Double? = nil
 }

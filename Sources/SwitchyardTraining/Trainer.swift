@@ -150,7 +150,8 @@ public final class Trainer {
             threads: configuration.threads, blasKernels: BLASKernels.summary,
             routerState: routerStates.isEmpty ? nil : Dictionary(routerStates.map { ($0.name, $0.state.values) }) { a, _ in a },
             routerTraits: model.moeLayers.first?.layer.router.traits.metadata,
-            routingRecord: model.moeLayers.first?.layer.router.traits.soft == true ? RoutingPlan.softRecordRule : nil)
+            routingRecord: model.moeLayers.first?.layer.router.traits.soft == true ? RoutingPlan.softRecordRule : nil,
+            peakMemoryMiB: PeakMemory.residentBytes().map { Double($0) / 1_048_576 })
         try AtomicFile.write(encoder.encode(summary), to: path("summary.json"))
         progress.message(String(format: "test accuracy %.2f%% after %d epochs; run written to %@",
                                 final.testAccuracy * 100, epoch, runDirectory))

@@ -56,6 +56,10 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(written.blasKernels, BLASKernels.summary, "the kernel set that ran the GEMMs is recorded")
         XCTAssertEqual(written.threads, 1)
         XCTAssertNil(written.routingRecord, "only soft routers state a record rule")
+        // The process's peak memory: at least the model's parameters (and a sane upper bound).
+        let peak = try XCTUnwrap(written.peakMemoryMiB)
+        XCTAssertGreaterThan(peak, Double(written.parameterCount * 4) / 1_048_576)
+        XCTAssertLessThan(peak, 64 * 1024)
     }
 
     func testSummariesWrittenBeforeTheKernelSetWasRecordedStillDecode() throws {
