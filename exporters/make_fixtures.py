@@ -89,7 +89,8 @@ def expected_numbers(folder):
     probs_file = os.path.join(folder, "probs.npy")
     probs = np.load(probs_file) if os.path.exists(probs_file) else None
     layers, n, k = experts.shape
-    meta = json.load(open(os.path.join(folder, "meta.json")))
+    with open(os.path.join(folder, "meta.json")) as f:
+        meta = json.load(f)
     e = meta["experts"]
     out = {"tokens": int(n), "experts": int(e), "k": int(k), "blocks": meta["blocks"],
            "sequences": int(len(np.unique(groups))), "layers": []}
