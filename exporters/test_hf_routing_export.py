@@ -12,6 +12,8 @@ router logits computed from the MoE block's input and the router's weight.
 
 import json
 import os
+import re
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -204,6 +206,38 @@ class ExporterTests(unittest.TestCase):
             self.assertEqual(hx.main(args + ["--pad-id", "0", "--out", out]), 1, "exists, no --overwrite")
             self.assertEqual(hx.main(args + ["--pad-id", "0", "--out", out, "--overwrite"]), 0)
             self.assertEqual(sorted(x for x in os.listdir(tmp) if x.startswith(".export-")), [])
+
+
+    def test_the_documented_steps(self):
+        """docs/llm-traces.md's step-by-step block, word for word (the analyse step with a
+        built switchyard binary when there is one)."""
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        with open(os.path.join(repo, "docs", "llm-traces.md")) as f:
+            doc = f.read()
+        block = re.search(r"## Step by step.*?```sh\n(.*?)```", doc, re.S).group(1)
+        quoted = " ".join(re.search(r"Step 3 prints `runs/llm-example/trace(: [^`]*)`", doc).group(1).split())
+        binaries = [os.path.join(repo, b, "switchyard") for b in (".build/release", ".build/debug", ".build-test/release")]
+        binary = next((b for b in binaries if os.path.exists(b)), None)
+        with tempfile.TemporaryDirectory() as tmp:
+            bin_dir = os.path.join(tmp, "bin")
+            os.mkdir(bin_dir)
+            with open(os.path.join(bin_dir, "python"), "w") as f:   # a venv's python must keep its path
+                f.write(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+            os.chmod(os.path.join(bin_dir, "python"), 0o755)
+            if binary:
+                os.symlink(binary, os.path.join(bin_dir, "switchyard"))
+            else:
+                block = "\n".join(line for line in block.splitlines() if not line.startswith("switchyard "))
+                print("note: no switchyard binary built; the analyse step of docs/llm-traces.md not run")
+            env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"], OUT=os.path.join(tmp, "example"))
+            run = subprocess.run(["bash", "-e", "-c", block], cwd=repo, env=env, capture_output=True, text=True)
+            self.assertEqual(run.returncode, 0, run.stderr[-2000:])
+            self.assertIn(os.path.join(tmp, "example", "trace") + quoted, run.stdout)
+            if binary:
+                with open(os.path.join(tmp, "example", "analysis.json")) as f:
+                    analysis = json.load(f)["traces"][0]["analysis"]
+                self.assertEqual(analysis["token_count"], 826)
+                self.assertEqual([l["load"]["dropped_tokens"] for l in analysis["layers"]], [0, 0])
 
 
 if __name__ == "__main__":
