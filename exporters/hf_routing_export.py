@@ -173,8 +173,13 @@ def export_routing(model, token_ids, attention_mask, batch_size=8, sequence_offs
             keep = m.reshape(-1).bool()
             experts, weights, probs, shared = [], [], [], []
             for b in blocks:
+                if ("route", b) not in recorder.current:
+                    raise ExportError(f"block {b}: its router was not called (a compiled or fused model?); "
+                                      "export from the eager model")
                 logits, w, e = recorder.current[("route", b)]
-                w, e = w.cpu()[keep], e.cpu()[keep]
+                k = w.shape[-1]
+                logits = logits.reshape(-1, logits.shape[-1])
+                w, e = w.reshape(-1, k).cpu()[keep], e.reshape(-1, k).cpu()[keep]
                 # Slots by combine weight, largest first (DeepSeek's top-k is unsorted).
                 w, order = torch.sort(w, dim=-1, descending=True, stable=True)
                 experts.append(e.gather(1, order))

@@ -57,6 +57,20 @@ def tiny_model(family, seed):
             # A trained model's balancing bias; large enough to change some selections.
             layer.mlp.gate.e_score_correction_bias.copy_(0.1 * torch.randn(8, generator=g))
             layer.mlp.gate.weight.data.normal_(0, 0.2, generator=g)
+    elif family == "qwen3_moe":   # the exporter's test only: top-2 of 8, renormalised
+        config = tf.Qwen3MoeConfig(num_hidden_layers=2, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=16,
+                                   norm_topk_prob=True, head_dim=8, **common)
+        model = tf.Qwen3MoeForCausalLM(config)
+    elif family == "deepseek_v2":  # the exporter's test only: softmax, group-limited greedy top-2
+        config = tf.DeepseekV2Config(num_hidden_layers=2, first_k_dense_replace=1, n_routed_experts=8,
+                                     num_experts_per_tok=2, n_group=4, topk_group=2, topk_method="group_limited_greedy",
+                                     n_shared_experts=1, moe_intermediate_size=16, routed_scaling_factor=1.5,
+                                     q_lora_rank=None, kv_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8,
+                                     v_head_dim=8, **{**common, "num_key_value_heads": 4})
+        model = tf.DeepseekV2ForCausalLM(config)
+        g = torch.Generator().manual_seed(seed + 1)
+        for layer in model.model.layers[1:]:
+            layer.mlp.gate.weight.data.normal_(0, 0.2, generator=g)
     else:
         raise ValueError(family)
     return model.eval()

@@ -53,6 +53,15 @@ def numpy_routing(family, logits, gate, config):
         return experts, w
     p = np.exp(z - z.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
+    if family == "deepseek_v2":
+        n, e = p.shape
+        g = config.n_group
+        kept_groups = np.argsort(-p.reshape(n, g, e // g).max(-1), axis=1, kind="stable")[:, :config.topk_group]
+        allowed = np.zeros((n, g), dtype=bool)
+        np.put_along_axis(allowed, kept_groups, True, axis=1)
+        masked = np.where(np.repeat(allowed, e // g, axis=1), p, 0)
+        experts = np.argsort(-masked, axis=1, kind="stable")[:, :k]
+        return experts, np.take_along_axis(p, experts, 1) * config.routed_scaling_factor
     experts = np.argsort(-p, axis=1, kind="stable")[:, :k]
     w = np.take_along_axis(p, experts, 1)
     if family == "mixtral" or config.norm_topk_prob:
@@ -176,6 +185,31 @@ class ExporterTests(unittest.TestCase):
         skipped = (arrays["experts"] != top[..., None]).all(-1).mean()
         self.assertGreater(skipped, 0, "the fixture's bias changes some selections")
         np.testing.assert_allclose(arrays["weights"].sum(-1), 2.5, rtol=1e-5)  # renormalised × scaling
+
+    def test_qwen3_moe_renormalised(self):
+        arrays, meta = self.check_family("qwen3_moe")
+        self.assertTrue(meta["renormalised_over_k"])
+        np.testing.assert_allclose(arrays["weights"].sum(-1), 1, atol=1e-6)
+
+    def test_deepseek_v2_group_limited(self):
+        arrays, meta = self.check_family("deepseek_v2")
+        self.assertEqual(meta["blocks"], [1])
+        self.assertIn("router_scores", arrays)
+
+    def test_the_fallback_formula_agrees_with_each_router(self):
+        # Routers that return only logits (transformers 4) get route_from_logits.
+        for family in FAMILIES + ["qwen3_moe", "deepseek_v2"]:
+            model = tiny_model(family, seed=5)
+            for number, block in hx.moe_blocks(model):
+                h = torch.randn(64, model.config.hidden_size, generator=torch.Generator().manual_seed(number))
+                with torch.no_grad():
+                    logits, weights, experts = block.gate(h)
+                    w, e = hx.route_from_logits(logits, block.gate, model.config)
+                got = by_expert(e.numpy(), w.numpy())
+                want = by_expert(experts.numpy(), weights.float().numpy())
+                with self.subTest(family=family, block=number):
+                    np.testing.assert_array_equal(got[0], want[0])
+                    np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
 
     def test_left_padding_gives_the_same_positions(self):
         self.check_family("mixtral", left=True)
