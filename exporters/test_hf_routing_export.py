@@ -211,6 +211,29 @@ class ExporterTests(unittest.TestCase):
                     np.testing.assert_array_equal(got[0], want[0])
                     np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
 
+    def test_token_ids_above_the_label_limit_stay_beside_the_trace(self):
+        model = tiny_model("olmoe", seed=5)
+        model.resize_token_embeddings(70000)
+        ids, mask = padded_batch(13, sequences=3)
+        ids[0, 0] = 69999
+        arrays, meta = hx.export_routing(model, ids, mask)
+        self.assertNotIn("labels", arrays)
+        np.testing.assert_array_equal(arrays["token_ids"], ids[mask == 1])
+        self.assertIn("token_ids.npy", meta["labels"])
+
+    def test_bad_inputs_are_refused_by_name(self):
+        model = tiny_model("mixtral", seed=5)
+        ids, mask = padded_batch(17, sequences=3)
+        cases = [(np.where(mask == 1, 512, ids), mask, "outside 0..511"),
+                 (ids, mask * 2, "values other than 0 and 1"),
+                 (ids, np.concatenate([mask[:2], 0 * mask[2:]]), "sequence 2 has no token"),
+                 (ids[:, :-1], mask, "expected two arrays of the same shape")]
+        for bad_ids, bad_mask, message in cases:
+            with self.subTest(message=message):
+                with self.assertRaises(hx.ExportError) as caught:
+                    hx.export_routing(model, bad_ids, bad_mask)
+                self.assertIn(message, str(caught.exception))
+
     def test_left_padding_gives_the_same_positions(self):
         self.check_family("mixtral", left=True)
 
