@@ -265,6 +265,29 @@ class ExporterTests(unittest.TestCase):
             self.assertEqual(sorted(x for x in os.listdir(tmp) if x.startswith(".export-")), [])
 
 
+    def test_text_input_is_tokenised_and_padded_with_the_tokenizer(self):
+        from tokenizers import Tokenizer, models, pre_tokenizers
+        from transformers import PreTrainedTokenizerFast
+        words = ["<pad>", "<s>", "</s>", "<unk>"] + [f"w{i}" for i in range(100)]
+        core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+        core.pre_tokenizer = pre_tokenizers.Whitespace()
+        tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", eos_token="</s>",
+                                            unk_token="<unk>")
+        with tempfile.TemporaryDirectory() as tmp:
+            tiny_model("olmoe", seed=5).save_pretrained(os.path.join(tmp, "model"))
+            tokenizer.save_pretrained(os.path.join(tmp, "tokenizer"))
+            with open(os.path.join(tmp, "text.txt"), "w") as f:
+                f.write("w1 w2 w3 w4\n\nw5 w6\nw7 unknown w8 w9 w10\n")
+            out = os.path.join(tmp, "trace")
+            self.assertEqual(hx.main(["--model", os.path.join(tmp, "model"), "--text", os.path.join(tmp, "text.txt"),
+                                      "--tokenizer", os.path.join(tmp, "tokenizer"), "--max-length", "4",
+                                      "--out", out]), 0)
+            labels = np.load(os.path.join(out, "labels.npy"))
+            # Empty lines skipped, the third line cut to 4 tokens, pads (id 0) left out.
+            np.testing.assert_array_equal(labels, [5, 6, 7, 8, 9, 10, 11, 3, 12, 13])
+            np.testing.assert_array_equal(np.load(os.path.join(out, "groups.npy")), [0] * 4 + [1] * 2 + [2] * 4)
+            np.testing.assert_array_equal(np.load(os.path.join(out, "positions.npy")), [0, 1, 2, 3, 0, 1, 0, 1, 2, 3])
+
     def test_the_documented_steps(self):
         """docs/llm-traces.md's step-by-step block, word for word (the analyse step with a
         built switchyard binary when there is one)."""
