@@ -23,7 +23,7 @@ THREADS       ?= 2
 SEED          ?= 0
 RUN_DIR       ?= runs/demo-switch
 
-.PHONY: demo test deps build release bench bench-torch fuzz fuzz-smoke clean
+.PHONY: demo test deps build release bench bench-torch fuzz fuzz-smoke llm-fixtures test-exporter clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -89,6 +89,17 @@ bench: release
 COMPARE_ARGS ?=
 bench-torch:
 	bash bench/compare.sh --threads $(THREADS) $(COMPARE_ARGS)
+
+# The Hugging Face routing exporter (exporters/, docs/llm-traces.md): needs torch and
+# transformers, which make test never does. llm-fixtures rewrites Tests/Fixtures/llm/ (four tiny
+# random models, fixed seeds, bit for bit the committed files); test-exporter checks the
+# exporter against each model's own routing (skipped with the reason when torch is missing).
+PYTHON ?= python3
+llm-fixtures:
+	$(PYTHON) exporters/make_fixtures.py
+
+test-exporter:
+	$(PYTHON) exporters/test_hf_routing_export.py
 
 clean:
 	rm -rf .build .build-test Fuzz/.build-fuzz

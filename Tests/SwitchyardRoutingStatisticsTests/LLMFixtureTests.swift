@@ -1,0 +1,99 @@
+import Foundation
+import XCTest
+@testable import SwitchyardRoutingStatistics
+import SwitchyardTraces
+
+/// The language-model fixtures of Tests/Fixtures/llm: routing of tiny random Hugging Face
+/// Mixtral, Qwen2-MoE (MoE in blocks 1 and 3, a shared expert), OLMoE and DeepSeek-V3 (sigmoid,
+/// bias, expert groups) models on padded batches, written by exporters/hf_routing_export.py
+/// (`make llm-fixtures`, docs/llm-traces.md). Each folder's `expected.json` holds numbers that
+/// exporters/make_fixtures.py recomputed with numpy from the .npy files alone: load counts
+/// (bincount), CV (population std / mean), experts per token, co-activation ratios
+/// (one-hot product N_ij / N_i over (k − 1)/(E − 1), pairs with N_i ≥ 10) and neighbour agreement
+/// (first expert = first maximum of probs.npy, else of the weights; pairs of consecutive tokens
+/// of one sequence; chance Σ f²). The numbers here come from the Swift import and statistics.
+final class LLMFixtureTests: XCTestCase {
+    struct Expected: Decodable {
+        struct Agreement: Decodable { var pairs: Int; var agreement: Double; var chance: Double }
+        struct Layer: Decodable {
+            var block: Int
+            var counts: [Int]
+            var cv: Double
+            var mean_experts_per_token: Double
+            var dropped: Int
+            var neighbours_in_sequence: Agreement
+            var neighbours_without_position_0: Agreement
+            var coactivation_max_ratio: Double
+            var coactivation_min_ratio: Double
+        }
+        var tokens: Int
+        var experts: Int
+        var k: Int
+        var blocks: [Int]
+        var sequences: Int
+        var layers: [Layer]
+    }
+
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../Fixtures/llm").standardized
+
+    func check(_ family: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let dir = Self.folder.appendingPathComponent(family)
+        let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: dir.appendingPathComponent("expected.json")))
+        let trace = try TraceLoader.load(dir.path)
+        XCTAssertEqual(trace.tokenCount, expected.tokens, "pads left out by the exporter", file: file, line: line)
+        XCTAssertEqual(trace.expertCount, expected.experts, file: file, line: line)
+        XCTAssertEqual(trace.layers.count, expected.blocks.count, file: file, line: line)
+        let groupSizes = try XCTUnwrap(trace.routingGroups, file: file, line: line)
+        XCTAssertEqual(groupSizes.count, expected.sequences, "one routing group per sequence", file: file, line: line)
+
+        var options = AnalysisOptions()
+        options.bootstrapResamples = 0
+        options.permutations = 0
+        let analysis = try analyze(trace: trace, options: options)
+        // Known gap (reported with the fixtures): labels are token ids, so the sequences are not
+        // the resampling units (images need one label per run) and analyze finds no neighbours.
+        XCTAssertNil(analysis.neighbourAgreement,
+                     "analyze now pairs neighbours in these sequence traces: pin them to neighbours_in_sequence below")
+
+        let shape = try checkTrace(trace, source: nil)
+        var starts: [Int32] = [0]
+        for size in groupSizes { starts.append(starts.last! + Int32(size)) }
+        let inSequence = NeighbourPairs(positions: nil, unitStarts: starts)
+        let withPositions = NeighbourPairs(positions: trace.positions, unitStarts: starts)
+        XCTAssertEqual(withPositions.description, "consecutive tokens", "largest position 61 is not a square", file: file, line: line)
+
+        for (l, want) in expected.layers.enumerated() {
+            let layer = analysis.layers[l]
+            XCTAssertEqual(layer.load.counts, want.counts, "block \(want.block)", file: file, line: line)
+            XCTAssertEqual(try XCTUnwrap(layer.load.cv), want.cv, accuracy: 1e-12, "block \(want.block)", file: file, line: line)
+            XCTAssertEqual(try XCTUnwrap(layer.heterogeneity.meanExpertsPerToken), want.mean_experts_per_token, accuracy: 1e-12, file: file, line: line)
+            XCTAssertEqual(layer.load.droppedTokens, want.dropped, "block \(want.block): pads are not drops", file: file, line: line)
+            let co = try XCTUnwrap(analysis.coActivation?[l], file: file, line: line)
+            XCTAssertEqual(try XCTUnwrap(co.maxRatio), want.coactivation_max_ratio, accuracy: 1e-9, "block \(want.block)", file: file, line: line)
+            XCTAssertEqual(try XCTUnwrap(co.minRatio), want.coactivation_min_ratio, accuracy: 1e-9, "block \(want.block)", file: file, line: line)
+
+            let top1 = try reduceLayer(trace.layers[l], of: trace, shape: shape, source: nil).top1
+            for (pairs, pinned) in [(inSequence, want.neighbours_in_sequence), (withPositions, want.neighbours_without_position_0)] {
+                let a = neighbourAgreement(layer: l, top1: top1, pairs: pairs, experts: trace.expertCount, permutations: 0, seed: 0)
+                XCTAssertEqual(a.pairs, pinned.pairs, "block \(want.block)", file: file, line: line)
+                XCTAssertEqual(try XCTUnwrap(a.agreement), pinned.agreement, accuracy: 1e-12, "block \(want.block)", file: file, line: line)
+                XCTAssertEqual(try XCTUnwrap(a.chance), pinned.chance, accuracy: 1e-12, "block \(want.block)", file: file, line: line)
+            }
+        }
+    }
+
+    func testMixtral() throws { try check("mixtral") }
+    func testQwen2MoEWithSharedExpertInEverySecondBlock() throws { try check("qwen2_moe") }
+    func testOLMoE() throws { try check("olmoe") }
+    func testDeepSeekV3SigmoidBiasAndGroups() throws { try check("deepseek_v3") }
+
+    func testDeepSeekScoresAreNotReadAsDrops() throws {
+        // router_scores.npy (not probs.npy): with it read as probabilities, tokens whose most
+        // probable expert the bias or the groups steer away from would count as dropped.
+        let dir = Self.folder.appendingPathComponent("deepseek_v3")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("probs.npy").path))
+        let trace = try TraceLoader.load(dir.path)
+        XCTAssertTrue(trace.layers.allSatisfy { $0.probabilities == nil && $0.preferredExpert == nil })
+    }
+}
