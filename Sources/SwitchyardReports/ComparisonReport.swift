@@ -188,7 +188,10 @@ public struct ComparisonReport: Sendable {
             let f: (Double?) -> String = m.percent ? { ReportFormat.percent($0) } : { ReportFormat.number($0, m.digits) }
             let ci = Statistics.welchDifferenceInterval(w, confidence: confidence)
             let detectable = Statistics.minimumDetectableDifference(w, alpha: alpha, power: Self.power)
-            let pairedCell = paired[k].map { "\(ReportFormat.p($0.p)) (\(correction.label) \(ReportFormat.p(pairedAdjusted[k])), \(Int($0.degreesOfFreedom) + 1) pairs)" } ?? "–"
+            let pairedCell = paired[k].map { test in
+                test.p == nil ? "n/a (equal differences)"
+                    : "\(ReportFormat.p(test.p)) (\(correction.label) \(ReportFormat.p(pairedAdjusted[k])), \(Int(test.degreesOfFreedom) + 1) pairs)"
+            } ?? "–"
             t.append([a, b, m.name, f(w.meanA), f(w.meanB),
                       "\(f(w.difference)) [\(f(ci?.lower)), \(f(ci?.upper))]", ReportFormat.number(Statistics.hedgesG(w), 2),
                       ReportFormat.number(w.t, 2), ReportFormat.number(w.degreesOfFreedom, 1), ReportFormat.p(w.p),

@@ -262,8 +262,17 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
     }
 
     // Neighbouring tokens and co-activated experts, per layer.
-    let neighbourUnits = plan.unitStarts ?? [0, Int32(n)]
-    let neighbours = NeighbourPairs(positions: trace.positions, unitStarts: neighbourUnits)
+    // Images (positions restarting at the same value, one label per run): the patch grid, class
+    // token left out. Otherwise sequences: consecutive tokens of each routing group.
+    var neighbours: NeighbourPairs
+    if let positions = trace.positions, let images = imageGroups(positions: positions, labels: trace.labels) {
+        neighbours = NeighbourPairs(positions: positions, unitStarts: images)
+    } else {
+        var starts: [Int32] = [0]
+        for size in trace.routingGroups ?? [n] { starts.append(starts.last! + Int32(size)) }
+        neighbours = NeighbourPairs(positions: nil, unitStarts: starts)
+        if trace.routingGroups != nil { neighbours.description = "consecutive tokens of each routing group" }
+    }
     let neighbourPermutations = min(options.permutations, max(49, (1 << 27) / max(1, neighbours.first.count * layerCount)))
     let agreements = reductions.enumerated().map { l, r in
         neighbourAgreement(layer: r.layerNumber, top1: r.top1, pairs: neighbours, experts: e,

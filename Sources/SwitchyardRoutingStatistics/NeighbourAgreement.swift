@@ -3,8 +3,9 @@ import CGSL
 /// How often neighbouring tokens take the same first expert in one layer: the "consecutive
 /// tokens" statistic of Mixtral (Jiang et al. 2024, "Mixtral of Experts", §5, arXiv 2401.04088),
 /// with the image analogue of routers-next B6: the 4-neighbours of the patch grid (each patch
-/// with its right and lower neighbour; the class token left out). Without a square patch grid
-/// (sequences, or no positions) the neighbours are consecutive tokens of a unit.
+/// with its right and lower neighbour; the class token left out). A trace is read as images when
+/// its positions restart at the same value and each run has one label; otherwise as sequences,
+/// whose neighbours are consecutive tokens of each routing group (every position counts).
 ///
 /// `agreement` = share of neighbour pairs, both with an expert, whose first experts (largest
 /// combine weight) are equal. Two baselines: `chance` = Σ_e f_e², the agreement of independent

@@ -51,10 +51,15 @@ final class LLMFixtureTests: XCTestCase {
         options.bootstrapResamples = 0
         options.permutations = 0
         let analysis = try analyze(trace: trace, options: options)
-        // Known gap (reported with the fixtures): labels are token ids, so the sequences are not
-        // the resampling units (images need one label per run) and analyze finds no neighbours.
-        XCTAssertNil(analysis.neighbourAgreement,
-                     "analyze now pairs neighbours in these sequence traces: pin them to neighbours_in_sequence below")
+        // Labels are token ids (not one per run), so analyze reads the trace as sequences: the
+        // neighbours are consecutive tokens of each routing group, position 0 included.
+        let agreements = try XCTUnwrap(analysis.neighbourAgreement, file: file, line: line)
+        for (l, want) in expected.layers.enumerated() {
+            XCTAssertEqual(agreements[l].neighbours, "consecutive tokens of each routing group", file: file, line: line)
+            XCTAssertEqual(agreements[l].pairs, want.neighbours_in_sequence.pairs, "block \(want.block)", file: file, line: line)
+            XCTAssertEqual(try XCTUnwrap(agreements[l].agreement), want.neighbours_in_sequence.agreement, accuracy: 1e-12, file: file, line: line)
+            XCTAssertEqual(try XCTUnwrap(agreements[l].chance), want.neighbours_in_sequence.chance, accuracy: 1e-12, file: file, line: line)
+        }
 
         let shape = try checkTrace(trace, source: nil)
         var starts: [Int32] = [0]
