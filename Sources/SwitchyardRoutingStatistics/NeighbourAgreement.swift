@@ -18,7 +18,8 @@ import CGSL
 public struct NeighbourAgreement: Codable, Sendable, Equatable {
     /// The layer's block number.
     public var layer: Int
-    /// "patch grid 7×7" or "consecutive tokens".
+    /// "patch grid 7×7", "consecutive patches" (images without a square grid), "consecutive tokens
+    /// of each routing group" or "consecutive tokens" (sequences).
     public var neighbours: String
     /// Neighbour pairs in which both tokens have an expert.
     public var pairs: Int
@@ -81,6 +82,7 @@ struct NeighbourPairs {
             }
             members.append(inUnit.sorted())
         }
+        if !grid && positions != nil { description = "consecutive patches" }
     }
 }
 

@@ -77,7 +77,11 @@ extension TraceAnalysis {
         if let agreements = neighbourAgreement, let kind = agreements.first?.neighbours {
             let parts = agreements.map { a -> String in
                 var part = "\(a.layer) \(formatNumber(a.agreement)) (chance \(formatNumber(a.chance))"
-                if let p = a.permutationP { part += ", shuffled within \(resampling.unit == "images" ? "images" : "units") \(formatNumber(a.permutationMean)), p \(formatP(p))" }
+                if let p = a.permutationP {
+                    let within = a.neighbours.hasPrefix("patch grid") || a.neighbours == "consecutive patches" ? "images"
+                        : a.neighbours.hasSuffix("routing group") ? "routing groups" : "the trace"
+                    part += ", shuffled within \(within) \(formatNumber(a.permutationMean)), p \(formatP(p))"
+                }
                 return part + ")"
             }
             lines.append("neighbours with the same first expert (\(kind)): " + parts.joined(separator: ", "))

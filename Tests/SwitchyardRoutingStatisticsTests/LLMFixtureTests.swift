@@ -66,7 +66,7 @@ final class LLMFixtureTests: XCTestCase {
         for size in groupSizes { starts.append(starts.last! + Int32(size)) }
         let inSequence = NeighbourPairs(positions: nil, unitStarts: starts)
         let withPositions = NeighbourPairs(positions: trace.positions, unitStarts: starts)
-        XCTAssertEqual(withPositions.description, "consecutive tokens", "largest position 61 is not a square", file: file, line: line)
+        XCTAssertEqual(withPositions.description, "consecutive patches", "largest position 61 is not a square", file: file, line: line)
 
         for (l, want) in expected.layers.enumerated() {
             let layer = analysis.layers[l]

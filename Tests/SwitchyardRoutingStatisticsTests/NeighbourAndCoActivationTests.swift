@@ -38,9 +38,9 @@ final class NeighbourAndCoActivationTests: XCTestCase {
         XCTAssertEqual(a.permutationMean!, 0.25, accuracy: 0.02)
         XCTAssertEqual(a.permutationP!, 1.0 / 200, accuracy: 1e-12, "no shuffle reaches 0.5")
         XCTAssertEqual(a.permutations, 199)
-        // Sequences without a grid: consecutive tokens (class token left out).
+        // Images without a square grid: consecutive patches (class token left out).
         let pairs = NeighbourPairs(positions: [0, 1, 2, 0, 1, 2], unitStarts: [0, 3, 6])
-        XCTAssertEqual(pairs.description, "consecutive tokens")
+        XCTAssertEqual(pairs.description, "consecutive patches")
         XCTAssertEqual(pairs.first, [1, 4])
         XCTAssertEqual(pairs.second, [2, 5])
     }
