@@ -28,7 +28,14 @@ public struct RunGroup: Sendable {
                 for (field, value) in flattened[i] where flattened[j][field] != value { differing.insert(field) }
                 for field in flattened[j].keys where flattened[i][field] == nil { differing.insert(field) }
             }
-            let details = differing.sorted().map { "\(shortName($0))=\(flattened[i][$0] ?? "unset")" }
+            // An option the configuration leaves unset shows the value the router resolved it to
+            // (the run's summary), else "default".
+            let resolved = members[key]![0].run.summary?.routerOptions ?? [:]
+            let details = differing.sorted().map { field -> String in
+                let name = shortName(field)
+                let fallback = field.hasPrefix("model.routerOptions.") ? resolved[name].map { "\($0) (default)" } : nil
+                return "\(name)=\(flattened[i][field] ?? fallback ?? "default")"
+            }
             return RunGroup(label: details.isEmpty ? router : "\(router) (\(details.joined(separator: ", ")))",
                             runs: members[key]!)
         }
