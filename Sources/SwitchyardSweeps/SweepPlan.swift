@@ -24,9 +24,14 @@ public enum SweepPlan {
         // run's router when the grid chooses the router.
         let routerPath = "model.router", routerPrefix = "model.routerOptions."
         let gridChoosesRouter = spec.grid.contains { $0.path == routerPath }
+        let variantsChooseRouter = spec.variants.contains { $0.settings.contains { $0.path == routerPath } }
         let setOptions = spec.settings.filter { $0.path.hasPrefix(routerPrefix) }
+        // Router options of `set` and the grid go with whatever router each run has; alone they
+        // are checked against the base's router only when nothing else chooses one.
         var checks: [(setting: SweepSpec.Setting, with: [SweepSpec.Setting])] =
-            (spec.settings + spec.grid.flatMap(\.values)).map { ($0, $0.path.hasPrefix(routerPrefix) ? setOptions : []) }
+            (spec.settings + spec.grid.flatMap(\.values))
+                .filter { !(variantsChooseRouter && $0.path.hasPrefix(routerPrefix)) }
+                .map { ($0, $0.path.hasPrefix(routerPrefix) ? setOptions : []) }
         for (settings, _) in spec.variants {
             let router = settings.last { $0.path == routerPath }.map { [$0] } ?? []
             let options = setOptions + settings.filter { $0.path.hasPrefix(routerPrefix) }

@@ -156,6 +156,8 @@ final class SweepSpecTests: XCTestCase {
             """)
         XCTAssertEqual(runs.map(\.configuration.model.router), ["expert-choice", "top-k"])
         XCTAssertEqual(runs[1].configuration.model.routerOptions, ["k": "1", "renormalize": "false"])
+        // An option for every run, given once in `set`, with the routers chosen by the variants.
+        XCTAssertEqual(try expand("preset: tiny\nset: {model.routerOptions.k: 2}\nvariants:\n  - {model.router: top-k}\n  - {model.router: loss-free}\n").map { $0.configuration.model.routerOptions["k"] }, ["2", "2"])
         // Options that are valid only together (loss-free refuses k = 1 with renormalised sigmoid scores).
         XCTAssertEqual(try expand("preset: tiny\nvariants:\n  - {model.router: loss-free, model.routerOptions.k: 1, model.routerOptions.renormalize: false}\n").count, 1)
         XCTAssertTrue(error("preset: tiny\nvariants:\n  - {model.router: loss-free, model.routerOptions.k: 1}\n")
