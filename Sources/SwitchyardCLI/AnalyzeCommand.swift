@@ -3,6 +3,7 @@ import SwitchyardFileIO
 import Foundation
 import SwitchyardRoutingStatistics
 import SwitchyardTraces
+import SwitchyardTensorCore
 
 /// `switchyard analyze`: the routing statistics of one or more traces.
 struct AnalyzeCommand: ParsableCommand {
@@ -33,6 +34,14 @@ struct AnalyzeCommand: ParsableCommand {
           switchyard analyze export.csv.gz --experts 8 --bootstrap 1000 --seed 3
           switchyard analyze runs/sw runs/ec --json both.json
           switchyard analyze runs/sw-s0 runs/sw-s1 runs/sw-s2 --versus runs/ec-s0 runs/ec-s1 runs/ec-s2
+          switchyard analyze huge.csv.gz --sample 200000
+
+        Bounded memory (--sample N, CSV input sorted by token): one pass over the file draws N \
+        whole units (routing groups when the file has a group column, else tokens) uniformly \
+        and counts every row's loads; the statistics and intervals are the sample's, and the \
+        whole file's loads (CV, Gini, MaxVio, … per layer, without intervals) are printed \
+        beside them and written to the JSON as whole_file. Memory holds the sample, not the \
+        file (docs/trace-format.md, "Memory").
         """
     )
 
@@ -53,6 +62,9 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(help: "Experts per layer, for CSV or NPY input whose largest expert index is below E − 1 (without it, the count is the largest index + 1, with a warning; at most 4096).")
     var experts: Int?
 
+    @Option(help: ArgumentHelp("Analyse a uniform sample of this many units (tokens, or routing groups) drawn in one pass over a CSV sorted by token, with the whole file's loads beside it: memory bounded by the sample.", valueName: "units"))
+    var sample: Int?
+
     @Flag(name: .customLong("no-tables"), help: "Leave the contingency tables out of the JSON.")
     var noTables = false
 
@@ -62,6 +74,9 @@ struct AnalyzeCommand: ParsableCommand {
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("give at least one run directory or trace file") }
         guard confidence > 0 && confidence < 1 else { throw ValidationError("--confidence must be in (0, 1), got \(confidence)") }
+        if let sample, sample < 1 || sample > Self.maximumSampleUnits {
+            throw ValidationError("--sample must be in 1…\(Self.maximumSampleUnits) units, got \(sample)")
+        }
         guard ResamplingUnit(rawValue: unit) != nil else {
             throw ValidationError("--unit must be one of \(ResamplingUnit.allCases.map(\.rawValue).joined(separator: ", ")), got \(unit)")
         }
@@ -72,6 +87,10 @@ struct AnalyzeCommand: ParsableCommand {
         let source: String
         let analysis: TraceAnalysis
         let stability: Stability?
+        /// With --sample: the whole file's loads (the analysis is the sample's).
+        var wholeFile: WholeFileLoads? = nil
+
+        enum CodingKeys: String, CodingKey { case source, analysis, stability, wholeFile = "whole_file" }
     }
 
     /// What --json writes: the inputs' analyses (group A), the --versus runs' (group B) and
@@ -133,7 +152,13 @@ struct AnalyzeCommand: ParsableCommand {
     private func analyzeAndPrint(_ input: String, heading: Bool) throws -> Entry {
         do {
             // The same options for every input, so that groups are comparable.
-            let trace = try loadForStatistics(input)
+            var wholeFile: WholeFileLoads?
+            let trace: RoutingTrace
+            if let sample {
+                (trace, wholeFile) = try sampleForStatistics(input, units: sample)
+            } else {
+                trace = try loadForStatistics(input)
+            }
             var options = resampling.options
             options.confidenceLevel = confidence
             options.resamplingUnit = ResamplingUnit(rawValue: unit)!
@@ -148,6 +173,7 @@ struct AnalyzeCommand: ParsableCommand {
                 stability = Stability(fromEpoch: a.epoch, toEpoch: b.epoch, agreement: agreement)
             }
             if heading { print("== \(input)") }
+            if let wholeFile { print(wholeFileSummary(wholeFile)) }
             print(analysis.summary())
             if let stability {
                 let o = stability.agreement.overall
@@ -155,7 +181,7 @@ struct AnalyzeCommand: ParsableCommand {
                              stability.fromEpoch, stability.toEpoch, format(o.agreement), format(o.cohensKappa)))
             }
             if heading { print("") }
-            return Entry(source: input, analysis: analysis, stability: stability)
+            return Entry(source: input, analysis: analysis, stability: stability, wholeFile: wholeFile)
         }
     }
 
@@ -178,6 +204,49 @@ struct AnalyzeCommand: ParsableCommand {
         let (trace, note) = loaded.labelledForStatistics()
         if let note { printToStandardError("note: \(input): \(note)") }
         return trace
+    }
+
+    /// The most units `--sample` keeps (each unit's rows are held in memory, 40 bytes a row).
+    static let maximumSampleUnits = 100_000_000
+
+    /// A sample of the CSV at `input` (``RoutingTraceCSV/sample(_:expertCount:units:using:)``),
+    /// seeded by --seed, labelled for the statistics as ``loadForStatistics(_:)`` does.
+    private func sampleForStatistics(_ input: String, units: Int) throws -> (RoutingTrace, WholeFileLoads) {
+        let lower = input.lowercased()
+        guard lower.hasSuffix(".csv") || lower.hasSuffix(".csv.gz") else {
+            throw InputError(file: input, location: "--sample",
+                             message: "a sample is drawn from a trace CSV (.csv or .csv.gz) in one pass; this input is not one (.npy, .sytrace and run directories are read whole)")
+        }
+        var generator = SeededRNG(seed: resampling.seed)
+        let drawn = try RoutingTraceCSV.sample(input, expertCount: experts, units: units, using: &generator)
+        guard drawn.trace.expertCount <= Self.maximumAnalysedExpertCount else {
+            throw InputError(file: input, location: "expert count",
+                             message: "\(drawn.trace.expertCount) experts; analyze takes at most \(Self.maximumAnalysedExpertCount)")
+        }
+        if let warning = drawn.trace.metadata["importWarnings"] { printToStandardError("warning: \(input): \(warning)") }
+        if let notes = drawn.trace.metadata["importNotes"] { printToStandardError("note: \(input): \(notes)") }
+        let (trace, note) = drawn.trace.labelledForStatistics()
+        if let note { printToStandardError("note: \(input): \(note)") }
+        return (trace, wholeFileLoads(drawn))
+    }
+
+    /// The whole file's loads, printed before the sample's summary.
+    private func wholeFileSummary(_ w: WholeFileLoads) -> String {
+        var lines = ["Sample: \(w.unitsKept) of \(w.unitsInFile) \(w.unit)s (\(w.method)); the statistics below are the sample's.",
+                     "Whole file (\(w.tokens) tokens, \(w.rows) rows), loads counted in the same pass, no intervals:",
+                     "scope        CV        CV (corrected)  Gini      MaxVio    experts/token  tokens without expert"]
+        func row(_ scope: String, _ l: LoadStatistics, _ k: Double) -> String {
+            String(format: "%@  %@  %@  %@  %@  %13.4f  %d",
+                   scope.padding(toLength: 11, withPad: " ", startingAt: 0), cell(l.cv, 8), cell(l.cvCorrected, 14),
+                   cell(l.gini, 8), cell(l.maxVio, 8), k, l.tokensWithoutExpert)
+        }
+        for l in w.layers { lines.append(row("layer \(l.layer)", l.load, l.meanExpertsPerToken)) }
+        lines.append(row("all layers", w.overall, w.meanExpertsPerToken))
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func cell(_ x: Double?, _ width: Int) -> String {
+        (x.map { String(format: "%.4f", $0) } ?? "n/a").padding(toLength: width, withPad: " ", startingAt: 0)
     }
 
     private func printToStandardError(_ line: String) {

@@ -347,7 +347,7 @@ func top1Table(_ a: [Int32], _ b: [Int32], experts e: Int) -> (table: [Double], 
 
 /// χ² of each layer's counts against a uniform spread, summed over layers with any
 /// assignment (df = Σ (E − 1)).
-private func uniformChiSquare(_ layers: [[Double]]) -> ChiSquareTest {
+func uniformChiSquare(_ layers: [[Double]]) -> ChiSquareTest {
     var statistic = 0.0, df = 0
     for counts in layers {
         let total = counts.reduce(0, +)
@@ -366,7 +366,7 @@ private func uniformChiSquare(_ layers: [[Double]]) -> ChiSquareTest {
 /// rounded half up, at least one.
 func shareGroupSize(experts: Int) -> Int { max(1, Int((0.2 * Double(experts) + 0.5).rounded(.down))) }
 
-private func makeLoad(counts: [Double], tokens: Int, withoutExpert: Int, dropped: Int,
+func makeLoad(counts: [Double], tokens: Int, withoutExpert: Int, dropped: Int,
                       droppedDefinition: String, capacities: [([Double], Int)],
                       chi2: ChiSquareTest) -> LoadStatistics {
     let e = counts.count

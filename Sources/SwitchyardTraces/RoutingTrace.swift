@@ -69,8 +69,9 @@ public struct LayerRouting: Equatable, Sendable {
     public var routerEntropy: [Float]?
     /// The full router probabilities, tokenCount × expertCount row-major, or nil.
     public var probabilities: [Float]?
-    /// The router's first-choice expert for each token before capacity limits, or nil.
-    /// With it, dropped tokens and top-1 agreement can be computed exactly.
+    /// The router's first-choice expert for each token before capacity limits (−1 for a token
+    /// the router preferred no expert for, as ReMoE when all its gates are 0), or nil. With
+    /// it, dropped tokens and top-1 agreement can be computed exactly.
     public var preferredExpert: [Int32]?
     /// Each expert's capacity in tokens summed over all routing groups (batches) of the trace,
     /// when the router had one, else nil: expert e's utilisation is its load / capacity.

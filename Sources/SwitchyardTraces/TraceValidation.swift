@@ -279,12 +279,12 @@ extension LayerRouting {
         if let a = preferredExpert {
             let limit = Int32(expertCount)
             let bad = a.withUnsafeBufferPointer { p -> Int? in
-                for i in 0..<p.count where p[i] < 0 || p[i] >= limit { return i }
+                for i in 0..<p.count where p[i] < -1 || p[i] >= limit { return i }
                 return nil
             }
             if let bad {
                 return violation("preferredExpert", bad,
-                                 "preferred expert \(a[bad]) is outside 0..<\(expertCount) (the expert count)")
+                                 "preferred expert \(a[bad]) is outside 0..<\(expertCount) (the expert count) and is not -1 (no preference)")
             }
         }
         return nil

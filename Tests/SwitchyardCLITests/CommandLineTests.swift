@@ -86,6 +86,55 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(metrics.allSatisfy { $0.keys.contains("metric") })
     }
 
+    /// `analyze --sample`: the whole file's loads equal the in-memory analysis of the whole
+    /// file (every LoadStatistics field), the statistics are the sample's, and inputs that
+    /// cannot be sampled in one pass are refused.
+    func testSampleAnalysesASampleBesideTheWholeFilesLoads() throws {
+        var rows = "token,layer,expert,weight,label,group\n"
+        for t in 0..<3000 {
+            for l in [1, 4] {
+                if (t * 7 + l) % 13 == 0 { rows += "\(t),\(l),-1,,\(t % 5),\(t / 30)\n"; continue }
+                let a = (t * t + l) % 8, b = (a + 1 + t % 3) % 8
+                rows += "\(t),\(l),\(a),0.7,\(t % 5),\(t / 30)\n\(t),\(l),\(b),0.3,\(t % 5),\(t / 30)\n"
+            }
+        }
+        let csv = root + "/s.csv"
+        try rows.write(toFile: csv, atomically: true, encoding: .utf8)
+        let options = ["--experts", "8", "--bootstrap", "20", "--permutations", "20"]
+        try run(["analyze", csv, "--json", root + "/full.json"] + options)
+        try run(["analyze", csv, "--sample", "25", "--json", root + "/sample.json"] + options)
+        func entry(_ name: String) throws -> [String: Any] {
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/" + name))) as! [String: Any]
+            return (json["traces"] as! [[String: Any]])[0]
+        }
+        let full = try entry("full.json")["analysis"] as! [String: Any]
+        let sampled = try entry("sample.json")
+        let whole = try XCTUnwrap(sampled["whole_file"] as? [String: Any])
+        XCTAssertEqual(whole["units_in_file"] as? Int, 100)
+        XCTAssertEqual(whole["units_kept"] as? Int, 25)
+        XCTAssertEqual(whole["unit"] as? String, "routing group")
+        let fullLayers = full["layers"] as! [[String: Any]], wholeLayers = whole["layers"] as! [[String: Any]]
+        XCTAssertEqual(wholeLayers.count, 2)
+        for (f, w) in zip(fullLayers, wholeLayers) {
+            XCTAssertEqual(f["layer"] as? Int, w["layer"] as? Int)
+            XCTAssertTrue(NSDictionary(dictionary: f["load"] as! [String: Any]).isEqual(to: w["load"] as! [String: Any]),
+                          "layer \(w["layer"] ?? "?"): \(f["load"] ?? "") vs \(w["load"] ?? "")")
+        }
+        let fullOverall = (full["overall"] as! [String: Any])["load"] as! [String: Any]
+        XCTAssertTrue(NSDictionary(dictionary: fullOverall).isEqual(to: whole["overall"] as! [String: Any]))
+        let sampleAnalysis = sampled["analysis"] as! [String: Any]
+        XCTAssertEqual(sampleAnalysis["token_count"] as? Int, 750)
+
+        try run(["train", "--preset", "tiny", "--epochs", "1", "--quiet", "--set", "data.trainLimit=64",
+                 "--set", "data.testLimit=32", "--out", root + "/r"])
+        XCTAssertThrowsError(try run(["analyze", root + "/r", "--sample", "10"])) { error in
+            XCTAssertTrue("\(error)".contains("a sample is drawn from a trace CSV"), "\(error)")
+        }
+        XCTAssertThrowsError(try run(["analyze", csv, "--sample", "0"])) { error in
+            XCTAssertTrue(SwitchyardCommand.message(for: error).contains("--sample must be in 1…"), SwitchyardCommand.message(for: error))
+        }
+    }
+
     // Issue 22: a FIFO (which blocked forever), an expert count beyond the E × E tables'
     // budget, a truncated .csv.gz; and label −1 (unknown), which is accepted.
     func testInputAttacksAreErrorsAndUnknownLabelsAreAccepted() throws {

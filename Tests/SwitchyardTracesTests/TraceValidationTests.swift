@@ -1,4 +1,5 @@
 import SwitchyardFileIO
+import Foundation
 import XCTest
 @testable import SwitchyardTraces
 
@@ -61,6 +62,7 @@ final class TraceValidationTests: XCTestCase {
         check({ $0.layers[0].probabilities![6] = -0.25 }, location: "layer 1 (entry 0), token 1, probabilities[6]",
               message: "probability -0.25 of expert 2")
         check({ $0.layers[0].preferredExpert![0] = 9 }, location: "preferredExpert[0]", message: "preferred expert 9")
+        check({ $0.layers[0].preferredExpert![0] = -2 }, location: "preferredExpert[0]", message: "preferred expert -2")
         check({ $0.layers[0].preferredExpert = [0] }, location: "preferredExpert", message: "1 entries")
         check({ $0.layers[0].capacity = -3 }, location: "capacity", message: "capacity -3")
     }
@@ -85,5 +87,19 @@ final class TraceValidationTests: XCTestCase {
         trace.classCount = 0
         trace.classNames = []
         try trace.validate()
+    }
+
+    /// A token the router preferred no expert for (ReMoE with every gate 0) is recorded as −1,
+    /// and the trace file keeps it: a ReMoE run of the results sweep failed writing its first
+    /// trace when −1 was refused.
+    func testNoPreferredExpertIsAllowedAndKept() throws {
+        var trace = sampleTrace(optional: true)
+        trace.layers[0].preferredExpert![1] = -1
+        try trace.validate()
+        let directory = try makeTemporaryDirectory(name)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = (directory as NSString).appendingPathComponent("remoe.sytrace")
+        try RoutingTraceFile.write(trace, to: path)
+        XCTAssertEqual(try RoutingTraceFile.read(path).layers[0].preferredExpert?[1], -1)
     }
 }

@@ -165,3 +165,16 @@ case_inputs_unknown_labels() {
     echo "no note about unknown labels: $(head -c 300 "$T/inputs.err")" >&2; return 1
   fi
 }
+
+# Bounded-memory mode (issue 22): `analyze --sample` reads the file once, so it needs rows
+# sorted by token; a shuffled file is refused naming the line, and a sorted file gives the
+# sample's analysis with the whole file's loads.
+case_inputs_sample_mode() {
+  _inputs_csv "$T/sorted.csv" 200
+  { head -1 "$T/sorted.csv"; tail -n +2 "$T/sorted.csv" | sort -t, -k1,1nr; } > "$T/shuffled.csv"
+  _inputs_refused "shuffled\.csv: line 4, column 'token': token 198 after token 199" "$T/shuffled.csv" --sample 10 || return 1
+  _inputs_accepted "$T/sorted.csv" --experts 8 --sample 50 || return 1
+  if ! grep -q '^Sample: 50 of 200 tokens' "$T/inputs.out" || ! grep -q '^Whole file (200 tokens' "$T/inputs.out"; then
+    echo "no sample and whole-file lines: $(head -c 300 "$T/inputs.out")" >&2; return 1
+  fi
+}
