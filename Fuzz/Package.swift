@@ -18,6 +18,7 @@ let targets: [(name: String, products: [String])] = [
     ("fuzz-cifar", ["SwitchyardDatasets"]),
     ("fuzz-gzip", []),
     ("fuzz-trace-csv", ["SwitchyardTraces"]),
+    ("fuzz-trace-sample", ["SwitchyardTraces"]),
     ("fuzz-npy", ["SwitchyardTraces"]),
     ("fuzz-sytrace", ["SwitchyardTraces", "SwitchyardRoutingStatistics"]),
     ("fuzz-checkpoint", ["SwitchyardTraining"]),

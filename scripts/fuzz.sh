@@ -6,7 +6,7 @@
 #   --smoke     3,000 runs per target, at most 120 s each (what `make test` runs)
 #   --runs N    N runs per target (default 1,000,000: `make fuzz`)
 #   --seeds     rewrite the seed corpora Fuzz/Corpus/<target>/ first (after a format change)
-#   TARGET      fuzz-idx, fuzz-cifar, fuzz-gzip, fuzz-trace-csv, fuzz-npy, fuzz-sytrace,
+#   TARGET      fuzz-idx, fuzz-cifar, fuzz-gzip, fuzz-trace-csv, fuzz-trace-sample, fuzz-npy, fuzz-sytrace,
 #               fuzz-checkpoint, fuzz-config, fuzz-jsonl, fuzz-notebook, fuzz-run-directory,
 #               fuzz-notebook-policy, fuzz-placement (default: all)
 #
@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(fuzz-idx fuzz-cifar fuzz-gzip fuzz-trace-csv fuzz-npy fuzz-sytrace
+all_targets=(fuzz-idx fuzz-cifar fuzz-gzip fuzz-trace-csv fuzz-trace-sample fuzz-npy fuzz-sytrace
              fuzz-checkpoint fuzz-config fuzz-jsonl fuzz-notebook fuzz-run-directory fuzz-notebook-policy fuzz-placement)
 runs=1000000
 max_time=0          # seconds per target; 0 = no limit

@@ -118,6 +118,10 @@ extension RoutingTraceCSV {
             }
             let unit = byGroup ? row.group : row.token
             if unit != unitKey {
+                if byGroup && !current.isEmpty && current[current.count - 1].token == row.token {
+                    throw InputError(file: file, location: "line \(row.line), column 'group'",
+                                     message: "token \(row.token) is in group \(row.group) here and in group \(unitKey) on line \(current[current.count - 1].line); every row of a token names the same group")
+                }
                 if unit < unitKey {
                     throw InputError(file: file, location: "line \(row.line), column 'group'",
                                      message: "group \(row.group) after group \(unitKey); a sample keeps routing groups whole and needs group numbers that increase along the tokens")

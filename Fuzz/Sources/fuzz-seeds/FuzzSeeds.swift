@@ -107,6 +107,14 @@ import SwitchyardTraining
             routingGroups: [Int](repeating: 2, count: 12), metadata: ["router": "switch"])
         try save("fuzz-sytrace", "groups.sytrace", try RoutingTraceFile.encode(grouped))
         try save("fuzz-trace-csv", "groups.csv", Array(try grouped.csvText().utf8))
+        // The one-pass sample reads the same CSVs: sorted by token (with and without groups, a BOM
+        // and CRLF, gzip) and one out of order, which it refuses.
+        try save("fuzz-trace-sample", "minimal.csv", Array("token,layer,expert,weight\n0,0,1,1.0\n1,0,0,1.0\n".utf8))
+        try save("fuzz-trace-sample", "all-columns.csv", Array(full.utf8))
+        try save("fuzz-trace-sample", "groups.csv", Array(try grouped.csvText().utf8))
+        try save("fuzz-trace-sample", "groups.csv.gz", try GzipFile.compress(Array(try grouped.csvText().utf8)))
+        try save("fuzz-trace-sample", "descending.csv",
+                 Array("token,layer,expert,weight,label,group\n2,1,0,1,-1,1\n1,1,1,1,0,0\n0,1,0,1,,0\n0,0,1,1,,0\n".utf8))
 
         // Checkpoint: the tiny preset's configuration, a generator state and three small arrays.
         let configuration = Presets.named("tiny")!
