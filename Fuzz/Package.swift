@@ -19,6 +19,7 @@ let targets: [(name: String, products: [String])] = [
     ("fuzz-gzip", []),
     ("fuzz-trace-csv", ["SwitchyardTraces"]),
     ("fuzz-trace-sample", ["SwitchyardTraces"]),
+    ("fuzz-export-meta", ["SwitchyardTraces"]),
     ("fuzz-npy", ["SwitchyardTraces"]),
     ("fuzz-sytrace", ["SwitchyardTraces", "SwitchyardRoutingStatistics"]),
     ("fuzz-checkpoint", ["SwitchyardTraining"]),

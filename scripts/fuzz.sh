@@ -6,7 +6,8 @@
 #   --smoke     3,000 runs per target, at most 120 s each (what `make test` runs)
 #   --runs N    N runs per target (default 1,000,000: `make fuzz`)
 #   --seeds     rewrite the seed corpora Fuzz/Corpus/<target>/ first (after a format change)
-#   TARGET      fuzz-idx, fuzz-cifar, fuzz-gzip, fuzz-trace-csv, fuzz-trace-sample, fuzz-npy, fuzz-sytrace,
+#   TARGET      fuzz-idx, fuzz-cifar, fuzz-gzip, fuzz-trace-csv, fuzz-trace-sample, fuzz-export-meta,
+#               fuzz-npy, fuzz-sytrace,
 #               fuzz-checkpoint, fuzz-config, fuzz-jsonl, fuzz-notebook, fuzz-run-directory,
 #               fuzz-notebook-policy, fuzz-placement (default: all)
 #
@@ -18,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(fuzz-idx fuzz-cifar fuzz-gzip fuzz-trace-csv fuzz-trace-sample fuzz-npy fuzz-sytrace
+all_targets=(fuzz-idx fuzz-cifar fuzz-gzip fuzz-trace-csv fuzz-trace-sample fuzz-export-meta fuzz-npy fuzz-sytrace
              fuzz-checkpoint fuzz-config fuzz-jsonl fuzz-notebook fuzz-run-directory fuzz-notebook-policy fuzz-placement)
 runs=1000000
 max_time=0          # seconds per target; 0 = no limit
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
             runs="$2"; shift ;;
     --runs=*) runs="${1#--runs=}" ;;
     --seeds) seeds=1 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     fuzz-*) targets+=("$1") ;;
     *) echo "fuzz: unknown argument '$1' (targets: ${all_targets[*]})" >&2; exit 2 ;;
   esac

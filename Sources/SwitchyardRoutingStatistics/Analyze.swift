@@ -262,10 +262,11 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
     }
 
     // Neighbouring tokens and co-activated experts, per layer.
-    // Images (positions restarting at the same value, one label per run): the patch grid, class
-    // token left out. Otherwise sequences: consecutive tokens of each routing group.
+    // Images (positions restarting at the same value, one label per run, and the trace not marked
+    // as sequences): the patch grid, class token left out. Otherwise sequences: consecutive
+    // tokens of each routing group.
     var neighbours: NeighbourPairs
-    if let positions = trace.positions, let images = imageGroups(positions: positions, labels: trace.labels) {
+    if let positions = trace.positions, let images = imageGroups(trace) {
         neighbours = NeighbourPairs(positions: positions, unitStarts: images)
     } else {
         var starts: [Int32] = [0]

@@ -37,8 +37,10 @@ extension TraceAnalysis {
     /// ```
     public func summary() -> String {
         var lines: [String] = []
-        let classes = classCount > 0 ? ", \(classCount) classes" : ""
-        lines.append("Routing trace: \(layerCount) layer\(layerCount == 1 ? "" : "s") × \(tokenCount) tokens, "
+        let classes = classCount == 0 ? "" : metadata["labelKind"] == "token ids"
+            ? ", labels are token ids in 0…\(classCount - 1)" : ", \(classCount) classes"
+        let kind = metadata["traceKind"] == "sequences" ? " of sequences" : ""
+        lines.append("Routing trace\(kind): \(layerCount) layer\(layerCount == 1 ? "" : "s") × \(tokenCount) tokens, "
                      + "\(expertCount) experts\(classes)")
         var r = "Resampling: \(resampling.units) \(resampling.unit)"
         if resampling.bootstrapResamples > 0 {

@@ -107,6 +107,14 @@ func imageGroups(positions: [Int32], labels: [Int32]?) -> [Int32]? {
     return starts
 }
 
+/// The image groups of `trace` (``imageGroups(positions:labels:)``), or nil for a trace
+/// that says it holds sequences: consecutive positions with one label each there are a
+/// sequence of repeated tokens, not an image.
+func imageGroups(_ trace: RoutingTrace) -> [Int32]? {
+    guard trace.kind != .sequences, let positions = trace.positions else { return nil }
+    return imageGroups(positions: positions, labels: trace.labels)
+}
+
 /// Builds the plan for `trace` with the layers already reduced.
 func makeResamplingPlan(trace: RoutingTrace, reductions: [LayerReduction], shape: TraceShape,
                         unit: ResamplingUnit, source: String?, allowGrouping: Bool = true,
@@ -116,8 +124,12 @@ func makeResamplingPlan(trace: RoutingTrace, reductions: [LayerReduction], shape
     switch unit {
     case .tokens: break
     case .automatic:
-        if let positions = trace.positions { groups = imageGroups(positions: positions, labels: trace.labels) }
+        groups = imageGroups(trace)
     case .images:
+        if trace.kind == .sequences {
+            throw InputError(file: source, location: "resampling unit",
+                             message: "the trace holds sequences (its metadata says so), not images; resample tokens or leave the unit automatic")
+        }
         guard let positions = trace.positions else {
             throw InputError(file: source, location: "positions",
                              message: "resampling by image needs token positions, and the trace has none")

@@ -131,3 +131,18 @@ extension RoutingTrace {
         public var message: String
     }
 }
+
+extension RoutingTrace {
+    /// What a trace's tokens are: patches of images (a vision transformer) or tokens of
+    /// sequences (a language model). Statistics and reports follow it where the two differ
+    /// (which tokens are neighbours, how labels are named).
+    public enum Kind: String, Sendable {
+        case images, sequences
+    }
+
+    /// The metadata key that records the kind.
+    public static let kindKey = "traceKind"
+
+    /// The kind recorded in the metadata (an importer sets it when its source says), or nil.
+    public var kind: Kind? { metadata[Self.kindKey].flatMap(Kind.init(rawValue:)) }
+}

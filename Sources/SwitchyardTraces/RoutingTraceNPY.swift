@@ -13,7 +13,9 @@ import Foundation
 /// | `positions.npy` | n                  | integer | position in the image, −1 = unknown             |
 /// | `groups.npy`    | n                  | integer | routing group (batch) of each token, ≥ 0        |
 ///
-/// Layers are numbered `0..<L` (a 2-D `experts.npy` is one layer, 0). Without
+/// Layers are numbered `0..<L` (a 2-D `experts.npy` is one layer, 0), or by the `blocks` of a
+/// `meta.json` beside the arrays (``ExportMetadata``: the Hugging Face exporter's, which also
+/// marks the trace as sequences of token ids). Without
 /// `weights.npy` a token's m experts get weight 1/m each. With `probs.npy` each layer
 /// gets the full probabilities, the top probability, the first-choice (preferred) expert
 /// and, when every row sums to 1 within 10⁻³, the entropy `−Σ p ln p`. With `groups.npy`
@@ -166,8 +168,12 @@ public enum RoutingTraceNPY {
         if let inferenceWarning { metadata["importWarnings"] = inferenceWarning }
         if weightsArray == nil { notes.append("no weights.npy: each of a token's m experts has weight 1/m") }
         if !notes.isEmpty { metadata["importNotes"] = notes.joined(separator: "; ") }
-        let trace = RoutingTrace(expertCount: expertCount, tokenCount: tokenCount, labels: labels, positions: positions,
+        var trace = RoutingTrace(expertCount: expertCount, tokenCount: tokenCount, labels: labels, positions: positions,
                                  classCount: classCount, layers: layers, routingGroups: routingGroups, metadata: metadata)
+        let metaPath = path("meta.json")
+        if FileManager.default.fileExists(atPath: metaPath) {
+            try ExportMetadata.read(metaPath).apply(to: &trace, file: metaPath)
+        }
         try trace.validate(file: directory)
         return trace
     }

@@ -43,7 +43,8 @@ final class LLMFixtureTests: XCTestCase {
         let trace = try TraceLoader.load(dir.path)
         XCTAssertEqual(trace.tokenCount, expected.tokens, "pads left out by the exporter", file: file, line: line)
         XCTAssertEqual(trace.expertCount, expected.experts, file: file, line: line)
-        XCTAssertEqual(trace.layers.count, expected.blocks.count, file: file, line: line)
+        XCTAssertEqual(trace.layers.map(\.layer), expected.blocks, "block numbers from meta.json", file: file, line: line)
+        XCTAssertEqual(trace.kind, .sequences, "meta.json says the labels are token ids", file: file, line: line)
         let groupSizes = try XCTUnwrap(trace.routingGroups, file: file, line: line)
         XCTAssertEqual(groupSizes.count, expected.sequences, "one routing group per sequence", file: file, line: line)
 
@@ -70,6 +71,7 @@ final class LLMFixtureTests: XCTestCase {
 
         for (l, want) in expected.layers.enumerated() {
             let layer = analysis.layers[l]
+            XCTAssertEqual(layer.layer, want.block, file: file, line: line)
             XCTAssertEqual(layer.load.counts, want.counts, "block \(want.block)", file: file, line: line)
             XCTAssertEqual(try XCTUnwrap(layer.load.cv), want.cv, accuracy: 1e-12, "block \(want.block)", file: file, line: line)
             XCTAssertEqual(try XCTUnwrap(layer.heterogeneity.meanExpertsPerToken), want.mean_experts_per_token, accuracy: 1e-12, file: file, line: line)
@@ -92,6 +94,15 @@ final class LLMFixtureTests: XCTestCase {
     func testQwen2MoEWithSharedExpertInEverySecondBlock() throws { try check("qwen2_moe") }
     func testOLMoE() throws { try check("olmoe") }
     func testDeepSeekV3SigmoidBiasAndGroups() throws { try check("deepseek_v3") }
+
+    func testSharedExpertsAndProvenanceAreKept() throws {
+        let qwen = try TraceLoader.load(Self.folder.appendingPathComponent("qwen2_moe").path)
+        XCTAssertEqual(qwen.metadata["sharedExperts"], "1 (gated)")
+        XCTAssertEqual(qwen.metadata["model_type"], "qwen2_moe")
+        XCTAssertEqual(qwen.metadata["labelKind"], "token ids")
+        let mixtral = try TraceLoader.load(Self.folder.appendingPathComponent("mixtral").path)
+        XCTAssertNil(mixtral.metadata["sharedExperts"])
+    }
 
     func testDeepSeekScoresAreNotReadAsDrops() throws {
         // router_scores.npy (not probs.npy): with it read as probabilities, tokens whose most

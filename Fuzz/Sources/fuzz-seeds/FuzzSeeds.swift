@@ -107,6 +107,13 @@ import SwitchyardTraining
             routingGroups: [Int](repeating: 2, count: 12), metadata: ["router": "switch"])
         try save("fuzz-sytrace", "groups.sytrace", try RoutingTraceFile.encode(grouped))
         try save("fuzz-trace-csv", "groups.csv", Array(try grouped.csvText().utf8))
+        // The exporter's meta.json: as the fixtures have it, with every field, and a bare one.
+        try save("fuzz-export-meta", "qwen2-moe.json", Array("""
+            {"format": "switchyard-hf-routing-export/1", "blocks": [1, 3], "experts": 4, "tokens": 2, \
+            "labels": "token ids", "groups": "sequence index", "k": 4, "model_type": "qwen2_moe", \
+            "shared_experts": {"count": 1, "gated": true, "gate": "sigmoid"}, "convention": "softmax, top-k"}
+            """.utf8))
+        try save("fuzz-export-meta", "bare.json", Array("{}".utf8))
         // The one-pass sample reads the same CSVs: sorted by token (with and without groups, a BOM
         // and CRLF, gzip) and one out of order, which it refuses.
         try save("fuzz-trace-sample", "minimal.csv", Array("token,layer,expert,weight\n0,0,1,1.0\n1,0,0,1.0\n".utf8))
