@@ -247,14 +247,16 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
                 normalizedMutualInformation: s.normalizedMutualInformation, cramersV: s.cramersV,
                 chi2: s.chi2, chi2DF: s.chi2DF, chi2P: s.chi2P)
             transition.mutualInformationCorrectedBits = s.mutualInformationCorrectedBits
-            // At most about 2^27 token visits over all transitions (about a second): beyond,
-            // fewer permutations (never below 49), reported in `permutations`.
-            let affordable = max(49, (1 << 27) / max(1, n * (layerCount - 1)))
-            let count = min(options.permutations, affordable)
+            // At most 2^25 token visits per transition (a tenth of a second): beyond, the test
+            // runs on a random subset of whole units (`permutation_units`).
+            let count = options.permutations
             if count > 0 {
-                transition.mutualInformationPermutationP = transitionPermutationP(
+                let test = transitionPermutationP(
                     reductions[l].top1, reductions[l + 1].top1, experts: e, unitStarts: units,
                     observed: s.mutualInformationBits, permutations: count, seed: options.seed &+ UInt64(l))
+                transition.mutualInformationPermutationP = test.p
+                transition.permutationUnits = test.units
+                transition.permutationMutualInformationBits = test.observed
                 transition.permutations = count
             }
             transitions.append(transition)
@@ -274,7 +276,7 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
         neighbours = NeighbourPairs(positions: nil, unitStarts: starts)
         if trace.routingGroups != nil { neighbours.description = "consecutive tokens of each routing group" }
     }
-    let neighbourPermutations = min(options.permutations, max(49, (1 << 27) / max(1, neighbours.first.count * layerCount)))
+    let neighbourPermutations = options.permutations
     let agreements = reductions.enumerated().map { l, r in
         neighbourAgreement(layer: r.layerNumber, top1: r.top1, pairs: neighbours, experts: e,
                            permutations: neighbourPermutations, seed: options.seed &+ UInt64(100 + l))

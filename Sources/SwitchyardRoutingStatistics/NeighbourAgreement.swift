@@ -14,7 +14,10 @@ import CGSL
 /// the paired tokens of each image (or sequence), which keeps what each image routes where and
 /// breaks only which patch sits next to which: `permutationMean` its mean, `permutationP` =
 /// (1 + #{agreement* ≥ agreement})/(1 + B). Units are exchangeable under that null whatever the
-/// labels, so the test is exact (Good 2005, §3).
+/// labels, so the test is exact (Good 2005, §3). When B permutations of every unit would cost
+/// more than a work budget (pairs plus paired tokens, times B), the test runs on a uniform random
+/// subset of whole units (seeded): conditional on the subset it is still exact, and
+/// `permutationUnits`, `permutationAgreement` say which units and what they agree.
 public struct NeighbourAgreement: Codable, Sendable, Equatable {
     /// The layer's block number.
     public var layer: Int
@@ -33,10 +36,17 @@ public struct NeighbourAgreement: Codable, Sendable, Equatable {
     @Nullable public var permutationP: Double?
     /// Permutations drawn.
     public var permutations: Int
+    /// Units (images or sequences) with a pair.
+    public var units = 0
+    /// With a subset: the units the permutation test used, and their own agreement, which its
+    /// `permutationMean` and `permutationP` are about; nil when the test used every unit.
+    @Nullable public var permutationUnits: Int?
+    @Nullable public var permutationAgreement: Double?
 
     enum CodingKeys: String, CodingKey {
-        case layer, neighbours, pairs, agreement, chance, permutations
+        case layer, neighbours, pairs, agreement, chance, permutations, units
         case permutationMean = "permutation_mean", permutationP = "permutation_p"
+        case permutationUnits = "permutation_units", permutationAgreement = "permutation_agreement"
     }
 }
 
@@ -44,8 +54,10 @@ public struct NeighbourAgreement: Codable, Sendable, Equatable {
 struct NeighbourPairs {
     var first: [Int32] = []
     var second: [Int32] = []
-    /// For each unit, the tokens that take part in a pair.
+    /// For each unit, the tokens that take part in a pair, and where its pairs start in
+    /// `first` and `second` (one entry per unit, plus the end).
     var members: [[Int32]] = []
+    var pairStarts: [Int] = [0]
     var description = "consecutive tokens"
 
     /// Grid neighbours when every unit's positions 1…P form a square grid (P = g²), else
@@ -81,28 +93,34 @@ struct NeighbourPairs {
                 }
             }
             members.append(inUnit.sorted())
+            pairStarts.append(first.count)
         }
         if !grid && positions != nil { description = "consecutive patches" }
     }
 }
 
 /// The agreement of `top1` (each token's first expert, −1 for none) over `pairs`, with its
-/// baselines and a permutation test of `permutations` draws.
+/// baselines and a permutation test of `permutations` draws, on a subset of units when every
+/// unit would take more than `budget` (pairs plus paired tokens, summed over the permutations).
 func neighbourAgreement(layer: Int, top1: [Int32], pairs: NeighbourPairs, experts e: Int,
-                        permutations: Int, seed: UInt64) -> NeighbourAgreement {
-    func agreement(_ x: UnsafeBufferPointer<Int32>) -> (same: Int, pairs: Int) {
+                        permutations: Int, seed: UInt64, budget: Int = 1 << 24) -> NeighbourAgreement {
+    func agreement(_ x: UnsafeBufferPointer<Int32>, units: [Int]) -> (same: Int, pairs: Int) {
         var same = 0, counted = 0
-        for i in pairs.first.indices {
-            let a = x[Int(pairs.first[i])], b = x[Int(pairs.second[i])]
-            guard a >= 0 && b >= 0 else { continue }
-            counted += 1
-            if a == b { same += 1 }
+        for u in units {
+            for i in pairs.pairStarts[u]..<pairs.pairStarts[u + 1] {
+                let a = x[Int(pairs.first[i])], b = x[Int(pairs.second[i])]
+                guard a >= 0 && b >= 0 else { continue }
+                counted += 1
+                if a == b { same += 1 }
+            }
         }
         return (same, counted)
     }
-    let observed = top1.withUnsafeBufferPointer(agreement)
+    let everyUnit = Array(pairs.members.indices)
+    let observed = top1.withUnsafeBufferPointer { agreement($0, units: everyUnit) }
     var result = NeighbourAgreement(layer: layer, neighbours: pairs.description, pairs: observed.pairs, agreement: nil,
                                     chance: nil, permutationMean: nil, permutationP: nil, permutations: 0)
+    result.units = pairs.members.filter { !$0.isEmpty }.count
     guard observed.pairs > 0 else { return result }
     let share = Double(observed.same) / Double(observed.pairs)
     result.agreement = share
@@ -117,11 +135,31 @@ func neighbourAgreement(layer: Int, top1: [Int32], pairs: NeighbourPairs, expert
     result.chance = counts.reduce(0) { $0 + ($1 / members) * ($1 / members) }
     guard permutations > 0 else { return result }
     let rng = GSLRandom(seed: seed, stream: 11)
+    // The units tested: all of them, or whole units in a random order until the budget is spent.
+    func cost(_ u: Int) -> Int { (pairs.pairStarts[u + 1] - pairs.pairStarts[u]) + pairs.members[u].count }
+    var tested = everyUnit.filter { cost($0) > 0 }
+    var testedAgreement = share
+    if tested.reduce(0, { $0 + cost($1) }) * permutations > budget {
+        tested.withUnsafeMutableBufferPointer {
+            gsl_ran_shuffle(rng.pointer, $0.baseAddress, $0.count, MemoryLayout<Int>.stride)
+        }
+        var spent = 0, kept = 0
+        while kept < tested.count && (kept == 0 || (spent + cost(tested[kept])) * permutations <= budget) {
+            spent += cost(tested[kept])
+            kept += 1
+        }
+        tested = tested[..<kept].sorted()
+        let subset = top1.withUnsafeBufferPointer { agreement($0, units: tested) }
+        guard subset.pairs > 0 else { return result }
+        testedAgreement = Double(subset.same) / Double(subset.pairs)
+        result.permutationUnits = tested.count
+        result.permutationAgreement = testedAgreement
+    }
     var shuffled = top1
     var buffer: [Int32] = []
     var atLeast = 0, total = 0.0
     for _ in 0..<permutations {
-        for unit in pairs.members where unit.count > 1 {
+        for unit in tested.lazy.map({ pairs.members[$0] }) where unit.count > 1 {
             buffer.removeAll(keepingCapacity: true)
             for t in unit { buffer.append(top1[Int(t)]) }
             buffer.withUnsafeMutableBufferPointer {
@@ -129,10 +167,10 @@ func neighbourAgreement(layer: Int, top1: [Int32], pairs: NeighbourPairs, expert
             }
             for (i, t) in unit.enumerated() { shuffled[Int(t)] = buffer[i] }
         }
-        let replicate = shuffled.withUnsafeBufferPointer(agreement)
+        let replicate = shuffled.withUnsafeBufferPointer { agreement($0, units: tested) }
         let value = Double(replicate.same) / Double(max(replicate.pairs, 1))
         total += value
-        if value >= share - 1e-12 { atLeast += 1 }
+        if value >= testedAgreement - 1e-12 { atLeast += 1 }
     }
     result.permutations = permutations
     result.permutationMean = total / Double(permutations)

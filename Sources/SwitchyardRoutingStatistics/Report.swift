@@ -71,7 +71,13 @@ extension TraceAnalysis {
             lines.append("")
             let parts = layerTransitions.map { t -> String in
                 var part = "\(t.fromLayer)→\(t.toLayer) \(formatNumber(t.mutualInformationCorrectedBits ?? t.mutualInformationBits)) bits"
-                if let p = t.mutualInformationPermutationP { part += " (perm p \(formatP(p)))" }
+                if let p = t.mutualInformationPermutationP {
+                    part += " (perm p \(formatP(p))"
+                    if let units = t.permutationUnits {
+                        part += " on \(units) units: \(formatNumber(t.permutationMutualInformationBits)) bits"
+                    }
+                    part += ")"
+                }
                 return part
             }
             lines.append("top-1 MI between consecutive layers: " + parts.joined(separator: ", "))
@@ -82,6 +88,9 @@ extension TraceAnalysis {
                 if let p = a.permutationP {
                     let within = a.neighbours.hasPrefix("patch grid") || a.neighbours == "consecutive patches" ? "images"
                         : a.neighbours.hasSuffix("routing group") ? "routing groups" : "the trace"
+                    if let units = a.permutationUnits {
+                        part += "; tested on \(units) of \(a.units) \(within): \(formatNumber(a.permutationAgreement))"
+                    }
                     part += ", shuffled within \(within) \(formatNumber(a.permutationMean)), p \(formatP(p))"
                 }
                 return part + ")"

@@ -500,6 +500,11 @@ public struct LayerTransition: Codable, Sendable, Equatable {
     public var mutualInformationPermutationP: Double?
     /// Permutations behind that p-value (0 = none).
     public var permutations: Int = 0
+    /// When the test ran on a random subset of units (too many tokens for the permutations'
+    /// work budget): how many units, and the subset's own mutual information, which the p is
+    /// about; nil when it used every unit.
+    public var permutationUnits: Int?
+    public var permutationMutualInformationBits: Double?
 
     public init(fromLayer: Int, toLayer: Int, tokens: Int, mutualInformationBits: Double?,
                 normalizedMutualInformation: Double?, cramersV: Double?, chi2: Double?, chi2DF: Int,
@@ -518,6 +523,8 @@ public struct LayerTransition: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case mutualInformationCorrectedBits = "mutual_information_miller_madow_bits"
         case mutualInformationPermutationP = "mutual_information_permutation_p", permutations
+        case permutationUnits = "permutation_units"
+        case permutationMutualInformationBits = "permutation_mutual_information_bits"
         case fromLayer = "from_layer", toLayer = "to_layer", tokens
         case mutualInformationBits = "mutual_information_bits"
         case normalizedMutualInformation = "normalized_mutual_information"

@@ -68,11 +68,46 @@ struct UnitPermutation {
 /// The permutation p of the mutual information between two layers' top-1 experts: the later
 /// layer's units (tokens, or images: `unitStarts`) are shuffled among units of the same length,
 /// token j of a unit paired with token j of its partner, which keeps each layer's dependence
-/// inside images while breaking the one between layers. `(1 + #{I* ≥ I}) / (1 + B)`.
+/// inside images while breaking the one between layers. `(1 + #{I* ≥ I}) / (1 + B)`. When the
+/// tokens times B exceed `budget`, the test runs on a uniform random subset of whole units
+/// (seeded), exact conditional on the subset: `units` and `observed` are then the subset's.
 func transitionPermutationP(_ a: [Int32], _ b: [Int32], experts e: Int, unitStarts: [Int32], observed: Double?,
-                            permutations: Int, seed: UInt64) -> Double? {
-    guard let observed, observed.isFinite else { return nil }
+                            permutations: Int, seed: UInt64, budget: Int = 1 << 25)
+    -> (p: Double?, units: Int?, observed: Double?) {
+    guard let observed, observed.isFinite else { return (nil, nil, nil) }
     let rng = GSLRandom(seed: seed, stream: 7)
+    let units = unitStarts.count - 1
+    guard Int(unitStarts[units]) * permutations > budget else {
+        return (transitionPermutationP(a, b, experts: e, unitStarts: unitStarts, observed: observed,
+                                       permutations: permutations, rng: rng), nil, nil)
+    }
+    var order = Array(0..<units)
+    order.withUnsafeMutableBufferPointer { gsl_ran_shuffle(rng.pointer, $0.baseAddress, $0.count, MemoryLayout<Int>.stride) }
+    var kept: [Int] = [], tokens = 0
+    for u in order {
+        let size = Int(unitStarts[u + 1] - unitStarts[u])
+        if !kept.isEmpty && (tokens + size) * permutations > budget { break }
+        kept.append(u)
+        tokens += size
+    }
+    kept.sort()
+    var sa: [Int32] = [], sb: [Int32] = [], starts: [Int32] = [0]
+    for u in kept {
+        sa += a[Int(unitStarts[u])..<Int(unitStarts[u + 1])]
+        sb += b[Int(unitStarts[u])..<Int(unitStarts[u + 1])]
+        starts.append(Int32(sa.count))
+    }
+    let (table, used, _) = top1Table(sa, sb, experts: e)
+    guard let subset = Statistics.contingency(flat: table, rows: used.count, columns: used.count).mutualInformationBits,
+          subset.isFinite else { return (nil, kept.count, nil) }
+    return (transitionPermutationP(sa, sb, experts: e, unitStarts: starts, observed: subset,
+                                   permutations: permutations, rng: rng), kept.count, subset)
+}
+
+/// ``transitionPermutationP(_:_:experts:unitStarts:observed:permutations:seed:budget:)`` on
+/// every unit given, drawing from `rng`.
+private func transitionPermutationP(_ a: [Int32], _ b: [Int32], experts e: Int, unitStarts: [Int32], observed: Double,
+                                    permutations: Int, rng: GSLRandom) -> Double {
     let units = unitStarts.count - 1
     var bySize: [Int: [Int32]] = [:]
     for u in 0..<units { bySize[Int(unitStarts[u + 1] - unitStarts[u]), default: []].append(Int32(u)) }

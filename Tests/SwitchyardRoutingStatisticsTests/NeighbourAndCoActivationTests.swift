@@ -72,6 +72,51 @@ final class NeighbourAndCoActivationTests: XCTestCase {
         XCTAssertEqual(pValues.reduce(0, +) / Double(pValues.count), 0.5, accuracy: 0.06, "p roughly uniform")
     }
 
+    /// Beyond the work budget the test runs on a random subset of whole images: the subset is
+    /// reported with its own agreement, a strong effect is still found, and under the null the
+    /// subset test keeps its size (exact conditional on the subset; 200 null traces).
+    func testASubsetOfImagesKeepsTheTestExactBeyondTheBudget() throws {
+        let rows = gridTrace(images: 40, side: 3, experts: 3) { _, p in Int32(p / 3) }
+        let shape = try checkTrace(rows, source: nil)
+        let top1 = try reduceLayer(rows.layers[0], of: rows, shape: shape, source: nil).top1
+        let starts = (0...40).map { Int32($0 * 10) }
+        let pairs = NeighbourPairs(positions: rows.positions, unitStarts: starts)
+        let full = neighbourAgreement(layer: 3, top1: top1, pairs: pairs, experts: 3, permutations: 99, seed: 1)
+        XCTAssertNil(full.permutationUnits)
+        XCTAssertEqual(full.units, 40)
+        // 21 pair-or-token entries per image, 99 permutations: a budget of 99 × 21 × 5 keeps 5 images.
+        let subset = neighbourAgreement(layer: 3, top1: top1, pairs: pairs, experts: 3, permutations: 99, seed: 1,
+                                        budget: 99 * 21 * 5)
+        XCTAssertEqual(subset.permutationUnits, 5)
+        XCTAssertEqual(subset.agreement, full.agreement, "the estimate is the whole trace's")
+        XCTAssertEqual(try XCTUnwrap(subset.permutationAgreement), 0.5, accuracy: 1e-12, "every image agrees on half its pairs")
+        XCTAssertEqual(try XCTUnwrap(subset.permutationP), 0.01, accuracy: 1e-12)
+
+        var pValues: [Double] = []
+        for seed in 0..<200 {
+            var state = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 &+ 7
+            func next() -> Double {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Double(state >> 11) / Double(1 << 53)
+            }
+            let skews = (0..<30).map { _ in next() }
+            let trace = gridTrace(images: 30, side: 4, experts: 4) { i, _ in
+                next() < skews[i] ? 0 : Int32(1 + Int(next() * 3) % 3)
+            }
+            let traceShape = try checkTrace(trace, source: nil)
+            let traceTop1 = try reduceLayer(trace.layers[0], of: trace, shape: traceShape, source: nil).top1
+            let tracePairs = NeighbourPairs(positions: trace.positions, unitStarts: (0...30).map { Int32($0 * 17) })
+            let a = neighbourAgreement(layer: 0, top1: traceTop1, pairs: tracePairs, experts: 4, permutations: 99,
+                                       seed: UInt64(seed), budget: 99 * 40 * 8)
+            XCTAssertEqual(a.permutationUnits, 8)
+            pValues.append(try XCTUnwrap(a.permutationP))
+        }
+        let rejections = Double(pValues.filter { $0 <= 0.05 }.count) / Double(pValues.count)
+        XCTAssertLessThanOrEqual(rejections, 0.09, "size at most about 5 % under the null (200 traces)")
+        XCTAssertGreaterThanOrEqual(rejections, 0.01)
+        XCTAssertEqual(pValues.reduce(0, +) / Double(pValues.count), 0.5, accuracy: 0.06, "p roughly uniform")
+    }
+
     func testCoActivationCountsEveryPairAgainstTheRandomBaseline() throws {
         // 10 × {0, 1}, 10 × {0, 2}, 10 × {0}: E = 3.
         var offsets: [Int32] = [0], experts: [Int32] = []

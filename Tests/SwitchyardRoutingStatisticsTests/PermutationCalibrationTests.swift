@@ -62,4 +62,37 @@ final class PermutationCalibrationTests: XCTestCase {
         XCTAssertGreaterThan(try XCTUnwrap(t.mutualInformationPermutationP), 0.05)
         XCTAssertLessThan(try XCTUnwrap(t.mutualInformationCorrectedBits), try XCTUnwrap(t.mutualInformationBits))
     }
+
+    /// Beyond its budget the layer-to-layer test runs on a random subset of units, exact
+    /// conditional on it: dependence is still found, and under independence its p-values stay
+    /// roughly uniform (100 traces).
+    func testLayerTransitionSubsetBeyondTheBudget() throws {
+        let assignment: [Int32] = (0..<400).map { (i: Int) -> Int32 in Int32((i * 7 + i / 3) % 5) }
+        let starts: [Int32] = (0...400).map { Int32($0) }
+        let mi = { (a: [Int32], b: [Int32]) -> Double? in
+            let (table, used, _) = top1Table(a, b, experts: 5)
+            return Statistics.contingency(flat: table, rows: used.count, columns: used.count).mutualInformationBits
+        }
+        let same = transitionPermutationP(assignment, assignment, experts: 5, unitStarts: starts,
+                                          observed: mi(assignment, assignment), permutations: 99, seed: 3, budget: 99 * 100)
+        XCTAssertEqual(same.units, 100)
+        XCTAssertEqual(try XCTUnwrap(same.p), 0.01, accuracy: 1e-12)
+        var pValues: [Double] = []
+        var state: UInt64 = 11
+        func next() -> Int32 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int32((state >> 33) % 5)
+        }
+        for seed in 0..<100 {
+            let a: [Int32] = (0..<400).map { _ in next() }
+            let b: [Int32] = (0..<400).map { _ in next() }
+            let test = transitionPermutationP(a, b, experts: 5, unitStarts: starts, observed: mi(a, b),
+                                              permutations: 49, seed: UInt64(seed), budget: 49 * 120)
+            XCTAssertEqual(test.units, 120)
+            pValues.append(try XCTUnwrap(test.p))
+        }
+        let rejections = Double(pValues.filter { $0 <= 0.05 }.count) / Double(pValues.count)
+        XCTAssertLessThanOrEqual(rejections, 0.12)
+        XCTAssertEqual(pValues.reduce(0, +) / Double(pValues.count), 0.5, accuracy: 0.08, "p roughly uniform")
+    }
 }
