@@ -109,8 +109,8 @@ struct AnalyzeCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let experts, experts < 1 || experts > Self.maximumAnalysedExpertCount {
-            throw InputError(location: "--experts", message: "\(experts) is outside 1…\(Self.maximumAnalysedExpertCount), the expert counts analyze takes")
+        if let experts, experts < 1 || experts > TraceInput.maximumAnalysedExpertCount {
+            throw InputError(location: "--experts", message: "\(experts) is outside 1…\(TraceInput.maximumAnalysedExpertCount), the expert counts analyze takes")
         }
         let entries = try inputs.map { try analyzeAndPrint($0, heading: inputs.count + versus.count > 1) }
         var comparison: RunComparison?
@@ -157,7 +157,7 @@ struct AnalyzeCommand: ParsableCommand {
             if let sample {
                 (trace, wholeFile) = try sampleForStatistics(input, units: sample)
             } else {
-                trace = try loadForStatistics(input)
+                trace = try TraceInput.loadForStatistics(input, experts: experts)
             }
             var options = resampling.options
             options.confidenceLevel = confidence
@@ -185,27 +185,6 @@ struct AnalyzeCommand: ParsableCommand {
         }
     }
 
-    /// The largest expert count analysed: the statistics hold E × E tables of doubles
-    /// (top-1 transitions between layers), 128 MiB each at this count.
-    static let maximumAnalysedExpertCount = 4096
-
-    /// The trace at `input` as the statistics take it: import warnings and notes printed
-    /// to stderr, unknown labels resolved (``RoutingTrace/labelledForStatistics()``), the
-    /// expert count checked against ``maximumAnalysedExpertCount``.
-    private func loadForStatistics(_ input: String) throws -> RoutingTrace {
-        let loaded = try TraceLoader.load(input, expertCount: experts)
-        guard loaded.expertCount <= Self.maximumAnalysedExpertCount else {
-            let megabytes = loaded.expertCount * loaded.expertCount * 8 >> 20
-            throw InputError(file: input, location: "expert count",
-                             message: "\(loaded.expertCount) experts; analyze takes at most \(Self.maximumAnalysedExpertCount) (its E × E tables would need \(megabytes) MiB each)")
-        }
-        if let warning = loaded.metadata["importWarnings"] { printToStandardError("warning: \(input): \(warning)") }
-        if let notes = loaded.metadata["importNotes"] { printToStandardError("note: \(input): \(notes)") }
-        let (trace, note) = loaded.labelledForStatistics()
-        if let note { printToStandardError("note: \(input): \(note)") }
-        return trace
-    }
-
     /// The most units `--sample` keeps (each unit's rows are held in memory, 40 bytes a row).
     static let maximumSampleUnits = 100_000_000
 
@@ -219,15 +198,11 @@ struct AnalyzeCommand: ParsableCommand {
         }
         var generator = SeededRNG(seed: resampling.seed)
         let drawn = try RoutingTraceCSV.sample(input, expertCount: experts, units: units, using: &generator)
-        guard drawn.trace.expertCount <= Self.maximumAnalysedExpertCount else {
+        guard drawn.trace.expertCount <= TraceInput.maximumAnalysedExpertCount else {
             throw InputError(file: input, location: "expert count",
-                             message: "\(drawn.trace.expertCount) experts; analyze takes at most \(Self.maximumAnalysedExpertCount)")
+                             message: "\(drawn.trace.expertCount) experts; analyze takes at most \(TraceInput.maximumAnalysedExpertCount)")
         }
-        if let warning = drawn.trace.metadata["importWarnings"] { printToStandardError("warning: \(input): \(warning)") }
-        if let notes = drawn.trace.metadata["importNotes"] { printToStandardError("note: \(input): \(notes)") }
-        let (trace, note) = drawn.trace.labelledForStatistics()
-        if let note { printToStandardError("note: \(input): \(note)") }
-        return (trace, wholeFileLoads(drawn))
+        return (TraceInput.prepared(drawn.trace, input: input), wholeFileLoads(drawn))
     }
 
     /// The whole file's loads, printed before the sample's summary.
@@ -249,9 +224,6 @@ struct AnalyzeCommand: ParsableCommand {
         (x.map { String(format: "%.4f", $0) } ?? "n/a").padding(toLength: width, withPad: " ", startingAt: 0)
     }
 
-    private func printToStandardError(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
-    }
 
     private func format(_ x: Double?) -> String { x.map { String(format: "%.3f", $0) } ?? "n/a" }
 }

@@ -2,12 +2,13 @@ import ArgumentParser
 import Foundation
 import SwitchyardReports
 import SwitchyardRoutingStatistics
+import SwitchyardTraces
 
 /// `switchyard report`: a markdown report with SVG charts for each run.
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Write a markdown report with SVG charts about a training run.",
+        abstract: "Write a markdown report with SVG charts about a training run or a routing trace.",
         discussion: """
         The report holds the resolved configuration; training curves (loss, accuracy, auxiliary \
         loss, load CV over steps); final and per-class accuracy; per-layer load tables with \
@@ -17,16 +18,24 @@ struct ReportCommand: ParsableCommand {
         beside it. Standard output gets the report's path and its "What this says" list. The \
         same run and options always give the same report. Sections are explained in docs/reports.md.
 
-        With several runs, each gets its own report in DIR/<run directory name>/.
+        Given a trace instead of a run directory (a .sytrace file, a CSV, a folder of .npy \
+        arrays such as the Hugging Face exporter writes), the report holds the routing sections \
+        and findings alone, with an overview of the trace (its kind, blocks, labels, model).
+
+        With several inputs, each gets its own report in DIR/<name>/.
 
         Examples:
           switchyard report runs/ec --out reports/ec
           switchyard report runs/sw runs/ec --out reports --bootstrap 1000
+          switchyard report Tests/Fixtures/llm/qwen2_moe --out reports/qwen2_moe
         """
     )
 
-    @Argument(help: ArgumentHelp("Run directories written by `switchyard train`.", valueName: "run-dir"))
+    @Argument(help: ArgumentHelp("Run directories written by `switchyard train`, or trace files and folders.", valueName: "run-dir-or-trace"))
     var runs: [String]
+
+    @Option(help: "Experts per layer, for a CSV or NPY trace whose largest expert index is below E − 1.")
+    var experts: Int?
 
     @Option(help: "Directory to write report.md and charts/ to.")
     var out: String
@@ -34,7 +43,7 @@ struct ReportCommand: ParsableCommand {
     @OptionGroup var analysis: ResamplingOptions
 
     func validate() throws {
-        guard !runs.isEmpty else { throw ValidationError("give at least one run directory") }
+        guard !runs.isEmpty else { throw ValidationError("give at least one run directory or trace") }
         let names = runs.map { ($0 as NSString).standardizingPath.split(separator: "/").last.map(String.init) ?? $0 }
         if runs.count > 1, Set(names).count != names.count {
             throw ValidationError("run directories must have distinct names for one report each under --out; got \(names.joined(separator: ", "))")
@@ -43,13 +52,23 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         for path in runs {
-            let report = try RunReport.load(run: path, options: analysis.options)
+            let document: ReportDocument, findings: [String]
+            if TraceInput.isRunDirectory(path) {
+                let report = try RunReport.load(run: path, options: analysis.options)
+                (document, findings) = (report.document(), report.findings())
+            } else {
+                var options = analysis.options
+                options.source = path
+                let trace = try TraceInput.loadForStatistics(path, experts: experts)
+                let report = TraceReport(source: path, analysis: try analyze(trace: trace, options: options))
+                (document, findings) = (report.document(), report.findings())
+            }
             let directory = runs.count == 1 ? out
                 : (out as NSString).appendingPathComponent((path as NSString).standardizingPath.split(separator: "/").last.map(String.init) ?? path)
-            let written = try report.document().write(to: directory)
+            let written = try document.write(to: directory)
             print("## Report on `\(path)`\n")
             print("Written to [\(written)](\(written)).\n")
-            for finding in report.findings() { print("- \(finding)") }
+            for finding in findings { print("- \(finding)") }
             print("")
         }
     }
@@ -78,8 +97,11 @@ struct CompareCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: ArgumentHelp("Run directories written by `switchyard train`.", valueName: "run-dir"))
+    @Argument(help: ArgumentHelp("Run directories written by `switchyard train`, or trace files and folders.", valueName: "run-dir-or-trace"))
     var runs: [String]
+
+    @Option(help: "Experts per layer, for a CSV or NPY trace whose largest expert index is below E − 1.")
+    var experts: Int?
 
     @Option(help: "Directory to write report.md and charts/ to.")
     var out: String

@@ -29,7 +29,7 @@ public struct EpochStability: Sendable {
 /// let report = try RunReport.load(run: "runs/ec", options: AnalysisOptions())
 /// try report.document().write(to: "reports/ec")
 /// ```
-public struct RunReport: Sendable {
+public struct RunReport: RoutingReport {
     /// The run's records.
     public var run: RunDirectory
     /// The statistics of the newest epoch's test-set trace (nil when the run wrote no traces).
@@ -80,12 +80,18 @@ public struct RunReport: Sendable {
         return RunReport(run: run, analysis: analysis, analysedEpoch: traces.last?.epoch, stability: stability, cost: cost)
     }
 
-    /// True when the analysed trace comes from a soft router (trait `router.soft`): its records are
-    /// each token's expert of largest combine mass, not what the experts computed.
-    var isSoftRouting: Bool { analysis?.metadata["router.soft"] == "true" }
+    /// The test set's tokens after the analysed epoch.
+    public func routingSubject(_ a: TraceAnalysis) -> String {
+        "the \(ReportFormat.count(a.tokenCount)) test-set tokens after epoch \(analysedEpoch ?? 0), evaluation mode"
+    }
+
+    /// A run with fewer than two epoch traces has no stability across epochs.
+    public var missingStabilityNote: String? {
+        "Stability across epochs needs traces of at least two epochs; this run has \(analysis == nil ? "none" : "one")."
+    }
 
     /// The class names of the run (from its summary, else from the trace, else numbers).
-    var classNames: [String] {
+    public var classNames: [String] {
         if let names = run.summary?.classNames, !names.isEmpty { return names }
         if let names = analysis?.classNames, !names.isEmpty { return names }
         return (0..<run.configuration.model.classes).map(String.init)

@@ -135,6 +135,22 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    /// `report TRACE`: an imported trace (here a CSV) gets a trace report; a run directory still
+    /// gets a run report.
+    func testReportTakesATrace() throws {
+        var rows = "token,layer,expert,weight,label\n"
+        for t in 0..<400 { for l in [2, 5] { rows += "\(t),\(l),\((t * 3 + l) % 4),1,\(t % 3)\n" } }
+        let csv = root + "/t.csv"
+        try rows.write(toFile: csv, atomically: true, encoding: .utf8)
+        try run(["report", csv, "--out", root + "/tr", "--bootstrap", "20", "--permutations", "20"])
+        let text = try String(contentsOfFile: root + "/tr/report.md", encoding: .utf8)
+        XCTAssertTrue(text.hasPrefix("# Trace report: t.csv"), String(text.prefix(60)))
+        XCTAssertTrue(text.contains("| layers | 2 (blocks 2, 5) |"))
+        XCTAssertThrowsError(try run(["report", root + "/missing.csv", "--out", root + "/x"])) { error in
+            XCTAssertTrue("\(error)".contains("missing.csv"), "\(error)")
+        }
+    }
+
     // Issue 22: a FIFO (which blocked forever), an expert count beyond the E × E tables'
     // budget, a truncated .csv.gz; and label −1 (unknown), which is accepted.
     func testInputAttacksAreErrorsAndUnknownLabelsAreAccepted() throws {

@@ -1,21 +1,20 @@
 import SwitchyardCharts
 import SwitchyardRoutingStatistics
 
-extension RunReport {
+extension RoutingReport {
     /// The trace's scopes: every layer, then all layers.
     func scopes(_ a: TraceAnalysis) -> [LayerAnalysis] { a.layers + [a.overall] }
 
     /// Per-layer load statistics with intervals, and tokens per expert as a chart and table.
     func loadSection(_ b: inout ReportBuilder, _ a: TraceAnalysis) {
         b.heading(2, "Load balance")
-        b.paragraph("Routing of the \(ReportFormat.count(a.tokenCount)) test-set tokens after epoch \(analysedEpoch ?? 0), "
-                    + "evaluation mode. CV is the population standard deviation of the experts' token counts over "
+        b.paragraph("Routing of \(routingSubject(a)). CV is the population standard deviation of the experts' token counts over "
                     + "their mean, MaxVio = (max − mean)/mean, Gini 0 is perfect balance and (E − 1)/E total collapse; "
                     + "CV, Gini and MaxVio are bias-corrected (plug-in values in the JSON) with basic bootstrap "
                     + "intervals; "
                     + (a.tokensAreClustered
                        ? "the χ² test of uniform counts is left out: it assumes independent tokens, and this trace's "
-                         + "tokens come in \(a.resampling.unit == "images" ? "images" : "batches") (docs/statistics.md)."
+                         + "tokens come in \(a.resampling.unit == "images" ? "images" : groupNoun) (docs/statistics.md)."
                        : "χ² p tests the counts against a uniform spread, assuming independent tokens (docs/statistics.md).")
                     + (isSoftRouting ? " Soft router: every expert computes the same p slots per image, so the computed load is "
                        + "equal by construction; the counts here are of each token's expert of largest combine mass "
@@ -64,7 +63,7 @@ extension RunReport {
             return
         }
         let chi = !a.tokensAreClustered
-        b.paragraph("Mutual information between a token's class and its expert (bits, assignment-weighted, Miller–Madow "
+        b.paragraph("Mutual information between a token's \(labelNoun) and its expert (bits, assignment-weighted, Miller–Madow "
                     + "corrected), its normalised form 2I/(H(class)+H(expert)) (plug-in), Cramér's V (Bergsma's bias "
                     + "correction), "
                     + (chi ? "the χ² test of independence (assumes independent tokens) and " : "")
@@ -169,8 +168,7 @@ extension RunReport {
     func stabilitySection(_ b: inout ReportBuilder) {
         b.heading(2, "Stability")
         if stability.isEmpty {
-            b.paragraph("Stability across epochs needs traces of at least two epochs; this run has "
-                        + "\(analysis == nil ? "none" : "one").")
+            if let note = missingStabilityNote { b.paragraph(note) }
         } else {
             b.paragraph("Share of test tokens whose top-1 expert is the same in both epochs' traces, and Cohen's κ "
                         + "(agreement corrected for chance).")
