@@ -20,6 +20,7 @@ let targets: [(name: String, products: [String])] = [
     ("fuzz-trace-csv", ["SwitchyardTraces"]),
     ("fuzz-trace-sample", ["SwitchyardTraces"]),
     ("fuzz-export-meta", ["SwitchyardTraces"]),
+    ("fuzz-megatron", ["SwitchyardTraces"]),
     ("fuzz-npy", ["SwitchyardTraces"]),
     ("fuzz-sytrace", ["SwitchyardTraces", "SwitchyardRoutingStatistics"]),
     ("fuzz-checkpoint", ["SwitchyardTraining"]),

@@ -7,7 +7,7 @@
 #   --runs N    N runs per target (default 1,000,000: `make fuzz`)
 #   --seeds     rewrite the seed corpora Fuzz/Corpus/<target>/ first (after a format change)
 #   TARGET      fuzz-idx, fuzz-cifar, fuzz-gzip, fuzz-trace-csv, fuzz-trace-sample, fuzz-export-meta,
-#               fuzz-npy, fuzz-sytrace,
+#               fuzz-megatron, fuzz-npy, fuzz-sytrace,
 #               fuzz-checkpoint, fuzz-config, fuzz-jsonl, fuzz-notebook, fuzz-run-directory,
 #               fuzz-notebook-policy, fuzz-placement (default: all)
 #
@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(fuzz-idx fuzz-cifar fuzz-gzip fuzz-trace-csv fuzz-trace-sample fuzz-export-meta fuzz-npy fuzz-sytrace
+all_targets=(fuzz-idx fuzz-cifar fuzz-gzip fuzz-trace-csv fuzz-trace-sample fuzz-export-meta fuzz-megatron fuzz-npy fuzz-sytrace
              fuzz-checkpoint fuzz-config fuzz-jsonl fuzz-notebook fuzz-run-directory fuzz-notebook-policy fuzz-placement)
 runs=1000000
 max_time=0          # seconds per target; 0 = no limit

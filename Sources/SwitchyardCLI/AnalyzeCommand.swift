@@ -14,7 +14,8 @@ struct AnalyzeCommand: ParsableCommand {
         Each input is a run directory (its newest traces/epoch-N.sytrace), a .sytrace(.gz) \
         file, a CSV(.gz) with header token,layer,expert,weight[,label,position,prob,group], or a \
         directory holding experts.npy (and optionally weights.npy, probs.npy, labels.npy, \
-        positions.npy, groups.npy) — see docs/trace-format.md. Load intervals resample whole \
+        positions.npy, groups.npy), or Megatron-LM's router_trace_rank*.jsonl (a file or their \
+        directory) — see docs/trace-format.md. Load intervals resample whole \
         routing groups (test batches) when the trace records ten or more. The terminal gets a summary per layer with \
         bootstrap confidence intervals; --json writes every number: {"traces": [{source, analysis, \
         stability}, …], "comparison": …}, where each analysis.layers[i] object holds \

@@ -6,6 +6,8 @@ import Foundation
 /// - a `.sytrace` or `.sytrace.gz` file (Switchyard's format, ``RoutingTraceFile``);
 /// - a `.csv` or `.csv.gz` file (``RoutingTraceCSV``);
 /// - a directory holding `experts.npy` (``RoutingTraceNPY``);
+/// - Megatron-LM's router trace: a `router_trace_rank{R}.jsonl(.gz)` file, or a directory of
+///   them (``MegatronRouterTrace``);
 /// - a Switchyard run directory, one with a `traces/` folder of `epoch-N.sytrace`
 ///   files: the trace of the latest epoch (largest N) is loaded.
 ///
@@ -13,7 +15,7 @@ import Foundation
 /// `.sytrace` file; anything else is an `InputError` saying what is accepted.
 public enum TraceLoader {
     /// What ``load(_:expertCount:)`` accepts, for messages.
-    static let accepted = "a .sytrace(.gz) file, a .csv(.gz) file, a directory with experts.npy, or a run directory with traces/epoch-N.sytrace"
+    static let accepted = "a .sytrace(.gz) file, a .csv(.gz) file, a directory with experts.npy, Megatron-LM's router_trace_rank*.jsonl (a file or their directory), or a run directory with traces/epoch-N.sytrace"
 
     /// Loads the trace at `path` (see ``TraceLoader``). `expertCount` fixes the number
     /// of experts for CSV and NPY imports, whose files do not record it.
@@ -37,6 +39,9 @@ public enum TraceLoader {
                 }
                 return try RoutingTraceFile.read(latest.path)
             }
+            if MegatronRouterTrace.isTraceDirectory(path) {
+                return try MegatronRouterTrace.read(path, expertCount: expertCount)
+            }
             throw InputError(file: path, message: "directory holds neither experts.npy nor traces/ (expected \(accepted))")
         }
         let name = (path as NSString).lastPathComponent.lowercased()
@@ -45,6 +50,9 @@ public enum TraceLoader {
         }
         if name.hasSuffix(".csv") || name.hasSuffix(".csv.gz") {
             return try RoutingTraceCSV.read(path, expertCount: expertCount)
+        }
+        if name.hasSuffix(".jsonl") || name.hasSuffix(".jsonl.gz") {
+            return try MegatronRouterTrace.read(path, expertCount: expertCount)
         }
         if name.hasSuffix(".npy") || name.hasSuffix(".npy.gz") {
             throw InputError(file: path, message: "give the directory holding experts.npy (and weights.npy, probs.npy, …), not one array")

@@ -114,6 +114,16 @@ import SwitchyardTraining
             "shared_experts": {"count": 1, "gated": true, "gate": "sigmoid"}, "convention": "softmax, top-k"}
             """.utf8))
         try save("fuzz-export-meta", "bare.json", Array("{}".utf8))
+        // Megatron-LM's router trace: two decoder layers of two steps, an MTP record, CRLF.
+        try save("fuzz-megatron", "two-steps.jsonl", Array("""
+            {"step": 0, "stage": "pre_dispatch", "block": "decoder", "layer": 1, "rank": 0, "num_tokens": 2, "topk": 2, "top_indices": [[0, 3], [2, 1]]}
+            {"step": 0, "stage": "pre_dispatch", "block": "decoder", "layer": 3, "rank": 0, "num_tokens": 2, "topk": 2, "top_indices": [[1, 0], [3, 2]]}
+            {"step": 0, "stage": "pre_dispatch", "block": "mtp", "layer": 1, "rank": 0, "num_tokens": 2, "topk": 2, "top_indices": [[0, 1], [0, 1]], "mtp_idx": 0}
+            {"step": 1, "stage": "pre_dispatch", "block": "decoder", "layer": 1, "rank": 0, "num_tokens": 1, "topk": 2, "top_indices": [[2, 3]]}
+            {"step": 1, "stage": "pre_dispatch", "block": "decoder", "layer": 3, "rank": 0, "num_tokens": 1, "topk": 2, "top_indices": [[0, 1]]}
+
+            """.utf8))
+        try save("fuzz-megatron", "crlf.jsonl", Array("{\"step\": 0, \"layer\": 2, \"num_tokens\": 1, \"topk\": 1, \"top_indices\": [[5]]}\r\n".utf8))
         // The one-pass sample reads the same CSVs: sorted by token (with and without groups, a BOM
         // and CRLF, gzip) and one out of order, which it refuses.
         try save("fuzz-trace-sample", "minimal.csv", Array("token,layer,expert,weight\n0,0,1,1.0\n1,0,0,1.0\n".utf8))
