@@ -283,6 +283,25 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
     }
     let coActivations = trace.layers.compactMap { coActivation($0, experts: e) }
 
+    // Token ids (labels that vary within units, not one per image): vocabulary specialisation.
+    var vocabulary: [VocabularySpecialisation]? = nil
+    if let labels = trace.labels, withAffinity, imageGroups(trace) == nil {
+        var starts: [Int32] = [0]
+        let unitName: String
+        if let sizes = trace.routingGroups {
+            for size in sizes { starts.append(starts.last! + Int32(size)) }
+            unitName = trace.kind == .sequences ? "sequences" : "routing groups"
+        } else {
+            starts = Array(stride(from: Int32(0), to: Int32(n), by: 1024)) + [Int32(n)]
+            unitName = "blocks of 1,024 consecutive tokens"
+        }
+        vocabulary = reductions.enumerated().map { l, r in
+            vocabularySpecialisation(layer: r.layerNumber, top1: r.top1, labels: labels, classCount: shape.classCount,
+                                     experts: e, unitStarts: starts, unitName: unitName,
+                                     permutations: options.permutations, seed: options.seed &+ UInt64(200 + l))
+        }
+    }
+
     return TraceAnalysis(
         expertCount: e, tokenCount: n, layerCount: layerCount,
         classCount: withAffinity ? shape.classCount : 0, classNames: classNames, metadata: trace.metadata,
@@ -296,7 +315,8 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
                                       loadGroupsPerUnit: groupLoads?.groupsPerUnit,
                                       routingGroups: trace.routingGroups?.count),
         layers: layers, overall: overall, layerTransitions: transitions,
-        neighbourAgreement: neighbours.first.isEmpty ? nil : agreements, coActivation: coActivations.isEmpty ? nil : coActivations)
+        neighbourAgreement: neighbours.first.isEmpty ? nil : agreements, coActivation: coActivations.isEmpty ? nil : coActivations,
+        vocabularySpecialisation: vocabulary)
 }
 
 private func checkOptions(_ options: AnalysisOptions) throws {

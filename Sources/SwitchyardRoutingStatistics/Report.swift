@@ -97,6 +97,22 @@ extension TraceAnalysis {
             }
             lines.append("neighbours with the same first expert (\(kind)): " + parts.joined(separator: ", "))
         }
+        if let vocabulary = vocabularySpecialisation, let first = vocabulary.first {
+            let parts = vocabulary.map { v -> String in
+                var part = "\(v.layer) \(formatNumber(v.specialisation)) over \(v.ids) ids"
+                if let p = v.permutationP {
+                    if let units = v.permutationUnits {
+                        part += " (tested on \(units) \(v.units): \(formatNumber(v.permutationSpecialisation))"
+                    } else {
+                        part += " ("
+                    }
+                    part += (v.permutationUnits == nil ? "" : ", ") + "shuffled within \(v.units) \(formatNumber(v.permutationMean)), p \(formatP(p)))"
+                }
+                return part
+            }
+            lines.append("label specialisation, share of each label's (token id's) most frequent first expert, labels seen ≥ \(VocabularySpecialisation.minimumOccurrences) times"
+                         + (first.ids == 0 ? " (none)" : "") + ": " + parts.joined(separator: ", "))
+        }
         if let coActivation, !coActivation.isEmpty {
             let parts = coActivation.map { c -> String in
                 guard let high = c.maxRatio, let low = c.minRatio else { return "\(c.layer) –" }

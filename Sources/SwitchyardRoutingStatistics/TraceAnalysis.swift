@@ -31,12 +31,16 @@ public struct TraceAnalysis: Codable, Sendable, Equatable {
     public var neighbourAgreement: [NeighbourAgreement]?
     /// Per layer with tokens of two or more experts, which experts go together.
     public var coActivation: [CoActivation]?
+    /// Per layer, how much a token's id decides its first expert (traces whose labels are per
+    /// token, such as token ids; nil for images and traces without labels).
+    public var vocabularySpecialisation: [VocabularySpecialisation]? = nil
 
     enum CodingKeys: String, CodingKey {
         case expertCount = "expert_count", tokenCount = "token_count", layerCount = "layer_count"
         case classCount = "class_count", classNames = "class_names", metadata, resampling
         case layers, overall, layerTransitions = "layer_transitions"
         case neighbourAgreement = "neighbour_agreement", coActivation = "co_activation"
+        case vocabularySpecialisation = "vocabulary_specialisation"
     }
 }
 
