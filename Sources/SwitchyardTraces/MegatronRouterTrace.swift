@@ -35,7 +35,7 @@ public enum MegatronRouterTrace {
     /// Reads one rank's file, or every `router_trace_rank*.jsonl` in a directory (by rank).
     public static func read(_ path: String, expertCount given: Int? = nil) throws -> RoutingTrace {
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         let files: [String]
         if isDirectory.boolValue {
             files = try rankFiles(in: path)
