@@ -66,6 +66,9 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Analyse a uniform sample of this many units (tokens, or routing groups) drawn in one pass over a CSV sorted by token, with the whole file's loads beside it: memory bounded by the sample.", valueName: "units"))
     var sample: Int?
 
+    @Flag(help: "The inputs are traces of the same tokens at successive checkpoints: report each one's router saturation against the last (OLMoE §5).")
+    var saturation = false
+
     @Flag(name: .customLong("no-tables"), help: "Leave the contingency tables out of the JSON.")
     var noTables = false
 
@@ -100,6 +103,8 @@ struct AnalyzeCommand: ParsableCommand {
         let traces: [Entry]
         let versus: [Entry]?
         let comparison: RunComparison?
+        /// With --saturation: each input against the last.
+        var saturation: [RouterSaturation]? = nil
     }
 
     /// Agreement between the last two epochs of a run.
@@ -107,6 +112,8 @@ struct AnalyzeCommand: ParsableCommand {
         let fromEpoch: Int
         let toEpoch: Int
         let agreement: AssignmentAgreement
+        /// Every earlier epoch's router saturation against the last epoch.
+        var saturation: [RouterSaturation] = []
     }
 
     func run() throws {
@@ -116,6 +123,17 @@ struct AnalyzeCommand: ParsableCommand {
         let entries = try inputs.map { try analyzeAndPrint($0, heading: inputs.count + versus.count > 1) }
         var comparison: RunComparison?
         var others: [Entry]?
+        var saturations: [RouterSaturation]?
+        if saturation {
+            guard inputs.count >= 2 else {
+                throw ValidationError("--saturation needs two or more inputs: checkpoints in order, the final one last")
+            }
+            let final = try TraceLoader.load(inputs.last!, expertCount: experts)
+            saturations = try inputs.dropLast().map {
+                try routerSaturation(TraceLoader.load($0, expertCount: experts), against: final, label: $0, source: $0)
+            }
+            print(saturationLine(saturations!, final: inputs.last!))
+        }
         if !versus.isEmpty {
             let group = try versus.map { try analyzeAndPrint($0, heading: true) }
             let result = try compareRuns(entries.map(\.analysis), group.map(\.analysis))
@@ -126,7 +144,8 @@ struct AnalyzeCommand: ParsableCommand {
         if let json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            try AtomicFile.write(encoder.encode(Output(traces: entries, versus: others, comparison: comparison)), to: json)
+            try AtomicFile.write(encoder.encode(Output(traces: entries, versus: others, comparison: comparison,
+                                                       saturation: saturations)), to: json)
             print("analysis written to \(json)")
         }
     }
@@ -172,6 +191,10 @@ struct AnalyzeCommand: ParsableCommand {
                 let agreement = try compareAssignments(TraceLoader.load(a.path), TraceLoader.load(b.path),
                                                        firstSource: a.path, secondSource: b.path)
                 stability = Stability(fromEpoch: a.epoch, toEpoch: b.epoch, agreement: agreement)
+                let final = try TraceLoader.load(b.path)
+                stability?.saturation = try epochs.dropLast().map {
+                    try routerSaturation(TraceLoader.load($0.path), against: final, label: "epoch \($0.epoch)", source: $0.path)
+                }
             }
             if heading { print("== \(input)") }
             if let wholeFile { print(wholeFileSummary(wholeFile)) }
@@ -180,10 +203,17 @@ struct AnalyzeCommand: ParsableCommand {
                 let o = stability.agreement.overall
                 print(String(format: "\nStability, epoch %d → %d (top-1 over all layers): agreement %@, Cohen's κ %@",
                              stability.fromEpoch, stability.toEpoch, format(o.agreement), format(o.cohensKappa)))
+                print(saturationLine(stability.saturation, final: "epoch \(stability.toEpoch)"))
             }
             if heading { print("") }
             return Entry(source: input, analysis: analysis, stability: stability, wholeFile: wholeFile)
         }
+    }
+
+    /// One line of router saturations against `final`.
+    private func saturationLine(_ list: [RouterSaturation], final: String) -> String {
+        "Router saturation against \(final) (share of each token's final experts already chosen, all layers; random in brackets): "
+            + list.map { "\($0.checkpoint) \(format($0.saturation)) (\(format($0.baseline)))" }.joined(separator: ", ")
     }
 
     /// The most units `--sample` keeps (each unit's rows are held in memory, 40 bytes a row).

@@ -151,6 +151,25 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    /// `analyze --saturation`: checkpoints of the same tokens, each against the last.
+    func testSaturationComparesCheckpointsWithTheLast() throws {
+        func write(_ name: String, _ expert: (Int) -> Int) throws -> String {
+            var rows = "token,layer,expert,weight\n"
+            for t in 0..<40 { rows += "\(t),0,\(expert(t)),1\n" }
+            let path = root + "/" + name
+            try rows.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let early = try write("early.csv") { $0 % 4 }, late = try write("late.csv") { $0 < 20 ? $0 % 4 : ($0 + 1) % 4 }
+        try run(["analyze", early, late, "--saturation", "--experts", "4", "--bootstrap", "0", "--permutations", "0",
+                 "--json", root + "/s.json"])
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/s.json"))) as! [String: Any]
+        let saturation = try XCTUnwrap((json["saturation"] as? [[String: Any]])?.first)
+        XCTAssertEqual(try XCTUnwrap(saturation["saturation"] as? Double), 0.5, accuracy: 1e-12, "half the tokens kept their expert")
+        XCTAssertEqual(try XCTUnwrap(saturation["baseline"] as? Double), 0.25, accuracy: 1e-12)
+        XCTAssertThrowsError(try run(["analyze", early, "--saturation"]))
+    }
+
     // Issue 22: a FIFO (which blocked forever), an expert count beyond the E × E tables'
     // budget, a truncated .csv.gz; and label −1 (unknown), which is accepted.
     func testInputAttacksAreErrorsAndUnknownLabelsAreAccepted() throws {
