@@ -220,7 +220,7 @@ struct AnalyzeCommand: ParsableCommand {
     static let maximumSampleUnits = 100_000_000
 
     /// A sample of the CSV at `input` (``RoutingTraceCSV/sample(_:expertCount:units:using:)``),
-    /// seeded by --seed, labelled for the statistics as ``loadForStatistics(_:)`` does.
+    /// seeded by --seed, prepared for the statistics as ``TraceInput/loadForStatistics(_:experts:)`` does.
     private func sampleForStatistics(_ input: String, units: Int) throws -> (RoutingTrace, WholeFileLoads) {
         let lower = input.lowercased()
         guard lower.hasSuffix(".csv") || lower.hasSuffix(".csv.gz") else {
