@@ -97,7 +97,8 @@ extension TraceAnalysis {
             }
             lines.append("neighbours with the same first expert (\(kind)): " + parts.joined(separator: ", "))
         }
-        if let vocabulary = vocabularySpecialisation, let first = vocabulary.first {
+        // Printed when some label was seen often enough to count.
+        if let vocabulary = vocabularySpecialisation, vocabulary.contains(where: { $0.ids > 0 }) {
             let parts = vocabulary.map { v -> String in
                 var part = "\(v.layer) \(formatNumber(v.specialisation)) over \(v.ids) ids"
                 if let p = v.permutationP {
@@ -110,8 +111,8 @@ extension TraceAnalysis {
                 }
                 return part
             }
-            lines.append("label specialisation, share of each label's (token id's) most frequent first expert, labels seen ≥ \(VocabularySpecialisation.minimumOccurrences) times"
-                         + (first.ids == 0 ? " (none)" : "") + ": " + parts.joined(separator: ", "))
+            lines.append("label specialisation, share of each label's (token id's) most frequent first expert, labels seen ≥ \(VocabularySpecialisation.minimumOccurrences) times: "
+                         + parts.joined(separator: ", "))
         }
         if let coActivation, !coActivation.isEmpty {
             let parts = coActivation.map { c -> String in

@@ -486,10 +486,12 @@ final class AnalysisTests: XCTestCase {
         XCTAssert(text.contains("tokens    experts/token 1.375"), text)
         XCTAssert(text.contains("0:12.5% 1:50.0% 2:25.0% 3:12.5% 4+:0.0%"), text)
         // Three header lines, two scopes of a blank line and three lines, then one line each for
-        // the neighbour agreement and the co-activation (this trace has tokens of 2 and 3 experts).
+        // the neighbour agreement and the co-activation (this trace has tokens of 2 and 3 experts);
+        // no label is seen 10 times, so no specialisation line.
         XCTAssertEqual(text.split(separator: "\n", omittingEmptySubsequences: false).count, 3 + 2 * 4 + 2)
         XCTAssert(text.contains("neighbours with the same first expert ("), text)
         XCTAssert(text.contains("co-activation, observed/random ratio over expert pairs: "), text)
+        XCTAssertEqual(a.vocabularySpecialisation?.first?.ids, 0)
     }
 
     func testBadInputNamesPlaceAndValue() {
