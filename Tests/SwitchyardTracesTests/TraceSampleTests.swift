@@ -142,6 +142,9 @@ final class TraceSampleTests: XCTestCase {
         let groups = Array("token,layer,expert,weight,group\n0,0,1,1,1\n1,0,1,1,0\n".utf8)
         assertInputError(try RoutingTraceCSV.sample(bytes: groups, file: "g.csv", units: 2, using: &g),
                          file: "g.csv", location: "line 3, column 'group'", message: "group 0 after group 1")
+        let split = Array("token,layer,expert,weight,group\n0,0,1,1,0\n0,1,1,1,1\n".utf8)
+        assertInputError(try RoutingTraceCSV.sample(bytes: split, file: "s.csv", units: 2, using: &g),
+                         file: "s.csv", location: "line 3, column 'group'", message: "token 0 is in group 1 here and in group 0 on line 2")
         assertInputError(try RoutingTraceCSV.sample(bytes: csv(tokens: 3), file: "z.csv", units: 0, using: &g),
                          file: "z.csv", location: "sample size", message: "0 units")
         // A cell error is the file's, with its line.
