@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "SwitchyardLayersTests", dependencies: ["SwitchyardLayers", "SwitchyardRouting", "SwitchyardTensorCore", "SwitchyardVisionTransformer", "SwitchyardTestSupport"]),
         .testTarget(name: "SwitchyardDatasetsTests", dependencies: ["SwitchyardDatasets", "SwitchyardFileIO", "SwitchyardTensorCore"]),
         .testTarget(name: "SwitchyardFileIOTests", dependencies: ["SwitchyardFileIO"]),
-        .testTarget(name: "SwitchyardTracesTests", dependencies: ["SwitchyardTraces", "SwitchyardFileIO"]),
+        .testTarget(name: "SwitchyardTracesTests", dependencies: ["SwitchyardTraces", "SwitchyardFileIO", "SwitchyardTensorCore"]),
         .testTarget(name: "SwitchyardTrainingTests", dependencies: ["SwitchyardTraining", "SwitchyardTraces", "SwitchyardDatasets", "SwitchyardFileIO", "SwitchyardRouting", "SwitchyardTensorCore", "SwitchyardVisionTransformer"]),
         .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI", "SwitchyardTensorCore", "SwitchyardTraining", "SwitchyardCostModel", "SwitchyardTraces", "SwitchyardFileIO"]),
         .testTarget(name: "SwitchyardBenchmarksTests", dependencies: ["SwitchyardBenchmarks", "SwitchyardVisionTransformer", "SwitchyardTraining", "SwitchyardRouting", "SwitchyardTensorCore"]),

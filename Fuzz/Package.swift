@@ -18,7 +18,7 @@ let targets: [(name: String, products: [String])] = [
     ("fuzz-cifar", ["SwitchyardDatasets"]),
     ("fuzz-gzip", []),
     ("fuzz-trace-csv", ["SwitchyardTraces"]),
-    ("fuzz-trace-sample", ["SwitchyardTraces"]),
+    ("fuzz-trace-sample", ["SwitchyardTraces", "SwitchyardTensorCore"]),
     ("fuzz-export-meta", ["SwitchyardTraces"]),
     ("fuzz-megatron", ["SwitchyardTraces"]),
     ("fuzz-npy", ["SwitchyardTraces"]),

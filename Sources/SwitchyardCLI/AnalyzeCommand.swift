@@ -229,10 +229,7 @@ struct AnalyzeCommand: ParsableCommand {
         }
         var generator = SeededRNG(seed: resampling.seed)
         let drawn = try RoutingTraceCSV.sample(input, expertCount: experts, units: units, using: &generator)
-        guard drawn.trace.expertCount <= TraceInput.maximumAnalysedExpertCount else {
-            throw InputError(file: input, location: "expert count",
-                             message: "\(drawn.trace.expertCount) experts; analyze takes at most \(TraceInput.maximumAnalysedExpertCount)")
-        }
+        try TraceInput.checkExpertCount(drawn.trace, input: input)
         return (TraceInput.prepared(drawn.trace, input: input), wholeFileLoads(drawn))
     }
 

@@ -12,12 +12,17 @@ enum TraceInput {
     /// expert count checked against ``maximumAnalysedExpertCount``.
     static func loadForStatistics(_ input: String, experts: Int?) throws -> RoutingTrace {
         let loaded = try TraceLoader.load(input, expertCount: experts)
-        guard loaded.expertCount <= maximumAnalysedExpertCount else {
-            let megabytes = loaded.expertCount * loaded.expertCount * 8 >> 20
-            throw InputError(file: input, location: "expert count",
-                             message: "\(loaded.expertCount) experts; analyze takes at most \(maximumAnalysedExpertCount) (its E × E tables would need \(megabytes) MiB each)")
-        }
+        try checkExpertCount(loaded, input: input)
         return prepared(loaded, input: input)
+    }
+
+    /// Refuses a trace of more than ``maximumAnalysedExpertCount`` experts.
+    static func checkExpertCount(_ trace: RoutingTrace, input: String) throws {
+        guard trace.expertCount <= maximumAnalysedExpertCount else {
+            let megabytes = trace.expertCount * trace.expertCount * 8 >> 20
+            throw InputError(file: input, location: "expert count",
+                             message: "\(trace.expertCount) experts; analyze takes at most \(maximumAnalysedExpertCount) (its E × E tables would need \(megabytes) MiB each)")
+        }
     }
 
     /// `trace` with its import warnings and notes printed to stderr and unknown labels

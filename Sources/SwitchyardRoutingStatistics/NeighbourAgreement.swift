@@ -135,20 +135,12 @@ func neighbourAgreement(layer: Int, top1: [Int32], pairs: NeighbourPairs, expert
     result.chance = counts.reduce(0) { $0 + ($1 / members) * ($1 / members) }
     guard permutations > 0 else { return result }
     let rng = GSLRandom(seed: seed, stream: 11)
-    // The units tested: all of them, or whole units in a random order until the budget is spent.
+    // The units tested: all of them, or a random subset within the budget.
     func cost(_ u: Int) -> Int { (pairs.pairStarts[u + 1] - pairs.pairStarts[u]) + pairs.members[u].count }
     var tested = everyUnit.filter { cost($0) > 0 }
     var testedAgreement = share
-    if tested.reduce(0, { $0 + cost($1) }) * permutations > budget {
-        tested.withUnsafeMutableBufferPointer {
-            gsl_ran_shuffle(rng.pointer, $0.baseAddress, $0.count, MemoryLayout<Int>.stride)
-        }
-        var spent = 0, kept = 0
-        while kept < tested.count && (kept == 0 || (spent + cost(tested[kept])) * permutations <= budget) {
-            spent += cost(tested[kept])
-            kept += 1
-        }
-        tested = tested[..<kept].sorted()
+    if let subsetUnits = unitSubset(tested, cost: cost, permutations: permutations, budget: budget, rng: rng) {
+        tested = subsetUnits
         let subset = top1.withUnsafeBufferPointer { agreement($0, units: tested) }
         guard subset.pairs > 0 else { return result }
         testedAgreement = Double(subset.same) / Double(subset.pairs)

@@ -77,20 +77,11 @@ func transitionPermutationP(_ a: [Int32], _ b: [Int32], experts e: Int, unitStar
     guard let observed, observed.isFinite else { return (nil, nil, nil) }
     let rng = GSLRandom(seed: seed, stream: 7)
     let units = unitStarts.count - 1
-    guard Int(unitStarts[units]) * permutations > budget else {
+    guard let kept = unitSubset(Array(0..<units), cost: { Int(unitStarts[$0 + 1] - unitStarts[$0]) },
+                                permutations: permutations, budget: budget, rng: rng) else {
         return (transitionPermutationP(a, b, experts: e, unitStarts: unitStarts, observed: observed,
                                        permutations: permutations, rng: rng), nil, nil)
     }
-    var order = Array(0..<units)
-    order.withUnsafeMutableBufferPointer { gsl_ran_shuffle(rng.pointer, $0.baseAddress, $0.count, MemoryLayout<Int>.stride) }
-    var kept: [Int] = [], tokens = 0
-    for u in order {
-        let size = Int(unitStarts[u + 1] - unitStarts[u])
-        if !kept.isEmpty && (tokens + size) * permutations > budget { break }
-        kept.append(u)
-        tokens += size
-    }
-    kept.sort()
     var sa: [Int32] = [], sb: [Int32] = [], starts: [Int32] = [0]
     for u in kept {
         sa += a[Int(unitStarts[u])..<Int(unitStarts[u + 1])]

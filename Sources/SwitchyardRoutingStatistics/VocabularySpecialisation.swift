@@ -91,14 +91,8 @@ func vocabularySpecialisation(layer: Int, top1: [Int32], labels: [Int32], classC
     func size(_ u: Int) -> Int { Int(unitStarts[u + 1] - unitStarts[u]) }
     var tested = allUnits.filter { size($0) > 0 }
     var testedValue = value
-    if tested.reduce(0, { $0 + size($1) }) * permutations > budget {
-        tested.withUnsafeMutableBufferPointer { gsl_ran_shuffle(rng.pointer, $0.baseAddress, $0.count, MemoryLayout<Int>.stride) }
-        var spent = 0, kept = 0
-        while kept < tested.count && (kept == 0 || (spent + size(tested[kept])) * permutations <= budget) {
-            spent += size(tested[kept])
-            kept += 1
-        }
-        tested = tested[..<kept].sorted()
+    if let subsetUnits = unitSubset(tested, cost: size, permutations: permutations, budget: budget, rng: rng) {
+        tested = subsetUnits
         guard let subset = measure(top1, tested).value else { return result }
         testedValue = subset
         result.permutationUnits = tested.count

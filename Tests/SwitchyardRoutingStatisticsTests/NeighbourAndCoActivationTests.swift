@@ -50,11 +50,8 @@ final class NeighbourAndCoActivationTests: XCTestCase {
         // but images differ (the null keeps each image's composition).
         var pValues: [Double] = []
         for seed in 0..<200 {
-            var state = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 &+ 1
-            func next() -> Double {
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                return Double(state >> 11) / Double(1 << 53)
-            }
+            var random = SimulationStream(seed: seed, stream: 1)
+            func next() -> Double { random.next() }
             let skews = (0..<6).map { _ in next() }
             let trace = gridTrace(images: 6, side: 4, experts: 4) { i, _ in
                 let u = next()
@@ -94,11 +91,8 @@ final class NeighbourAndCoActivationTests: XCTestCase {
 
         var pValues: [Double] = []
         for seed in 0..<200 {
-            var state = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 &+ 7
-            func next() -> Double {
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                return Double(state >> 11) / Double(1 << 53)
-            }
+            var random = SimulationStream(seed: seed, stream: 7)
+            func next() -> Double { random.next() }
             let skews = (0..<30).map { _ in next() }
             let trace = gridTrace(images: 30, side: 4, experts: 4) { i, _ in
                 next() < skews[i] ? 0 : Int32(1 + Int(next() * 3) % 3)

@@ -40,3 +40,14 @@ struct TestLCG {
         return Int((state >> 33) % UInt64(n))
     }
 }
+
+/// Uniform doubles in [0, 1) for simulated traces: a 64-bit linear congruential stream (Knuth's
+/// MMIX constants) started from `seed` and a per-test `stream`.
+struct SimulationStream {
+    var state: UInt64
+    init(seed: Int, stream: UInt64) { state = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 &+ stream }
+    mutating func next() -> Double {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Double(state >> 11) / Double(1 << 53)
+    }
+}

@@ -72,11 +72,8 @@ final class VocabularySpecialisationTests: XCTestCase {
         for budget in [1 << 24, 49 * 16 * 6] {
             var pValues: [Double] = []
             for seed in 0..<200 {
-                var state = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 &+ 3
-                func next() -> Double {
-                    state = state &* 6364136223846793005 &+ 1442695040888963407
-                    return Double(state >> 11) / Double(1 << 53)
-                }
+                var random = SimulationStream(seed: seed, stream: 3)
+                func next() -> Double { random.next() }
                 var labels: [Int32] = [], experts: [Int32] = []
                 for _ in 0..<20 {
                     let skew = next()

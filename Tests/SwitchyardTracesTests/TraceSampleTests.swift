@@ -2,18 +2,7 @@ import SwitchyardFileIO
 import Foundation
 import XCTest
 @testable import SwitchyardTraces
-
-/// SplitMix64 (Steele, Lea & Flood 2014): a seeded generator for the sampler.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import SwitchyardTensorCore
 
 final class TraceSampleTests: XCTestCase {
     /// `tokens` tokens in two layers (blocks 0 and 2) of 6 experts: token t takes experts
@@ -38,7 +27,7 @@ final class TraceSampleTests: XCTestCase {
 
     func testASampleOfEveryUnitIsTheWholeTrace() throws {
         let bytes = csv(tokens: 50, groupSize: 5)
-        var g = SplitMix(state: 1)
+        var g = SeededRNG(seed: 1)
         let sample = try RoutingTraceCSV.sample(bytes: bytes, file: "t.csv", expertCount: 6, units: 10, using: &g)
         var trace = sample.trace
         XCTAssertEqual(trace.metadata.removeValue(forKey: "sample"), "10 of 10 routing groups, drawn uniformly (reservoir sampling)")
@@ -62,7 +51,7 @@ final class TraceSampleTests: XCTestCase {
     func testKeptUnitsAreWholeAndUnchanged() throws {
         let bytes = csv(tokens: 60, groupSize: 4)
         let full = try RoutingTraceCSV.parse(bytes, file: "t.csv", expertCount: 6)
-        var g = SplitMix(state: 7)
+        var g = SeededRNG(seed: 7)
         let sample = try RoutingTraceCSV.sample(bytes: bytes, file: "t.csv", expertCount: 6, units: 5, using: &g)
         let trace = sample.trace
         XCTAssertEqual(sample.unitsKept, 5)
@@ -80,7 +69,7 @@ final class TraceSampleTests: XCTestCase {
             for i in 0..<4 { XCTAssertTrue(sameToken(trace, u * 4 + i, full, first + i), "group \(u), token \(i)") }
         }
         // The same seed draws the same sample; another seed another.
-        var again = SplitMix(state: 7), other = SplitMix(state: 8)
+        var again = SeededRNG(seed: 7), other = SeededRNG(seed: 8)
         XCTAssertEqual(try RoutingTraceCSV.sample(bytes: bytes, file: "t.csv", expertCount: 6, units: 5, using: &again).trace, trace)
         XCTAssertNotEqual(try RoutingTraceCSV.sample(bytes: bytes, file: "t.csv", expertCount: 6, units: 5, using: &other).trace, trace)
     }
@@ -105,7 +94,7 @@ final class TraceSampleTests: XCTestCase {
         var counts = [Int](repeating: 0, count: 20)
         let full = try RoutingTraceCSV.parse(bytes, file: "t.csv", expertCount: 6)
         for seed in 0..<800 {
-            var g = SplitMix(state: UInt64(seed))
+            var g = SeededRNG(seed: UInt64(seed))
             let trace = try RoutingTraceCSV.sample(bytes: bytes, file: "t.csv", expertCount: 6, units: 5, using: &g).trace
             XCTAssertEqual(trace.tokenCount, 5)
             for s in 0..<5 {
@@ -126,7 +115,7 @@ final class TraceSampleTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = (directory as NSString).appendingPathComponent("t.csv")
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        var a = SplitMix(state: 3), b = SplitMix(state: 3)
+        var a = SeededRNG(seed: 3), b = SeededRNG(seed: 3)
         let fromFile = try RoutingTraceCSV.sample(.file(path, chunkSize: 256), file: path, expertCount: nil, units: 7, using: &a)
         let fromBytes = try RoutingTraceCSV.sample(bytes: bytes, file: path, expertCount: nil, units: 7, using: &b)
         XCTAssertEqual(fromFile.trace, fromBytes.trace)
@@ -135,7 +124,7 @@ final class TraceSampleTests: XCTestCase {
     }
 
     func testFilesOutOfOrderAndBadSizesAreRefused() throws {
-        var g = SplitMix(state: 1)
+        var g = SeededRNG(seed: 1)
         let unsorted = Array("token,layer,expert,weight\n0,0,1,1\n2,0,1,1\n1,0,0,1\n".utf8)
         assertInputError(try RoutingTraceCSV.sample(bytes: unsorted, file: "u.csv", units: 2, using: &g),
                          file: "u.csv", location: "line 4, column 'token'", message: "token 1 after token 2")

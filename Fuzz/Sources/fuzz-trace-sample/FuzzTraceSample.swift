@@ -5,24 +5,13 @@
 import SwitchyardFileIO
 import FuzzSupport
 import SwitchyardTraces
-
-/// SplitMix64, seeded by the input's size: the same input draws the same sample.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import SwitchyardTensorCore
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let path = Fuzz.write(Fuzz.bytes(data, size), to: "trace.csv")
     Fuzz.parse {
-        var generator = SplitMix(state: UInt64(size))
+        var generator = SeededRNG(seed: UInt64(size))  // the same input draws the same sample
         let small = try RoutingTraceCSV.sample(path, units: 2, using: &generator)
         Fuzz.check(small.unitsKept == min(2, small.unitsInFile), "kept \(small.unitsKept) of \(small.unitsInFile) units, asked for 2")
         if small.trace.layers.count * (small.trace.tokenCount + 1) <= 1 << 20 { Fuzz.checkRoundTrip(small.trace) }
