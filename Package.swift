@@ -25,6 +25,7 @@ let package = Package(
         // Finite-difference gradient checking, for tests of routers written in other packages.
         .library(name: "SwitchyardTestSupport", targets: ["SwitchyardTestSupport"]),
         .library(name: "SwitchyardCostModel", targets: ["SwitchyardCostModel"]),
+        .library(name: "SwitchyardParallelism", targets: ["SwitchyardParallelism"]),
         .executable(name: "switchyard", targets: ["switchyard"]),
     ],
     dependencies: [
@@ -53,7 +54,12 @@ let package = Package(
         .target(name: "SwitchyardRouting", dependencies: ["SwitchyardTensorCore", "SwitchyardFileIO"]),
 
         // Model layers with explicit forward/backward, the MoE layer, losses, AdamW.
-        .target(name: "SwitchyardLayers", dependencies: ["SwitchyardTensorCore", "SwitchyardRouting"]),
+        .target(name: "SwitchyardLayers", dependencies: ["SwitchyardTensorCore", "SwitchyardRouting", "SwitchyardParallelism"]),
+
+        // Expert parallelism without a transport: the collectives it needs (`Communicator`),
+        // which experts a rank owns, the per-step exchange measurements. Open MPI's communicator
+        // is the MPI/ package's, outside this build.
+        .target(name: "SwitchyardParallelism", dependencies: ["SwitchyardFileIO"]),
 
         // Image data sets: IDX (MNIST, Fashion-MNIST), CIFAR-10 binary, batching.
         .target(name: "SwitchyardDatasets", dependencies: ["SwitchyardTensorCore", "SwitchyardFileIO"]),
