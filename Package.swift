@@ -81,7 +81,7 @@ let package = Package(
         .target(name: "SwitchyardVisionTransformer", dependencies: ["SwitchyardLayers", "SwitchyardRouting", "SwitchyardTensorCore", "SwitchyardFileIO"]),
 
         // Training runs: configurations and presets, the loop, checkpoints, metrics, traces.
-        .target(name: "SwitchyardTraining", dependencies: ["SwitchyardVisionTransformer", "SwitchyardLayers", "SwitchyardRouting", "SwitchyardDatasets", "SwitchyardTraces", "SwitchyardFileIO", "SwitchyardTensorCore"]),
+        .target(name: "SwitchyardTraining", dependencies: ["SwitchyardVisionTransformer", "SwitchyardLayers", "SwitchyardParallelism", "SwitchyardRouting", "SwitchyardDatasets", "SwitchyardTraces", "SwitchyardFileIO", "SwitchyardTensorCore"]),
 
         // Markdown notebooks: parsing, shell-free tokenising, the path policy, running blocks.
         .target(name: "SwitchyardNotebooks", dependencies: ["SwitchyardFileIO"]),
@@ -104,7 +104,7 @@ let package = Package(
             dependencies: [
                 "SwitchyardTensorCore", "SwitchyardBenchmarks", "SwitchyardRouting", "SwitchyardTraining", "SwitchyardTraces", "SwitchyardFileIO", "SwitchyardVisionTransformer", "SwitchyardDatasets",
                 "SwitchyardRoutingStatistics", "SwitchyardReports", "SwitchyardNotebooks", "SwitchyardSweeps", "SwitchyardCostModel",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "SwitchyardParallelism", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "switchyard", dependencies: ["SwitchyardCLI"]),
 
@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(name: "SwitchyardDatasetsTests", dependencies: ["SwitchyardDatasets", "SwitchyardFileIO", "SwitchyardTensorCore"]),
         .testTarget(name: "SwitchyardFileIOTests", dependencies: ["SwitchyardFileIO"]),
         .testTarget(name: "SwitchyardTracesTests", dependencies: ["SwitchyardTraces", "SwitchyardFileIO", "SwitchyardTensorCore"]),
-        .testTarget(name: "SwitchyardTrainingTests", dependencies: ["SwitchyardTraining", "SwitchyardTraces", "SwitchyardDatasets", "SwitchyardFileIO", "SwitchyardRouting", "SwitchyardTensorCore", "SwitchyardVisionTransformer"]),
+        .testTarget(name: "SwitchyardTrainingTests", dependencies: ["SwitchyardTraining", "SwitchyardParallelism", "SwitchyardTraces", "SwitchyardDatasets", "SwitchyardFileIO", "SwitchyardRouting", "SwitchyardTensorCore", "SwitchyardVisionTransformer"]),
         .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI", "SwitchyardTensorCore", "SwitchyardTraining", "SwitchyardCostModel", "SwitchyardTraces", "SwitchyardFileIO"]),
         .testTarget(name: "SwitchyardBenchmarksTests", dependencies: ["SwitchyardBenchmarks", "SwitchyardVisionTransformer", "SwitchyardTraining", "SwitchyardRouting", "SwitchyardTensorCore"]),
         .testTarget(name: "SwitchyardRoutingStatisticsTests", dependencies: ["SwitchyardRoutingStatistics", "SwitchyardTraces"]),

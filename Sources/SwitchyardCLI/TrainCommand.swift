@@ -1,7 +1,14 @@
 import ArgumentParser
 import SwitchyardFileIO
 import Foundation
+import SwitchyardParallelism
 import SwitchyardTraining
+
+/// How `train` spreads a run over processes.
+enum ParallelMode: String, ExpressibleByArgument, CaseIterable {
+    /// Experts spread over the MPI job's processes, everything else replicated.
+    case expert
+}
 
 /// Options shared by commands that build a run configuration.
 struct ConfigurationOptions: ParsableArguments {
@@ -113,18 +120,32 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Print nothing but errors.")
     var quiet = false
 
+    @Option(help: ArgumentHelp("Spread the run over the processes of an MPI job: `expert` gives each of P processes E/P experts of every MoE layer and B/P images of every batch (needs the switchyard-mpi executable under mpirun or srun; docs/expert-parallel.md).", valueName: "mode"))
+    var parallel: ParallelMode?
+
     func run() throws {
         if resume && overwrite {
             throw ValidationError("--resume continues the run in --out and --overwrite replaces it; give one of them")
         }
-        let configuration = try resume ? resumedConfiguration() : options.resolve()
-        // Nothing is written before the configuration is valid; the lock is held from here on.
-        let lock = try RunDirectoryLock(directory: out)
-        defer { lock.release(removingCreatedDirectory: true) }
-        for note in try RunDirectorySetup.prepare(out, mode: resume ? .resume : overwrite ? .overwrite : .new) where !quiet {
-            FileHandle.standardError.write(Data("\(out): \(note)\n".utf8))
+        let communicator = try parallel.map { _ in try Self.expertParallelCommunicator() }
+        var configuration = try resume ? resumedConfiguration() : options.resolve()
+        if let communicator, !resume, (configuration.model.routingGroupImages ?? 0) == 0 {
+            // Each process's share of a batch is its routing group; the configuration says so.
+            configuration.model.routingGroupImages = max(1, configuration.batchSize / communicator.size)
         }
-        let trainer = try Trainer(configuration: configuration, runDirectory: out, resume: resume, quiet: quiet)
+        // Nothing is written before the configuration is valid; the lock is held from here on.
+        // Under expert parallelism rank 0 alone prepares and writes the run directory.
+        let writer = (communicator?.rank ?? 0) == 0
+        let lock = writer ? try RunDirectoryLock(directory: out) : nil
+        defer { lock?.release(removingCreatedDirectory: true) }
+        if writer {
+            for note in try RunDirectorySetup.prepare(out, mode: resume ? .resume : overwrite ? .overwrite : .new) where !quiet {
+                FileHandle.standardError.write(Data("\(out): \(note)\n".utf8))
+            }
+        }
+        communicator?.barrier()
+        let trainer = try Trainer(configuration: configuration, runDirectory: out, resume: resume, quiet: quiet,
+                                  communicator: communicator)
         let summary: RunSummary
         do {
             summary = try trainer.run()
@@ -133,6 +154,7 @@ struct TrainCommand: ParsableCommand {
             throw ExitCode(128 + interrupted.signal)
         }
         // One line on standard output (progress goes to standard error): what a notebook shows.
+        guard writer else { return }
         print(String(format: "%@: %@, seed %d, test accuracy %.2f%% after %d epochs (%d steps), %@ parameters "
                      + "(%@ evaluated), %.0f images/s", out, summary.router, summary.seed, summary.testAccuracy * 100,
                      summary.epochs, summary.steps, String(summary.parameterCount), String(summary.evaluationParameterCount),
@@ -141,6 +163,18 @@ struct TrainCommand: ParsableCommand {
 }
 
 extension TrainCommand {
+    /// The MPI job's communicator, or a clear error in a build without MPI.
+    static func expertParallelCommunicator() throws -> any Communicator {
+        guard let make = CommunicatorProvider.make else {
+            throw ValidationError("""
+                --parallel expert needs MPI, and this switchyard was built without it. Build the MPI executable \
+                with `make mpi` (it installs Open MPI if missing) and start it under MPI: \
+                mpirun -np P MPI/.build/release/switchyard-mpi train ... --parallel expert (docs/expert-parallel.md)
+                """)
+        }
+        return try make()
+    }
+
     /// The configuration of the run to resume: its config.json with the command line's
     /// settings applied, which may change nothing but `epochs`. Without a config.json (a run
     /// stopped before it wrote one) the command line must give the configuration, starting

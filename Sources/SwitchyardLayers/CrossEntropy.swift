@@ -8,6 +8,10 @@ public final class CrossEntropy {
     private var labels: UnsafePointer<Int32>?
     private var batch = 0
     private var classes = 0
+    /// The count the gradient averages over, when not the batch: under expert parallelism a
+    /// rank's share of a batch of N images has gradient (softmax − onehot)/N, so that the sum
+    /// over ranks is the whole batch's. nil = the batch.
+    public var gradientDenominator: Int?
 
     /// A loss with no state yet.
     public init() {}
@@ -40,7 +44,7 @@ public final class CrossEntropy {
     /// dL/d(logits) of the last forward, [B, classes] (in the loss's own buffer).
     public func backward() -> UnsafePointer<Float> {
         guard let labels else { preconditionFailure("CrossEntropy.backward before forward") }
-        let inv = 1 / Float(batch)
+        let inv = 1 / Float(gradientDenominator ?? batch)
         let g = probabilities.pointer
         for b in 0..<batch {
             let row = g + b * classes

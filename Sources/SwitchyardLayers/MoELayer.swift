@@ -45,6 +45,9 @@ public final class MoELayer: Layer {
     public let plan = RoutingPlan()
     /// The always-on shared experts, or nil for none.
     public let shared: SharedExperts?
+    /// Under expert parallelism, the dispatcher that runs the experts on their owning ranks
+    /// (this rank computes only its own experts); nil runs every expert here.
+    public var dispatcher: ExpertParallelDispatcher?
 
     /// The output of the last forward, n × d.
     public private(set) var output: Tensor
@@ -159,11 +162,16 @@ public final class MoELayer: Layer {
             return y
         }
         MoEDataMovement.dispatch(x, width: width, plan: plan, into: gathered.pointer)
-        for e in 0..<experts.count {
-            let range = plan.range(ofExpert: e)
-            if range.isEmpty { continue }
-            experts[e].forward(gathered.pointer + range.lowerBound * width, rows: range.count,
-                               into: expertOutput.pointer + range.lowerBound * width)
+        if let dispatcher {
+            dispatcher.forward(gathered: gathered.pointer, plan: plan, experts: experts, width: width,
+                               into: expertOutput.pointer)
+        } else {
+            for e in 0..<experts.count {
+                let range = plan.range(ofExpert: e)
+                if range.isEmpty { continue }
+                experts[e].forward(gathered.pointer + range.lowerBound * width, rows: range.count,
+                                   into: expertOutput.pointer + range.lowerBound * width)
+            }
         }
         MoEDataMovement.combine(expertOutput.pointer, width: width, plan: plan, into: y)
         shared?.forward(x, rows: n, addingTo: y)
@@ -220,15 +228,22 @@ public final class MoELayer: Layer {
         }
         MoEDataMovement.combineBackward(dOutput: dOutput, expertOutput: expertOutput.pointer, width: width, plan: plan,
                                         dExpertOutput: dExpertOutput.pointer, dWeights: dWeights.pointer)
-        for e in 0..<experts.count {
-            let range = plan.range(ofExpert: e)
-            if range.isEmpty { continue }
-            let offset = range.lowerBound * width
-            experts[e].backward(dOutput: dExpertOutput.pointer + offset, input: gathered.pointer + offset,
-                                rows: range.count, dInput: dGathered.pointer + offset)
+        if let dispatcher {
+            dispatcher.backward(dOutput: dExpertOutput.pointer, experts: experts, into: dGathered.pointer)
+        } else {
+            for e in 0..<experts.count {
+                let range = plan.range(ofExpert: e)
+                if range.isEmpty { continue }
+                let offset = range.lowerBound * width
+                experts[e].backward(dOutput: dExpertOutput.pointer + offset, input: gathered.pointer + offset,
+                                    rows: range.count, dInput: dGathered.pointer + offset)
+            }
         }
         MoEDataMovement.dispatchBackward(dGathered.pointer, width: width, plan: plan, into: dInput)
-        router.backward(plan: plan, dWeights: dWeights.pointer, auxiliaryLossScale: auxiliaryLossScale,
+        // Under expert parallelism each rank's auxiliary loss covers its own tokens, and the
+        // objective is their mean over the P ranks (the replicated gradients are summed).
+        let ranks = Float(dispatcher?.shard.ranks ?? 1)
+        router.backward(plan: plan, dWeights: dWeights.pointer, auxiliaryLossScale: auxiliaryLossScale / ranks,
                         input: x, dInput: dInput)
     }
 

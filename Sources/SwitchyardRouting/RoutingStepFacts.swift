@@ -9,15 +9,20 @@ public struct LayerRoutingFacts: Sendable {
     public var droppedTokens: Int
     /// Tokens routed in the step.
     public var tokenCount: Int
+    /// (token, expert) assignments of the step (after capacity).
+    public var assignmentCount: Int
     /// The layer's plan of the step (read-only; valid only during the call).
     public var plan: RoutingPlan
 
-    /// Facts of one layer.
-    public init(layer: Int, tokensPerExpert: [Int], droppedTokens: Int, tokenCount: Int, plan: RoutingPlan) {
+    /// Facts of one layer; `assignmentCount` defaults to the plan's. Under expert parallelism
+    /// the counts are the whole step's, summed over the ranks, and `plan` is this rank's.
+    public init(layer: Int, tokensPerExpert: [Int], droppedTokens: Int, tokenCount: Int, assignmentCount: Int? = nil,
+                plan: RoutingPlan) {
         self.layer = layer
         self.tokensPerExpert = tokensPerExpert
         self.droppedTokens = droppedTokens
         self.tokenCount = tokenCount
+        self.assignmentCount = assignmentCount ?? plan.assignmentCount
         self.plan = plan
     }
 

@@ -2,6 +2,7 @@ import SwitchyardDatasets
 import SwitchyardFileIO
 import Foundation
 import SwitchyardLayers
+import SwitchyardParallelism
 import SwitchyardRouting
 import SwitchyardTensorCore
 import SwitchyardTraces
@@ -33,9 +34,11 @@ public final class Trainer {
     public let trainSet: ImageDataset
     /// The test images.
     public let testSet: ImageDataset
-    private let optimizer: AdamW
-    /// The model's parameters, in the optimiser's order.
+    let optimizer: AdamW
+    /// The model's parameters, in model order (the optimiser's, without expert parallelism).
     let parameters: [Parameter]
+    /// Expert parallelism's side, or nil for a single process.
+    let parallel: ExpertParallelTraining?
     private let trainLoader: BatchLoader
     private let testLoader: BatchLoader
     private let schedule: LearningRateSchedule
@@ -52,11 +55,15 @@ public final class Trainer {
     private let progress: ProgressReporter
     private let images: Tensor
     private var labels: [Int32]
+    /// `expert-parallel.jsonl` while an expert-parallel run writes it (rank 0).
+    private var exchanges: MetricsLog?
 
     /// Prepares a run: loads the data, builds the model with routers from `registry`, and (with
     /// `resume`) restores the newest checkpoint of `runDirectory`. Nothing is written until ``run()``.
+    /// With a `communicator` of P processes the run is expert-parallel (docs/expert-parallel.md):
+    /// every process calls this and ``run()``; rank 0 alone prints and writes the run directory.
     public init(configuration: TrainingConfiguration, runDirectory: String, resume: Bool = false,
-                quiet: Bool = false, registry: RouterRegistry = .shared) throws {
+                quiet: Bool = false, registry: RouterRegistry = .shared, communicator: (any Communicator)? = nil) throws {
         try configuration.validate()
         self.configuration = configuration
         self.runDirectory = runDirectory
@@ -84,8 +91,10 @@ public final class Trainer {
         model = try VisionTransformerModel(configuration: m, registry: registry, rng: &initRNG)
         self.registry = registry
         parameters = model.parameters
+        let built = model
+        parallel = try communicator.map { try ExpertParallelTraining(communicator: $0, model: built, configuration: configuration) }
         let o = configuration.optimizer
-        optimizer = AdamW(parameters: parameters, beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon, weightDecay: o.weightDecay)
+        optimizer = AdamW(parameters: parallel?.localParameters ?? parameters, beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon, weightDecay: o.weightDecay)
         trainLoader = BatchLoader(dataset: train, batchSize: configuration.batchSize,
                                   augmentation: Augmentation(cropPadding: data.cropPadding, horizontalFlip: data.flip),
                                   shuffle: true, seed: loaderSeedRNG.next())
@@ -95,7 +104,8 @@ public final class Trainer {
         routingRNG = SeededRNG.derived(seed: seed, stream: 3)
         images = Tensor(shape: [configuration.batchSize, m.imageChannels, m.imageSize, m.imageSize])
         labels = [Int32](repeating: 0, count: configuration.batchSize)
-        progress = ProgressReporter(totalSteps: trainLoader.batchCount * configuration.epochs, quiet: quiet)
+        progress = ProgressReporter(totalSteps: trainLoader.batchCount * configuration.epochs,
+                                    quiet: quiet || !(parallel?.isWriter ?? true))
         if resume { try restoreNewestCheckpoint() }
     }
 
@@ -114,13 +124,17 @@ public final class Trainer {
     /// returns the summary (also written to `summary.json`).
     @discardableResult
     public func run() throws -> RunSummary {
-        let lock = try RunDirectoryLock(directory: runDirectory)
-        defer { lock.release() }
+        // Under expert parallelism rank 0 alone writes the run directory.
+        let writer = parallel?.isWriter ?? true
+        let lock = writer ? try RunDirectoryLock(directory: runDirectory) : nil
+        defer { lock?.release() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try AtomicFile.write(encoder.encode(configuration), to: path("config.json"))
-        let metrics = try MetricsLog(path: path("metrics.jsonl"), keepingStepsUpTo: step)
-        let epochs = try MetricsLog(path: path("epochs.jsonl"), keepingStepsUpTo: step)
+        if writer { try AtomicFile.write(encoder.encode(configuration), to: path("config.json")) }
+        let metrics = writer ? try MetricsLog(path: path("metrics.jsonl"), keepingStepsUpTo: step) : nil
+        let epochs = writer ? try MetricsLog(path: path("epochs.jsonl"), keepingStepsUpTo: step) : nil
+        exchanges = writer && parallel != nil ? try MetricsLog(path: path("expert-parallel.jsonl"), keepingStepsUpTo: step) : nil
+        defer { exchanges = nil }
         if epoch == 0 {
             progress.message("training \(configuration.model.router) on \(trainSet.name): \(trainSet.count) images, " +
                              "\(model.parameterCount) parameters, \(configuration.epochs) epochs of \(trainLoader.batchCount) steps")
@@ -133,6 +147,7 @@ public final class Trainer {
         while epoch < configuration.epochs {
             lastRecord = try trainEpoch(metrics: metrics, epochs: epochs)
         }
+        parallel?.communicator.barrier()   // rank 0 has written the last epoch's record
         let records = try MetricsLog.read(EpochRecord.self, from: path("epochs.jsonl"))
         guard let final = lastRecord ?? records.last else {
             throw InputError(file: path("epochs.jsonl"), message: "holds no epoch record although \(epoch) epochs are done")
@@ -152,7 +167,7 @@ public final class Trainer {
             routerTraits: model.moeLayers.first?.layer.router.traits.metadata,
             routingRecord: model.moeLayers.first?.layer.router.traits.soft == true ? RoutingPlan.softRecordRule : nil,
             peakMemoryMiB: PeakMemory.residentBytes().map { Double($0) / 1_048_576 })
-        try AtomicFile.write(encoder.encode(summary), to: path("summary.json"))
+        if writer { try AtomicFile.write(encoder.encode(summary), to: path("summary.json")) }
         progress.message(String(format: "test accuracy %.2f%% after %d epochs; run written to %@",
                                 final.testAccuracy * 100, epoch, runDirectory))
         return summary
@@ -161,10 +176,10 @@ public final class Trainer {
     /// Trains one epoch (the rest of it, after an interrupted checkpoint), evaluates, writes the
     /// trace, appends the epoch record and then the checkpoint: a run killed in between resumes
     /// from the previous checkpoint and rewrites the record.
-    private func trainEpoch(metrics: MetricsLog, epochs: MetricsLog) throws -> EpochRecord {
+    private func trainEpoch(metrics: MetricsLog?, epochs: MetricsLog?) throws -> EpochRecord {
         trainLoader.startEpoch(epoch)
         let start = monotonicNow()
-        var windowStart = start, windowImages = 0
+        var windowStart = start, windowImages = 0, windowSteps = 0, windowLocalImages = 0
         // A run resumed from an interrupted checkpoint starts in the middle of the epoch.
         let firstBatch = step - epoch * trainLoader.batchCount
         var totals = partial
@@ -175,8 +190,26 @@ public final class Trainer {
             optimizer.zeroGradients()
             let context = RoutingContext(training: true, step: step, totalSteps: configuration.epochs * trainLoader.batchCount,
                                          sharedDraw: routingRNG.next())
-            let result = try labels.withUnsafeBufferPointer {
-                try model.forward(images: images, labels: $0.baseAddress!, batchSize: n, context: context, rng: &routingRNG)
+            var result: VisionTransformerModel.BatchResult
+            var stopSignal = interrupt.received
+            if let parallel {
+                // This rank's images; per-token draws from a stream of the rank and step.
+                let local = parallel.takeShare(of: images, labels: labels, count: n)
+                windowLocalImages += local
+                model.loss.gradientDenominator = n
+                var tokenRNG = parallel.tokenGenerator(seed: configuration.seed, step: step)
+                let mine = try parallel.labels.withUnsafeBufferPointer {
+                    try model.forward(images: parallel.images, labels: $0.baseAddress!, batchSize: local, context: context,
+                                      rng: &tokenRNG)
+                }
+                let combined = parallel.combine(mine, localImages: local, batchImages: n, stopRequested: stopSignal != nil)
+                result = combined.0
+                if combined.stop && stopSignal == nil { stopSignal = SIGTERM }
+                if !combined.stop { stopSignal = nil }
+            } else {
+                result = try labels.withUnsafeBufferPointer {
+                    try model.forward(images: images, labels: $0.baseAddress!, batchSize: n, context: context, rng: &routingRNG)
+                }
             }
             var problem: String?
             if !result.loss.isFinite {
@@ -186,9 +219,15 @@ public final class Trainer {
             var norm: Float = 0
             if problem == nil {
                 model.backward()
-                norm = GradientClipping.clipGlobalNorm(parameters, maxNorm: configuration.optimizer.gradientClip)
+                if let parallel {
+                    parallel.reduceGradients()
+                    norm = parallel.globalNorm(parameters)
+                    GradientClipping.clip(optimizer.parameters, norm: norm, maxNorm: configuration.optimizer.gradientClip)
+                } else {
+                    norm = GradientClipping.clipGlobalNorm(parameters, maxNorm: configuration.optimizer.gradientClip)
+                }
                 if !norm.isFinite {
-                    let bad = parameters.first { p in !sum(p.gradient.pointer, count: p.count).isFinite }?.name ?? "?"
+                    let bad = optimizer.parameters.first { p in !sum(p.gradient.pointer, count: p.count).isFinite }?.name ?? "?"
                     problem = "the gradient of \(bad) is not finite"
                 }
             }
@@ -201,9 +240,12 @@ public final class Trainer {
                 }
                 skippedSteps += 1
                 progress.message("step \(step + 1) skipped: \(problem)")
-            } else {
+            }
+            // Loads, drops and tokens of the step (under expert parallelism summed over the ranks).
+            let facts = parallel?.globalFacts(moe) ?? moe.enumerated().map { LayerRoutingFacts(layer: $0.offset, plan: $0.element.plan) }
+            if problem == nil {
                 optimizer.update(learningRate: lr)
-                afterStep(layers: moe)
+                afterStep(facts: facts, layers: moe)
             }
             step += 1
             if problem == nil {
@@ -212,16 +254,25 @@ public final class Trainer {
             }
             totals.seen += n
             windowImages += n
+            windowSteps += 1
             if step % configuration.logEvery == 0 || b == trainLoader.batchCount - 1 {
                 let now = monotonicNow()
                 let rate = Double(windowImages) / max(now - windowStart, 1e-9)
-                try metrics.append(stepRecord(result: result, lr: lr, norm: norm, rate: rate, layers: moe))
+                try metrics?.append(stepRecord(result: result, lr: lr, norm: norm, rate: rate, facts: facts, layers: moe))
+                if let parallel {
+                    let record = ExpertParallelRecord(step: step, epoch: epoch, phase: "train", batches: windowSteps,
+                                                      images: parallel.gatherImages(windowLocalImages),
+                                                      ranks: parallel.gatherMeasurements())
+                    try exchanges?.append(record)
+                    windowLocalImages = 0
+                }
+                windowSteps = 0
                 progress.update(step: step, epoch: epoch, loss: result.loss, imagesPerSecond: rate,
                                 stepsThisRun: step)
                 windowStart = now
                 windowImages = 0
             }
-            if let signal = interrupt.received {
+            if let signal = stopSignal {
                 totals.seconds += monotonicNow() - start
                 trainSeconds += monotonicNow() - start
                 partial = totals
@@ -237,9 +288,9 @@ public final class Trainer {
         let evalStart = monotonicNow()
         let evaluation = try evaluate(recordTrace: configuration.traces)
         var tracePath: String?
-        if let trace = evaluation.trace {
+        if configuration.traces {
             tracePath = "traces/epoch-\(epoch).sytrace"
-            try RoutingTraceFile.write(trace, to: path(tracePath!))
+            if let trace = evaluation.trace { try RoutingTraceFile.write(trace, to: path(tracePath!)) }
         }
         let record = EpochRecord(
             epoch: epoch, step: step, trainLoss: Float(lossSum / Double(max(seen, 1))),
@@ -247,23 +298,23 @@ public final class Trainer {
             testAccuracy: evaluation.accuracy, perClassAccuracy: evaluation.perClass, trainSeconds: epochSeconds,
             evaluationSeconds: monotonicNow() - evalStart, imagesPerSecond: Double(seen) / max(epochSeconds, 1e-9),
             trace: tracePath)
-        try epochs.append(record)
+        try epochs?.append(record)
+        if let measured = evaluation.expertParallel { try exchanges?.append(measured) }
         try writeCheckpoint(name: "epoch-\(epoch)")
         // An interrupted checkpoint from earlier in this epoch is now stale.
-        try? FileManager.default.removeItem(atPath: path("checkpoints/interrupted.ckpt"))
+        if parallel?.isWriter ?? true { try? FileManager.default.removeItem(atPath: path("checkpoints/interrupted.ckpt")) }
         progress.message(String(format: "epoch %d: train loss %.4f, test accuracy %.2f%%, %.0f img/s",
                                 epoch, record.trainLoss, record.testAccuracy * 100, record.imagesPerSecond))
         return record
     }
 
     private func stepRecord(result: VisionTransformerModel.BatchResult, lr: Float, norm: Float, rate: Double,
-                            layers: [MoELayer]) -> StepRecord {
+                            facts: [LayerRoutingFacts], layers: [MoELayer]) -> StepRecord {
         var perExpert: [[Int]] = [], dropped: [Int] = [], cv: [Float] = []
-        for layer in layers {
-            let plan = layer.plan.statisticsPlan   // a soft plan's record: one expert per token
-            let loads = (0..<plan.expertCount).map { plan.load(ofExpert: $0) }
+        for fact in facts {   // a soft plan's record: one expert per token
+            let loads = fact.tokensPerExpert
             perExpert.append(loads)
-            dropped.append(plan.expertsPerToken().filter { $0 == 0 }.count)
+            dropped.append(fact.droppedTokens)
             let mean = Double(loads.reduce(0, +)) / Double(max(loads.count, 1))
             let variance = loads.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(max(loads.count, 1))
             cv.append(mean > 0 ? Float(variance.squareRoot() / mean) : 0)
@@ -289,6 +340,8 @@ public final class Trainer {
         public var perClass: [Float]
         /// The routing of every test token, when recorded.
         public var trace: RoutingTrace?
+        /// Under expert parallelism, what the evaluation's exchanges cost on each rank.
+        public var expertParallel: ExpertParallelRecord?
     }
 
     /// Evaluates the model on the test set in evaluation mode (no noise, evaluation capacity,
@@ -302,36 +355,63 @@ public final class Trainer {
         var evalRNG = SeededRNG.derived(seed: UInt64(configuration.seed), stream: 1000 + UInt64(epoch))
         var lossSum = 0.0, correct = 0
         var classTotal = [Int](repeating: 0, count: classes), classCorrect = classTotal
+        _ = parallel?.gatherMeasurements()   // the training's since the last record are not the evaluation's
+        var localImages = 0
         for b in 0..<testLoader.batchCount {
             let n = labels.withUnsafeMutableBufferPointer { testLoader.fill(batch: b, images: images, labels: $0.baseAddress!) }
             let context = RoutingContext(training: false, step: step, totalSteps: configuration.epochs * trainLoader.batchCount,
                                          sharedDraw: 0)
-            let result = try labels.withUnsafeBufferPointer {
-                try model.forward(images: images, labels: $0.baseAddress!, batchSize: n, context: context, rng: &evalRNG)
+            // Under expert parallelism each rank evaluates its share of the batch.
+            let local = parallel?.takeShare(of: images, labels: labels, count: n) ?? n
+            let localLabels = parallel?.labels ?? labels
+            localImages += local
+            let result = try localLabels.withUnsafeBufferPointer {
+                try model.forward(images: parallel?.images ?? images, labels: $0.baseAddress!, batchSize: local,
+                                  context: context, rng: &evalRNG)
             }
-            lossSum += Double(result.crossEntropy) * Double(n)
+            lossSum += Double(result.crossEntropy) * Double(local)
             correct += result.correct
             let logits = model.logits
-            for i in 0..<n {
+            for i in 0..<local {
                 let row = logits + i * classes
                 var best = 0
                 for j in 1..<classes where row[j] > row[best] { best = j }
-                let y = Int(labels[i])
+                let y = Int(localLabels[i])
                 classTotal[y] += 1
                 if best == y { classCorrect[y] += 1 }
             }
-            recorder?.record(labels: labels[0..<n], plans: moe.map(\.layer.plan))
+            if let recorder {
+                if let parallel {
+                    if let plans = parallel.gatherPlans(moe.map(\.layer.plan)) { recorder.record(labels: labels[0..<n], plans: plans) }
+                } else {
+                    recorder.record(labels: labels[0..<n], plans: moe.map(\.layer.plan))
+                }
+            }
+        }
+        var measured: ExpertParallelRecord?
+        if let parallel {
+            measured = ExpertParallelRecord(step: step, epoch: epoch, phase: "evaluation", batches: testLoader.batchCount,
+                                            images: parallel.gatherImages(localImages), ranks: parallel.gatherMeasurements())
+            var sums = [lossSum]
+            parallel.communicator.allReduceSum(&sums)
+            lossSum = sums[0]
+            var counts = [correct] + classTotal + classCorrect
+            parallel.communicator.allReduceSum(&counts)
+            correct = counts[0]
+            classTotal = Array(counts[1 ... classes])
+            classCorrect = Array(counts[(classes + 1)...])
         }
         var metadata = [
             "router": configuration.model.router, "epoch": String(epoch), "step": String(step),
             "dataset": testSet.name, "seed": String(configuration.seed), "preset": configuration.preset,
         ]
         if let router = moe.first?.layer.router { metadata.merge(router.traits.metadata) { $1 } }
-        let trace = recorder?.trace(classCount: classes, classNames: testSet.classNames, metadata: metadata)
+        if let parallel { metadata["expertParallelProcesses"] = String(parallel.ranks) }
+        let trace = parallel?.isWriter == false ? nil : recorder?.trace(classCount: classes, classNames: testSet.classNames, metadata: metadata)
         return Evaluation(loss: Float(lossSum / Double(max(testSet.count, 1))),
                           accuracy: Float(correct) / Float(max(testSet.count, 1)),
                           perClass: zip(classCorrect, classTotal).map { $1 > 0 ? Float($0) / Float($1) : 0 },
-                          trace: trace)
+                          trace: trace, expertParallel: measured)
     }
 
     // MARK: Checkpoints
@@ -354,11 +434,16 @@ public final class Trainer {
 
     /// The routers' after-step hook: every MoE layer's facts to every MoE layer's router, after
     /// the optimiser's update of a step that was not skipped.
-    private func afterStep(layers: [MoELayer]) {
-        let facts = layers.enumerated().map { LayerRoutingFacts(layer: $0.offset, plan: $0.element.plan) }
+    private func afterStep(facts: [LayerRoutingFacts], layers: [MoELayer]) {
         for (i, layer) in layers.enumerated() {
             layer.router.afterStep(RoutingStepFacts(step: step, layer: facts[i], allLayers: facts))
         }
+    }
+
+    /// The optimiser's index of model parameter `i`, or nil when another process updates it.
+    private func optimizerIndex(ofParameter i: Int) -> Int? {
+        guard let parallel else { return i }
+        return parallel.optimizerIndex[i]
     }
 
     /// Every router state of the model with its checkpoint name
@@ -374,12 +459,16 @@ public final class Trainer {
     private func writeCheckpoint(name: String) throws -> String {
         var entries: [Checkpoint.ArrayEntry] = [], arrays: [[Float]] = []
         for (i, p) in parameters.enumerated() {
-            entries.append(.init(name: p.name, count: p.count))
-            arrays.append(p.value.array)
-            entries.append(.init(name: "adam.m.\(p.name)", count: p.count))
-            arrays.append(optimizer.firstMoments[i].array)
-            entries.append(.init(name: "adam.v.\(p.name)", count: p.count))
-            arrays.append(optimizer.secondMoments[i].array)
+            var state = [p.value.array] + (optimizerIndex(ofParameter: i).map { [optimizer.firstMoments[$0].array, optimizer.secondMoments[$0].array] }
+                                           ?? [[Float](repeating: 0, count: p.count), [Float](repeating: 0, count: p.count)])
+            // Under expert parallelism an expert's weights and moments come from its owner.
+            if let parallel, let owner = parallel.owners[i] {
+                for k in state.indices { state[k].withUnsafeMutableBufferPointer { parallel.communicator.broadcast($0.baseAddress!, count: $0.count, root: owner) } }
+            }
+            for (name, values) in zip([p.name, "adam.m.\(p.name)", "adam.v.\(p.name)"], state) {
+                entries.append(.init(name: name, count: p.count))
+                arrays.append(values)
+            }
         }
         for (name, state) in routerStates {
             entries.append(.init(name: name, count: state.count))
@@ -392,7 +481,8 @@ public final class Trainer {
                                                   "epochSeen": Double(partial.seen), "epochSeconds": partial.seconds,
                                                   "skippedSteps": Double(skippedSteps)])
         let file = path("checkpoints/\(name).ckpt")
-        try Checkpoint(header: header, arrays: arrays).write(to: file)
+        if parallel?.isWriter ?? true { try Checkpoint(header: header, arrays: arrays).write(to: file) }
+        parallel?.communicator.barrier()
         return file
     }
 
@@ -517,8 +607,10 @@ public final class Trainer {
         }
         var copies: [(values: [Float], into: Tensor)] = []
         for (i, p) in parameters.enumerated() {
-            for (name, tensor) in [(p.name, p.value), ("adam.m.\(p.name)", optimizer.firstMoments[i]),
-                                   ("adam.v.\(p.name)", optimizer.secondMoments[i])] {
+            // Every process takes every parameter's value; the moments of those it updates.
+            let moments = optimizerIndex(ofParameter: i).map { [("adam.m.\(p.name)", optimizer.firstMoments[$0]),
+                                                                ("adam.v.\(p.name)", optimizer.secondMoments[$0])] } ?? []
+            for (name, tensor) in [(p.name, p.value)] + moments {
                 guard let values = checkpoint.array(named: name), values.count == tensor.count else {
                     throw InputError(file: checkpointPath, location: "array \(name)",
                                      message: "missing or of the wrong size (the model has \(tensor.count) values)")

@@ -88,6 +88,14 @@ public final class VisionTransformerModel: Layer {
         public var auxiliaryLoss: Float
         /// Correctly classified images.
         public var correct: Int
+
+        /// A result from its parts (expert parallelism combines the ranks' into the batch's).
+        public init(loss: Float, crossEntropy: Float, auxiliaryLoss: Float, correct: Int) {
+            self.loss = loss
+            self.crossEntropy = crossEntropy
+            self.auxiliaryLoss = auxiliaryLoss
+            self.correct = correct
+        }
     }
 
     /// Forward over `batchSize` images ([B, C, H, W]) with their labels. Sets the routing

@@ -6,12 +6,22 @@ public enum GradientClipping {
     /// whichever compute thread holds it), added in parameter order in Double — the same bits
     /// for any thread count.
     public static func globalNorm(_ parameters: [Parameter]) -> Float {
+        norm(ofSums: sumsOfSquares(parameters))
+    }
+
+    /// Each parameter's gradient sum of squares, in Float.
+    public static func sumsOfSquares(_ parameters: [Parameter]) -> [Float] {
         var sums = [Float](repeating: 0, count: parameters.count)
         sums.withUnsafeMutableBufferPointer { sums in
             ParameterRanges(parameters).forEachParameter(minimumPerPart: 16_384) { i in
                 sums[i] = sumOfSquares(parameters[i].gradient.pointer, count: parameters[i].count)
             }
         }
+        return sums
+    }
+
+    /// The norm from per-parameter sums of squares, added in their order in Double.
+    public static func norm(ofSums sums: [Float]) -> Float {
         var total: Double = 0
         for s in sums { total += Double(s) }
         return Float(total.squareRoot())
@@ -22,10 +32,16 @@ public enum GradientClipping {
     @discardableResult
     public static func clipGlobalNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
         let norm = globalNorm(parameters)
+        clip(parameters, norm: norm, maxNorm: maxNorm)
+        return norm
+    }
+
+    /// Scales the gradients of `parameters` by `maxNorm`/`norm` when `norm` exceeds `maxNorm`
+    /// (if `maxNorm` > 0); `norm` may cover more parameters than these (expert parallelism).
+    public static func clip(_ parameters: [Parameter], norm: Float, maxNorm: Float) {
         if maxNorm > 0 && norm > maxNorm {
             let factor = maxNorm / norm
             for p in parameters { scale(p.gradient.pointer, by: factor, count: p.count) }
         }
-        return norm
     }
 }

@@ -130,7 +130,7 @@ public final class ReMoERouter: Router {
     public func afterStep(_ facts: RoutingStepFacts) {
         var zero = 0.0, total = 0.0
         for layer in facts.allLayers {
-            zero += Double(layer.tokenCount * expertCount - layer.plan.assignmentCount)
+            zero += Double(layer.tokenCount * expertCount - layer.assignmentCount)
             total += Double(layer.tokenCount * expertCount)
         }
         let sparsity = total > 0 ? zero / total : 0
