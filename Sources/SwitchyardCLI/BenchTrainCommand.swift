@@ -66,6 +66,9 @@ struct BenchTrainCommand: ParsableCommand {
     @Flag(help: "No progress lines on standard error.")
     var quiet = false
 
+    @Option(help: ArgumentHelp("`expert`: time expert-parallel steps over the processes of an MPI job (switchyard-mpi under mpirun): per rank the step's parts, expert compute, all-to-all time, waiting, rows and bytes exchanged. The sgemm peak and GEMM replay are skipped.", valueName: "mode"))
+    var parallel: ParallelMode?
+
     func validate() throws {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
         guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more, got \(warmup)") }
@@ -76,16 +79,29 @@ struct BenchTrainCommand: ParsableCommand {
     func run() throws {
         let configuration = try options.resolve()
         let quiet = self.quiet
+        if parallel != nil {
+            let communicator = try TrainCommand.expertParallelCommunicator()
+            let result = try ExpertParallelBenchmark.run(configuration: configuration, communicator: communicator,
+                                                         steps: steps, warmup: warmup) { line in
+                if !quiet { FileHandle.standardError.write(Data(("bench train: " + line + "\n").utf8)) }
+            }
+            guard communicator.rank == 0 else { return }
+            print(result.markdown)
+            if let json { try writeJSON(result, to: json) }
+            return
+        }
         let result = try TrainingBenchmark.run(configuration: configuration, steps: steps, warmup: warmup,
                                                peakSize: peakSize, peakRepetitions: peakRepetitions,
                                                replayGEMMs: !noGEMMReplay) { line in
             if !quiet { FileHandle.standardError.write(Data(("bench train: " + line + "\n").utf8)) }
         }
         print(result.markdown)
-        if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            try AtomicFile.write(encoder.encode(result), to: json)
-        }
+        if let json { try writeJSON(result, to: json) }
+    }
+
+    private func writeJSON<T: Encodable>(_ value: T, to file: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try AtomicFile.write(encoder.encode(value), to: file)
     }
 }

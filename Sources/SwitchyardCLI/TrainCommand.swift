@@ -166,9 +166,9 @@ extension TrainCommand {
     /// The MPI job's communicator, or a clear error in a build without MPI.
     static func expertParallelCommunicator() throws -> any Communicator {
         guard let make = CommunicatorProvider.make else {
-            throw ValidationError("""
-                --parallel expert needs MPI, and this switchyard was built without it. Build the MPI executable \
-                with `make mpi` (it installs Open MPI if missing) and start it under MPI: \
+            throw InputError(location: "--parallel expert", message: """
+                needs MPI, and this switchyard was built without it. Build the MPI executable with `make mpi` \
+                (it installs Open MPI if missing) and start it under MPI: \
                 mpirun -np P MPI/.build/release/switchyard-mpi train ... --parallel expert (docs/expert-parallel.md)
                 """)
         }

@@ -9,30 +9,30 @@ import SwitchyardVisionTransformer
 /// images r·B/P ..< (r+1)·B/P of every batch (its routing group), owns experts r·E/P ..<
 /// (r+1)·E/P of every MoE layer, and holds a replica of everything else, whose gradients are
 /// summed over the ranks (in rank order, the same bits on every rank) before the update.
-final class ExpertParallelTraining {
-    let communicator: any Communicator
+public final class ExpertParallelTraining {
+    public let communicator: any Communicator
     /// Images per rank and batch, B/P.
-    let share: Int
+    public let share: Int
     /// The parameters this rank updates: the replicated ones and its own experts', in model order.
-    let localParameters: [Parameter]
+    public let localParameters: [Parameter]
     /// For each model parameter, the rank that owns it, or nil when every rank holds it.
     let owners: [Int?]
     /// For each model parameter, its index in ``localParameters``, or nil.
     let optimizerIndex: [Int?]
     /// This rank's images and labels of the current batch.
-    let images: Tensor
-    var labels: [Int32]
+    public let images: Tensor
+    public private(set) var labels: [Int32]
     private let replicated: [Parameter]
     private var gradients: [Float] = []
     /// The exchanges' measurements, per MoE layer.
-    let dispatchers: [ExpertParallelDispatcher]
+    public let dispatchers: [ExpertParallelDispatcher]
 
-    var rank: Int { communicator.rank }
-    var ranks: Int { communicator.size }
-    var isWriter: Bool { communicator.rank == 0 }
+    public var rank: Int { communicator.rank }
+    public var ranks: Int { communicator.size }
+    public var isWriter: Bool { communicator.rank == 0 }
 
     /// Validates the configuration for P ranks and attaches a dispatcher to every MoE layer.
-    init(communicator: any Communicator, model: VisionTransformerModel, configuration: TrainingConfiguration) throws {
+    public init(communicator: any Communicator, model: VisionTransformerModel, configuration: TrainingConfiguration) throws {
         let p = communicator.size, b = configuration.batchSize, m = configuration.model
         guard b % p == 0 else {
             throw InputError(location: "batchSize", message: "\(b) images cannot be split evenly over \(p) processes; "
@@ -84,7 +84,7 @@ final class ExpertParallelTraining {
 
     /// Copies this rank's images of a batch of `n` (images r·s ..< min(n, (r+1)·s)) and returns
     /// how many there are.
-    func takeShare(of batch: Tensor, labels all: [Int32], count n: Int) -> Int {
+    public func takeShare(of batch: Tensor, labels all: [Int32], count n: Int) -> Int {
         let start = min(n, rank * share), count = min(n, start + share) - start
         let size = batch.count / max(batch.shape[0], 1)
         images.pointer.update(from: batch.pointer + start * size, count: count * size)
@@ -95,13 +95,13 @@ final class ExpertParallelTraining {
     /// The per-token random draws of a step on this rank (noise, sampling): a stream of the
     /// seed, rank and step, so that ranks draw independently and a resumed run, on any P, needs
     /// no generator state. The step's shared draw stays the run's (the same on every rank).
-    func tokenGenerator(seed: Int, step: Int) -> SeededRNG {
+    public func tokenGenerator(seed: Int, step: Int) -> SeededRNG {
         SeededRNG.derived(seed: UInt64(seed) &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(rank + 1), stream: 1 << 32 &+ UInt64(step))
     }
 
     /// Every rank's measurements since the last call, summed over the MoE layers (rank 0 gets
     /// them all, the others too); the dispatchers start again from zero.
-    func gatherMeasurements() -> [ExchangeMeasurements] {
+    public func gatherMeasurements() -> [ExchangeMeasurements] {
         let m = dispatchers.reduce(ExchangeMeasurements()) { $0 + $1.measurements }
         dispatchers.forEach { $0.resetMeasurements() }
         let mine = [Double(m.tokensSent), Double(m.tokensReceived), Double(m.bytesSent), Double(m.bytesReceived),
@@ -123,7 +123,7 @@ final class ExpertParallelTraining {
     func gatherImages(_ n: Int) -> [Int] { communicator.allGather(Double(n)).map { Int($0) } }
 
     /// Sums the replicated parameters' gradients over the ranks, in rank order.
-    func reduceGradients() {
+    public func reduceGradients() {
         let total = replicated.reduce(0) { $0 + $1.count }
         if gradients.count != total { gradients = [Float](repeating: 0, count: total) }
         gradients.withUnsafeMutableBufferPointer { g in
@@ -138,7 +138,7 @@ final class ExpertParallelTraining {
     /// The global gradient norm of the whole model, per parameter in model order as
     /// ``GradientClipping/globalNorm(_:)`` adds it: replicated sums from this rank, each
     /// expert's from its owner.
-    func globalNorm(_ all: [Parameter]) -> Float {
+    public func globalNorm(_ all: [Parameter]) -> Float {
         var sums = GradientClipping.sumsOfSquares(all)
         for (i, o) in owners.enumerated() where o != rank && !(o == nil && rank == 0) { sums[i] = 0 }
         sums.withUnsafeMutableBufferPointer { communicator.allReduceSum($0.baseAddress!, count: $0.count) }
@@ -165,7 +165,7 @@ extension ExpertParallelTraining {
     /// The whole batch's numbers from every rank's: mean cross-entropy over the batch's `n`
     /// images, auxiliary loss averaged over the ranks (each covers its own tokens), correct
     /// images summed; and whether any rank received a stop signal.
-    func combine(_ result: VisionTransformerModel.BatchResult, localImages: Int, batchImages n: Int,
+    public func combine(_ result: VisionTransformerModel.BatchResult, localImages: Int, batchImages n: Int,
                  stopRequested: Bool) -> (VisionTransformerModel.BatchResult, stop: Bool) {
         let mine = [Double(result.crossEntropy) * Double(localImages), Double(result.auxiliaryLoss),
                     Double(result.correct), stopRequested ? 1 : 0]
