@@ -135,7 +135,8 @@ private func endAtExit() {
     if size == 1 {
         MPI_Finalize()
     } else {
-        fputs("switchyard-mpi: rank \(rank) of \(size) exits before the end of the job; ending the job (MPI_Abort) so that the others do not wait for it\n", stderr)
+        let program = CommandLine.arguments.first?.split(separator: "/").last.map(String.init) ?? "switchyard-mpi"
+        fputs("\(program): rank \(rank) of \(size) exits before the end of the job; ending the job (MPI_Abort) so that the others do not wait for it\n", stderr)
         MPI_Abort(switchyard_mpi_comm_world(), 1)
     }
 }

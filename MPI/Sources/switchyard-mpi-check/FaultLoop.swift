@@ -10,6 +10,7 @@ func runFaultLoop(_ comm: any Communicator, leaveAt: Int, kill: Bool) {
         fputs("switchyard-mpi-check: a fault needs at least 2 ranks (rank 1 leaves); this job has 1\n", stderr)
         exit(2)
     }
+    fputs("switchyard-mpi-check: rank \(comm.rank) pid \(getpid())\n", stderr)
     let n = 4096, p = comm.size
     let send = [Float](repeating: Float(comm.rank), count: n * p)
     var receive = [Float](repeating: 0, count: n * p)

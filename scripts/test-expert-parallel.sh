@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Expert parallelism over Open MPI (docs/expert-parallel.md, "Building and running with Open MPI"):
+#  - installs Open MPI when missing (scripts/install-mpi.sh) and builds the MPI/ package;
+#  - the transport: switchyard-mpi-check checks every collective against exact values as a
+#    singleton (no mpirun: one process), on 2 ranks, on 4 ranks (oversubscribed on 2 cores),
+#    over TCP (what ranks on different nodes use) and with shared memory copying through a
+#    buffer (the setting for containers that forbid cross-process reads, below);
+#  - faults: a rank killed with SIGKILL in the middle of a loop of exchanges, and a rank that
+#    exits with an error there: the job must end by itself, non-zero, with a message naming the
+#    rank, and leave no rank behind.
+#
+#   scripts/test-expert-parallel.sh [SWIFT_BUILD_FLAGS...]
+#
+# SWIFT_BUILD_FLAGS are `swift build`'s (default -c release); `make mpi` uses $(RELEASE_FLAGS),
+# and the same flags here reuse its build (MPI/.build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+flags=("$@")
+[ ${#flags[@]} -gt 0 ] || flags=(-c release)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+started=$SECONDS
+fail() { echo "test-expert-parallel: FAILED: $*" >&2; exit 1; }
+note() { echo "test-expert-parallel: [$((SECONDS - started)) s] $*"; }
+
+bash scripts/install-mpi.sh
+build=(swift build "${flags[@]}" --package-path MPI --scratch-path MPI/.build)
+note "building the MPI package (${build[*]})"
+set +e
+"${build[@]}" 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]'
+built=${PIPESTATUS[0]}
+set -e
+[ "$built" -eq 0 ] || fail "the MPI package did not build"
+bin=$("${build[@]}" --show-bin-path)
+check=$bin/switchyard-mpi-check
+[ -x "$check" ] || fail "$check was not built"
+note "built"
+
+# mpirun refuses to run as root unless told (CI containers run as root); more ranks than cores
+# need --oversubscribe. Shared memory between the ranks of a node is Open MPI's vader BTL, whose
+# large messages are read straight from the sender with process_vm_readv (CMA): that works here
+# (Debian 12, Open MPI 4.1.4, root with CAP_SYS_PTRACE) with no setting. A container whose
+# seccomp profile forbids process_vm_readv needs OMPI_MCA_btl_vader_single_copy_mechanism=none
+# (copies through the shared buffer instead), checked below so that the documented fallback
+# works. Every mpirun is bounded by `timeout`: a hung job fails the test instead of blocking it.
+mpirun=(timeout -k 10 120 mpirun --allow-run-as-root)
+
+# run NAME COMMAND...: the checks must all pass (exit 0, the closing line).
+run() {
+  local name=$1; shift
+  local t0=$SECONDS status=0
+  "$@" > "$work/out" 2>&1 || status=$?
+  if [ "$status" -ne 0 ] || ! grep -q "^switchyard-mpi-check: all collectives correct" "$work/out"; then
+    cat "$work/out" >&2
+    [ "$status" -eq 124 ] && fail "$name: still running after 120 s"
+    fail "$name: exit status $status"
+  fi
+  note "$name: $(grep -c '^ok ' "$work/out") checks ok ($((SECONDS - t0)) s)"
+}
+run "singleton (no mpirun: a job of one process)" timeout -k 10 120 "$check"
+run "2 ranks" "${mpirun[@]}" -np 2 "$check"
+run "4 ranks on $(nproc) cores" "${mpirun[@]}" --oversubscribe -np 4 "$check"
+sed 's/^/    /' "$work/out"
+run "2 ranks over TCP" "${mpirun[@]}" -np 2 --mca btl self,tcp "$check"
+run "2 ranks, shared memory without CMA" env OMPI_MCA_btl_vader_single_copy_mechanism=none "${mpirun[@]}" -np 2 "$check"
+
+# fault NAME OPTION EXPECTED-MESSAGE NP: rank 1 leaves at exchange 50 of a loop of exchanges; the
+# job must end non-zero within 30 s with EXPECTED-MESSAGE, and every rank's process be gone.
+fault() {
+  local name=$1 option=$2 message=$3 np=$4 status=0 t0=$SECONDS ended
+  timeout -k 5 30 mpirun --allow-run-as-root --oversubscribe -np "$np" "$check" "$option" 50 > "$work/fault" 2>&1 || status=$?
+  ended=$(date +%s.%N)
+  [ $((SECONDS - t0)) -lt 30 ] || { cat "$work/fault" >&2; fail "$name: the job did not end by itself within 30 s"; }
+  [ "$status" -ne 0 ] || { cat "$work/fault" >&2; fail "$name: mpirun exited 0"; }
+  grep -qF -- "$message" "$work/fault" || { cat "$work/fault" >&2; fail "$name: no '$message' in mpirun's output"; }
+  local left pid
+  left=$(sed -nE 's/.*time ([0-9.]+)$/\1/p' "$work/fault")
+  [ -n "$left" ] || { cat "$work/fault" >&2; fail "$name: rank 1 did not reach the fault"; }
+  for pid in $(sed -nE 's/^switchyard-mpi-check: rank [0-9]+ pid ([0-9]+)$/\1/p' "$work/fault"); do
+    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    ! kill -0 "$pid" 2>/dev/null || fail "$name: rank process $pid still runs after the job ended"
+  done
+  note "$name: the job ended $(awk -v a="$left" -v b="$ended" 'BEGIN { printf "%.2f", b - a }') s after rank 1 left, exit status $status, every rank gone"
+  grep -vE '^switchyard-mpi-check: rank [0-9]+ pid' "$work/fault" | sed 's/^/    /'
+}
+fault "4 ranks, rank 1 killed (SIGKILL) mid-exchange" --die-at "exited on signal 9 (Killed)" 4
+fault "2 ranks, rank 1 exits with an error mid-exchange" --exit-at "rank 1 of 2 exits before the end of the job" 2
+
+# training checks (the lead's)
+
+note "passed"
