@@ -7,7 +7,9 @@
 #    buffer (the setting for containers that forbid cross-process reads, below);
 #  - faults: a rank killed with SIGKILL in the middle of a loop of exchanges, and a rank that
 #    exits with an error there: the job must end by itself, non-zero, with a message naming the
-#    rank, and leave no rank behind.
+#    rank, and leave no rank behind;
+#  - Slurm: the checks and the SIGKILL fault with ranks started by `srun --mpi=pmix` on a
+#    single-node cluster (scripts/slurm-cluster.sh; installs slurm-wlm and munge when missing).
 #
 #   scripts/test-expert-parallel.sh [SWIFT_BUILD_FLAGS...]
 #
@@ -64,15 +66,16 @@ sed 's/^/    /' "$work/out"
 run "2 ranks over TCP" "${mpirun[@]}" -np 2 --mca btl self,tcp "$check"
 run "2 ranks, shared memory without CMA" env OMPI_MCA_btl_vader_single_copy_mechanism=none "${mpirun[@]}" -np 2 "$check"
 
-# fault NAME OPTION EXPECTED-MESSAGE NP: rank 1 leaves at exchange 50 of a loop of exchanges; the
-# job must end non-zero within 30 s with EXPECTED-MESSAGE, and every rank's process be gone.
+# fault NAME MESSAGE COMMAND...: COMMAND starts a job in which rank 1 leaves at exchange 50 of a
+# loop of exchanges; the job must end non-zero within 30 s with MESSAGE, and every rank's process
+# be gone.
 fault() {
-  local name=$1 option=$2 message=$3 np=$4 status=0 t0=$SECONDS ended
-  timeout -k 5 30 mpirun --allow-run-as-root --oversubscribe -np "$np" "$check" "$option" 50 > "$work/fault" 2>&1 || status=$?
+  local name=$1 message=$2 status=0 t0=$SECONDS ended; shift 2
+  timeout -k 5 30 "$@" > "$work/fault" 2>&1 || status=$?
   ended=$(date +%s.%N)
   [ $((SECONDS - t0)) -lt 30 ] || { cat "$work/fault" >&2; fail "$name: the job did not end by itself within 30 s"; }
-  [ "$status" -ne 0 ] || { cat "$work/fault" >&2; fail "$name: mpirun exited 0"; }
-  grep -qF -- "$message" "$work/fault" || { cat "$work/fault" >&2; fail "$name: no '$message' in mpirun's output"; }
+  [ "$status" -ne 0 ] || { cat "$work/fault" >&2; fail "$name: the job exited 0"; }
+  grep -qF -- "$message" "$work/fault" || { cat "$work/fault" >&2; fail "$name: no '$message' in the job's output"; }
   local left pid
   left=$(sed -nE 's/.*time ([0-9.]+)$/\1/p' "$work/fault")
   [ -n "$left" ] || { cat "$work/fault" >&2; fail "$name: rank 1 did not reach the fault"; }
@@ -83,8 +86,22 @@ fault() {
   note "$name: the job ended $(awk -v a="$left" -v b="$ended" 'BEGIN { printf "%.2f", b - a }') s after rank 1 left, exit status $status, every rank gone"
   grep -vE '^switchyard-mpi-check: rank [0-9]+ pid' "$work/fault" | sed 's/^/    /'
 }
-fault "4 ranks, rank 1 killed (SIGKILL) mid-exchange" --die-at "exited on signal 9 (Killed)" 4
-fault "2 ranks, rank 1 exits with an error mid-exchange" --exit-at "rank 1 of 2 exits before the end of the job" 2
+fault "4 ranks, rank 1 killed (SIGKILL) mid-exchange" "exited on signal 9 (Killed)" \
+  mpirun --allow-run-as-root --oversubscribe -np 4 "$check" --die-at 50
+fault "2 ranks, rank 1 exits with an error mid-exchange" "rank 1 of 2 exits before the end of the job" \
+  mpirun --allow-run-as-root -np 2 "$check" --exit-at 50
+
+# Slurm: ranks started by srun itself, through Slurm's PMIx plugin (Debian's Open MPI 4.1 has
+# PMIx but no PMI-2: --mpi=pmi2 and --mpi=none fail in MPI_Init). A single-node cluster of
+# scripts/slurm-cluster.sh, stopped on exit.
+cluster=$work/slurm
+trap 'bash scripts/slurm-cluster.sh stop "$cluster" > /dev/null; rm -rf "$work"' EXIT
+bash scripts/slurm-cluster.sh start "$cluster" > /dev/null
+export SLURM_CONF=$cluster/slurm.conf
+run "srun --mpi=pmix, 2 ranks" timeout -k 10 120 srun --mpi=pmix -n 2 "$check"
+run "srun --mpi=pmix, 4 ranks on $(nproc) cores" timeout -k 10 120 srun --mpi=pmix -n 4 --overcommit "$check"
+fault "srun, 2 ranks, rank 1 killed (SIGKILL) mid-exchange" "task 1: Killed" \
+  srun --mpi=pmix -n 2 "$check" --die-at 50
 
 # training checks (the lead's)
 
