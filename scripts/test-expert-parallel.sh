@@ -73,15 +73,21 @@ fault() {
   local name=$1 message=$2 status=0 t0=$SECONDS ended; shift 2
   timeout -k 5 30 "$@" > "$work/fault" 2>&1 || status=$?
   ended=$(date +%s.%N)
-  [ $((SECONDS - t0)) -lt 30 ] || { cat "$work/fault" >&2; fail "$name: the job did not end by itself within 30 s"; }
+  local ranks pid
+  ranks=$(sed -nE 's/^switchyard-mpi-check: rank [0-9]+ pid ([0-9]+)$/\1/p' "$work/fault")
+  if [ $((SECONDS - t0)) -ge 30 ]; then
+    for pid in $ranks; do kill -9 "$pid" 2>/dev/null || true; done
+    cat "$work/fault" >&2
+    fail "$name: the job did not end by itself within 30 s"
+  fi
   [ "$status" -ne 0 ] || { cat "$work/fault" >&2; fail "$name: the job exited 0"; }
   grep -qF -- "$message" "$work/fault" || { cat "$work/fault" >&2; fail "$name: no '$message' in the job's output"; }
-  local left pid
+  local left
   left=$(sed -nE 's/.*time ([0-9.]+)$/\1/p' "$work/fault")
   [ -n "$left" ] || { cat "$work/fault" >&2; fail "$name: rank 1 did not reach the fault"; }
-  for pid in $(sed -nE 's/^switchyard-mpi-check: rank [0-9]+ pid ([0-9]+)$/\1/p' "$work/fault"); do
+  for pid in $ranks; do
     for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    ! kill -0 "$pid" 2>/dev/null || fail "$name: rank process $pid still runs after the job ended"
+    ! kill -0 "$pid" 2>/dev/null || { kill -9 "$pid" 2>/dev/null; fail "$name: rank process $pid still ran after the job ended (killed now)"; }
   done
   note "$name: the job ended $(awk -v a="$left" -v b="$ended" 'BEGIN { printf "%.2f", b - a }') s after rank 1 left, exit status $status, every rank gone"
   grep -vE '^switchyard-mpi-check: rank [0-9]+ pid' "$work/fault" | sed 's/^/    /'
