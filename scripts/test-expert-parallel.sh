@@ -6,6 +6,8 @@
 #    singleton (no mpirun: one process), on 2 ranks, on 4 ranks (oversubscribed on 2 cores),
 #    over TCP (what ranks on different nodes use) and with shared memory copying through a
 #    buffer (the setting for containers that forbid cross-process reads, below);
+#  - misuse: a count beyond MPI's int and a collective from a compute thread stop the process
+#    with a message naming the call;
 #  - faults: a rank killed with SIGKILL in the middle of a loop of exchanges, and a rank that
 #    exits with an error there: the job must end by itself, non-zero, with a message naming the
 #    rank, and leave no rank behind;
@@ -68,6 +70,19 @@ run "4 ranks on $(nproc) cores" "${mpirun[@]}" --oversubscribe -np 4 "$check"
 sed 's/^/    /' "$work/out"
 run "2 ranks over TCP" "${mpirun[@]}" -np 2 --mca btl self,tcp "$check"
 run "2 ranks, shared memory without CMA" env OMPI_MCA_btl_vader_single_copy_mechanism=none "${mpirun[@]}" -np 2 "$check"
+
+# misuse KIND MESSAGE: a collective called wrongly stops the process with MESSAGE (printed in
+# the optimised build too).
+misuse() {
+  local status=0
+  # (in a subshell whose stderr is dropped: bash's own "Illegal instruction" report)
+  ( timeout -k 5 60 "$check" --misuse "$1" > "$work/misuse" 2>&1; exit $? ) 2> /dev/null || status=$?
+  [ "$status" -ne 0 ] && [ "$status" -ne 124 ] && grep -qF -- "$2" "$work/misuse" \
+    || { cat "$work/misuse" >&2; fail "--misuse $1: expected a stop with '$2', got status $status"; }
+  note "--misuse $1: stopped (status $status): $(grep -m1 -F -- "$2" "$work/misuse")"
+}
+misuse count "MPI_Alltoallv: sendCounts value 2147483648 is outside MPI's count range"
+misuse thread "MPI_Barrier: called from a thread other than the one that initialised MPI"
 
 # fault NAME MESSAGE COMMAND...: COMMAND starts a job in which rank 1 leaves at exchange 50 of a
 # loop of exchanges; the job must end non-zero within 30 s with MESSAGE, and every rank's process

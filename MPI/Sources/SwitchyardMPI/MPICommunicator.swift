@@ -12,8 +12,9 @@ import SwitchyardParallelism
 ///
 /// Errors: `MPI_COMM_WORLD` keeps MPI's default handler `MPI_ERRORS_ARE_FATAL`, so a collective
 /// either completes or ends the whole job with Open MPI's own message (a rank that died, a
-/// transport failure); no call returns an error code. Sizes are MPI `int`s: a count or offset
-/// outside 0 ... 2,147,483,647 elements stops the process with a message naming the call.
+/// transport failure); no call returns an error code. Misuse stops the process with a message
+/// naming the MPI call: a count or offset outside MPI's `int` (0 ... 2,147,483,647 elements),
+/// per-rank arrays of the wrong length, a root that is no rank, a call from another thread.
 ///
 /// Exit: ``finalize()`` ends MPI after the last collective. A process that exits with MPI
 /// still running (an error that ends the command, a call to `exit`) ends the whole job with
@@ -32,10 +33,10 @@ public final class MPICommunicator: Communicator {
     private init() {
         var initialised: Int32 = 0
         MPI_Initialized(&initialised)
-        precondition(initialised == 0, "MPICommunicator: MPI was initialised by someone else")
+        require(initialised == 0, "MPICommunicator: MPI was initialised by someone else")
         var provided: Int32 = 0
         MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided)
-        precondition(provided >= Int32(MPI_THREAD_FUNNELED),
+        require(provided >= Int32(MPI_THREAD_FUNNELED),
                      "MPICommunicator: this MPI library gives thread level \(provided), below MPI_THREAD_FUNNELED")
         atexit(endAtExit)
         var r: Int32 = 0, p: Int32 = 0
@@ -90,7 +91,7 @@ public final class MPICommunicator: Communicator {
 
     public func broadcast(_ values: UnsafeMutablePointer<Float>, count: Int, root: Int) {
         let n = mpiCount(count, "count", "MPI_Bcast")
-        precondition((0..<size).contains(root), "MPI_Bcast: root \(root) is not a rank of 0 ..< \(size)")
+        require((0..<size).contains(root), "MPI_Bcast: root \(root) is not a rank of 0 ..< \(size)")
         MPI_Bcast(values, n, switchyard_mpi_float(), Int32(root), world)
     }
 
@@ -102,17 +103,17 @@ public final class MPICommunicator: Communicator {
     /// `value` as MPI's count type, checked, on the thread that initialised MPI.
     private func mpiCount(_ value: Int, _ name: String, _ call: String) -> Int32 {
         onMPIThread(call)
-        precondition(value >= 0 && value <= Int(Int32.max),
+        require(value >= 0 && value <= Int(Int32.max),
                      "\(call): \(name) \(value) is outside MPI's count range 0 ... 2,147,483,647 elements (an int)")
         return Int32(value)
     }
 
     /// One count or offset per rank, as MPI's count type, checked.
     private func perRank(_ values: [Int], _ name: String, _ call: String) -> [Int32] {
-        precondition(values.count == size, "\(call): \(name) has \(values.count) entries for \(size) ranks")
+        require(values.count == size, "\(call): \(name) has \(values.count) entries for \(size) ranks")
         onMPIThread(call)
         return values.map { v in
-            precondition(v >= 0 && v <= Int(Int32.max),
+            require(v >= 0 && v <= Int(Int32.max),
                          "\(call): \(name) value \(v) is outside MPI's count range 0 ... 2,147,483,647 elements (an int)")
             return Int32(v)
         }
@@ -121,8 +122,14 @@ public final class MPICommunicator: Communicator {
     private func onMPIThread(_ call: String) {
         var main: Int32 = 0
         MPI_Is_thread_main(&main)
-        precondition(main != 0, "\(call): called from a thread other than the one that initialised MPI (MPI_THREAD_FUNNELED)")
+        require(main != 0, "\(call): called from a thread other than the one that initialised MPI (MPI_THREAD_FUNNELED)")
     }
+}
+
+/// Stops the process with `message` when `condition` is false. Unlike `precondition`, whose
+/// message an optimised build drops, it prints the message (then mpirun ends the job).
+private func require(_ condition: Bool, _ message: @autoclosure () -> String) {
+    if !condition { fatalError(message()) }
 }
 
 /// At exit with MPI still running: a job of one process finalises; in a larger job this rank
