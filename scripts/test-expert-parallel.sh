@@ -14,14 +14,15 @@
 #  - Slurm: the checks and the SIGKILL fault with ranks started by `srun --mpi=pmix` on a
 #    single-node cluster (scripts/slurm-cluster.sh; installs slurm-wlm and munge when missing).
 #
-#   scripts/test-expert-parallel.sh [SWIFT_BUILD_FLAGS...]
+#   scripts/test-expert-parallel.sh SWIFT_BUILD_FLAGS...      (make test-mpi)
 #
-# SWIFT_BUILD_FLAGS are `swift build`'s (default -c release); `make mpi` uses $(RELEASE_FLAGS),
-# and the same flags here reuse its build (MPI/.build).
+# SWIFT_BUILD_FLAGS are `swift build`'s, e.g. -c release. Give the flags of `make mpi`
+# ($(RELEASE_FLAGS), what `make test-mpi` passes): both build in MPI/.build, and other flags
+# there make the next `make mpi` compile everything again.
 set -euo pipefail
+[ $# -gt 0 ] || { echo "usage: scripts/test-expert-parallel.sh SWIFT_BUILD_FLAGS... (make test-mpi passes the Makefile's)" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 flags=("$@")
-[ ${#flags[@]} -gt 0 ] || flags=(-c release)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 started=$SECONDS
