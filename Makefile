@@ -2,6 +2,7 @@
 #   make demo   install what is missing, build in release mode, run the main job
 #   make test   run the test suite (what CI runs)
 #   make fuzz   fuzz every parser, 1,000,000 runs each (docs/reliability.md)
+#   make mpi    install Open MPI, build switchyard-mpi (docs/expert-parallel.md); make test-mpi tests it
 # Optimisation flags live here, never in Package.swift (unsafeFlags would stop other
 # packages from depending on Switchyard).
 
@@ -23,7 +24,7 @@ THREADS       ?= 2
 SEED          ?= 0
 RUN_DIR       ?= runs/demo-switch
 
-.PHONY: demo test deps build release bench bench-torch fuzz fuzz-smoke llm-fixtures test-exporter clean
+.PHONY: demo test deps build release mpi test-mpi bench bench-torch fuzz fuzz-smoke llm-fixtures test-exporter clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -69,6 +70,19 @@ test:
 	bash scripts/red-team.sh .build-test/release/switchyard
 	$(SWIFT) test $(TEST_FLAGS) --disable-swift-testing
 
+# Expert-parallel training over Open MPI (docs/expert-parallel.md): the MPI/ package, apart so
+# that the plain build never needs MPI. Installs Open MPI when missing, then builds
+# MPI/.build/release/switchyard-mpi (the switchyard command line with MPI) and
+# switchyard-mpi-check (the transport's test, scripts/test-expert-parallel.sh).
+# test-mpi runs the transport's test (scripts/test-expert-parallel.sh) on the same build folder
+# and flags, so that either reuses the other's build.
+mpi:
+	bash scripts/install-mpi.sh
+	$(SWIFT) build $(RELEASE_FLAGS) --package-path MPI --scratch-path MPI/.build
+
+test-mpi:
+	bash scripts/test-expert-parallel.sh $(RELEASE_FLAGS)
+
 # libFuzzer on every parser (the Fuzz package, built with -sanitize=fuzzer,address):
 # 1,000,000 runs per target, about 40 minutes (docs/reliability.md); fuzz-smoke is the short run of
 # `make test`. FUZZ_TARGETS limits either to some targets (e.g. FUZZ_TARGETS=fuzz-npy).
@@ -102,4 +116,4 @@ test-exporter:
 	$(PYTHON) exporters/test_hf_routing_export.py
 
 clean:
-	rm -rf .build .build-test Fuzz/.build-fuzz
+	rm -rf .build .build-test Fuzz/.build-fuzz MPI/.build

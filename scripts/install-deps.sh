@@ -6,6 +6,7 @@
 #   pkg-config            how SwiftPM finds OpenBLAS and zlib
 #   librsvg2-bin          rsvg-convert, renders SVG charts in the tests
 #   dataset-fashion-mnist Fashion-MNIST IDX files in /usr/share/datasets/fashion-mnist
+# Open MPI, which only expert-parallel runs need, is scripts/install-mpi.sh's (`make mpi`).
 set -euo pipefail
 packages=(libgsl-dev libopenblas-dev zlib1g-dev pkg-config librsvg2-bin dataset-fashion-mnist)
 missing=()
