@@ -53,8 +53,11 @@ demo: deps release
 # every parser's fuzz target runs 3,000 inputs (scripts/fuzz.sh --smoke); sweeps run on the local
 # cores and on a single-node Slurm started for the purpose (scripts/test-sweeps.sh, about two
 # minutes; it installs slurm-wlm and munge when missing); the red team replays every attack of
-# scripts/red-team.d (docs/reliability.md, about half a minute); the test suite runs
-# last, so its summary closes the output. The tests run on an optimised build with testing
+# scripts/red-team.d (docs/reliability.md, about half a minute); Open MPI is installed when
+# missing and its transport checked on 1, 2 and 4 ranks, over TCP, under srun, and with a rank
+# killed (scripts/test-expert-parallel.sh, which also builds switchyard-mpi beside the tests);
+# the test suite runs last (with SWITCHYARD_MPI=1, so that the expert-parallel training tests
+# under mpirun must run), so its summary closes the output. The tests run on an optimised build with testing
 # enabled (its own build folder, .build-test): they test the code that ships, and the SIMD
 # kernels of an unoptimised build are some 25 times slower (the suite would take minutes, not
 # seconds, to run).
@@ -68,17 +71,19 @@ test:
 	bash scripts/fuzz.sh --smoke
 	bash scripts/test-sweeps.sh .build-test/release/switchyard
 	bash scripts/red-team.sh .build-test/release/switchyard
-	$(SWIFT) test $(TEST_FLAGS) --disable-swift-testing
+	bash scripts/test-expert-parallel.sh $(TEST_FLAGS)
+	SWITCHYARD_MPI=1 $(SWIFT) test $(TEST_FLAGS) --disable-swift-testing
 
-# Expert-parallel training over Open MPI (docs/expert-parallel.md): the MPI/ package, apart so
-# that the plain build never needs MPI. Installs Open MPI when missing, then builds
-# MPI/.build/release/switchyard-mpi (the switchyard command line with MPI) and
-# switchyard-mpi-check (the transport's test, scripts/test-expert-parallel.sh).
-# test-mpi runs the transport's test (scripts/test-expert-parallel.sh) on the same build folder
-# and flags, so that either reuses the other's build.
+# Expert-parallel training over Open MPI (docs/expert-parallel.md): Package.swift declares the
+# MPI targets only when SWITCHYARD_MPI=1, so the plain build never needs MPI. `make mpi` installs
+# Open MPI when missing, then builds .build/release/switchyard-mpi (the switchyard command line
+# with MPI) beside switchyard, sharing its compiled modules, and switchyard-mpi-check (the
+# transport's test). test-mpi runs the transport's test (scripts/test-expert-parallel.sh) on the
+# same build.
 mpi:
 	bash scripts/install-mpi.sh
-	$(SWIFT) build $(RELEASE_FLAGS) --package-path MPI --scratch-path MPI/.build
+	SWITCHYARD_MPI=1 $(SWIFT) build $(RELEASE_FLAGS) --product switchyard-mpi
+	SWITCHYARD_MPI=1 $(SWIFT) build $(RELEASE_FLAGS) --product switchyard-mpi-check
 
 test-mpi:
 	bash scripts/test-expert-parallel.sh $(RELEASE_FLAGS)
@@ -116,4 +121,4 @@ test-exporter:
 	$(PYTHON) exporters/test_hf_routing_export.py
 
 clean:
-	rm -rf .build .build-test Fuzz/.build-fuzz MPI/.build
+	rm -rf .build .build-test Fuzz/.build-fuzz

@@ -131,3 +131,30 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+// Expert parallelism over Open MPI (docs/expert-parallel.md), only when SWITCHYARD_MPI=1 is set:
+// without it nothing here is built, so a user without MPI builds Switchyard as usual. `make mpi`
+// installs Open MPI (scripts/install-mpi.sh) and builds `switchyard-mpi` into .build beside
+// `switchyard`, sharing its compiled modules:
+//
+//   SWITCHYARD_MPI=1 swift build -c release ... --product switchyard-mpi
+if Context.environment["SWITCHYARD_MPI"] == "1" {
+    package.products += [
+        .library(name: "SwitchyardMPI", targets: ["SwitchyardMPI"]),
+        .executable(name: "switchyard-mpi", targets: ["switchyard-mpi"]),
+        .executable(name: "switchyard-mpi-check", targets: ["switchyard-mpi-check"]),
+    ]
+    package.targets += [
+        // Open MPI's C API, with accessors for the handles mpi.h defines as macros.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+
+        // MPICommunicator: SwitchyardParallelism's Communicator over MPI_COMM_WORLD.
+        .target(name: "SwitchyardMPI", dependencies: ["CMPI", "SwitchyardParallelism"]),
+
+        // `switchyard` with CommunicatorProvider set to Open MPI's.
+        .executableTarget(name: "switchyard-mpi", dependencies: ["SwitchyardMPI", "SwitchyardCLI", "SwitchyardParallelism"]),
+
+        // The transport's test: each collective on P ranks, and the fault options.
+        .executableTarget(name: "switchyard-mpi-check", dependencies: ["SwitchyardMPI", "CMPI", "SwitchyardParallelism"]),
+    ]
+}

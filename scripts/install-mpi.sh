@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Open MPI for the MPI/ package (`make mpi`, docs/expert-parallel.md), if missing:
+# Installs Open MPI for switchyard-mpi (`make mpi`, docs/expert-parallel.md), if missing:
 #   openmpi-bin       mpirun and Open MPI's runtime
 #   libopenmpi-dev    the C headers and ompi-c.pc, through which SwiftPM finds them
 # Only expert-parallel runs need it: the plain `switchyard` build never does, so

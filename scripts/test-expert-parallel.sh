@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Expert parallelism over Open MPI (docs/expert-parallel.md, "Building and running with Open MPI"):
-#  - installs Open MPI when missing (scripts/install-mpi.sh) and builds the MPI/ package's
+#  - installs Open MPI when missing (scripts/install-mpi.sh) and builds (SWITCHYARD_MPI=1)
 #    switchyard-mpi-check;
 #  - the transport: switchyard-mpi-check checks every collective against exact values as a
 #    singleton (no mpirun: one process), on 2 ranks, on 4 ranks (oversubscribed on 2 cores),
@@ -16,9 +16,10 @@
 #
 #   scripts/test-expert-parallel.sh SWIFT_BUILD_FLAGS...      (make test-mpi)
 #
-# SWIFT_BUILD_FLAGS are `swift build`'s, e.g. -c release. Give the flags of `make mpi`
-# ($(RELEASE_FLAGS), what `make test-mpi` passes): both build in MPI/.build, and other flags
-# there make the next `make mpi` compile everything again.
+# SWIFT_BUILD_FLAGS are `swift build`'s: `make test` passes $(TEST_FLAGS) (.build-test, where
+# the tests then find switchyard-mpi), `make test-mpi` $(RELEASE_FLAGS) (.build, as `make mpi`).
+# The MPI targets exist only with SWITCHYARD_MPI=1 (Package.swift); with the same flags the
+# build reuses every Switchyard module already compiled there.
 set -euo pipefail
 [ $# -gt 0 ] || { echo "usage: scripts/test-expert-parallel.sh SWIFT_BUILD_FLAGS... (make test-mpi passes the Makefile's)" >&2; exit 2; }
 cd "$(dirname "$0")/.."
@@ -30,18 +31,20 @@ fail() { echo "test-expert-parallel: FAILED: $*" >&2; exit 1; }
 note() { echo "test-expert-parallel: [$((SECONDS - started)) s] $*"; }
 
 bash scripts/install-mpi.sh
-# The transport's checks need switchyard-mpi-check alone: SwitchyardMPI and the two Switchyard
-# modules under it (about 15 s from scratch here), not the whole command line of switchyard-mpi.
-build=(swift build "${flags[@]}" --package-path MPI --scratch-path MPI/.build)
-note "building switchyard-mpi-check (${build[*]} --product switchyard-mpi-check)"
-set +e
-"${build[@]}" --product switchyard-mpi-check 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]'
-built=${PIPESTATUS[0]}
-set -e
-[ "$built" -eq 0 ] || fail "switchyard-mpi-check did not build"
+# switchyard-mpi-check for the transport's checks; switchyard-mpi for the training tests that
+# the XCTest suite runs under mpirun (Tests/SwitchyardCLITests/ExpertParallelMPITests.swift).
+build=(env SWITCHYARD_MPI=1 swift build "${flags[@]}")
+for product in switchyard-mpi-check switchyard-mpi; do
+  note "building $product (${build[*]} --product $product)"
+  set +e
+  "${build[@]}" --product "$product" 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]'
+  built=${PIPESTATUS[0]}
+  set -e
+  [ "$built" -eq 0 ] || fail "$product did not build"
+done
 bin=$("${build[@]}" --show-bin-path)
 check=$bin/switchyard-mpi-check
-[ -x "$check" ] || fail "$check was not built"
+[ -x "$check" ] && [ -x "$bin/switchyard-mpi" ] || fail "switchyard-mpi or switchyard-mpi-check missing in $bin"
 note "built"
 
 # mpirun refuses to run as root unless told (CI containers run as root); more ranks than cores
@@ -128,8 +131,8 @@ run "srun --mpi=pmix, 4 ranks on $(nproc) cores" timeout -k 10 120 srun --mpi=pm
 fault "srun, 2 ranks, rank 1 killed (SIGKILL) mid-exchange" "task 1: Killed" \
   srun --mpi=pmix -n 2 "$check" --die-at 50
 
-# training checks (the lead's)
-# (switchyard-mpi: "${build[@]}" --product switchyard-mpi, then "$bin/switchyard-mpi"; it compiles
-# all of Switchyard again in MPI/.build, about 5 minutes from scratch on 2 busy cores)
+# The training checks (switchyard-mpi train --parallel expert against one process, the
+# simulator against measurement, resuming on another process count, faults) are XCTests:
+# ExpertParallelMPITests, run by `make test` after this script.
 
 note "passed"

@@ -169,7 +169,7 @@ extension TrainCommand {
             throw InputError(location: "--parallel expert", message: """
                 needs MPI, and this switchyard was built without it. Build the MPI executable with `make mpi` \
                 (it installs Open MPI if missing) and start it under MPI: \
-                mpirun -np P MPI/.build/release/switchyard-mpi train ... --parallel expert (docs/expert-parallel.md)
+                mpirun -np P .build/release/switchyard-mpi train ... --parallel expert (docs/expert-parallel.md)
                 """)
         }
         return try make()

@@ -1,6 +1,6 @@
 /// The collective operations expert-parallel training needs, over the P processes of one job
 /// (MPI's `MPI_COMM_WORLD`). Switchyard's plain build has only ``SingleProcess`` (P = 1); the
-/// `switchyard-mpi` executable (the `MPI/` package, docs/expert-parallel.md) provides Open MPI's.
+/// `switchyard-mpi` executable (built with SWITCHYARD_MPI=1, docs/expert-parallel.md) provides Open MPI's.
 ///
 /// Every call is collective: all P processes make it, in the same order, with matching sizes.
 /// A failure of the transport (a rank that died) ends the job with the transport's own error;

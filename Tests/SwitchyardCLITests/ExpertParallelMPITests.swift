@@ -131,7 +131,8 @@ final class ExpertParallelMPITests: XCTestCase {
                                               "--group-tokens", String(64 * 17), "--hidden", "32",
                                               "--bytes-per-element", "4", "--json", json], in: root)
         XCTAssertEqual(result.status, 0, result.errors)
-        let simulated = try JSONDecoder().decode(SimulationResult.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+        struct Output: Decodable { var result: SimulationResult }
+        let simulated = try JSONDecoder().decode(Output.self, from: Data(contentsOf: URL(fileURLWithPath: json))).result
         for r in 0..<2 {
             let sent = simulated.layers.reduce(0) { $0 + $1.deviceSentRows[r] }
             let received = simulated.layers.reduce(0) { $0 + $1.deviceReceivedRows[r] }
@@ -185,8 +186,9 @@ final class ExpertParallelMPITests: XCTestCase {
         // Wait for the first epoch's checkpoint, then kill a rank (a child of mpirun) with SIGKILL.
         let deadline = Date().addingTimeInterval(60)
         while !FileManager.default.fileExists(atPath: run + "/checkpoints/epoch-1.ckpt") && Date() < deadline { usleep(50_000) }
+        let executable = try mpiExecutable()
         let ranks = try childProcesses(of: process.processIdentifier).flatMap { try [$0] + childProcesses(of: $0) }
-            .filter { (try? String(contentsOfFile: "/proc/\($0)/cmdline", encoding: .utf8))?.contains("switchyard-mpi") == true }
+            .filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\($0)/exe")) == executable }
         XCTAssertEqual(ranks.count, 2, "two rank processes")
         let killed = Date()
         kill(ranks.last!, SIGKILL)
@@ -201,7 +203,16 @@ final class ExpertParallelMPITests: XCTestCase {
             XCTAssertTrue(name.hasSuffix(".ckpt"), "a temporary file was left: \(name)")
             XCTAssertNoThrow(try Checkpoint.read(run + "/checkpoints/" + name), name)
         }
-        for pid in ranks { XCTAssertNotEqual(kill(pid, 0), 0, "rank process \(pid) still runs") }
+        // Gone, or a zombie whose parent has not reaped it yet (not running).
+        func running(_ pid: Int32) -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            return !stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+        }
+        for pid in ranks {
+            for _ in 0..<40 where running(pid) { usleep(100_000) }
+            XCTAssertFalse(running(pid), "rank process \(pid) still runs")
+        }
     }
 
     private func childProcesses(of pid: Int32) throws -> [Int32] {
