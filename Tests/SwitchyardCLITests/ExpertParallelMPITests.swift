@@ -215,6 +215,41 @@ final class ExpertParallelMPITests: XCTestCase {
         }
     }
 
+    /// SIGTERM to mpirun reaches every rank; they agree on the step to stop after, rank 0
+    /// writes the interrupted checkpoint, and the run resumes from it on another process count.
+    func testSIGTERMStopsEveryRankAfterTheSameStepAndTheRunResumes() throws {
+        let run = root + "/stopped"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        let args = tiny(router: "loss-free", groups: 16, train: 2000)
+        process.arguments = ["-k", "10", "120", "mpirun", "--allow-run-as-root", "-np", "2", try mpiExecutable(), "train"]
+            + args + ["--epochs", "30", "--parallel", "expert", "--out", run]
+        let log = root + "/stopped.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardError = process.standardOutput
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: run + "/checkpoints/epoch-1.ckpt") && Date() < deadline { usleep(50_000) }
+        let launcher = try childProcesses(of: process.processIdentifier).filter {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\($0)/exe"))?.hasSuffix("/orterun") == true
+                || (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8))?.hasPrefix("mpirun") == true
+        }
+        XCTAssertEqual(launcher.count, 1)
+        kill(launcher[0], SIGTERM)
+        process.waitUntilExit()
+        XCTAssertNotEqual(process.terminationStatus, 124, "the job did not end by itself")
+        let output = try String(contentsOfFile: log, encoding: .utf8)
+        let stops = output.components(separatedBy: "\n").filter { $0.contains("switchyard train: interrupted (signal 15) after step") }
+        XCTAssertEqual(stops.count, 2, output)
+        XCTAssertEqual(Set(stops).count, 1, "both ranks stopped after the same step: \(stops)")
+        let interrupted = try Checkpoint.read(run + "/checkpoints/interrupted.ckpt")
+        XCTAssertLessThan(interrupted.header.step, 30 * 32)
+        try mpirun(4, ["train", "--out", run, "--resume", "--quiet", "--parallel", "expert"])
+        let steps = try MetricsLog.read(StepRecord.self, from: run + "/metrics.jsonl").map(\.step)
+        XCTAssertEqual(steps, Array(1...30 * 32))
+    }
+
     private func childProcesses(of pid: Int32) throws -> [Int32] {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
         return tasks.flatMap { task -> [Int32] in
