@@ -95,7 +95,7 @@ let package = Package(
 
         // Benchmarks behind `switchyard bench`: GEMM, training throughput (with model FLOPs and
         // the sgemm peak) and the routing microbenchmark; bench/ holds the PyTorch reference.
-        .target(name: "SwitchyardBenchmarks", dependencies: ["SwitchyardTensorCore", "COpenBLAS", "SwitchyardLayers", "SwitchyardParallelism", "SwitchyardRouting", "SwitchyardTraining", "SwitchyardVisionTransformer"]),
+        .target(name: "SwitchyardBenchmarks", dependencies: ["SwitchyardTensorCore", "COpenBLAS", "SwitchyardLayers", "SwitchyardParallelism", "SwitchyardTraces", "SwitchyardRouting", "SwitchyardTraining", "SwitchyardVisionTransformer"]),
 
         // The command-line interface as a library, so that a user's package can register
         // its own routers and run the same commands (see docs/custom-router.md).

@@ -3,6 +3,7 @@ import SwitchyardLayers
 import SwitchyardParallelism
 import SwitchyardRouting
 import SwitchyardTensorCore
+import SwitchyardTraces
 import SwitchyardTraining
 import SwitchyardVisionTransformer
 
@@ -84,9 +85,11 @@ public enum ExpertParallelBenchmark {
     }
 
     /// Runs `warmup` untimed and `steps` timed expert-parallel steps on every rank of
-    /// `communicator` (every rank must call it); rank 0's `log` gets progress lines.
+    /// `communicator` (every rank must call it); rank 0's `log` gets progress lines. With
+    /// `traceFile`, rank 0 writes the routing of every timed step (all ranks' groups, gathered
+    /// after the step's timing) there, for `switchyard simulate --training`.
     public static func run(configuration: TrainingConfiguration, communicator: any Communicator, steps: Int, warmup: Int,
-                           log: (String) -> Void = { _ in }) throws -> Result {
+                           traceFile: String? = nil, log: (String) -> Void = { _ in }) throws -> Result {
         precondition(steps >= 1 && warmup >= 0, "need steps ≥ 1 and warmup ≥ 0")
         var configuration = configuration
         if (configuration.model.routingGroupImages ?? 0) == 0 {
@@ -114,6 +117,11 @@ public enum ExpertParallelBenchmark {
         if parallel.isWriter {
             log("\(warmup) warm-up and \(steps) timed steps of \(m.router), batch \(batch) over \(communicator.size) processes")
         }
+        let moe = model.moeLayers
+        let recorder = traceFile.map { _ in
+            TraceRecorder(tokensPerImage: m.tokensPerImage, expertCount: moe.first?.layer.experts.count ?? 1,
+                          layerIndices: moe.map(\.block), keepProbabilities: false, imagesPerGroup: parallel.share)
+        }
         var parts: [[Double]] = []   // per timed step: forward, backward, update
         for step in 0..<(warmup + steps) {
             if step == warmup { _ = parallel.gatherMeasurements() }
@@ -136,7 +144,19 @@ public enum ExpertParallelBenchmark {
             guard loss.isFinite, norm.isFinite else {
                 throw BenchmarkError("step \(step + 1): the loss is \(loss) and the gradient norm \(norm); lower optimizer.learningRate")
             }
-            if step >= warmup { parts.append([t1 - t0, t2 - t1, t3 - t2]) }
+            if step >= warmup {
+                parts.append([t1 - t0, t2 - t1, t3 - t2])
+                if let recorder, let plans = parallel.gatherPlans(moe.map(\.layer.plan)) {
+                    recorder.record(labels: labels[...], plans: plans)
+                }
+            }
+        }
+        if let traceFile, let recorder, parallel.isWriter {
+            let trace = recorder.trace(classCount: m.classes, classNames: (0..<m.classes).map { "class \($0)" }, metadata: [
+                "router": m.router, "preset": configuration.preset, "seed": String(configuration.seed),
+                "source": "bench train --parallel expert: the timed steps' routing of one synthetic batch",
+                "expertParallelProcesses": String(communicator.size)])
+            try RoutingTraceFile.write(trace, to: traceFile)
         }
         let totals = parallel.gatherMeasurements()
         let perRank = parts.flatMap { $0 }

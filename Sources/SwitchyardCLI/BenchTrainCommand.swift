@@ -69,7 +69,11 @@ struct BenchTrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("`expert`: time expert-parallel steps over the processes of an MPI job (switchyard-mpi under mpirun): per rank the step's parts, expert compute, all-to-all time, waiting, rows and bytes exchanged. The sgemm peak and GEMM replay are skipped.", valueName: "mode"))
     var parallel: ParallelMode?
 
+    @Option(help: ArgumentHelp("With --parallel expert: write the routing of every timed step (all processes' groups) as a trace, for `switchyard simulate --training`.", valueName: "file.sytrace"))
+    var trace: String?
+
     func validate() throws {
+        if trace != nil && parallel == nil { throw ValidationError("--trace records the steps of --parallel expert; give both") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
         guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more, got \(warmup)") }
         guard peakSize >= 0 && peakSize <= 8192 else { throw ValidationError("--peak-size must be 0 (off) to 8192, got \(peakSize)") }
@@ -82,7 +86,7 @@ struct BenchTrainCommand: ParsableCommand {
         if parallel != nil {
             let communicator = try TrainCommand.expertParallelCommunicator()
             let result = try ExpertParallelBenchmark.run(configuration: configuration, communicator: communicator,
-                                                         steps: steps, warmup: warmup) { line in
+                                                         steps: steps, warmup: warmup, traceFile: trace) { line in
                 if !quiet { FileHandle.standardError.write(Data(("bench train: " + line + "\n").utf8)) }
             }
             guard communicator.rank == 0 else { return }

@@ -185,7 +185,7 @@ extension ExpertParallelTraining {
     /// Rank 0 gets the whole batch's plan of each layer, ranks' tokens in rank order (as one
     /// process with the same routing groups numbers them); the other ranks get nil. Every rank
     /// must call it.
-    func gatherPlans(_ plans: [RoutingPlan]) -> [RoutingPlan]? {
+    public func gatherPlans(_ plans: [RoutingPlan]) -> [RoutingPlan]? {
         var merged: [RoutingPlan] = []
         for plan in plans {
             let e = plan.expertCount, n = plan.tokenCount, a = plan.assignmentCount
