@@ -128,6 +128,15 @@ bash scripts/slurm-cluster.sh start "$cluster" > /dev/null
 export SLURM_CONF=$cluster/slurm.conf
 run "srun --mpi=pmix, 2 ranks" timeout -k 10 120 srun --mpi=pmix -n 2 "$check"
 run "srun --mpi=pmix, 4 ranks on $(nproc) cores" timeout -k 10 120 srun --mpi=pmix -n 4 --overcommit "$check"
+# Expert-parallel training with ranks started by srun: two processes, a few steps of tiny.
+t0=$SECONDS
+timeout -k 10 120 srun --mpi=pmix -n 2 "$bin/switchyard-mpi" train --preset tiny --set data.trainLimit=256 \
+    --set data.testLimit=64 --epochs 1 --threads 1 --parallel expert --out "$work/srun-run" --quiet > "$work/out" 2>&1 \
+  || { cat "$work/out" >&2; fail "srun --mpi=pmix -n 2 switchyard-mpi train --parallel expert"; }
+grep -q '"phase":"evaluation"' "$work/srun-run/expert-parallel.jsonl" \
+  || { cat "$work/out" >&2; fail "srun training wrote no expert-parallel record"; }
+[ "$(wc -l < "$work/out")" -eq 1 ] || { cat "$work/out" >&2; fail "srun training: expected rank 0's one summary line"; }
+note "srun --mpi=pmix, 2 ranks: switchyard-mpi train --parallel expert ran 4 steps of tiny ($((SECONDS - t0)) s): $(cat "$work/out")"
 fault "srun, 2 ranks, rank 1 killed (SIGKILL) mid-exchange" "task 1: Killed" \
   srun --mpi=pmix -n 2 "$check" --die-at 50
 
