@@ -91,6 +91,7 @@ struct TrainCommand: ParsableCommand {
           switchyard train --out runs/ec --resume          # continue after the last checkpoint
           switchyard train --out runs/ec --resume --epochs 6   # extend it (if the learning rates allow)
           switchyard train --preset tiny --out runs/smoke --overwrite   # replace the run there
+          mpirun -np 2 .build/release/switchyard-mpi train --threads 1 --parallel expert --out runs/ep2
 
         The run directory is locked while a run writes it (a second run with the same --out \
         is refused, naming the first one's pid). A new run needs an empty --out: continue the \
@@ -103,6 +104,12 @@ struct TrainCommand: ParsableCommand {
         Ctrl-C (SIGINT) or SIGTERM stops after the step in progress and writes \
         checkpoints/interrupted.ckpt; --resume continues from it and ends with the same \
         weights as an uninterrupted run (same seed and threads). A second Ctrl-C stops at once.
+
+        --parallel expert (switchyard-mpi under mpirun or srun, built by `make mpi`) spreads the \
+        run over P processes: each owns E/P experts of every MoE layer and B/P images of every \
+        batch (its routing group; model.routingGroupImages is set to B/P when unset), everything \
+        else is replicated. Rank 0 alone writes the run directory, which also gets \
+        expert-parallel.jsonl (per-rank exchange costs). docs/expert-parallel.md.
         """
     )
 
