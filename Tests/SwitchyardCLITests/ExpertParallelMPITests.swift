@@ -51,8 +51,8 @@ final class ExpertParallelMPITests: XCTestCase {
     }
 
     /// The tiny preset cut to `train` images, batch 64, one epoch, a step record per step.
-    func tiny(router: String, groups: Int, train: Int = 512, extra: [String] = []) -> [String] {
-        ["--preset", "tiny", "--router", router, "--set", "data.trainLimit=\(train)", "--set", "data.testLimit=128",
+    func tiny(router: String, groups: Int, train: Int = 512, test: Int = 128, extra: [String] = []) -> [String] {
+        ["--preset", "tiny", "--router", router, "--set", "data.trainLimit=\(train)", "--set", "data.testLimit=\(test)",
          "--epochs", "1", "--threads", "1", "--set", "logEvery=1", "--set", "model.routingGroupImages=\(groups)", "--quiet"] + extra
     }
 
@@ -89,7 +89,8 @@ final class ExpertParallelMPITests: XCTestCase {
 
     func testTwoAndFourProcessesEqualOneWithTheSameRoutingGroups() throws {
         for router in ["loss-free", "expert-choice"] {
-            let args = tiny(router: router, groups: 32)
+            // 528 and 80 images: the last batches (16 images) leave rank 1 with none.
+            let args = tiny(router: router, groups: 32, train: 528, test: 80)
             try single(args, out: root + "/\(router)-1")
             try mpirun(2, ["train"] + args + ["--parallel", "expert", "--out", root + "/\(router)-2"])
             try assertSameRun(root + "/\(router)-2", root + "/\(router)-1", ranks: 2)
@@ -161,6 +162,17 @@ final class ExpertParallelMPITests: XCTestCase {
             XCTAssertEqual(x.tokensPerExpert, y.tokensPerExpert, "step \(x.step)")
             XCTAssertLessThanOrEqual(abs(x.loss - y.loss), 1e-5 * abs(x.loss), "step \(x.step)")
         }
+    }
+
+    /// The plain `switchyard` has no MPI: --parallel expert says how to get it, writes nothing.
+    func testThePlainBuildRefusesExpertParallelismSayingHowToGetIt() throws {
+        for command in [["train", "--preset", "tiny", "--out", root + "/plain"], ["bench", "train", "--preset", "tiny"]] {
+            let result = try BuiltExecutable.run(command + ["--parallel", "expert"], in: root)
+            XCTAssertEqual(result.status, 1, result.errors)
+            XCTAssertTrue(result.errors.contains("--parallel expert: needs MPI, and this switchyard was built without it"), result.errors)
+            XCTAssertTrue(result.errors.contains("make mpi"), result.errors)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/plain"))
     }
 
     func testAProcessCountThatDoesNotDivideTheExpertsIsAClearError() throws {
