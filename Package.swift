@@ -75,7 +75,7 @@ let package = Package(
         .target(name: "SwitchyardCostModel", dependencies: ["SwitchyardTraces", "SwitchyardFileIO"]),
 
         // Markdown reports on runs and comparisons of runs, with SVG charts.
-        .target(name: "SwitchyardReports", dependencies: ["SwitchyardCharts", "SwitchyardRoutingStatistics", "SwitchyardCostModel", "SwitchyardTraining", "SwitchyardTraces", "SwitchyardFileIO"]),
+        .target(name: "SwitchyardReports", dependencies: ["SwitchyardCharts", "SwitchyardRoutingStatistics", "SwitchyardCostModel", "SwitchyardTraining", "SwitchyardParallelism", "SwitchyardTraces", "SwitchyardFileIO"]),
 
         // The Vision Transformer with MoE feed-forward blocks.
         .target(name: "SwitchyardVisionTransformer", dependencies: ["SwitchyardLayers", "SwitchyardRouting", "SwitchyardTensorCore", "SwitchyardFileIO"]),

@@ -40,15 +40,19 @@ public struct RunReport: RoutingReport {
     public var stability: [EpochStability]
     /// The expert-parallel cost of that trace versus the device count (RunReport+Cost.swift).
     public var cost: CostSweep?
+    /// For an expert-parallel run, that trace simulated as the run dispatched it
+    /// (RunReport+ExpertParallel.swift).
+    public var expertParallelSimulation: SimulationResult?
 
     /// A report over already computed parts.
     public init(run: RunDirectory, analysis: TraceAnalysis?, analysedEpoch: Int?, stability: [EpochStability],
-                cost: CostSweep? = nil) {
+                cost: CostSweep? = nil, expertParallelSimulation: SimulationResult? = nil) {
         self.run = run
         self.analysis = analysis
         self.analysedEpoch = analysedEpoch
         self.stability = stability
         self.cost = cost
+        self.expertParallelSimulation = expertParallelSimulation
     }
 
     /// Reads the run directory at `path`, analyses its newest trace with `options`, and
@@ -59,6 +63,7 @@ public struct RunReport: RoutingReport {
         var analysis: TraceAnalysis?
         var stability: [EpochStability] = []
         var cost: CostSweep?
+        var simulated: SimulationResult?
         if let last = traces.last {
             var o = options
             o.source = last.path
@@ -66,6 +71,7 @@ public struct RunReport: RoutingReport {
             analysis = try analyze(trace: trace, options: o)
             // The simulator moves tokens to experts; a soft router moves slots (see costSection).
             cost = trace.metadata["router.soft"] == "true" ? nil : try costSweep(trace, run.configuration)
+            simulated = try expertParallelSimulation(trace, run: run)
             var previous: (epoch: Int, trace: RoutingTrace)?
             for entry in traces {
                 let trace = try TraceLoader.load(entry.path)
@@ -77,7 +83,8 @@ public struct RunReport: RoutingReport {
                 previous = (entry.epoch, trace)
             }
         }
-        return RunReport(run: run, analysis: analysis, analysedEpoch: traces.last?.epoch, stability: stability, cost: cost)
+        return RunReport(run: run, analysis: analysis, analysedEpoch: traces.last?.epoch, stability: stability, cost: cost,
+                         expertParallelSimulation: simulated)
     }
 
     /// The test set's tokens after the analysed epoch.
@@ -115,6 +122,7 @@ public struct RunReport: RoutingReport {
             affinitySection(&b, analysis)
             computeSection(&b, analysis)
             costSection(&b)
+            measuredExpertParallelSection(&b)
         } else {
             b.heading(2, "Routing")
             b.paragraph("The run recorded no routing traces (`traces` is false in its configuration), so there are no routing statistics.")

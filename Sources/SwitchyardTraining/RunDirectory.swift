@@ -19,9 +19,12 @@ public struct RunDirectory: Sendable {
     public let epochs: [EpochRecord]
     /// The summary written when training ended (`summary.json`), nil for an unfinished run.
     public let summary: RunSummary?
+    /// An expert-parallel run's per-rank exchange costs (`expert-parallel.jsonl`); empty for a
+    /// single-process run.
+    public let expertParallel: [ExpertParallelRecord]
 
-    /// Reads `config.json`, `metrics.jsonl`, `epochs.jsonl` and, when present,
-    /// `summary.json`; a missing or malformed file is an ``InputError`` naming it.
+    /// Reads `config.json`, `metrics.jsonl`, `epochs.jsonl` and, when present, `summary.json`
+    /// and `expert-parallel.jsonl`; a missing or malformed file is an ``InputError`` naming it.
     public init(path: String) throws {
         self.path = path
         var isDirectory: ObjCBool = false
@@ -35,6 +38,9 @@ public struct RunDirectory: Sendable {
         guard !epochs.isEmpty else {
             throw InputError(file: file("epochs.jsonl"), message: "no epoch finished yet; report on the run after its first epoch")
         }
+        let exchanges = file("expert-parallel.jsonl")
+        expertParallel = FileManager.default.fileExists(atPath: exchanges)
+            ? try MetricsLog.read(ExpertParallelRecord.self, from: exchanges) : []
         let summaryPath = file("summary.json")
         if FileManager.default.fileExists(atPath: summaryPath) {
             let data: Data

@@ -146,6 +146,21 @@ final class ExpertParallelMPITests: XCTestCase {
             XCTAssertEqual(m.bytesSent, (sent + received) * 32 * 4, "rank \(r): bytes sent")
             XCTAssertEqual(m.bytesReceived, (sent + received) * 32 * 4, "rank \(r): bytes received")
         }
+        // The run report shows the measurements and the simulator's rows beside them.
+        let report = try BuiltExecutable.run(["report", run, "--out", root + "/report"], in: root)
+        XCTAssertEqual(report.status, 0, report.errors)
+        let markdown = try String(contentsOfFile: root + "/report/report.md", encoding: .utf8)
+        XCTAssertTrue(markdown.contains("## Measured expert parallelism"))
+        func grouped(_ n: Int) -> String {   // 12,345
+            let digits = Array(String(n))
+            return String(digits.enumerated().flatMap { i, c in i > 0 && (digits.count - i) % 3 == 0 ? [",", c] : [c] })
+        }
+        for r in 0..<2 {
+            let m = measured.ranks[r]
+            let row = "| \(r) | \(grouped(m.expertRows)) | \(grouped(m.expertRows)) | \(grouped(m.dispatchedRowsSent)) | "
+                + "\(grouped(m.dispatchedRowsSent)) |"
+            XCTAssertTrue(markdown.contains(row), "no row \(row) in the report")
+        }
     }
 
     func testAResumedRunGoesOnOnAnotherProcessCount() throws {
