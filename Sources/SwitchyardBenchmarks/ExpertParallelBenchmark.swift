@@ -132,6 +132,7 @@ public enum ExpertParallelBenchmark {
             let result = try parallel.labels.withUnsafeBufferPointer {
                 try model.forward(images: parallel.images, labels: $0.baseAddress!, batchSize: local, context: context, rng: &tokenRNG)
             }
+            let loss = parallel.combine(result, localImages: local, batchImages: batch).loss   // as the trainer does
             let t1 = monotonicSeconds()
             model.backward()
             let t2 = monotonicSeconds()
@@ -140,7 +141,6 @@ public enum ExpertParallelBenchmark {
             GradientClipping.clip(optimizer.parameters, norm: norm, maxNorm: o.gradientClip)
             optimizer.update(learningRate: schedule.rate(at: step))
             let t3 = monotonicSeconds()
-            let loss = parallel.combine(result, localImages: local, batchImages: batch, stopRequested: false).0.loss
             guard loss.isFinite, norm.isFinite else {
                 throw BenchmarkError("step \(step + 1): the loss is \(loss) and the gradient norm \(norm); lower optimizer.learningRate")
             }

@@ -140,6 +140,7 @@ struct TrainCommand: ParsableCommand {
             // Each process's share of a batch is its routing group; the configuration says so.
             configuration.model.routingGroupImages = max(1, configuration.batchSize / communicator.size)
         }
+        if let communicator { try ExpertParallelTraining.validate(configuration, processes: communicator.size) }
         // Nothing is written before the configuration is valid; the lock is held from here on.
         // Under expert parallelism rank 0 alone prepares and writes the run directory.
         let writer = (communicator?.rank ?? 0) == 0
@@ -158,6 +159,8 @@ struct TrainCommand: ParsableCommand {
             summary = try trainer.run()
         } catch let interrupted as TrainingInterrupted {
             FileHandle.standardError.write(Data("switchyard train: \(interrupted)\n".utf8))
+            // Every process stopped after the same step: end MPI cleanly, keeping the exit status.
+            if communicator != nil { CommunicatorProvider.finish?() }
             throw ExitCode(128 + interrupted.signal)
         }
         // One line on standard output (progress goes to standard error): what a notebook shows.

@@ -1,4 +1,3 @@
-import Foundation
 import SwitchyardParallelism
 import SwitchyardRouting
 import SwitchyardTensorCore
@@ -28,6 +27,9 @@ public final class ExpertParallelDispatcher {
     public let shard: ExpertShard
     /// What the exchanges cost since the last ``resetMeasurements()``.
     public private(set) var measurements = ExchangeMeasurements()
+    /// The ranks whose auxiliary losses the step's objective averages (those holding tokens);
+    /// the layer scales its router's auxiliary gradient by its inverse.
+    public var auxiliaryLossRanks: Int
 
     private var rowsFrom: [Int] = []        // P × E/P: rows from rank s for owned expert j
     private var sendRows: [Int] = []        // per rank q: rows of this rank's tokens for q's experts
@@ -45,6 +47,7 @@ public final class ExpertParallelDispatcher {
     public init(communicator: any Communicator, experts: Int) throws {
         self.communicator = communicator
         shard = try ExpertShard(rank: communicator.rank, ranks: communicator.size, experts: experts)
+        auxiliaryLossRanks = communicator.size
     }
 
     /// Zeroes ``measurements``.
@@ -80,6 +83,7 @@ public final class ExpertParallelDispatcher {
         }
         measurements.expertSeconds += monotonicSeconds() - start
         reorder(expertOutput.pointer, into: received.pointer, toExpertMajor: false)
+        waitForCounts()
         exchange(received.pointer, counts: receiveRows, offsets: receiveOffsets, into: output, counts: sendRows,
                  offsets: sendOffsets)
     }
@@ -196,11 +200,4 @@ public final class ExpertParallelDispatcher {
         expertOutput = Tensor(shape: [n])
         expertGradient = Tensor(shape: [n])
     }
-}
-
-/// Monotonic seconds.
-private func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }

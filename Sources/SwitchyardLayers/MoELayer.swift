@@ -241,8 +241,8 @@ public final class MoELayer: Layer {
         }
         MoEDataMovement.dispatchBackward(dGathered.pointer, width: width, plan: plan, into: dInput)
         // Under expert parallelism each rank's auxiliary loss covers its own tokens, and the
-        // objective is their mean over the P ranks (the replicated gradients are summed).
-        let ranks = Float(dispatcher?.shard.ranks ?? 1)
+        // objective is their mean over the ranks holding tokens (the replicated gradients are summed).
+        let ranks = Float(dispatcher?.auxiliaryLossRanks ?? 1)
         router.backward(plan: plan, dWeights: dWeights.pointer, auxiliaryLossScale: auxiliaryLossScale / ranks,
                         input: x, dInput: dInput)
     }

@@ -31,18 +31,37 @@ public final class ExpertParallelTraining {
     public var ranks: Int { communicator.size }
     public var isWriter: Bool { communicator.rank == 0 }
 
-    /// Validates the configuration for P ranks and attaches a dispatcher to every MoE layer.
-    public init(communicator: any Communicator, model: VisionTransformerModel, configuration: TrainingConfiguration) throws {
-        let p = communicator.size, b = configuration.batchSize, m = configuration.model
+    /// Checks that `configuration` can run on `processes` processes: P divides the experts and
+    /// the batch, and the routing groups divide a process's share. Throws an ``InputError``
+    /// naming the field otherwise. `train --parallel expert` calls it before it writes anything.
+    public static func validate(_ configuration: TrainingConfiguration, processes p: Int) throws {
+        let b = configuration.batchSize, m = configuration.model
+        if m.experts > 1 || p > 1 { _ = try ExpertShard(rank: 0, ranks: p, experts: m.experts) }
         guard b % p == 0 else {
             throw InputError(location: "batchSize", message: "\(b) images cannot be split evenly over \(p) processes; "
                              + "expert parallelism gives every process B/P images of each batch: use a multiple of \(p)")
         }
         let share = b / p
-        if let g = m.routingGroupImages, g > 0, share % g != 0 {
-            throw InputError(location: "model.routingGroupImages", message: "\(g) does not divide a process's \(share) images "
-                             + "of each batch (batchSize \(b) over \(p) processes): routing groups may not span processes")
+        guard let g = m.routingGroupImages, g > 0 else {
+            throw InputError(location: "model.routingGroupImages", message: "is unset (the whole batch is one routing group), "
+                             + "but under expert parallelism each process routes its own images: set it to a number of images "
+                             + "dividing B/P = \(share) (`train --parallel expert` sets B/P on a new run; a run started without it "
+                             + "cannot go on with --parallel expert)")
         }
+        guard share % g == 0 else {
+            let most = (1...p).filter { b % $0 == 0 && (b / $0) % g == 0 }.max() ?? 1
+            throw InputError(location: "model.routingGroupImages", message: "\(g) images per routing group do not divide a "
+                             + "process's \(share) images of each batch (batchSize \(b) over \(p) processes): groups may not span "
+                             + "processes; this run can use at most \(most) process\(most == 1 ? "" : "es") (set "
+                             + "model.routingGroupImages to B/P for the largest P a run should be able to resume on)")
+        }
+    }
+
+    /// Validates the configuration for P ranks and attaches a dispatcher to every MoE layer.
+    public init(communicator: any Communicator, model: VisionTransformerModel, configuration: TrainingConfiguration) throws {
+        try Self.validate(configuration, processes: communicator.size)
+        let p = communicator.size, b = configuration.batchSize, m = configuration.model
+        let share = b / p
         let layers = model.moeLayers.map(\.layer)
         if let router = layers.first?.router {
             if router.traits.soft {
@@ -145,41 +164,46 @@ public final class ExpertParallelTraining {
         return GradientClipping.norm(ofSums: sums)
     }
 
-    /// Sums over the ranks of each MoE layer's loads, drops, tokens and assignments.
-    func globalFacts(_ layers: [MoELayer]) -> [LayerRoutingFacts] {
+    /// Sums over the ranks of each MoE layer's loads, drops, tokens and assignments, and whether
+    /// any rank asked to stop: every rank learns it in the same step, so all stop after it.
+    func globalFacts(_ layers: [MoELayer], stopRequested: Bool) -> (facts: [LayerRoutingFacts], stop: Bool) {
         let local = layers.enumerated().map { LayerRoutingFacts(layer: $0.offset, plan: $0.element.plan) }
         var counts = local.flatMap { $0.tokensPerExpert + [$0.droppedTokens, $0.tokenCount, $0.assignmentCount] }
+            + [stopRequested ? 1 : 0]
         communicator.allReduceSum(&counts)
+        let stop = counts.removeLast() > 0
         var offset = 0
-        return local.map { f in
+        let facts = local.map { f in
             let e = f.tokensPerExpert.count
             defer { offset += e + 3 }
             return LayerRoutingFacts(layer: f.layer, tokensPerExpert: Array(counts[offset ..< offset + e]),
                                      droppedTokens: counts[offset + e], tokenCount: counts[offset + e + 1],
                                      assignmentCount: counts[offset + e + 2], plan: f.plan)
         }
+        return (facts, stop)
     }
 }
 
 extension ExpertParallelTraining {
     /// The whole batch's numbers from every rank's: mean cross-entropy over the batch's `n`
-    /// images, auxiliary loss averaged over the ranks (each covers its own tokens), correct
-    /// images summed; and whether any rank received a stop signal.
-    public func combine(_ result: VisionTransformerModel.BatchResult, localImages: Int, batchImages n: Int,
-                 stopRequested: Bool) -> (VisionTransformerModel.BatchResult, stop: Bool) {
+    /// images, auxiliary loss averaged over the ranks that held images (each covers its own
+    /// tokens; the MoE layers' auxiliary gradients are scaled to match), correct images summed.
+    public func combine(_ result: VisionTransformerModel.BatchResult, localImages: Int,
+                        batchImages n: Int) -> VisionTransformerModel.BatchResult {
         let mine = [Double(result.crossEntropy) * Double(localImages), Double(result.auxiliaryLoss),
-                    Double(result.correct), stopRequested ? 1 : 0]
+                    Double(result.correct), localImages > 0 ? 1 : 0]
         var all = [Double](repeating: 0, count: 4 * ranks)
         mine.withUnsafeBufferPointer { m in all.withUnsafeMutableBufferPointer { communicator.allGather(m.baseAddress!, count: 4, into: $0.baseAddress!) } }
-        var crossEntropy = 0.0, auxiliary = 0.0, correct = 0.0, stop = false
+        var crossEntropy = 0.0, auxiliary = 0.0, correct = 0.0, active = 0
         for r in 0..<ranks {
             crossEntropy += all[4 * r]
             auxiliary += all[4 * r + 1]
             correct += all[4 * r + 2]
-            stop = stop || all[4 * r + 3] != 0
+            active += all[4 * r + 3] != 0 ? 1 : 0
         }
-        let ce = Float(crossEntropy / Double(max(n, 1))), aux = Float(auxiliary / Double(ranks))
-        return (.init(loss: ce + aux, crossEntropy: ce, auxiliaryLoss: aux, correct: Int(correct)), stop)
+        for d in dispatchers { d.auxiliaryLossRanks = max(active, 1) }
+        let ce = Float(crossEntropy / Double(max(n, 1))), aux = Float(auxiliary / Double(max(active, 1)))
+        return .init(loss: ce + aux, crossEntropy: ce, auxiliaryLoss: aux, correct: Int(correct))
     }
 
     /// Rank 0 gets the whole batch's plan of each layer, ranks' tokens in rank order (as one

@@ -148,7 +148,8 @@ public final class Trainer {
             lastRecord = try trainEpoch(metrics: metrics, epochs: epochs)
         }
         parallel?.communicator.barrier()   // rank 0 has written the last epoch's record
-        let records = try MetricsLog.read(EpochRecord.self, from: path("epochs.jsonl"))
+        // The other processes read it only when they trained no epoch (resuming a finished run).
+        let records = writer || lastRecord == nil ? try MetricsLog.read(EpochRecord.self, from: path("epochs.jsonl")) : []
         guard let final = lastRecord ?? records.last else {
             throw InputError(file: path("epochs.jsonl"), message: "holds no epoch record although \(epoch) epochs are done")
         }
@@ -178,7 +179,7 @@ public final class Trainer {
     /// from the previous checkpoint and rewrites the record.
     private func trainEpoch(metrics: MetricsLog?, epochs: MetricsLog?) throws -> EpochRecord {
         trainLoader.startEpoch(epoch)
-        let start = monotonicNow()
+        let start = monotonicSeconds()
         var windowStart = start, windowImages = 0, windowSteps = 0, windowLocalImages = 0
         // A run resumed from an interrupted checkpoint starts in the middle of the epoch.
         let firstBatch = step - epoch * trainLoader.batchCount
@@ -191,10 +192,10 @@ public final class Trainer {
             let context = RoutingContext(training: true, step: step, totalSteps: configuration.epochs * trainLoader.batchCount,
                                          sharedDraw: routingRNG.next())
             var result: VisionTransformerModel.BatchResult
-            var stopSignal = interrupt.received
+            var local = n   // the images this process ran
             if let parallel {
                 // This rank's images; per-token draws from a stream of the rank and step.
-                let local = parallel.takeShare(of: images, labels: labels, count: n)
+                local = parallel.takeShare(of: images, labels: labels, count: n)
                 windowLocalImages += local
                 model.loss.gradientDenominator = n
                 var tokenRNG = parallel.tokenGenerator(seed: configuration.seed, step: step)
@@ -202,10 +203,7 @@ public final class Trainer {
                     try model.forward(images: parallel.images, labels: $0.baseAddress!, batchSize: local, context: context,
                                       rng: &tokenRNG)
                 }
-                let combined = parallel.combine(mine, localImages: local, batchImages: n, stopRequested: stopSignal != nil)
-                result = combined.0
-                if combined.stop && stopSignal == nil { stopSignal = SIGTERM }
-                if !combined.stop { stopSignal = nil }
+                result = parallel.combine(mine, localImages: local, batchImages: n)
             } else {
                 result = try labels.withUnsafeBufferPointer {
                     try model.forward(images: images, labels: $0.baseAddress!, batchSize: n, context: context, rng: &routingRNG)
@@ -214,7 +212,8 @@ public final class Trainer {
             var problem: String?
             if !result.loss.isFinite {
                 problem = "the loss is \(result.loss) (cross-entropy \(result.crossEntropy), auxiliary \(result.auxiliaryLoss)); "
-                    + "the first non-finite value is in \(firstNonFiniteActivation(batch: n))"
+                    + "the first non-finite value is in \(firstNonFiniteActivation(batch: local))"
+                    + (parallel.map { " (as process \($0.rank) of \($0.ranks) sees its \(local) images)" } ?? "")
             }
             var norm: Float = 0
             if problem == nil {
@@ -241,8 +240,10 @@ public final class Trainer {
                 skippedSteps += 1
                 progress.message("step \(step + 1) skipped: \(problem)")
             }
-            // Loads, drops and tokens of the step (under expert parallelism summed over the ranks).
-            let facts = parallel?.globalFacts(moe) ?? moe.enumerated().map { LayerRoutingFacts(layer: $0.offset, plan: $0.element.plan) }
+            // Loads, drops and tokens of the step (under expert parallelism summed over the ranks,
+            // with the processes' agreement on a stop signal received so far).
+            let summed = parallel?.globalFacts(moe, stopRequested: interrupt.received != nil)
+            let facts = summed?.facts ?? moe.enumerated().map { LayerRoutingFacts(layer: $0.offset, plan: $0.element.plan) }
             if problem == nil {
                 optimizer.update(learningRate: lr)
                 afterStep(facts: facts, layers: moe)
@@ -256,7 +257,7 @@ public final class Trainer {
             windowImages += n
             windowSteps += 1
             if step % configuration.logEvery == 0 || b == trainLoader.batchCount - 1 {
-                let now = monotonicNow()
+                let now = monotonicSeconds()
                 let rate = Double(windowImages) / max(now - windowStart, 1e-9)
                 try metrics?.append(stepRecord(result: result, lr: lr, norm: norm, rate: rate, facts: facts, layers: moe))
                 if let parallel {
@@ -272,9 +273,12 @@ public final class Trainer {
                 windowStart = now
                 windowImages = 0
             }
+            // One process stops when it received a signal during the step; expert-parallel
+            // processes stop together after the step in which any of them had one.
+            let stopSignal = summed.map { $0.stop ? interrupt.received ?? SIGTERM : nil } ?? interrupt.received
             if let signal = stopSignal {
-                totals.seconds += monotonicNow() - start
-                trainSeconds += monotonicNow() - start
+                totals.seconds += monotonicSeconds() - start
+                trainSeconds += monotonicSeconds() - start
                 partial = totals
                 let written = try writeCheckpoint(name: "interrupted")
                 progress.message("interrupted after step \(step): checkpoint \(written); continue with --resume")
@@ -282,10 +286,10 @@ public final class Trainer {
             }
         }
         let lossSum = totals.lossSum, correct = totals.correct, seen = totals.seen
-        let epochSeconds = totals.seconds + monotonicNow() - start
-        trainSeconds += monotonicNow() - start
+        let epochSeconds = totals.seconds + monotonicSeconds() - start
+        trainSeconds += monotonicSeconds() - start
         epoch += 1
-        let evalStart = monotonicNow()
+        let evalStart = monotonicSeconds()
         let evaluation = try evaluate(recordTrace: configuration.traces)
         var tracePath: String?
         if configuration.traces {
@@ -296,7 +300,7 @@ public final class Trainer {
             epoch: epoch, step: step, trainLoss: Float(lossSum / Double(max(seen, 1))),
             trainAccuracy: Float(correct) / Float(max(seen, 1)), testLoss: evaluation.loss,
             testAccuracy: evaluation.accuracy, perClassAccuracy: evaluation.perClass, trainSeconds: epochSeconds,
-            evaluationSeconds: monotonicNow() - evalStart, imagesPerSecond: Double(seen) / max(epochSeconds, 1e-9),
+            evaluationSeconds: monotonicSeconds() - evalStart, imagesPerSecond: Double(seen) / max(epochSeconds, 1e-9),
             trace: tracePath)
         try epochs?.append(record)
         if let measured = evaluation.expertParallel { try exchanges?.append(measured) }
@@ -677,11 +681,4 @@ extension Trainer {
         }
         progress.message("--resume: the run is extended from \(savedEpochs) to \(n) epochs")
     }
-}
-
-/// Monotonic seconds.
-func monotonicNow() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }

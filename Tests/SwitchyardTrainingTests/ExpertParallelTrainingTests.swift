@@ -5,7 +5,7 @@ import SwitchyardParallelism
 import SwitchyardTensorCore
 @testable import SwitchyardTraining
 
-/// Expert parallelism's trainer side on one process (the MPI runs are scripts/test-expert-parallel.sh's).
+/// Expert parallelism's trainer side on one process (the MPI runs are ExpertParallelMPITests').
 final class ExpertParallelTrainingTests: XCTestCase {
     var root: String!
 
@@ -19,7 +19,7 @@ final class ExpertParallelTrainingTests: XCTestCase {
     func configuration(router: String, settings: [(String, String)] = []) throws -> TrainingConfiguration {
         try ConfigurationResolver.resolve(preset: "tiny", file: nil, settings: [
             ("model.router", router), ("data.trainLimit", "320"), ("data.testLimit", "100"),
-            ("batchSize", "32"), ("epochs", "1"), ("threads", "1"), ("logEvery", "1"),
+            ("batchSize", "32"), ("epochs", "1"), ("threads", "1"), ("logEvery", "1"), ("model.routingGroupImages", "16"),
         ] + settings)
     }
 
@@ -58,14 +58,19 @@ final class ExpertParallelTrainingTests: XCTestCase {
                 return nil
             } catch { return error as? InputError }
         }
-        let threeRanks = try XCTUnwrap(refusal(configuration(router: "top-2", settings: [("batchSize", "36")]), ranks: 3))
+        let threeRanks = try XCTUnwrap(refusal(configuration(router: "top-2", settings: [("batchSize", "36"), ("model.routingGroupImages", "12")]), ranks: 3))
         XCTAssertEqual(threeRanks.location, "model.experts")
         XCTAssertTrue(threeRanks.message.contains("4 experts cannot be shared evenly by 3 processes"), threeRanks.message)
         XCTAssertTrue(threeRanks.message.contains("(1, 2, 4)"), threeRanks.message)
-        let batch = try XCTUnwrap(refusal(configuration(router: "top-2", settings: [("batchSize", "30")]), ranks: 4))
+        let batch = try XCTUnwrap(refusal(configuration(router: "top-2", settings: [("batchSize", "30"), ("model.routingGroupImages", "15")]), ranks: 4))
         XCTAssertEqual(batch.location, "batchSize")
-        let groups = try XCTUnwrap(refusal(configuration(router: "top-2", settings: [("model.routingGroupImages", "16")]), ranks: 4))
+        let groups = try XCTUnwrap(refusal(configuration(router: "top-2"), ranks: 4))
         XCTAssertEqual(groups.location, "model.routingGroupImages")
+        XCTAssertTrue(groups.message.contains("16 images per routing group do not divide a process's 8 images"), groups.message)
+        XCTAssertTrue(groups.message.contains("this run can use at most 2 processes"), groups.message)
+        let unset = try XCTUnwrap(refusal(configuration(router: "top-2", settings: [("model.routingGroupImages", "0")]), ranks: 2))
+        XCTAssertEqual(unset.location, "model.routingGroupImages")
+        XCTAssertTrue(unset.message.contains("is unset"), unset.message)
         let soft = try XCTUnwrap(refusal(configuration(router: "soft-moe"), ranks: 2))
         XCTAssertTrue(soft.message.contains("soft plans"), soft.message)
         let merged = try XCTUnwrap(refusal(configuration(router: "random-batch"), ranks: 2))

@@ -1,0 +1,8 @@
+import Foundation
+
+/// Monotonic wall-clock time in seconds (`CLOCK_MONOTONIC`): for durations, never dates.
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
