@@ -108,13 +108,18 @@ final class ExpertParallelMPITests: XCTestCase {
         for name in bias { XCTAssertEqual(a.array(named: name), b.array(named: name), name) }
     }
 
-    func testFashionMNISTSmallOnTwoProcessesEqualsOne() throws {
-        let args = ["--preset", "fmnist-small", "--router", "loss-free", "--set", "data.trainLimit=512",
-                    "--set", "data.testLimit=256", "--epochs", "1", "--threads", "1", "--set", "logEvery=1",
-                    "--set", "model.routingGroupImages=64", "--quiet"]
-        try single(args, out: root + "/fm-1")
-        try mpirun(2, ["train"] + args + ["--parallel", "expert", "--out", root + "/fm-2"])
+    func testFashionMNISTSmallOnTwoAndFourProcessesEqualsOne() throws {
+        func args(groups: Int, experts: Int) -> [String] {
+            ["--preset", "fmnist-small", "--router", "loss-free", "--experts", String(experts), "--set", "data.trainLimit=512",
+             "--set", "data.testLimit=256", "--epochs", "1", "--threads", "1", "--set", "logEvery=1",
+             "--set", "model.routingGroupImages=\(groups)", "--quiet"]
+        }
+        try single(args(groups: 64, experts: 4), out: root + "/fm-1")
+        try mpirun(2, ["train"] + args(groups: 64, experts: 4) + ["--parallel", "expert", "--out", root + "/fm-2"])
         try assertSameRun(root + "/fm-2", root + "/fm-1", ranks: 2)
+        try single(args(groups: 32, experts: 8), out: root + "/fm8-1")
+        try mpirun(4, ["train"] + args(groups: 32, experts: 8) + ["--parallel", "expert", "--out", root + "/fm8-4"])
+        try assertSameRun(root + "/fm8-4", root + "/fm8-1", ranks: 4)
     }
 
     /// The simulator's per-device rows for the run's trace equal what the ranks measured in
