@@ -187,6 +187,20 @@ extension RoutingReport {
                                          y: stability.map { $0.agreement.overall.agreement ?? .nan })]).svg())
             }
         }
+        if !saturation.isEmpty {
+            b.paragraph("Router saturation (OLMoE, Muennighoff et al. 2024, §5): how far each earlier epoch's routing "
+                        + "already is the last one's, on the same test tokens — per layer the mean over tokens of "
+                        + "|S_epoch ∩ S_last| / |S_last|, S a token's experts (docs/statistics.md). Random routing with the "
+                        + "same number of experts per token would reach the baseline.")
+            let blocks = saturation[0].layers.map(\.layer)
+            let header = ["epoch"] + blocks.map { "layer \($0)" } + ["all layers", "random baseline"]
+            var t = MarkdownTable(header, alignments: [.left] + header.dropFirst().map { _ in .right })
+            for s in saturation {
+                t.append([s.checkpoint] + s.layers.map { ReportFormat.number($0.saturation) }
+                         + [ReportFormat.number(s.saturation), ReportFormat.number(s.baseline)])
+            }
+            b.table(t)
+        }
         if let transitions = analysis?.layerTransitions, !transitions.isEmpty {
             let chi = !(analysis?.tokensAreClustered ?? false)
             b.paragraph("Dependence between consecutive layers' top-1 experts in the last trace (MI Miller–Madow "

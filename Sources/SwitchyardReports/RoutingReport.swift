@@ -8,6 +8,8 @@ public protocol RoutingReport: Sendable {
     var analysis: TraceAnalysis? { get }
     /// Agreement between consecutive epochs' traces (empty for a single trace).
     var stability: [EpochStability] { get }
+    /// Each earlier epoch's router saturation against the last epoch (empty for a single trace).
+    var saturation: [RouterSaturation] { get }
     /// The names of the trace's classes (or labels).
     var classNames: [String] { get }
     /// What was routed, for the sections' opening sentence ("the 10,000 test-set tokens after
@@ -19,6 +21,9 @@ public protocol RoutingReport: Sendable {
 }
 
 extension RoutingReport {
+    /// A single trace has no earlier epochs.
+    public var saturation: [RouterSaturation] { [] }
+
     /// True when the analysed trace comes from a soft router (trait `router.soft`): its records are
     /// each token's expert of largest combine mass, not what the experts computed.
     var isSoftRouting: Bool { analysis?.metadata["router.soft"] == "true" }

@@ -38,6 +38,8 @@ public struct RunReport: RoutingReport {
     public var analysedEpoch: Int?
     /// Agreement between consecutive epochs' traces.
     public var stability: [EpochStability]
+    /// Each earlier epoch's router saturation against the analysed (last) epoch.
+    public var saturation: [RouterSaturation]
     /// The expert-parallel cost of that trace versus the device count (RunReport+Cost.swift).
     public var cost: CostSweep?
     /// For an expert-parallel run, that trace simulated as the run dispatched it
@@ -46,13 +48,15 @@ public struct RunReport: RoutingReport {
 
     /// A report over already computed parts.
     public init(run: RunDirectory, analysis: TraceAnalysis?, analysedEpoch: Int?, stability: [EpochStability],
-                cost: CostSweep? = nil, expertParallelSimulation: SimulationResult? = nil) {
+                cost: CostSweep? = nil, expertParallelSimulation: SimulationResult? = nil,
+                saturation: [RouterSaturation] = []) {
         self.run = run
         self.analysis = analysis
         self.analysedEpoch = analysedEpoch
         self.stability = stability
         self.cost = cost
         self.expertParallelSimulation = expertParallelSimulation
+        self.saturation = saturation
     }
 
     /// Reads the run directory at `path`, analyses its newest trace with `options`, and
@@ -64,10 +68,12 @@ public struct RunReport: RoutingReport {
         var stability: [EpochStability] = []
         var cost: CostSweep?
         var simulated: SimulationResult?
+        var saturation: [RouterSaturation] = []
         if let last = traces.last {
             var o = options
             o.source = last.path
-            let trace = try TraceLoader.load(last.path)
+            let finalTrace = try TraceLoader.load(last.path)
+            let trace = finalTrace
             analysis = try analyze(trace: trace, options: o)
             // The simulator moves tokens to experts; a soft router moves slots (see costSection).
             cost = trace.metadata["router.soft"] == "true" ? nil : try costSweep(trace, run.configuration)
@@ -75,6 +81,9 @@ public struct RunReport: RoutingReport {
             var previous: (epoch: Int, trace: RoutingTrace)?
             for entry in traces {
                 let trace = try TraceLoader.load(entry.path)
+                if entry.epoch != last.epoch {
+                    saturation.append(try routerSaturation(trace, against: finalTrace, label: "epoch \(entry.epoch)", source: entry.path))
+                }
                 if let previous {
                     let agreement = try compareAssignments(previous.trace, trace, firstSource: "epoch \(previous.epoch)",
                                                            secondSource: "epoch \(entry.epoch)")
@@ -84,7 +93,7 @@ public struct RunReport: RoutingReport {
             }
         }
         return RunReport(run: run, analysis: analysis, analysedEpoch: traces.last?.epoch, stability: stability, cost: cost,
-                         expertParallelSimulation: simulated)
+                         expertParallelSimulation: simulated, saturation: saturation)
     }
 
     /// The test set's tokens after the analysed epoch.
