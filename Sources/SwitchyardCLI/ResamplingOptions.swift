@@ -13,6 +13,9 @@ struct ResamplingOptions: ParsableArguments {
     @Option(help: "Seed of the bootstrap and permutation draws.")
     var seed: UInt64 = 0
 
+    @Option(name: .customLong("layer-pairs"), help: ArgumentHelp("Layer-to-layer dependence of top-1 experts between consecutive layers (adjacent) or every pair of layers (all, with each pair's co-occurrence counts in the JSON).", valueName: "adjacent|all"))
+    var layerPairs: LayerPairs = .adjacent
+
     func validate() throws {
         let most = AnalysisOptions.maximumResamples
         guard (0...most).contains(bootstrap) else {
@@ -25,6 +28,13 @@ struct ResamplingOptions: ParsableArguments {
 
     /// Analysis options with these draws and every other setting at its default.
     var options: AnalysisOptions {
-        AnalysisOptions(bootstrapResamples: bootstrap, permutations: permutations, seed: seed)
+        var o = AnalysisOptions(bootstrapResamples: bootstrap, permutations: permutations, seed: seed)
+        o.allLayerPairs = layerPairs == .all
+        return o
     }
+}
+
+/// Which layer pairs the layer-to-layer dependence covers.
+enum LayerPairs: String, ExpressibleByArgument, CaseIterable {
+    case adjacent, all
 }

@@ -20,6 +20,9 @@ public struct AnalysisOptions: Sendable, Equatable {
     public var includeTables: Bool
     /// The file the trace came from, named in error messages.
     public var source: String?
+    /// Whether the layer-to-layer dependence covers every pair of layers (with each pair's
+    /// top-1 co-occurrence counts) instead of consecutive layers only.
+    public var allLayerPairs = false
 
     /// Options; the defaults are 200 resamples, 95 % intervals, 200 permutations, seed 0,
     /// automatic resampling unit, tables included.

@@ -234,26 +234,34 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
     let overall = LayerAnalysis(layer: nil, scope: "all layers", load: overallLoad, affinity: overallAffinity,
                                 heterogeneity: overallHeterogeneity, uncertainty: intervals[layerCount])
 
-    // Consecutive layers.
+    // Consecutive layers, or every pair of layers (`allLayerPairs`); a pair's permutation stream
+    // is the seed plus the earlier layer for consecutive pairs, as it always was.
     var transitions: [LayerTransition] = []
     if layerCount > 1 {
         let units = plan.unitStarts ?? (0...n).map { Int32($0) }
-        for l in 0..<(layerCount - 1) {
-            let (table, used, tokens) = top1Table(reductions[l].top1, reductions[l + 1].top1, experts: e)
+        let pairs = options.allLayerPairs ? (0..<layerCount).flatMap { l in ((l + 1)..<layerCount).map { (l, $0) } }
+            : (0..<(layerCount - 1)).map { ($0, $0 + 1) }
+        for (l, m) in pairs {
+            let (table, used, tokens) = top1Table(reductions[l].top1, reductions[m].top1, experts: e)
             let s = Statistics.contingency(flat: table, rows: used.count, columns: used.count)
             var transition = LayerTransition(
-                fromLayer: reductions[l].layerNumber, toLayer: reductions[l + 1].layerNumber, tokens: tokens,
+                fromLayer: reductions[l].layerNumber, toLayer: reductions[m].layerNumber, tokens: tokens,
                 mutualInformationBits: s.mutualInformationBits,
                 normalizedMutualInformation: s.normalizedMutualInformation, cramersV: s.cramersV,
                 chi2: s.chi2, chi2DF: s.chi2DF, chi2P: s.chi2P)
             transition.mutualInformationCorrectedBits = s.mutualInformationCorrectedBits
+            if options.allLayerPairs {
+                transition.coOccurrenceExperts = used
+                transition.coOccurrence = (0..<used.count).map { i in (0..<used.count).map { Int(table[i * used.count + $0]) } }
+            }
             // At most 2^25 token visits per transition (a tenth of a second): beyond, the test
             // runs on a random subset of whole units (`permutation_units`).
             let count = options.permutations
             if count > 0 {
                 let test = transitionPermutationP(
-                    reductions[l].top1, reductions[l + 1].top1, experts: e, unitStarts: units,
-                    observed: s.mutualInformationBits, permutations: count, seed: options.seed &+ UInt64(l))
+                    reductions[l].top1, reductions[m].top1, experts: e, unitStarts: units,
+                    observed: s.mutualInformationBits, permutations: count,
+                    seed: options.seed &+ UInt64(m == l + 1 ? l : layerCount * (l + 1) + m))
                 transition.mutualInformationPermutationP = test.p
                 transition.permutationUnits = test.units
                 transition.permutationMutualInformationBits = test.observed

@@ -80,7 +80,10 @@ extension TraceAnalysis {
                 }
                 return part
             }
-            lines.append("top-1 MI between consecutive layers: " + parts.joined(separator: ", "))
+            let consecutive = layerTransitions.allSatisfy { t in
+                layers.firstIndex { $0.layer == t.fromLayer }.map { i in i + 1 < layers.count && layers[i + 1].layer == t.toLayer } ?? true
+            }
+            lines.append("top-1 MI between \(consecutive ? "consecutive layers" : "layers"): " + parts.joined(separator: ", "))
         }
         if let agreements = neighbourAgreement, let kind = agreements.first?.neighbours {
             let parts = agreements.map { a -> String in

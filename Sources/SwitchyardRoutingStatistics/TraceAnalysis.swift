@@ -509,6 +509,11 @@ public struct LayerTransition: Codable, Sendable, Equatable {
     /// about; nil when it used every unit.
     public var permutationUnits: Int?
     public var permutationMutualInformationBits: Double?
+    /// With every layer pair analysed (`analyze --layer-pairs all`): the tokens' joint top-1
+    /// counts, `coOccurrence[i][j]` tokens with expert ``coOccurrenceExperts``[i] in the earlier
+    /// layer and [j] in the later one (experts no token chose in either layer left out).
+    public var coOccurrence: [[Int]]?
+    public var coOccurrenceExperts: [Int]?
 
     public init(fromLayer: Int, toLayer: Int, tokens: Int, mutualInformationBits: Double?,
                 normalizedMutualInformation: Double?, cramersV: Double?, chi2: Double?, chi2DF: Int,
@@ -533,5 +538,6 @@ public struct LayerTransition: Codable, Sendable, Equatable {
         case mutualInformationBits = "mutual_information_bits"
         case normalizedMutualInformation = "normalized_mutual_information"
         case cramersV = "cramers_v", chi2, chi2DF = "chi2_df", chi2P = "chi2_p"
+        case coOccurrence = "co_occurrence", coOccurrenceExperts = "co_occurrence_experts"
     }
 }

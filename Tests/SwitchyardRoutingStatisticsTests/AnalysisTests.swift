@@ -166,6 +166,40 @@ final class AnalysisTests: XCTestCase {
         XCTAssertEqual(a.layerTransitions[0].tokens, 16)
     }
 
+    /// Layers 0 and 2 choose the same expert; layer 1 is independent of both. Consecutive pairs
+    /// see nothing; every pair finds 0 → 2, with its co-occurrence counts and permutation test.
+    func testEveryLayerPairFindsDependenceBeyondConsecutiveLayers() throws {
+        var rng = TestLCG(state: 11)
+        let tokens = 400
+        let first = (0..<tokens).map { _ in rng.next(below: 4) }
+        let middle = (0..<tokens).map { _ in rng.next(below: 4) }
+        let t = trace(experts: 4, layers: [first.map { [$0] }, middle.map { [$0] }, first.map { [$0] }])
+        var options = AnalysisOptions(bootstrapResamples: 0, permutations: 199, seed: 3)
+        let adjacent = try analyze(trace: t, options: options)
+        XCTAssertEqual(adjacent.layerTransitions.map { [$0.fromLayer, $0.toLayer] }, [[0, 1], [1, 2]])
+        XCTAssertNil(adjacent.layerTransitions[0].coOccurrence)
+        options.allLayerPairs = true
+        let all = try analyze(trace: t, options: options)
+        XCTAssertEqual(all.layerTransitions.map { [$0.fromLayer, $0.toLayer] }, [[0, 1], [0, 2], [1, 2]])
+        // The consecutive pairs keep their numbers and permutation streams.
+        XCTAssertEqual(all.layerTransitions[0], { var x = adjacent.layerTransitions[0]; x.coOccurrence = all.layerTransitions[0].coOccurrence
+            x.coOccurrenceExperts = all.layerTransitions[0].coOccurrenceExperts; return x }())
+        XCTAssertEqual(all.layerTransitions[2].mutualInformationPermutationP, adjacent.layerTransitions[1].mutualInformationPermutationP)
+        for x in [all.layerTransitions[0], all.layerTransitions[2]] {
+            XCTAssertGreaterThan(try XCTUnwrap(x.mutualInformationPermutationP), 0.01, "independent layers")
+        }
+        let far = all.layerTransitions[1]
+        XCTAssertEqual(try XCTUnwrap(far.normalizedMutualInformation), 1, accuracy: 1e-12)
+        XCTAssertEqual(far.mutualInformationPermutationP, 1.0 / 200.0, "no permutation reaches identical layers")
+        // Co-occurrence: the diagonal holds every token, by expert.
+        let counts = try XCTUnwrap(far.coOccurrence)
+        XCTAssertEqual(far.coOccurrenceExperts, [0, 1, 2, 3])
+        for i in 0..<4 {
+            XCTAssertEqual(counts[i][i], first.filter { $0 == i }.count)
+            XCTAssertEqual(counts[i].reduce(0, +), counts[i][i])
+        }
+    }
+
     func testDroppedTokensAndCapacityFromPreferredExpert() throws {
         // Switch top-1 with capacity 2 over E = 3: tokens prefer (0, 0, 0, 1, 2, 2);
         // the third token preferring expert 0 is dropped.
