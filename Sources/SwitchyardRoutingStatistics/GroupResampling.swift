@@ -99,6 +99,7 @@ struct RoutingGroupLoads {
             h.cv = load.cv
             h.gini = load.gini
             h.maxVio = load.maxVio
+            h.shares = load.shares
             h.cvSquaredUnbiased = load.cvSquaredUnbiased
             h.meanExpertsPerToken = counts.reduce(0, +) / (tokenSum * Double(scope < layerCount ? 1 : layerCount))
             out.append(h)

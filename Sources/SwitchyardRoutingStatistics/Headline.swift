@@ -10,6 +10,8 @@ struct LoadSummary {
     var gini = Double.nan
     /// CV² from the unbiased estimate of Σ p² (``Statistics/unbiasedCVSquared(_:)``).
     var cvSquaredUnbiased = Double.nan
+    /// Each expert's (or slot's) share of the assignments, for MaxVio's interval.
+    var shares: [Double] = []
 
     /// Mean by `gsl_stats_mean`, population standard deviation by
     /// `gsl_stats_sd_with_fixed_mean` (divisor E), Gini by ``Statistics/gini(_:)``.
@@ -25,6 +27,8 @@ struct LoadSummary {
         }
         gini = Statistics.gini(counts) ?? .nan
         cvSquaredUnbiased = Statistics.unbiasedCVSquared(counts) ?? .nan
+        let total = counts.reduce(0, +)
+        if total > 0 { shares = counts.map { $0 / total } }
     }
 }
 
@@ -40,6 +44,8 @@ struct Headline {
     /// Miller–Madow MI and Bergsma's Ṽ², not clamped at 0.
     var mutualInformationCorrected = Double.nan
     var cramersVSquaredCorrected = Double.nan
+    /// The load shares behind MaxVio (``LoadSummary/shares``).
+    var shares: [Double] = []
 }
 
 /// Turns per-layer class × pattern tables into the per-expert counts and class ×
@@ -153,6 +159,7 @@ struct ScopeTables {
                 h.cv = load.cv
                 h.gini = load.gini
                 h.maxVio = load.maxVio
+                h.shares = load.shares
                 h.cvSquaredUnbiased = load.cvSquaredUnbiased
                 let a = l.map { assignments[$0] } ?? assignments.reduce(0, +)
                 h.meanExpertsPerToken = a / (tokens * Double(l == nil ? layerCount : 1))
