@@ -118,6 +118,31 @@ grep -q "^## Sweep local: 4 of 4 runs, 2 configurations" report.out || fail "swe
 grep -q "expert-choice" report/report.md && grep -q "switch" report/report.md || fail "the report does not compare the two routers"
 note "local 2 x 2 sweep done; a second run skips all four; sweep report compares the two routers"
 
+# A notebook runs the same sweep (plan, run on this machine, a report on part of it): the same
+# runs bit for bit; the Slurm executor is refused before anything runs.
+mkdir nb && cp tiny.yaml nb/
+cat > nb/sweep.md <<'EOF'
+```switchyard
+sweep plan tiny.yaml --out runs/tiny
+```
+
+```switchyard
+sweep run runs/tiny --executor local --jobs 2 --threads-per-job 1
+```
+
+```switchyard
+sweep report runs/tiny --out reports/switch --only model.router=switch --bootstrap 0 --permutations 0
+```
+EOF
+"$bin" notebook run nb/sweep.md > nb.out 2>&1 || fail "notebook with a sweep: $(tail -5 nb.out)"
+[ "$(grep -c ': done in ' nb/sweep.md)" -eq 4 ] || fail "the notebook's sweep: expected 4 'done' lines: $(cat nb/sweep.md)"
+grep -q "^## Sweep runs/tiny: 2 of 2 runs selected of 4, 1 configurations" nb/sweep.md && ! grep -B3 "^## Sweep runs/tiny" nb/sweep.md | grep -q '^```text' || fail "notebook sweep report: $(cat nb/sweep.md)"
+for id in $(ids local); do same_run "local/runs/$id" "nb/runs/tiny/runs/$id"; done
+printf '```switchyard\nsweep run runs/tiny --executor slurm\n```\n' > nb/slurm.md
+if "$bin" notebook run nb/slurm.md > nbslurm.out 2>&1; then fail "a notebook submitted a Slurm sweep"; fi
+grep -q "line 2: sweep run --executor slurm is not something a notebook may run" nbslurm.out || fail "notebook slurm refusal: $(cat nbslurm.out)"
+note "a notebook plans, runs and reports the sweep: its 4 runs equal the local ones bit for bit; --executor slurm refused"
+
 # A corrupt manifest is refused with its line, and nothing runs.
 "$bin" sweep plan tiny.yaml --out corrupt > /dev/null
 sed -i '2s/"seed":1/"seed":9/' corrupt/manifest.jsonl

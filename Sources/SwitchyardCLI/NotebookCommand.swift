@@ -54,7 +54,8 @@ struct NotebookRunCommand: ParsableCommand {
 
         No shell is involved: quotes group words ('…' and "…"), but pipes, redirections, \
         variables, globs, `;`, `&` and `~` are refused. Blocks may run every Switchyard \
-        subcommand but `notebook`. Every argument that names a path (also after the `=` of \
+        subcommand but `notebook`, and of `sweep` plan, status, report and run with \
+        --executor local (its directory is written, so it must be one a block may write). Every argument that names a path (also after the `=` of \
         --set=KEY=VALUE) must stay inside the working directory or a directory given with \
         --allow-read (after `..` and symbolic links are followed), and --out, --json and \
         --trace must name places inside the working directory's runs/ or reports/ (or a \
@@ -76,7 +77,7 @@ struct NotebookRunCommand: ParsableCommand {
     )
 
     /// Subcommands whose standard output is markdown, inserted into notebooks as it is.
-    static let markdownSubcommands: Set<String> = ["report", "compare"]
+    static let markdownSubcommands: Set<String> = ["report", "compare", "sweep report"]
     /// Options whose values are written by the subcommands: they must lie in the working directory.
     static let outputOptions: Set<String> = ["--out", "--json", "--trace", "--save-placement"]
     /// Where blocks may write by default, relative to the working directory.
@@ -85,13 +86,20 @@ struct NotebookRunCommand: ParsableCommand {
     static let pathOptions: Set<String> = ["--config", "--data-dir", "--placement"]
 
     /// The subcommands a notebook may run: every subcommand of `switchyard` except `notebook`,
-    /// so that a notebook cannot run notebooks, and `sweep`, whose runs are processes of their
-    /// own and whose Slurm executor submits jobs running an executable it is given (`--switchyard`):
-    /// the policy checks paths, not that.
+    /// so that a notebook cannot run notebooks.
     static var allowedSubcommands: Set<String> {
         Set(SwitchyardCommand.configuration.subcommands.map { $0.configuration.commandName ?? $0._commandName })
-            .subtracting([NotebookCommand.configuration.commandName ?? "notebook", SweepCommand.configuration.commandName ?? "sweep"])
+            .subtracting([NotebookCommand.configuration.commandName ?? "notebook"])
     }
+
+    /// `sweep` in part: plan, status, report, and run on this machine, whose directory is
+    /// written; never the Slurm executor, which submits jobs running an executable it is given
+    /// (the policy checks paths, not that), nor `sweep task`, which the executors start.
+    static let nestedRules: [String: NestedSubcommandRule] = [
+        SweepCommand.configuration.commandName ?? "sweep": NestedSubcommandRule(
+            allowed: ["plan": .read, "run": .written, "status": .read, "report": .read],
+            refusedValues: ["--executor": (["slurm"], "a notebook runs sweeps on this machine only (--executor local)")]),
+    ]
 
     @Argument(help: ArgumentHelp("The notebook (markdown) to run.", valueName: "file"))
     var file: String
@@ -133,7 +141,8 @@ struct NotebookRunCommand: ParsableCommand {
                                         readableDirectories: readableDirectories,
                                         writableDirectories: Self.writableDirectories + writableDirectories,
                                         protectedFiles: protected,
-                                        outputOptions: Self.outputOptions, pathOptions: Self.pathOptions)
+                                        outputOptions: Self.outputOptions, pathOptions: Self.pathOptions,
+                                        nestedRules: Self.nestedRules)
         var executor = ProcessExecutor(markdownSubcommands: Self.markdownSubcommands,
                                        limits: BlockLimits(seconds: blockTimeout, outputBytes: maxOutput))
         executor.errorEcho = FileHandle.standardError  // progress of long runs, as it comes

@@ -226,8 +226,18 @@ struct SweepReportCommand: ParsableCommand {
         `switchyard compare --help` and docs/reports.md). Runs not complete yet are left out \
         and listed.
 
+        --only and --skip compare part of a sweep: PATH=V1,V2 names a path of the runs' \
+        config.json (model.router, model.experts, model.routerOptions.k, seed) and its values; \
+        --only keeps the runs with one of the values (every --only must hold), --skip leaves \
+        them out; several conditions in one argument, separated by spaces, must all hold \
+        (--skip "model.router=top-k model.routerOptions.k=2"). A router option a run was not given has the value its router resolved it to \
+        (k=2 for top-k's default). A path or value no run has is refused, so a typo never \
+        selects silently.
+
         Examples:
           switchyard sweep report sweeps/routers --out reports/routers
+          switchyard sweep report sweeps/grid --out reports/k1 --only model.routerOptions.k=1
+          switchyard sweep report sweeps/grid --out reports/no-dense --skip model.router=dense --only seed=0,1
         """
     )
 
@@ -236,6 +246,12 @@ struct SweepReportCommand: ParsableCommand {
 
     @Option(help: "Directory to write report.md and charts/ to.")
     var out: String
+
+    @Option(help: ArgumentHelp("Compare only the runs with one of these values at this configuration path (repeatable; all must hold).", valueName: "path=v1,v2"))
+    var only: [String] = []
+
+    @Option(help: ArgumentHelp("Leave out the runs with one of these values at this configuration path (repeatable).", valueName: "path=v1,v2"))
+    var skip: [String] = []
 
     @Option(help: "Confidence level of the intervals across seeds.")
     var confidence = 0.95
@@ -251,20 +267,25 @@ struct SweepReportCommand: ParsableCommand {
 
     func run() throws {
         let manifest = try SweepManifest.read(directory: directory)
+        let selected = try RunSelection(only: only, skip: skip).apply(to: manifest.runs, file: manifest.file) { run in
+            if case .done(let summary) = RunState.of(run, in: directory) { return summary.routerOptions }
+            return [:]
+        }
         var complete: [String] = []
         var missing: [String] = []
-        for run in manifest.runs {
+        for run in selected {
             if case .done = RunState.of(run, in: directory) { complete.append(manifest.path(run.runPath)) } else {
                 missing.append("\(run.index) (\(run.label))")
             }
         }
         guard complete.count >= 2 else {
-            throw InputError(file: manifest.file, message: "\(complete.count) of \(manifest.runs.count) runs are complete; a report needs at least two (see `switchyard sweep status \(directory)`)")
+            throw InputError(file: manifest.file, message: "\(complete.count) of \(selected.count) runs\(selected.count < manifest.runs.count ? " selected" : "") are complete; a report needs at least two (see `switchyard sweep status \(directory)`)")
         }
         let reports = try complete.map { try RunReport.load(run: $0, options: analysis.options) }
         let comparison = ComparisonReport(runs: reports, confidence: confidence, correction: correction)
         let written = try comparison.document().write(to: out)
-        print("## Sweep \(directory): \(complete.count) of \(manifest.runs.count) runs, \(comparison.groups.count) configurations\n")
+        let part = selected.count < manifest.runs.count ? " selected of \(manifest.runs.count)" : ""
+        print("## Sweep \(directory): \(complete.count) of \(selected.count) runs\(part), \(comparison.groups.count) configurations\n")
         if !missing.isEmpty { print("Not complete, left out: \(missing.joined(separator: "; ")).\n") }
         print("Written to [\(written)](\(written)).\n")
         for finding in comparison.findings() { print("- \(finding)") }

@@ -45,6 +45,8 @@ public struct NotebookPolicy: Sendable {
     public let resolvedWritableDirectories: [String]
     /// Files no output may be or hold (the notebook read and the notebook written), physical.
     public let protectedFiles: [String]
+    /// Subcommands a notebook may run only in part (`sweep`), by their first word.
+    public let nestedRules: [String: NestedSubcommandRule]
 
     /// A policy; relative directories are taken relative to the current directory.
     ///
@@ -53,8 +55,10 @@ public struct NotebookPolicy: Sendable {
     /// files relative to the current directory.
     public init(allowedSubcommands: Set<String>, workingDirectory: String, readableDirectories: [String] = [],
                 writableDirectories: [String] = [], protectedFiles: [String] = [],
-                outputOptions: Set<String> = [], pathOptions: Set<String> = []) throws {
+                outputOptions: Set<String> = [], pathOptions: Set<String> = [],
+                nestedRules: [String: NestedSubcommandRule] = [:]) throws {
         self.allowedSubcommands = allowedSubcommands
+        self.nestedRules = nestedRules
         self.workingDirectory = workingDirectory
         self.readableDirectories = readableDirectories
         self.outputOptions = outputOptions
@@ -101,6 +105,11 @@ public struct NotebookPolicy: Sendable {
                 """)
         }
         var index = 1
+        var positionals = NestedSubcommandRule.Positionals.read
+        if let rule = nestedRules[first.text] {
+            positionals = try checkNested(tokens, rule: rule, file: file)
+            index = 2
+        }
         while index < tokens.count {
             let token = tokens[index]
             let text = token.text
@@ -120,7 +129,7 @@ public struct NotebookPolicy: Sendable {
                 }
             } else if looksLikePath(text) {
                 // Also a token starting with "-": after "--" it is a positional value.
-                try checkPath(text, option: nil, writes: false, line: token.line, file: file)
+                try checkPath(text, option: nil, writes: positionals == .written, line: token.line, file: file)
             }
             // The value after every `=`: `--set=data.directory=/x` holds a path after the second.
             var rest = Substring(text)
@@ -131,6 +140,31 @@ public struct NotebookPolicy: Sendable {
             index += 1
         }
         return tokens.map(\.text)
+    }
+
+    /// The second word of a nested subcommand, checked against `rule`, and what its positional
+    /// paths are.
+    private func checkNested(_ tokens: [CommandToken], rule: NestedSubcommandRule, file: String?) throws -> NestedSubcommandRule.Positionals {
+        let first = tokens[0]
+        let allowed = rule.allowed.keys.sorted().map { "\(first.text) \($0)" }.joined(separator: ", ")
+        guard tokens.count > 1, let positionals = rule.allowed[tokens[1].text] else {
+            let given = tokens.count > 1 ? "'\(first.text) \(tokens[1].text)'" : "'\(first.text)' alone"
+            throw InputError(file: file, location: "line \((tokens.count > 1 ? tokens[1] : first).line)",
+                             message: "\(given) is not something a notebook may run; it may run \(allowed)")
+        }
+        for (index, token) in tokens.enumerated().dropFirst(2) {
+            for (option, refused) in rule.refusedValues {
+                let value: String?
+                if token.text == option { value = index + 1 < tokens.count ? tokens[index + 1].text : nil }
+                else if token.text.hasPrefix(option + "=") { value = String(token.text.dropFirst(option.count + 1)) }
+                else { value = nil }
+                if let value, refused.values.contains(value) {
+                    throw InputError(file: file, location: "line \(token.line)",
+                                     message: "\(first.text) \(tokens[1].text) \(option) \(value) is not something a notebook may run: \(refused.reason)")
+                }
+            }
+        }
+        return positionals
     }
 
     /// Whether `text` is taken for a path: it contains `/`, begins with `.` or `~`, or names

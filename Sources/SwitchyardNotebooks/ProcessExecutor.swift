@@ -15,8 +15,8 @@ import Foundation
 public struct ProcessExecutor: Sendable {
     /// The executable to run.
     public var executablePath: String
-    /// Subcommands whose standard output is markdown (inserted as it is); the others' output
-    /// is shown as text.
+    /// Subcommands whose standard output is markdown (inserted as it is), by their first word
+    /// or their first two (`sweep report`); the others' output is shown as text.
     public var markdownSubcommands: Set<String>
     /// Where to copy the command's standard error as it arrives (progress of long runs), as
     /// well as capturing it; nil to capture it only.
@@ -104,7 +104,8 @@ public struct ProcessExecutor: Sendable {
         let status = exceeded == nil ? ProcessExecutor.wait(for: pid) : ProcessExecutor.stop(group: pid)
         SignalForwarding.end()   // dies of a signal passed on to the block, now that it has stopped
         if let exceeded { throw exceeded }
-        let format: BlockResult.Format = arguments.first.map(markdownSubcommands.contains) == true ? .markdown : .text
+        let words = [arguments.first, arguments.count > 1 ? arguments.prefix(2).joined(separator: " ") : nil].compactMap { $0 }
+        let format: BlockResult.Format = words.contains(where: markdownSubcommands.contains) ? .markdown : .text
         return BlockResult(status: status, output: String(decoding: output, as: UTF8.self),
                            errors: String(decoding: errors, as: UTF8.self), format: format)
     }

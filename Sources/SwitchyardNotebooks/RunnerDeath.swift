@@ -9,9 +9,14 @@ public enum RunnerDeath {
     public static let variable = "SWITCHYARD_NOTEBOOK_RUNNER_PID"
 
     /// Called first thing by the `switchyard` command: follows the runner named in the
-    /// environment, if any; stops at once if the runner is already gone.
+    /// environment, if any; stops at once if the runner is already gone. The variable is then
+    /// removed, so that processes the block starts (a sweep's runs) follow their own parent's
+    /// signals instead of a runner that is not their parent.
     public static func follow() {
-        guard let text = getenv(variable), let runner = pid_t(String(cString: text)) else { return }
+        guard let text = getenv(variable) else { return }
+        let pid = pid_t(String(cString: text))
+        unsetenv(variable)
+        guard let runner = pid else { return }
         // prctl is variadic and so not imported; called through its symbol with integer arguments.
         typealias Prctl = @convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32
         guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "prctl") else { return }

@@ -129,9 +129,9 @@ public struct LocalExecutor {
                 finished += 1
                 let time = String(format: "%.1f s", seconds)
                 let state = RunState.of(run, in: manifest.directory)
-                if case .done(let accuracy) = state, outcome == .exited(0) {
+                if case .done(let result) = state, outcome == .exited(0) {
                     summary.completed += 1
-                    log(String(format: "[%d/%d] %@: done in %@, test accuracy %.2f%%", finished, total, name(run), time, accuracy * 100))
+                    log("[\(finished)/\(total)] \(name(run)): done in \(time), \(RunState.describe(result))")
                 } else if outcome == .exited(75) {
                     summary.busy.append(run.index)
                     log("[\(finished)/\(total)] \(name(run)): left alone, another process is running it")

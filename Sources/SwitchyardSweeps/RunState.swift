@@ -9,7 +9,7 @@ public enum RunState: Equatable, Sendable {
     /// No directory, or an empty one.
     case pending
     /// `summary.json` is there.
-    case done(testAccuracy: Float)
+    case done(RunSummary)
     /// Started, not finished: `epochs` evaluated so far, `checkpoint` the newest (nil: none yet),
     /// `threads` the thread count it started with (a resumed run keeps it).
     case interrupted(epochs: Int, checkpoint: String?, threads: Int)
@@ -36,12 +36,19 @@ public enum RunState: Equatable, Sendable {
         }
         if let summary = FileManager.default.contents(atPath: file("summary.json")),
            let decoded = try? JSONDecoder().decode(RunSummary.self, from: summary) {
-            return .done(testAccuracy: decoded.testAccuracy)
+            return .done(decoded)
         }
         let epochs = (try? MetricsLog.read(EpochRecord.self, from: file("epochs.jsonl")).count) ?? 0
         var checkpoint = Trainer.checkpoints(in: directory).last.map { ($0.path as NSString).lastPathComponent }
         if FileManager.default.fileExists(atPath: file("checkpoints/interrupted.ckpt")) { checkpoint = "interrupted.ckpt" }
         return .interrupted(epochs: epochs, checkpoint: checkpoint, threads: saved.threads)
+    }
+
+    /// How a complete run is described: "test accuracy 71.28%, 602122 parameters (205066 evaluated)".
+    public static func describe(_ summary: RunSummary) -> String {
+        let parameters = summary.parameterCount == summary.evaluationParameterCount ? "\(summary.parameterCount) parameters"
+            : "\(summary.parameterCount) parameters (\(summary.evaluationParameterCount) evaluated)"
+        return String(format: "test accuracy %.2f%%, ", summary.testAccuracy * 100) + parameters
     }
 
     /// The fields where `found` differs from `expected`: "model.router is top-2 there, switch in the manifest".

@@ -115,23 +115,11 @@ public enum SweepPlan {
     /// of a path wins; a path no setting names has the base configuration's value).
     static func matches(_ exclusion: SweepSpec.Exclusion, _ settings: [SweepSpec.Setting], base: [String: String]) -> Bool {
         exclusion.conditions.allSatisfy { condition in
-            guard let actual = settings.last(where: { $0.path == condition.path })?.text ?? base[condition.path].map(unquote) else {
+            guard let actual = settings.last(where: { $0.path == condition.path })?.text ?? base[condition.path].map(RunSelection.unquote) else {
                 return false
             }
-            return condition.values.contains { same($0, actual) }
+            return condition.values.contains { RunSelection.same($0, actual) }
         }
-    }
-
-    private static func unquote(_ json: String) -> String {
-        if json.hasPrefix("\""), json.hasSuffix("\""), json.count >= 2,
-           let s = try? JSONDecoder().decode(String.self, from: Data(json.utf8)) { return s }
-        return json
-    }
-
-    /// Equal as numbers when both are numbers (1 and 1.0), else as text.
-    private static func same(_ a: String, _ b: String) -> Bool {
-        if let x = Double(a), let y = Double(b) { return x == y }
-        return a == b
     }
 
     private static func describe(_ settings: [SweepSpec.Setting]) -> String {

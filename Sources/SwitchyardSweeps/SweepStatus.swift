@@ -34,8 +34,8 @@ public struct SweepStatus: Sendable {
             let slurm = task.flatMap { t in queued[t].map { "slurm job \(t) \($0)" } ?? accounted[t].map { "slurm job \(t) ended \($0)" } }
             let state = RunState.of(run, in: sweep)
             let failure = FailureRecord.read(sweep: sweep, id: run.id)
-            if case .done(let accuracy) = state {
-                return Entry(run: run, standing: .done, detail: String(format: "test accuracy %.2f%%", accuracy * 100), lastLines: [])
+            if case .done(let summary) = state {
+                return Entry(run: run, standing: .done, detail: RunState.describe(summary), lastLines: [])
             }
             if RunLock.isHeld(path: manifest.path("state/\(run.id).lock")) {
                 return Entry(run: run, standing: .running, detail: [SweepStatus.progress(state), slurm].compactMap { $0 }.joined(separator: "; "), lastLines: [])

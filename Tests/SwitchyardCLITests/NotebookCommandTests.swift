@@ -119,7 +119,9 @@ final class NotebookCommandTests: XCTestCase {
 
     func testDryRunChecksWithoutRunningAndNotebooksCannotRecurse() throws {
         XCTAssertEqual(NotebookRunCommand.allowedSubcommands,
-                       ["train", "eval", "analyze", "simulate", "report", "compare", "presets", "routers", "bench"])
+                       ["train", "eval", "analyze", "simulate", "report", "compare", "presets", "routers", "bench", "sweep"])
+        XCTAssertEqual(Set(NotebookRunCommand.nestedRules["sweep"].map { Array($0.allowed.keys) } ?? []), ["plan", "run", "status", "report"],
+                       "sweep in part: never task, and run only on this machine")
         let notebook = root + "/nb/dry.md"
         let text = "```switchyard\ntrain --preset tiny --out runs/t\n```\n"
         try text.write(toFile: notebook, atomically: true, encoding: .utf8)

@@ -141,4 +141,24 @@ final class NotebookPolicyTests: XCTestCase {
         XCTAssertFalse(PhysicalPath.isInside("/ab", "/a"))
         XCTAssertTrue(PhysicalPath.isInside("/anything", "/"))
     }
+
+    func testSweepRunsInPartAndWritesOnlyWhereABlockMay() throws {
+        let rule = NestedSubcommandRule(allowed: ["plan": .read, "run": .written, "status": .read, "report": .read],
+                                        refusedValues: ["--executor": (["slurm"], "local only")])
+        policy = try NotebookPolicy(allowedSubcommands: ["sweep", "train"], workingDirectory: work,
+                                    readableDirectories: [data], writableDirectories: ["runs"],
+                                    outputOptions: ["--out"], nestedRules: ["sweep": rule])
+        XCTAssertEqual(try check("sweep plan runs/a --out runs/s"), ["sweep", "plan", "runs/a", "--out", "runs/s"])
+        XCTAssertNoThrow(try check("sweep run runs/s --executor local --jobs 1 --threads-per-job 2"))
+        XCTAssertNoThrow(try check("sweep report runs/s --out runs/r --only model.router=switch"))
+        XCTAssertNoThrow(try check("sweep status \(data)"), "status only reads")
+        assertRefused("sweep run \(data) --executor local", "outside the directories a notebook may write")
+        assertRefused("sweep run runs/s --executor slurm", "sweep run --executor slurm is not something a notebook may run: local only")
+        assertRefused("sweep run runs/s --executor=slurm", "--executor slurm")
+        assertRefused("sweep task runs/s --index 0", "'sweep task' is not something a notebook may run; it may run sweep plan, sweep report, sweep run, sweep status")
+        assertRefused("sweep", "'sweep' alone")
+        assertRefused("sweep plan runs/a --out \(data)/s", "outside the directories a notebook may write")
+        // A rule changes nothing for other subcommands: train's positional paths are read.
+        XCTAssertNoThrow(try check("train --config \(data)"))
+    }
 }

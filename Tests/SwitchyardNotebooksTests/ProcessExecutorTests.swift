@@ -5,11 +5,13 @@ import XCTest
 /// Running commands as child processes, with no shell: arguments, directory, both pipes.
 final class ProcessExecutorTests: XCTestCase {
     func testArgumentsArePassedAsTheyAreAndTheFormatFollowsTheSubcommand() throws {
-        let echo = ProcessExecutor(executablePath: "/bin/echo", markdownSubcommands: ["report"])
+        let echo = ProcessExecutor(executablePath: "/bin/echo", markdownSubcommands: ["report", "sweep report"])
         let text = try echo.run(arguments: ["routers", "a  b", "$HOME", "*"], workingDirectory: "/")
         XCTAssertEqual(text, BlockResult(status: 0, output: "routers a  b $HOME *\n", errors: "", format: .text),
                        "no shell: nothing expanded")
         XCTAssertEqual(try echo.run(arguments: ["report", "x"], workingDirectory: "/").format, .markdown)
+        XCTAssertEqual(try echo.run(arguments: ["sweep", "report", "x"], workingDirectory: "/").format, .markdown)
+        XCTAssertEqual(try echo.run(arguments: ["sweep", "run", "x"], workingDirectory: "/").format, .text)
     }
 
     func testTheCommandRunsInTheWorkingDirectory() throws {

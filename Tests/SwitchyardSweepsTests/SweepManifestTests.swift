@@ -103,7 +103,8 @@ final class SweepManifestTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: manifest.path(runs[0].runPath), withIntermediateDirectories: true)
         XCTAssertEqual(RunState.of(runs[0], in: manifest.directory), .pending, "an empty directory")
         _ = try writeRun(runs[0], summary: true)
-        XCTAssertEqual(RunState.of(runs[0], in: manifest.directory), .done(testAccuracy: 0.5))
+        guard case .done(let summary) = RunState.of(runs[0], in: manifest.directory) else { return XCTFail("not done") }
+        XCTAssertEqual(summary.testAccuracy, 0.5)
         var twoThreads = runs[1].configuration
         twoThreads.threads = 2
         _ = try writeRun(runs[1], configuration: twoThreads, summary: false)
