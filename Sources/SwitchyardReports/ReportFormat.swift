@@ -34,7 +34,7 @@ enum ReportFormat {
     /// (``BootstrapInterval/fixedBy``).
     static func withInterval(_ x: Double?, _ interval: BootstrapInterval?, _ digits: Int = 3) -> String {
         guard let interval else { return number(x, digits) }
-        if let label = interval.fixedLabel { return "\(number(x, digits)) \(label)" }
+        if let label = interval.fixedLabel ?? interval.withheldLabel { return "\(number(x, digits)) \(label)" }
         if interval.noDetectableEffect == true {
             return "\(number(x, digits)) [0, \(number(interval.upper, digits))] (no detectable affinity)"
         }

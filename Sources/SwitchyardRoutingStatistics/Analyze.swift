@@ -134,6 +134,20 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
         intervals[s] = u
     }
 
+    // Sparse tables (token-id labels): no interval for MI and V, whose corrections and their
+    // bootstrap need expected counts of 5 or more (Cochran's rule, SparseTable).
+    if withAffinity {
+        for s in 0...layerCount {
+            guard var u = intervals[s], u.mutualInformationBits != nil || u.cramersV != nil else { continue }
+            let table = scopes.classExpert(classSlot, layer: s < layerCount ? s : nil)
+            let share = SparseTable.shareBelowFive(table, rows: shape.classCount, columns: table.count / max(shape.classCount, 1))
+            guard share > SparseTable.maximumShare else { continue }
+            u.mutualInformationBits = u.mutualInformationBits?.withheld(sparseShare: share)
+            u.cramersV = u.cramersV?.withheld(sparseShare: share)
+            intervals[s] = u
+        }
+    }
+
     // Per-token compute summed over layers, for the overall heterogeneity.
     var computeSum = [Int32](repeating: 0, count: n)
     for r in reductions {

@@ -187,7 +187,7 @@ func formatPercent(_ x: Double?, digits: Int = 1) -> String {
 
 func formatInterval(_ i: BootstrapInterval?) -> String {
     guard let i else { return "" }
-    if let label = i.fixedLabel { return " " + label }
+    if let label = i.fixedLabel ?? i.withheldLabel { return " " + label }
     if i.noDetectableEffect == true { return " [0, \(formatNumber(i.upper))] (no detectable affinity)" }
     return " [\(formatNumber(i.lower)), \(formatNumber(i.upper))]" + (i.warning == nil ? "" : " (!: excludes estimate)")
 }

@@ -429,6 +429,11 @@ public struct BootstrapInterval: Codable, Sendable, Equatable {
     /// Set when the interval does not contain ``estimate`` (a skewed bootstrap distribution):
     /// read the interval with care.
     public var warning: String?
+    /// For mutual information and Cramér's V: the share of the class × expert table's expected
+    /// counts below 5, set when it exceeds 0.2 (Cochran 1954): the table is too sparse for the
+    /// bias correction and its bootstrap, so summaries and reports show no interval (``lower``
+    /// and ``upper`` are kept for reference only); the permutation test's p stands.
+    public var sparseTableShare: Double?
 
     /// An interval; `fixedBy` as described above.
     public init(estimate: Double?, lower: Double, upper: Double, standardError: Double?, resamples: Int,
@@ -465,6 +470,19 @@ public struct BootstrapInterval: Codable, Sendable, Equatable {
         return out
     }
 
+    /// This interval withheld for a sparse table (see ``sparseTableShare``).
+    func withheld(sparseShare share: Double) -> BootstrapInterval {
+        var out = self
+        out.sparseTableShare = share
+        out.warning = nil
+        return out
+    }
+
+    /// How reports show a withheld interval; nil when it is shown.
+    public var withheldLabel: String? {
+        sparseTableShare.map { String(format: "(no interval: sparse table, %.0f%% of expected counts below 5)", 100 * $0) }
+    }
+
     /// Sets ``warning`` when the interval excludes the estimate.
     mutating func checkContainsEstimate() {
         guard let estimate, !(lower <= estimate && estimate <= upper) else { return }
@@ -474,6 +492,7 @@ public struct BootstrapInterval: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case estimate, lower, upper, standardError = "standard_error", resamples, fixedBy = "fixed_by"
         case method, plugIn = "plug_in", noDetectableEffect = "no_detectable_effect", warning
+        case sparseTableShare = "sparse_table_share"
     }
 }
 
