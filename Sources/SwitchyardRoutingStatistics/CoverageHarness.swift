@@ -28,10 +28,17 @@ public struct CoverageScenario: Sendable {
     public var secondExpert: Double
     /// Whether to bootstrap (the large-vocabulary null scenarios only test the permutation p).
     public var bootstrap: Bool
+    /// Whether every trace has the population's class composition exactly (an evaluation set's
+    /// design: the units of class c are round(units · P(c)), in random order) rather than
+    /// drawing each unit's class. The bootstrap is stratified by class, so its intervals are
+    /// about routing given the composition; with drawn classes their truth would also vary with
+    /// the composition, which they do not claim to cover.
+    public var fixedClassCounts: Bool
 
     public init(name: String, experts: Int, layers: Int = 2, classes: Int = 10, zipf: Double? = nil,
                 tokens: Int, tokensPerImage: Int = 0, copyNeighbour: Double = 0, loadSkew: Double,
-                affinity: Double, secondExpert: Double = 0.1, bootstrap: Bool = true) {
+                affinity: Double, secondExpert: Double = 0.1, bootstrap: Bool = true, fixedClassCounts: Bool = false) {
+        self.fixedClassCounts = fixedClassCounts
         self.name = name
         self.experts = experts
         self.layers = layers
@@ -53,18 +60,18 @@ public struct CoverageScenario: Sendable {
     /// image-clustered tokens, and nulls with uniform and Zipf(1.2) labels of 1,000 and
     /// 50,000 classes with neighbouring tokens routed alike.
     public static let standard: [CoverageScenario] = [
-        CoverageScenario(name: "E8 strong, 5k tokens", experts: 8, tokens: 5_000, loadSkew: 0.5, affinity: 1.0),
+        CoverageScenario(name: "E8 strong, 5k tokens", experts: 8, tokens: 5_000, loadSkew: 0.5, affinity: 1.0, fixedClassCounts: true),
         CoverageScenario(name: "E16 near-balanced, 5k tokens", experts: 16, tokens: 5_000, loadSkew: 0.17,
-                         affinity: 0.12),
+                         affinity: 0.12, fixedClassCounts: true),
         CoverageScenario(name: "E64 small effects, 20k tokens", experts: 64, tokens: 20_000, loadSkew: 0.11,
-                         affinity: 0.15),
+                         affinity: 0.15, fixedClassCounts: true),
         CoverageScenario(name: "E8 images of 16, 8k tokens", experts: 8, tokens: 8_000, tokensPerImage: 16,
-                         copyNeighbour: 0.5, loadSkew: 0.5, affinity: 0.6),
+                         copyNeighbour: 0.5, loadSkew: 0.5, affinity: 0.6, fixedClassCounts: true),
         CoverageScenario(name: "E16 images of 16, near-balanced", experts: 16, tokens: 16_000, tokensPerImage: 16,
-                         copyNeighbour: 0.3, loadSkew: 0.17, affinity: 0.12),
-        CoverageScenario(name: "null, tokens", experts: 8, tokens: 5_000, loadSkew: 0.3, affinity: 0),
+                         copyNeighbour: 0.3, loadSkew: 0.17, affinity: 0.12, fixedClassCounts: true),
+        CoverageScenario(name: "null, tokens", experts: 8, tokens: 5_000, loadSkew: 0.3, affinity: 0, fixedClassCounts: true),
         CoverageScenario(name: "null, images of 16", experts: 8, tokens: 8_000, tokensPerImage: 16,
-                         copyNeighbour: 0.5, loadSkew: 0.3, affinity: 0),
+                         copyNeighbour: 0.5, loadSkew: 0.3, affinity: 0, fixedClassCounts: true),
         CoverageScenario(name: "null, Zipf 1k classes, neighbours alike", experts: 8, layers: 1, classes: 1_000,
                          zipf: 1.2, tokens: 40_000, copyNeighbour: 0.5, loadSkew: 0.3, affinity: 0, bootstrap: false),
         CoverageScenario(name: "null, Zipf 50k classes, neighbours alike", experts: 8, layers: 1, classes: 50_000,
@@ -166,6 +173,18 @@ struct CoveragePopulation {
         }
     }
 
+    /// The classes of `units` units in random order, class c exactly round(units · P(c)) times
+    /// (largest remainders, so that they add up to `units`).
+    func fixedComposition(_ rng: GSLRandom, units: Int) -> [Int32] {
+        let share = classProbability.map { $0 * Double(units) }
+        var counts = share.map { Int($0.rounded(.down)) }
+        let byRemainder = share.indices.sorted { share[$0] - Double(counts[$0]) > share[$1] - Double(counts[$1]) }
+        for c in byRemainder.prefix(units - counts.reduce(0, +)) { counts[c] += 1 }
+        var classes = counts.enumerated().flatMap { [Int32](repeating: Int32($0.offset), count: $0.element) }
+        for i in stride(from: classes.count - 1, to: 0, by: -1) { classes.swapAt(i, rng.uniformInt(i + 1)) }
+        return classes
+    }
+
     /// One trace of the scenario.
     func trace(seed: UInt64) -> RoutingTrace {
         let s = scenario, n = s.tokens, e = s.experts
@@ -176,12 +195,13 @@ struct CoveragePopulation {
         classCDF[s.classes - 1] = 1
         var labels = [Int32](repeating: 0, count: n)
         var positions: [Int32]? = s.tokensPerImage > 0 ? [Int32](repeating: 0, count: n) : nil
+        let fixed = s.fixedClassCounts ? fixedComposition(rng, units: s.tokensPerImage > 0 ? (n + s.tokensPerImage - 1) / s.tokensPerImage : n) : nil
         for t in 0..<n {
             if s.tokensPerImage > 0 {
                 positions![t] = Int32(t % s.tokensPerImage)
-                labels[t] = t % s.tokensPerImage == 0 ? Int32(drawClass(rng, classCDF)) : labels[t - 1]
+                labels[t] = t % s.tokensPerImage == 0 ? fixed?[t / s.tokensPerImage] ?? Int32(drawClass(rng, classCDF)) : labels[t - 1]
             } else {
-                labels[t] = Int32(drawClass(rng, classCDF))
+                labels[t] = fixed?[t] ?? Int32(drawClass(rng, classCDF))
             }
         }
         var layers: [LayerRouting] = []

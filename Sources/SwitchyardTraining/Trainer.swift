@@ -34,7 +34,7 @@ public final class Trainer {
     public let trainSet: ImageDataset
     /// The test images.
     public let testSet: ImageDataset
-    let optimizer: AdamW
+    private let optimizer: AdamW
     /// The model's parameters, in model order (the optimiser's, without expert parallelism).
     let parameters: [Parameter]
     /// Expert parallelism's side, or nil for a single process.
