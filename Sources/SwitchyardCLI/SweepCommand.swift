@@ -230,9 +230,9 @@ struct SweepReportCommand: ParsableCommand {
         config.json (model.router, model.experts, model.routerOptions.k, seed) and its values; \
         --only keeps the runs with one of the values (every --only must hold), --skip leaves \
         them out; several conditions in one argument, separated by spaces, must all hold \
-        (--skip "model.router=top-k model.routerOptions.k=2"). A router option a run was not given has the value its router resolved it to \
-        (k=2 for top-k's default). A path or value no run has is refused, so a typo never \
-        selects silently.
+        (--skip "model.router=top-k model.routerOptions.k=2"). A router option a run was not \
+        given has the value its router resolved it to (k=2 for top-k's default). A path or \
+        value no run has is refused, so a typo never selects silently.
 
         Examples:
           switchyard sweep report sweeps/routers --out reports/routers

@@ -5,9 +5,9 @@ import SwitchyardFileIO
 /// configuration has one of the values at PATH (every `--only` must hold), `--skip PATH=V1,V2`
 /// leaves out the runs that have one of them. One argument may hold several conditions
 /// separated by spaces, which must all hold (`--skip "model.router=top-k model.routerOptions.k=2"`
-/// leaves out top-k at k = 2 only), like an `exclude` entry of a spec. Paths are configuration paths as in the spec
-/// (`model.router`, `model.routerOptions.trainingCapacityFactor`, `seed`); values compare as
-/// numbers when both are numbers (`2` and `2.0`), else as text. A router option a run was not
+/// leaves out top-k at k = 2 only), like an `exclude` entry of a spec. Paths are configuration
+/// paths as in the spec (`model.router`, `model.routerOptions.trainingCapacityFactor`, `seed`);
+/// values compare as numbers when both are numbers (`2` and `2.0`), else as text. A router option a run was not
 /// given has the value its router resolved it to (the run's `summary.json`, once complete); any
 /// other path a run's configuration lacks matches no value.
 public struct RunSelection: Sendable, Equatable {
@@ -22,9 +22,6 @@ public struct RunSelection: Sendable, Equatable {
     /// Each entry: conditions that must all hold.
     public var only: [[Condition]] = []
     public var skip: [[Condition]] = []
-
-    /// Every run.
-    public init() {}
 
     /// Parses `--only`/`--skip` arguments (`PATH=V1,V2`, several separated by spaces).
     ///
@@ -49,8 +46,6 @@ public struct RunSelection: Sendable, Equatable {
         self.only = try only.map { try entry($0, "--only") }
         self.skip = try skip.map { try entry($0, "--skip") }
     }
-
-    public var isEverything: Bool { only.isEmpty && skip.isEmpty }
 
     /// The runs selected, in the manifest's order.
     ///
