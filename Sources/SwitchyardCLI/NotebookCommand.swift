@@ -55,7 +55,8 @@ struct NotebookRunCommand: ParsableCommand {
         No shell is involved: quotes group words ('…' and "…"), but pipes, redirections, \
         variables, globs, `;`, `&` and `~` are refused. Blocks may run every Switchyard \
         subcommand but `notebook`, and of `sweep` plan, status, report and run with \
-        --executor local (its directory is written, so it must be one a block may write). Every argument that names a path (also after the `=` of \
+        --executor local (its directory is written, so it must be one a block may write). \
+        Every argument that names a path (also after the `=` of \
         --set=KEY=VALUE) must stay inside the working directory or a directory given with \
         --allow-read (after `..` and symbolic links are followed), and --out, --json and \
         --trace must name places inside the working directory's runs/ or reports/ (or a \
