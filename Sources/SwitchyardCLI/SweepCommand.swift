@@ -3,6 +3,7 @@ import Foundation
 import SwitchyardFileIO
 import SwitchyardReports
 import SwitchyardSweeps
+import SwitchyardTraining
 
 /// `switchyard sweep`: many runs from one spec, on this machine or a Slurm cluster.
 struct SweepCommand: ParsableCommand {
@@ -267,14 +268,18 @@ struct SweepReportCommand: ParsableCommand {
 
     func run() throws {
         let manifest = try SweepManifest.read(directory: directory)
-        let selected = try RunSelection(only: only, skip: skip).apply(to: manifest.runs, file: manifest.file) { run in
-            if case .done(let summary) = RunState.of(run, in: directory) { return summary.routerOptions }
-            return [:]
+        // Each run's directory read once: the selection needs complete runs' resolved options.
+        var summaries: [String: RunSummary] = [:]
+        for run in manifest.runs {
+            if case .done(let summary) = RunState.of(run, in: directory) { summaries[run.id] = summary }
+        }
+        let selected = try RunSelection(only: only, skip: skip).apply(to: manifest.runs, file: manifest.file) {
+            summaries[$0.id]?.routerOptions ?? [:]
         }
         var complete: [String] = []
         var missing: [String] = []
         for run in selected {
-            if case .done = RunState.of(run, in: directory) { complete.append(manifest.path(run.runPath)) } else {
+            if summaries[run.id] != nil { complete.append(manifest.path(run.runPath)) } else {
                 missing.append("\(run.index) (\(run.label))")
             }
         }
