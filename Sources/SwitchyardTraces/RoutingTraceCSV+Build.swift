@@ -15,132 +15,197 @@ import SwitchyardFileIO
 /// a repeated expert) find it with one more pass.
 extension RoutingTraceCSV {
     static func build(_ text: CSVText, file: String, expertCount given: Int?) throws -> RoutingTrace {
-        let expertLimit = given ?? RoutingTrace.maximumExpertCount
-        func eachRow(skipping: Set<Column> = [], _ body: (Row) throws -> Void) throws -> (header: Header, rows: Int, count: Int, crc: UInt32) {
-            try forEachRow(text, file: file, expertLimit: expertLimit, given: given != nil, skipping: skipping, body)
+        let builder = try Builder(text: text, file: file, given: given)
+        let perToken = try builder.countAssignments()
+        try builder.offsetsFromCounts()
+        try builder.fillAssignments()
+        try builder.refuseRepeatedExperts()
+        return try builder.trace(perToken)
+    }
+
+    /// One CSV's build, phase by phase (see the extension's comment); `init` is pass 1.
+    final class Builder {
+        let text: CSVText
+        let file: String
+        let given: Int?
+        let expertLimit: Int
+        let header: Header
+        let rowCount: Int
+        /// Pass 1's assignment count and CRC-32, which every later pass must see again.
+        let firstCount: Int
+        let firstCRC: UInt32
+        /// Block numbers in ascending order, and each one's layer index.
+        let blockNumbers: [Int32]
+        let layerOf: [Int32: Int]
+        let tokenCount: Int
+        let expertCount: Int
+        var metadata: [String: String]
+        var layerCount: Int { blockNumbers.count }
+        /// Per layer: token offsets (counts, then cursors, then offsets), assignment totals,
+        /// experts and weights.
+        var offsets: [Storage<Int32>] = []
+        var totals: [Int] = []
+        var experts: [Storage<Int32>] = []
+        var weights: [Storage<Float>] = []
+        static let unseen = Int32.min
+
+        /// The per-token values of pass 2.
+        struct PerToken {
+            var labels: Storage<Int32>?
+            var positions: Storage<Int32>?
+            var groups: Storage<Int32>?
+            /// Layer × token: the largest prob among the token's rows, −1 when none.
+            var top: Storage<Float>?
         }
 
-        var survey = Survey()
-        let first = try eachRow { survey.add($0) }
-        let header = first.header, rowCount = first.rows
+        /// Pass 1 (the survey) and the shape checks it allows.
+        init(text: CSVText, file: String, given: Int?) throws {
+            self.text = text
+            self.file = file
+            self.given = given
+            expertLimit = given ?? RoutingTrace.maximumExpertCount
+            var survey = Survey()
+            let first = try forEachRow(text, file: file, expertLimit: expertLimit, given: given != nil) { survey.add($0) }
+            header = first.header
+            rowCount = first.rows
+            firstCount = first.count
+            firstCRC = first.crc
+            blockNumbers = survey.layerIndex.keys.sorted()
+            var layerOf: [Int32: Int] = [:]
+            for (index, block) in blockNumbers.enumerated() { layerOf[block] = index }
+            self.layerOf = layerOf
+            tokenCount = Int(survey.maxToken) + 1
+            // Tokens are numbered densely; a gap of over a million tokens with no row at all
+            // is a mistake (and would allocate per-token arrays for nothing).
+            if tokenCount > rowCount + (1 << 20) {
+                throw InputError(file: file, location: "line \(survey.maxTokenLine), column 'token'",
+                                 message: "token \(survey.maxToken) makes \(tokenCount) tokens for \(rowCount) rows; tokens must be numbered 0, 1, 2, … without large gaps")
+            }
+            // Every layer gets per-token arrays; so many layers × tokens for so few rows means
+            // the layer or token numbers are wrong (and would allocate for nothing).
+            let (cells, overflow) = blockNumbers.count.multipliedReportingOverflow(by: tokenCount + 1)
+            if overflow || cells > 64 * rowCount + (1 << 24) {
+                throw InputError(file: file, location: "column 'layer'",
+                                 message: "\(blockNumbers.count) distinct layers × \(tokenCount) tokens for only \(rowCount) rows; check the layer and token numbers")
+            }
+            metadata = ["source": file, "sourceFormat": "csv"]
+            if let given {
+                expertCount = given
+            } else {
+                let (count, warning) = try ExpertCountInference.infer(
+                    largest: Int(survey.maxExpert), seen: survey.expertSeen, file: file,
+                    location: survey.maxExpert >= 0 ? "line \(survey.maxExpertLine), column 'expert'" : "column 'expert'")
+                expertCount = count
+                metadata["importWarnings"] = warning
+            }
+        }
+
+        /// Another pass over the rows; its header, rows, count and CRC-32 must be pass 1's.
+        func pass(skipping: Set<Column>, _ body: (Row) throws -> Void) throws {
+            let pass = try forEachRow(text, file: file, expertLimit: expertLimit, given: given != nil, skipping: skipping, body)
+            if pass.header != header || pass.rows != rowCount || pass.count != firstCount || pass.crc != firstCRC {
+                throw changed()
+            }
+        }
+
         func changed() -> InputError {
             InputError(file: file, message: "the file changed while it was being read (each pass over it must read the same bytes); read it again when nothing is writing to it")
         }
-        func checkSameText(_ pass: (header: Header, rows: Int, count: Int, crc: UInt32)) throws {
-            if pass.header != header || pass.rows != rowCount || pass.count != first.count || pass.crc != first.crc { throw changed() }
+
+        /// The lines of the first `limit` rows satisfying `predicate`.
+        func lines(limit: Int, where predicate: (Row) -> Bool) throws -> [Int] {
+            try firstLines(of: text, file: file, expertLimit: expertLimit, given: given != nil, limit: limit, where: predicate)
         }
 
-        let blockNumbers = survey.layerIndex.keys.sorted()
-        var layerOf: [Int32: Int] = [:]
-        for (index, block) in blockNumbers.enumerated() { layerOf[block] = index }
-        let tokenCount = Int(survey.maxToken) + 1
-        // Tokens are numbered densely; a gap of over a million tokens with no row at all
-        // is a mistake (and would allocate per-token arrays for nothing).
-        if tokenCount > rowCount + (1 << 20) {
-            throw InputError(file: file, location: "line \(survey.maxTokenLine), column 'token'",
-                             message: "token \(survey.maxToken) makes \(tokenCount) tokens for \(rowCount) rows; tokens must be numbered 0, 1, 2, … without large gaps")
-        }
-        // Every layer gets per-token arrays; so many layers × tokens for so few rows means
-        // the layer or token numbers are wrong (and would allocate for nothing).
-        let layerCount = blockNumbers.count
-        let (cells, overflow) = layerCount.multipliedReportingOverflow(by: tokenCount + 1)
-        if overflow || cells > 64 * rowCount + (1 << 24) {
-            throw InputError(file: file, location: "column 'layer'",
-                             message: "\(layerCount) distinct layers × \(tokenCount) tokens for only \(rowCount) rows; check the layer and token numbers")
-        }
-        var metadata = ["source": file, "sourceFormat": "csv"]
-        let expertCount: Int
-        if let given {
-            expertCount = given
-        } else {
-            let (count, warning) = try ExpertCountInference.infer(
-                largest: Int(survey.maxExpert), seen: survey.expertSeen, file: file,
-                location: survey.maxExpert >= 0 ? "line \(survey.maxExpertLine), column 'expert'" : "column 'expert'")
-            expertCount = count
-            metadata["importWarnings"] = warning
-        }
-
-        // Pass 2.
-        let n = tokenCount, stride = n + 1
-        let layerLookup = LayerLookup(layerOf)
-        var offsets = (0..<layerCount).map { _ in Storage<Int32>(count: stride, value: 0) }
-        let unseen = Int32.min
-        let labels = header.hasLabel ? Storage<Int32>(count: n, value: unseen) : nil
-        let positions = header.hasPosition ? Storage<Int32>(count: n, value: unseen) : nil
-        let groups = header.hasGroup ? Storage<Int32>(count: n, value: unseen) : nil
-        let top = header.hasProb ? Storage<Float>(count: layerCount * n, value: -1) : nil
-        var conflict: (row: Row, name: String, earlier: Int32)?
-        do {
-            var lookup = layerLookup
-            let offsetPointers = offsets.map(\.pointer)
-            let labelPointer = labels?.pointer, positionPointer = positions?.pointer, groupPointer = groups?.pointer
-            let topPointer = top?.pointer
-            // The value of a token that every row of it must repeat.
-            func record(_ p: UnsafeMutablePointer<Int32>?, _ value: Int32, _ row: Row, _ name: String) throws {
-                guard let p else { return }
-                let t = Int(row.token)
-                if p[t] == unseen {
-                    p[t] = value
-                } else if p[t] != value {
-                    conflict = (row, name, p[t])
-                    throw StopPass()
-                }
-            }
-            // Pass 1 checked every cell; the weights are read in pass 3.
-            let second = try eachRow(skipping: [.weight]) { row in
-                guard let l = lookup.index(row.layer), Int(row.token) < n else { throw changed() }
-                let t = Int(row.token)
-                if row.expert >= 0 {
-                    let slot = offsetPointers[l] + t + 1
-                    if slot.pointee == Int32.max {
-                        throw InputError(file: file, location: "layer \(row.layer)", message: "more than \(Int32.max) assignments in one layer")
+        /// Pass 2: each (layer, token)'s number of assignments into `offsets[l][t + 1]`, the
+        /// per-token label, position and group (every row of a token must agree), the top probabilities.
+        func countAssignments() throws -> PerToken {
+            let n = tokenCount, unseen = Self.unseen
+            offsets = (0..<layerCount).map { _ in Storage<Int32>(count: n + 1, value: 0) }
+            let values = PerToken(labels: header.hasLabel ? Storage<Int32>(count: n, value: unseen) : nil,
+                                  positions: header.hasPosition ? Storage<Int32>(count: n, value: unseen) : nil,
+                                  groups: header.hasGroup ? Storage<Int32>(count: n, value: unseen) : nil,
+                                  top: header.hasProb ? Storage<Float>(count: layerCount * n, value: -1) : nil)
+            var conflict: (row: Row, name: String, earlier: Int32)?
+            do {
+                var lookup = LayerLookup(layerOf)
+                let offsetPointers = offsets.map(\.pointer)
+                let labelPointer = values.labels?.pointer, positionPointer = values.positions?.pointer
+                let groupPointer = values.groups?.pointer, topPointer = values.top?.pointer
+                // The value of a token that every row of it must repeat.
+                func record(_ p: UnsafeMutablePointer<Int32>?, _ value: Int32, _ row: Row, _ name: String) throws {
+                    guard let p else { return }
+                    let t = Int(row.token)
+                    if p[t] == unseen {
+                        p[t] = value
+                    } else if p[t] != value {
+                        conflict = (row, name, p[t])
+                        throw StopPass()
                     }
-                    slot.pointee += 1
                 }
-                try record(labelPointer, row.label, row, "label")
-                try record(positionPointer, row.position, row, "position")
-                try record(groupPointer, row.group, row, "group")
-                if let topPointer, !row.prob.isNaN {
-                    let p = topPointer + l * n + t
-                    if row.prob > p.pointee { p.pointee = row.prob }
+                // Pass 1 checked every cell; the weights are read in pass 3.
+                try pass(skipping: [.weight]) { row in
+                    guard let l = lookup.index(row.layer), Int(row.token) < n else { throw changed() }
+                    let t = Int(row.token)
+                    if row.expert >= 0 {
+                        let slot = offsetPointers[l] + t + 1
+                        if slot.pointee == Int32.max {
+                            throw InputError(file: file, location: "layer \(row.layer)", message: "more than \(Int32.max) assignments in one layer")
+                        }
+                        slot.pointee += 1
+                    }
+                    try record(labelPointer, row.label, row, "label")
+                    try record(positionPointer, row.position, row, "position")
+                    try record(groupPointer, row.group, row, "group")
+                    if let topPointer, !row.prob.isNaN {
+                        let p = topPointer + l * n + t
+                        if row.prob > p.pointee { p.pointee = row.prob }
+                    }
                 }
+            } catch is StopPass {
+                let (row, name, earlier) = conflict!
+                let firstLine = try lines(limit: 1) { $0.token == row.token }.first ?? 0
+                throw InputError(file: file, location: "line \(row.line), column '\(name)'",
+                                 message: "token \(row.token) has \(name) \(name == "label" ? row.label : name == "position" ? row.position : row.group) here but \(earlier) on line \(firstLine)")
             }
-            try checkSameText(second)
-        } catch is StopPass {
-            let (row, name, earlier) = conflict!
-            let firstLine = try firstLines(of: text, file: file, expertLimit: expertLimit, given: given != nil, limit: 1) { $0.token == row.token }.first ?? 0
-            throw InputError(file: file, location: "line \(row.line), column '\(name)'",
-                             message: "token \(row.token) has \(name) \(name == "label" ? row.label : name == "position" ? row.position : row.group) here but \(earlier) on line \(firstLine)")
+            return values
         }
 
-        // Offsets from the counts; then each layer's arrays, filled by pass 3. A token with
-        // more assignments in a layer than there are experts repeats one (found with its
-        // lines below when it fits in memory): refused before anything is allocated for it,
-        // so that a gzip bomb of one repeated row costs no memory.
-        var totals = [Int](repeating: 0, count: layerCount)
-        for l in 0..<layerCount {
-            let o = offsets[l].pointer
-            var total = 0
-            for t in 0..<n {
-                if Int(o[t + 1]) > expertCount && Int(o[t + 1]) > 1 << 16 {
-                    throw InputError(file: file, location: "layer \(blockNumbers[l]), token \(t)",
-                                     message: "\(o[t + 1]) rows assign the token to an expert, more than the \(expertCount) experts: the same expert repeats")
+        /// Offsets from the counts. A token with more assignments in a layer than there are
+        /// experts repeats one (found with its lines by ``refuseRepeatedExperts()`` when it fits
+        /// in memory): refused before anything is allocated for it, so that a gzip bomb of one
+        /// repeated row costs no memory.
+        func offsetsFromCounts() throws {
+            let n = tokenCount
+            totals = [Int](repeating: 0, count: layerCount)
+            for l in 0..<layerCount {
+                let o = offsets[l].pointer
+                var total = 0
+                for t in 0..<n {
+                    if Int(o[t + 1]) > expertCount && Int(o[t + 1]) > 1 << 16 {
+                        throw InputError(file: file, location: "layer \(blockNumbers[l]), token \(t)",
+                                         message: "\(o[t + 1]) rows assign the token to an expert, more than the \(expertCount) experts: the same expert repeats")
+                    }
+                    total += Int(o[t + 1])
+                    if total > Int(Int32.max) {
+                        throw InputError(file: file, location: "layer \(blockNumbers[l])", message: "more than \(Int32.max) assignments in one layer")
+                    }
+                    o[t + 1] = Int32(total)
                 }
-                total += Int(o[t + 1])
-                if total > Int(Int32.max) {
-                    throw InputError(file: file, location: "layer \(blockNumbers[l])", message: "more than \(Int32.max) assignments in one layer")
-                }
-                o[t + 1] = Int32(total)
+                totals[l] = total
             }
-            totals[l] = total
         }
-        var experts = totals.map { Storage<Int32>(count: $0, value: 0) }
-        var weights = totals.map { Storage<Float>(count: $0, value: 0) }
-        do {
-            var lookup = layerLookup
+
+        /// Pass 3: each assignment written straight into its layer's arrays; the offsets end
+        /// as offsets again.
+        func fillAssignments() throws {
+            let n = tokenCount, totals = totals
+            experts = totals.map { Storage<Int32>(count: $0, value: 0) }
+            weights = totals.map { Storage<Float>(count: $0, value: 0) }
+            var lookup = LayerLookup(layerOf)
             let offsetPointers = offsets.map(\.pointer)
             let expertPointers = experts.map(\.pointer), weightPointers = weights.map(\.pointer)
-            let third = try eachRow(skipping: [.label, .position, .group, .prob]) { row in
+            try pass(skipping: [.label, .position, .group, .prob]) { row in
                 guard row.expert >= 0 else { return }
                 guard let l = lookup.index(row.layer), Int(row.token) < n else { throw changed() }
                 // offsets[t] is token t's next free slot while filling.
@@ -151,85 +216,85 @@ extension RoutingTraceCSV {
                 weightPointers[l][slot] = row.weight
                 cursor.pointee += 1
             }
-            try checkSameText(third)
-        }
-        // Each cursor now holds the next token's start: shift them back into offsets.
-        for l in 0..<layerCount {
-            let o = offsets[l].pointer
-            var t = n
-            while t > 0 { o[t] = o[t - 1]; t -= 1 }
-            o[0] = 0
-        }
-
-        // The same expert twice for one token in one layer.
-        for l in 0..<layerCount {
-            var scratch: [Int32] = []
-            let layerExperts = UnsafeBufferPointer(start: experts[l].pointer, count: totals[l])
-            let o = offsets[l].pointer
-            for t in 0..<n {
-                let from = Int(o[t]), to = Int(o[t + 1])
-                guard to - from > 1, let d = LayerRouting.duplicate(in: layerExperts, from: from, to: to, scratch: &scratch) else { continue }
-                let block = blockNumbers[l], expert = layerExperts[d]
-                let lines = try firstLines(of: text, file: file, expertLimit: expertLimit, given: given != nil, limit: 2) {
-                    $0.token == Int32(t) && $0.layer == block && $0.expert == expert
-                }
-                throw InputError(file: file, location: "line \(lines.count > 1 ? lines[1] : lines.first ?? 0)",
-                                 message: "token \(t), layer \(block), expert \(expert) appears again (first on line \(lines.first ?? 0))")
+            // Each cursor now holds the next token's start: shift them back into offsets.
+            for l in 0..<layerCount {
+                let o = offsets[l].pointer
+                var t = n
+                while t > 0 { o[t] = o[t - 1]; t -= 1 }
+                o[0] = 0
             }
         }
 
-        // Per-token values: tokens without a row get −1.
-        func perToken(_ storage: Storage<Int32>?) -> [Int32]? {
-            guard let storage else { return nil }
-            let p = storage.pointer
-            for t in 0..<n where p[t] == unseen { p[t] = -1 }
-            return storage.array()
-        }
-        let labelValues = perToken(labels)
-        let positionValues = perToken(positions)
-        let classCount = labelValues.map { Int(($0.max() ?? -1) + 1) } ?? 0
-        var routingGroups: [Int]? = nil
-        if let ids = perToken(groups) {
-            // A token with no row has no group (−1): the ids then fail below.
-            switch RoutingTrace.routingGroups(fromTokenGroups: ids) {
-            case .success(let sizes): routingGroups = sizes
-            case .failure(let error):
-                let line = try firstLines(of: text, file: file, expertLimit: expertLimit, given: given != nil, limit: 1) {
-                    Int($0.token) == error.token
-                }.first
-                throw InputError(file: file, location: line.map { "line \($0), column 'group'" } ?? "token \(error.token)",
-                                 message: line == nil ? "token \(error.token) has no row, so no routing group" : "token \(error.token): \(error.message)")
-            }
-        }
-
-        // Top probability: the largest prob among a token's rows in the layer.
-        var notes: [String] = []
-        var layers: [LayerRouting] = []
-        for l in 0..<layerCount {
-            var topProbability: [Float]? = nil
-            if let top {
-                let values = Array(UnsafeBufferPointer(start: top.pointer + l * n, count: n))
-                let missing = values.reduce(0) { $0 + ($1 < 0 ? 1 : 0) }
-                if missing == 0 {
-                    topProbability = values
-                } else if missing < n {
-                    notes.append("layer \(blockNumbers[l]): no top probability, \(missing) of \(n) tokens have no prob (write a row with expert -1 for dropped tokens)")
+        /// The same expert twice for one token in one layer, named by its two lines.
+        func refuseRepeatedExperts() throws {
+            for l in 0..<layerCount {
+                var scratch: [Int32] = []
+                let layerExperts = UnsafeBufferPointer(start: experts[l].pointer, count: totals[l])
+                let o = offsets[l].pointer
+                for t in 0..<tokenCount {
+                    let from = Int(o[t]), to = Int(o[t + 1])
+                    guard to - from > 1, let d = LayerRouting.duplicate(in: layerExperts, from: from, to: to, scratch: &scratch) else { continue }
+                    let block = blockNumbers[l], expert = layerExperts[d]
+                    let found = try lines(limit: 2) { $0.token == Int32(t) && $0.layer == block && $0.expert == expert }
+                    throw InputError(file: file, location: "line \(found.count > 1 ? found[1] : found.first ?? 0)",
+                                     message: "token \(t), layer \(block), expert \(expert) appears again (first on line \(found.first ?? 0))")
                 }
             }
-            layers.append(LayerRouting(layer: Int(blockNumbers[l]), offsets: offsets[l].array(),
-                                       experts: experts[l].array(), weights: weights[l].array(),
-                                       topProbability: topProbability))
-            // Each layer's working copy is freed as soon as its arrays exist.
-            offsets[l] = Storage(count: 0, value: 0)
-            experts[l] = Storage(count: 0, value: 0)
-            weights[l] = Storage(count: 0, value: 0)
         }
-        if !notes.isEmpty { metadata["importNotes"] = notes.joined(separator: "; ") }
-        let trace = RoutingTrace(expertCount: expertCount, tokenCount: tokenCount, labels: labelValues,
-                                 positions: positionValues, classCount: classCount, layers: layers,
-                                 routingGroups: routingGroups, metadata: metadata)
-        try trace.validate(file: file)
-        return trace
+
+        /// The trace: per-token values (tokens without a row get −1), routing groups, each
+        /// layer's arrays and top probability; validated.
+        func trace(_ perToken: PerToken) throws -> RoutingTrace {
+            let n = tokenCount
+            func values(_ storage: Storage<Int32>?) -> [Int32]? {
+                guard let storage else { return nil }
+                let p = storage.pointer
+                for t in 0..<n where p[t] == Self.unseen { p[t] = -1 }
+                return storage.array()
+            }
+            let labelValues = values(perToken.labels)
+            let classCount = labelValues.map { Int(($0.max() ?? -1) + 1) } ?? 0
+            var routingGroups: [Int]? = nil
+            if let ids = values(perToken.groups) {
+                // A token with no row has no group (−1): the ids then fail below.
+                switch RoutingTrace.routingGroups(fromTokenGroups: ids) {
+                case .success(let sizes): routingGroups = sizes
+                case .failure(let error):
+                    let line = try lines(limit: 1) { Int($0.token) == error.token }.first
+                    throw InputError(file: file, location: line.map { "line \($0), column 'group'" } ?? "token \(error.token)",
+                                     message: line == nil ? "token \(error.token) has no row, so no routing group" : "token \(error.token): \(error.message)")
+                }
+            }
+            var notes: [String] = []
+            var layers: [LayerRouting] = []
+            for l in 0..<layerCount {
+                // Top probability: the largest prob among a token's rows in the layer.
+                var topProbability: [Float]? = nil
+                if let top = perToken.top {
+                    let values = Array(UnsafeBufferPointer(start: top.pointer + l * n, count: n))
+                    let missing = values.reduce(0) { $0 + ($1 < 0 ? 1 : 0) }
+                    if missing == 0 {
+                        topProbability = values
+                    } else if missing < n {
+                        notes.append("layer \(blockNumbers[l]): no top probability, \(missing) of \(n) tokens have no prob (write a row with expert -1 for dropped tokens)")
+                    }
+                }
+                layers.append(LayerRouting(layer: Int(blockNumbers[l]), offsets: offsets[l].array(),
+                                           experts: experts[l].array(), weights: weights[l].array(),
+                                           topProbability: topProbability))
+                // Each layer's working copy is freed as soon as its arrays exist.
+                offsets[l] = Storage(count: 0, value: 0)
+                experts[l] = Storage(count: 0, value: 0)
+                weights[l] = Storage(count: 0, value: 0)
+            }
+            var metadata = metadata
+            if !notes.isEmpty { metadata["importNotes"] = notes.joined(separator: "; ") }
+            let trace = RoutingTrace(expertCount: expertCount, tokenCount: tokenCount, labels: labelValues,
+                                     positions: values(perToken.positions), classCount: classCount, layers: layers,
+                                     routingGroups: routingGroups, metadata: metadata)
+            try trace.validate(file: file)
+            return trace
+        }
     }
 
     /// The lines of the first `limit` rows satisfying `predicate` (one more pass; for
