@@ -96,7 +96,7 @@ extension RoutingReport {
                 : "The expert depends on the \(labelNoun == "class" ? "token's class" : "token id") at adjusted p < \(Self.alpha) in "
                   + "\(ReportFormat.list(dependent.map(\.scope))) (\(test))"
             out.append("\(which); the dependence is strongest in \(strongest.scope): mutual information "
-                       + "\(ReportFormat.number(strongest.headlineMutualInformationBits)) bits (Miller–Madow) of the \(labelNoun)'s "
+                       + "\(ReportFormat.number(strongest.headlineMutualInformationBits)) bits (bias-corrected) of the \(labelNoun)'s "
                        + "\(ReportFormat.number(strongest.affinity.classEntropyBits, 2)), Cramér's V "
                        + "\(ReportFormat.number(strongest.headlineCramersV)) (bias-corrected).")
         }

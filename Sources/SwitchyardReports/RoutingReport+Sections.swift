@@ -63,9 +63,10 @@ extension RoutingReport {
             return
         }
         let chi = !a.tokensAreClustered
-        b.paragraph("Mutual information between a token's \(labelNoun) and its expert (bits, assignment-weighted, Miller–Madow "
-                    + "corrected), its normalised form 2I/(H(class)+H(expert)) (plug-in), Cramér's V (Bergsma's bias "
-                    + "correction), "
+        b.paragraph("Mutual information between a token's \(labelNoun) and its expert (bits, assignment-weighted, bias-"
+                    + "corrected: in a bootstrap world with the resampling unit kept when intervals were computed, else "
+                    + "Miller–Madow), its normalised form 2I/(H(class)+H(expert)) (plug-in), Cramér's V (bias-corrected "
+                    + "alike, else Bergsma's correction), "
                     + (chi ? "the χ² test of independence (assumes independent tokens) and " : "")
                     + "a label-permutation test of the mutual information over the test set's \(a.resampling.unit) "
                     + "(the headline test); router confidence is the mean largest router probability, router entropy "

@@ -151,7 +151,11 @@ struct CoveragePopulation {
         }
         var h = scopes.headlines(perLayer, tokens: 1, withAffinity: true)
         let k = 1 + (e > 1 ? s.secondExpert : 0)
-        for i in h.indices { h[i].meanExpertsPerToken = k }
+        for i in h.indices {
+            h[i].meanExpertsPerToken = k
+            // Exactly 0 under a null, where the table's rounding would leave V ≈ 1e-9.
+            if s.isNull { (h[i].mutualInformation, h[i].cramersV) = (0, 0) }
+        }
         return h
     }
 
@@ -255,6 +259,12 @@ public struct CoverageRow: Codable, Sendable {
     public var missBelow: Int
     public var missAbove: Int
     public var meanWidth: Double
+    /// The spread the intervals must capture, the standard deviation of the headline estimates
+    /// over the traces (and of the plug-in's), beside the mean of the intervals' own standard
+    /// errors (the replicates').
+    public var estimateSD: Double
+    public var plugInSD: Double
+    public var meanStandardError: Double
     /// Intervals marked "no detectable affinity" (permutation p > 1 − level; lower end 0).
     public var notDetected: Int
 }
@@ -301,15 +311,15 @@ public enum CoverageHarness {
             ("gini", { $0.gini }, { $0.load.gini }, { $0.uncertainty?.gini?.estimate }, { $0.gini }),
             ("max_vio", { $0.maxVio }, { $0.load.maxVio }, { $0.uncertainty?.maxVio?.estimate }, { $0.maxVio }),
             ("mutual_information_bits", { $0.mutualInformation }, { $0.affinity.mutualInformationBits },
-             { $0.affinity.mutualInformationCorrectedBits }, { $0.mutualInformationBits }),
-            ("cramers_v", { $0.cramersV }, { $0.affinity.cramersV }, { $0.affinity.cramersVCorrected },
-             { $0.cramersV }),
+             { $0.headlineMutualInformationBits }, { $0.mutualInformationBits }),
+            ("cramers_v", { $0.cramersV }, { $0.affinity.cramersV }, { $0.headlineCramersV }, { $0.cramersV }),
             ("mean_experts_per_token", { $0.meanExpertsPerToken }, { $0.heterogeneity.meanExpertsPerToken },
              { _ in nil }, { $0.meanExpertsPerToken }),
         ]
         var estimates = [[Double]](repeating: [], count: stats.count * scopes.count)
         var corrected = estimates
         var hits = [[(lower: Double, upper: Double)]](repeating: [], count: stats.count * scopes.count)
+        var standardErrors = estimates
         var undetected = [Int](repeating: 0, count: stats.count * scopes.count)
         var permutationP: [[Double]] = Array(repeating: [], count: scopes.count)
         var chiSquareP: [[Double]] = Array(repeating: [], count: scopes.count)
@@ -327,6 +337,7 @@ public enum CoverageHarness {
                     if let v = stat.corrected(a) { corrected[slot].append(v) }
                     if let u = a.uncertainty, let interval = stat.interval(u) {
                         hits[slot].append((interval.lower, interval.upper))
+                        if let se = interval.standardError { standardErrors[slot].append(se) }
                         if interval.noDetectableEffect == true { undetected[slot] += 1 }
                     }
                 }
@@ -355,7 +366,10 @@ public enum CoverageHarness {
                         coverageLower: lo, coverageUpper: hi,
                         missBelow: intervals.filter { $0.upper < t }.count,
                         missAbove: intervals.filter { $0.lower > t }.count,
-                        meanWidth: mean(intervals.map { $0.upper - $0.lower }), notDetected: undetected[slot]))
+                        meanWidth: mean(intervals.map { $0.upper - $0.lower }),
+                        estimateSD: sd(corrected[slot].isEmpty ? estimates[slot] : corrected[slot]),
+                        plugInSD: sd(estimates[slot]),
+                        meanStandardError: mean(standardErrors[slot]), notDetected: undetected[slot]))
                 }
             }
         }
@@ -419,6 +433,7 @@ public enum CoverageHarness {
     }
 
     private static func mean(_ x: [Double]) -> Double { x.isEmpty ? .nan : x.reduce(0, +) / Double(x.count) }
+    private static func sd(_ x: [Double]) -> Double { x.count < 2 ? .nan : gsl_stats_sd(x, 1, x.count) }
 
     /// The results as markdown tables.
     public static func markdown(_ results: [CoverageScenarioResult]) -> String {
@@ -431,12 +446,13 @@ public enum CoverageHarness {
             lines.append("### \(r.scenario) (\(r.traces) traces, \(String(format: "%.0f", r.seconds)) s)")
             lines.append("")
             if !r.coverage.isEmpty {
-                lines.append("| statistic | scope | truth | mean plug-in | mean corrected | coverage [Wilson 95 %] | below / above | none | width |")
-                lines.append("|---|---|---|---|---|---|---|---|---|")
+                lines.append("| statistic | scope | truth | mean plug-in | mean corrected | coverage [Wilson 95 %] | below / above | none | width | SD over traces: corrected, plug-in | mean SE |")
+                lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
                 for c in r.coverage {
                     lines.append("| \(c.statistic) | \(c.scope) | \(f(c.truth)) | \(f(c.meanEstimate)) | \(f(c.meanCorrected)) | "
                                  + "\(f(c.coverage, 3)) [\(f(c.coverageLower, 3)), \(f(c.coverageUpper, 3))] | "
-                                 + "\(c.missBelow) / \(c.missAbove) | \(c.notDetected) | \(f(c.meanWidth)) |")
+                                 + "\(c.missBelow) / \(c.missAbove) | \(c.notDetected) | \(f(c.meanWidth)) | "
+                                 + "\(f(c.estimateSD)), \(f(c.plugInSD)) | \(f(c.meanStandardError)) |")
                 }
                 lines.append("")
             }

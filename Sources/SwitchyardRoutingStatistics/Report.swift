@@ -53,8 +53,11 @@ extension TraceAnalysis {
         }
         if resampling.permutations > 0 { r += ", \(resampling.permutations) permutations" }
         lines.append(r + ", seed \(resampling.seed)")
-        var note = "Estimates bias-corrected (CV from unbiased Σp², MI Miller–Madow, V Bergsma"
-        note += resampling.bootstrapResamples > 0 ? ", Gini and MaxVio by bootstrap); basic bootstrap intervals" : ")"
+        var note = "Estimates bias-corrected (CV from unbiased Σp²"
+        note += resampling.bootstrapResamples > 0
+            ? ", MaxVio by bootstrap, Gini, MI and V in shrunk bootstrap worlds); basic, moment-selection and shrunk-world "
+              + "bootstrap intervals (docs/statistics.md)"
+            : ", MI Miller–Madow, V Bergsma)"
         note += "; plug-in values in --json"
         if tokensAreClustered { note += "; χ² tests left out (they assume independent tokens; this trace has \(resampling.unit == "images" ? "images" : "routing groups"))" }
         lines.append(note)

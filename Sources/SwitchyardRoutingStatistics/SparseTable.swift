@@ -12,22 +12,14 @@ enum SparseTable {
     /// The share of expected counts below 5 in the `rows` × `columns` table (row-major), over
     /// the rows and columns with any count; 0 for an empty table.
     static func shareBelowFive(_ table: [Double], rows: Int, columns: Int) -> Double {
-        var rowSums = [Double](repeating: 0, count: rows), columnSums = [Double](repeating: 0, count: columns)
-        for r in 0..<rows {
-            for c in 0..<columns {
-                let x = table[r * columns + c]
-                rowSums[r] += x
-                columnSums[c] += x
-            }
-        }
-        let total = rowSums.reduce(0, +)
-        let occupiedColumns = columnSums.filter { $0 > 0 }
-        guard total > 0, !occupiedColumns.isEmpty else { return 0 }
+        let margins = TableMargins(table, rows: rows, columns: columns)
+        let occupiedColumns = margins.columnSums.filter { $0 > 0 }
+        guard margins.total > 0, !occupiedColumns.isEmpty else { return 0 }
         var cells = 0, small = 0
-        for r in rowSums where r > 0 {
+        for r in margins.rowSums where r > 0 {
             for c in occupiedColumns {
                 cells += 1
-                if r * c / total < 5 { small += 1 }
+                if r * c / margins.total < 5 { small += 1 }
             }
         }
         return Double(small) / Double(cells)

@@ -134,12 +134,16 @@ extension LayerAnalysis {
     public var headlineGini: Double? { uncertainty?.gini?.estimate ?? load.gini }
     /// MaxVio shown: bootstrap bias-corrected when intervals were computed, else the plug-in.
     public var headlineMaxVio: Double? { uncertainty?.maxVio?.estimate ?? load.maxVio }
-    /// Mutual information shown: Miller–Madow corrected.
+    /// Mutual information shown: the interval's bias-corrected estimate when intervals were
+    /// computed, else Miller–Madow corrected, else the plug-in.
     public var headlineMutualInformationBits: Double? {
-        affinity.mutualInformationCorrectedBits ?? affinity.mutualInformationBits
+        uncertainty?.mutualInformationBits?.estimate ?? affinity.mutualInformationCorrectedBits
+            ?? affinity.mutualInformationBits
     }
-    /// Cramér's V shown: Bergsma's bias-corrected V.
-    public var headlineCramersV: Double? { affinity.cramersVCorrected ?? affinity.cramersV }
+    /// Cramér's V shown: the interval's bias-corrected estimate, else Bergsma's Ṽ, else the plug-in.
+    public var headlineCramersV: Double? {
+        uncertainty?.cramersV?.estimate ?? affinity.cramersVCorrected ?? affinity.cramersV
+    }
 }
 
 extension TraceAnalysis {
@@ -267,9 +271,9 @@ public struct AffinityStatistics: Codable, Sendable, Equatable {
     @Nullable public var chi2P: Double?
     /// Cramér's V of the class × expert table.
     @Nullable public var cramersV: Double?
-    /// Miller–Madow corrected mutual information, bits: the headline.
+    /// Miller–Madow corrected mutual information, bits: the headline when no bootstrap ran.
     @Nullable public var mutualInformationCorrectedBits: Double?
-    /// Bergsma's bias-corrected Cramér's V: the headline.
+    /// Bergsma's bias-corrected Cramér's V: the headline when no bootstrap ran.
     @Nullable public var cramersVCorrected: Double?
     /// What the χ² test assumes: "independent tokens" (each assignment an independent draw).
     /// With images or routing groups it is not the headline test; the permutation test is.
@@ -419,7 +423,8 @@ public struct BootstrapInterval: Codable, Sendable, Equatable {
     /// different sample could leave one short. Absent otherwise.
     public var fixedBy: String?
     /// How the interval was formed: "basic" (basic bootstrap interval of the bias-corrected
-    /// statistic), "percentile", or "fixed" (``fixedBy``).
+    /// statistic), "percentile", "moment selection" (MaxVio), "shrunk-world basic" (MI, V),
+    /// "shrunk-world iterated bootstrap" (Gini), or "fixed" (``fixedBy``); docs/statistics.md.
     public var method: String?
     /// The uncorrected (plug-in) value when ``estimate`` is bias-corrected.
     public var plugIn: Double?

@@ -59,8 +59,13 @@ final class ResamplingTests: XCTestCase {
         // The intervals' estimates are the bias-corrected headline values; the plug-in rides along.
         XCTAssertEqual(try XCTUnwrap(u.cv?.estimate), try XCTUnwrap(a.layers[0].load.cvCorrected), accuracy: 1e-14)
         XCTAssertEqual(try XCTUnwrap(u.cv?.plugIn), try XCTUnwrap(a.layers[0].load.cv), accuracy: 1e-14)
+        // MI's estimate is its bootstrap world's bias correction (AffinityWorld), shown as the
+        // headline; Miller–Madow stays in the affinity statistics.
         XCTAssertEqual(try XCTUnwrap(u.mutualInformationBits?.estimate),
-                       try XCTUnwrap(a.layers[0].affinity.mutualInformationCorrectedBits), accuracy: 1e-14)
+                       try XCTUnwrap(a.layers[0].headlineMutualInformationBits), accuracy: 0)
+        XCTAssertEqual(u.mutualInformationBits?.method, "shrunk-world basic")
+        XCTAssertEqual(u.gini?.method, "shrunk-world iterated bootstrap")
+        XCTAssertNotNil(a.layers[0].affinity.mutualInformationCorrectedBits)
         XCTAssertEqual(try XCTUnwrap(u.mutualInformationBits?.plugIn),
                        try XCTUnwrap(a.layers[0].affinity.mutualInformationBits), accuracy: 1e-14)
         XCTAssertEqual(u.cv?.method, "basic")

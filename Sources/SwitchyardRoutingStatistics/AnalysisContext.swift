@@ -1,0 +1,339 @@
+import CGSL
+import Foundation
+import SwitchyardTraces
+
+/// What every phase of ``analyze(trace:options:allowGrouping:limits:)`` reads: the checked
+/// trace, its per-layer reductions, the resampling plan, and the point tables of every scope.
+/// Each phase is a method; the order they run in does not change a number (each random draw has
+/// its own seeded stream).
+struct AnalysisContext {
+    let trace: RoutingTrace
+    let options: AnalysisOptions
+    let shape: TraceShape
+    let reductions: [LayerReduction]
+    let plan: ResamplingPlan
+    let limits: ResamplingLimits
+    let scopes: ScopeTables
+    let withAffinity: Bool
+    /// Class × (layer, expert) counts, and each layer's assignments.
+    let classSlot: [Double]
+    let assignments: [Double]
+    var layerCount: Int { reductions.count }
+    var e: Int { trace.expertCount }
+    var n: Int { trace.tokenCount }
+
+    init(trace: RoutingTrace, options: AnalysisOptions, shape: TraceShape, reductions: [LayerReduction],
+         plan: ResamplingPlan, limits: ResamplingLimits) {
+        self.trace = trace
+        self.options = options
+        self.shape = shape
+        self.reductions = reductions
+        self.plan = plan
+        self.limits = limits
+        scopes = ScopeTables(reductions: reductions, expertCount: trace.expertCount, classCount: shape.classCount)
+        withAffinity = shape.hasLabels
+        (classSlot, assignments) = scopes.classSlotTable(reductions.map(\.classPattern))
+    }
+
+    /// The permutation p of the class–expert mutual information of every scope (layers, then
+    /// all layers; the same permutations for every scope), nil without labels or permutations.
+    func classPermutationP() -> [Double?] {
+        var permutationP = [Double?](repeating: nil, count: layerCount + 1)
+        if withAffinity && options.permutations > 0 {
+            // Blocks keep runs of same-class units together, which with skewed labels and
+            // neighbours routed alike is not a permutation of the labels (p = 1 under the null in
+            // the coverage harness): those traces permute unit labels exactly instead.
+            if plan.method == "blocks", let starts = plan.unitStarts {
+                // One row per unit when that is much less work than visiting every token (images
+                // hold few distinct experts) and fits 2^24 entries; else token by token.
+                let units = UnitOrder(starts: starts, labels: trace.labels, classCount: shape.classCount)
+                let members = reductions.map(PatternMembers.init)
+                let entries = units.estimatedEntries(blockSize: 1, members: members, experts: e)
+                if entries <= Double(1 << 24) && entries * 2 <= Double(n * layerCount) {
+                    let perUnit = unitPlan(trace: trace, members: members, units: units, classCount: shape.classCount,
+                                           unitName: plan.unitName, blockSize: 1)
+                    permutationP = permutationTest(plan: perUnit, scopes: scopes, permutations: options.permutations,
+                                                   seed: options.seed)
+                } else {
+                    let exact = UnitPermutation(reductions: reductions, unitStarts: starts, labels: trace.labels,
+                                                classCount: shape.classCount)
+                    permutationP = exact.pValues(expertCount: e, permutations: options.permutations, seed: options.seed)
+                }
+            } else {
+                permutationP = permutationTest(plan: plan, scopes: scopes, permutations: options.permutations,
+                                               seed: options.seed)
+            }
+        }
+        return permutationP
+    }
+
+    /// The bootstrap intervals of every scope, with the rules that replace them: load intervals
+    /// by routing group, loads fixed by capacity, no detectable affinity, sparse tables.
+    func intervals(permutationP: [Double?]) -> (scopes: [UncertaintyStatistics?], groupLoads: RoutingGroupLoads?) {
+        var intervals = [UncertaintyStatistics?](repeating: nil, count: layerCount + 1)
+        let groupLoads = options.bootstrapResamples > 0
+            ? RoutingGroupLoads(trace: trace, maximumCells: limits.maxEntries) : nil
+        if options.bootstrapResamples > 0 {
+            let estimates = scopes.headlines(reductions.map(\.classPattern), tokens: Double(n), withAffinity: withAffinity)
+            intervals = bootstrap(plan: plan, scopes: scopes, resamples: options.bootstrapResamples,
+                                  confidence: options.confidenceLevel, seed: options.seed,
+                                  withAffinity: withAffinity, estimates: estimates)
+            // The load numbers by routing group (batch), when the trace records groups: capacities
+            // and Expert Choice's k bound the loads of each group, which resampling tokens or
+            // images across groups would ignore (see RoutingGroupLoads).
+            if let groupLoads {
+                let replicates = groupLoads.replicates(resamples: options.bootstrapResamples, seed: options.seed)
+                for s in 0...layerCount {
+                    guard var u = intervals[s] else { continue }
+                    let loads = headlineIntervals(replicates[s], estimates[s], confidence: options.confidenceLevel,
+                                                  withAffinity: false)
+                    u.cv = loads.cv
+                    u.gini = loads.gini
+                    u.maxVio = loads.maxVio
+                    u.meanExpertsPerToken = loads.meanExpertsPerToken
+                    intervals[s] = u
+                }
+            }
+            // Loads fixed by the router's design do not vary with the sample; their statistics get
+            // the estimate as their interval. Only Expert Choice (named so in the trace's metadata,
+            // as the trainer records it) fills every expert by design, and only when no per-token
+            // cap held an expert below its capacity: every expert's load equals its capacity.
+            // Token-choice routers can fill every buffer too (capacity factor < 1), but a different
+            // sample can leave one short, so their loads are not fixed.
+            let fillsByDesign = routerFillsEveryExpert(trace.metadata)
+            let full = reductions.enumerated().map { l, r -> Bool in
+                guard fillsByDesign, let capacity = r.capacity else { return false }
+                return scopes.expertCounts(classSlot, layer: l).allSatisfy { $0 == Double(capacity) }
+            }
+            for s in 0...layerCount where (s < layerCount ? full[s] : !full.isEmpty && full.allSatisfy { $0 }) {
+                guard var u = intervals[s] else { continue }
+                // No sampling error: the plug-in values are exact.
+                let e = estimates[s]
+                u.cv = .fixed(at: e.cv, by: "capacity")
+                u.gini = .fixed(at: e.gini, by: "capacity")
+                u.maxVio = .fixed(at: e.maxVio, by: "capacity")
+                u.meanExpertsPerToken = .fixed(at: e.meanExpertsPerToken, by: "capacity")
+                intervals[s] = u
+            }
+        }
+
+        // Near the boundary: when the permutation test does not reject independence at
+        // 1 − level, the affinity intervals start at 0 and say so (an interval that excludes 0
+        // would claim an affinity the calibrated test does not find).
+        for s in 0...layerCount {
+            guard var u = intervals[s], let p = permutationP[s], p > 1 - options.confidenceLevel else { continue }
+            u.mutualInformationBits = u.mutualInformationBits?.withoutDetectableEffect()
+            u.cramersV = u.cramersV?.withoutDetectableEffect()
+            intervals[s] = u
+        }
+
+        // Sparse tables (token-id labels): no interval for MI and V, whose corrections and their
+        // bootstrap need expected counts of 5 or more (Cochran's rule, SparseTable).
+        if withAffinity {
+            for s in 0...layerCount {
+                guard var u = intervals[s], u.mutualInformationBits != nil || u.cramersV != nil else { continue }
+                let table = scopes.classExpert(classSlot, layer: s < layerCount ? s : nil)
+                let share = SparseTable.shareBelowFive(table, rows: shape.classCount, columns: table.count / max(shape.classCount, 1))
+                guard share > SparseTable.maximumShare else { continue }
+                u.mutualInformationBits = u.mutualInformationBits?.withheld(sparseShare: share)
+                u.cramersV = u.cramersV?.withheld(sparseShare: share)
+                intervals[s] = u
+            }
+        }
+        return (intervals, groupLoads)
+    }
+
+    /// Every layer's statistics.
+    func layerAnalyses(intervals: [UncertaintyStatistics?], permutationP: [Double?]) -> [LayerAnalysis] {
+        let classNames = trace.classNames
+        var layers: [LayerAnalysis] = []
+        for (l, r) in reductions.enumerated() {
+            let counts = scopes.expertCounts(classSlot, layer: l)
+            let load = makeLoad(counts: counts, tokens: n, withoutExpert: r.tokensWithoutExpert,
+                                dropped: r.dropped, droppedDefinition: r.droppedDefinition,
+                                capacities: r.capacity.map { [(counts, $0)] } ?? [],
+                                chi2: uniformChiSquare([counts]))
+            let affinity = makeAffinity(
+                classExpert: withAffinity ? scopes.classExpert(classSlot, layer: l) : nil,
+                experts: e, classNames: classNames, classCount: shape.classCount,
+                permutationP: permutationP[l], permutations: withAffinity ? options.permutations : 0,
+                confidence: r.routerConfidence, entropy: r.meanRouterEntropy, entropyScale: log(Double(e)),
+                probabilityByClass: r.probabilityByClass.map { [$0] }, classTokens: r.classTokens, tokens: n,
+                positionExpert: r.positionExpert, positionCount: shape.positionCount,
+                includeTables: options.includeTables)
+            // Tokens by class and experts-per-token.
+            let kOfPattern = r.patternExperts.map(\.count)
+            let maxK = kOfPattern.max() ?? 0
+            var levels = [[Double]](repeating: [Double](repeating: 0, count: shape.classCount), count: maxK + 1)
+            for c in 0..<shape.classCount {
+                for p in 0..<r.patternCount {
+                    levels[kOfPattern[p]][c] += r.classPattern[c * r.patternCount + p]
+                }
+            }
+            let heterogeneity = makeHeterogeneity(levels: levels, pairLevels: levels.map { $0.reduce(0, +) },
+                                                  pairs: Double(n), withClasses: withAffinity,
+                                                  meanExpertsPerToken: assignments[l] / Double(n))
+            layers.append(LayerAnalysis(layer: r.layerNumber, scope: "layer \(r.layerNumber)", load: load,
+                                        affinity: affinity, heterogeneity: heterogeneity, uncertainty: intervals[l]))
+        }
+        return layers
+    }
+
+    /// The statistics of all layers together: loads over the L·E (layer, expert) slots, the
+    /// class × slot table, and compute per token summed over layers.
+    func overallAnalysis(layers: [LayerAnalysis], intervals: [UncertaintyStatistics?],
+                         permutationP: [Double?]) -> LayerAnalysis {
+        let classNames = trace.classNames
+        // Per-token compute summed over layers, for the overall heterogeneity.
+        var computeSum = [Int32](repeating: 0, count: n)
+        for r in reductions {
+            let k = r.patternExperts.map { Int32($0.count) }
+            computeSum.withUnsafeMutableBufferPointer { cs in
+            r.patternOfToken.withUnsafeBufferPointer { pat in
+                for t in 0..<n { cs[t] += k[Int(pat[t])] }
+            }}
+        }
+        let slotCounts = scopes.expertCounts(classSlot, layer: nil)
+        let definitions = Set(reductions.map(\.droppedDefinition))
+        let overallLoad = makeLoad(
+            counts: slotCounts, tokens: n * layerCount,
+            withoutExpert: reductions.reduce(0) { $0 + $1.tokensWithoutExpert },
+            dropped: reductions.reduce(0) { $0 + $1.dropped },
+            droppedDefinition: definitions.count == 1 ? definitions.first! : "mixed",
+            capacities: reductions.enumerated().compactMap { l, r in
+                r.capacity.map { (Array(slotCounts[(l * e)..<((l + 1) * e)]), $0) }
+            },
+            chi2: uniformChiSquare((0..<layerCount).map { Array(slotCounts[($0 * e)..<(($0 + 1) * e)]) }))
+        let confidences = reductions.compactMap(\.routerConfidence)
+        let entropies = reductions.compactMap(\.meanRouterEntropy)
+        let allProbabilities = reductions.allSatisfy { $0.probabilityByClass != nil }
+            ? reductions.map { $0.probabilityByClass! } : nil
+        var overallPositions: [Double]? = nil
+        if shape.positionCount > 0 {
+            var table = [Double](repeating: 0, count: shape.positionCount * layerCount * e)
+            for (l, r) in reductions.enumerated() {
+                for p in 0..<shape.positionCount {
+                    for x in 0..<e { table[p * layerCount * e + l * e + x] = r.positionExpert![p * e + x] }
+                }
+            }
+            overallPositions = table
+        }
+        let overallAffinity = makeAffinity(
+            classExpert: withAffinity ? classSlot : nil, experts: layerCount * e, classNames: classNames,
+            classCount: shape.classCount, permutationP: permutationP[layerCount],
+            permutations: withAffinity ? options.permutations : 0,
+            confidence: confidences.isEmpty ? nil : confidences.reduce(0, +) / Double(confidences.count),
+            entropy: entropies.isEmpty ? nil : entropies.reduce(0, +) / Double(entropies.count),
+            entropyScale: log(Double(e)), probabilityByClass: allProbabilities, classTokens: reductions[0].classTokens,
+            tokens: n, positionExpert: overallPositions, positionCount: shape.positionCount,
+            includeTables: options.includeTables)
+        let maxSum = Int(computeSum.max() ?? 0), classCount = shape.classCount
+        var sumTable = [Double](repeating: 0, count: (maxSum + 1) * classCount)
+        computeSum.withUnsafeBufferPointer { cs in
+        sumTable.withUnsafeMutableBufferPointer { st in
+            if let labels = trace.labels {
+                labels.withUnsafeBufferPointer { lab in
+                    for t in 0..<n { st[Int(cs[t]) * classCount + Int(lab[t])] += 1 }
+                }
+            } else {
+                for t in 0..<n { st[Int(cs[t]) * classCount] += 1 }
+            }
+        }}
+        let sumLevels = (0...maxSum).map { Array(sumTable[($0 * classCount)..<(($0 + 1) * classCount)]) }
+        let maxK = reductions.map { $0.patternExperts.map(\.count).max() ?? 0 }.max() ?? 0
+        var pairLevels = [Double](repeating: 0, count: maxK + 1)
+        for l in layers {
+            for (k, c) in l.heterogeneity.expertsPerTokenCounts.enumerated() { pairLevels[k] += Double(c) }
+        }
+        let overallHeterogeneity = makeHeterogeneity(
+            levels: sumLevels, pairLevels: pairLevels, pairs: Double(n * layerCount), withClasses: withAffinity,
+            meanExpertsPerToken: assignments.reduce(0, +) / Double(n * layerCount))
+        let overall = LayerAnalysis(layer: nil, scope: "all layers", load: overallLoad, affinity: overallAffinity,
+                                    heterogeneity: overallHeterogeneity, uncertainty: intervals[layerCount])
+        return overall
+    }
+
+        // Consecutive layers, or every pair of layers (`allLayerPairs`); a pair's permutation stream
+        // is the seed plus the earlier layer for consecutive pairs, as it always was.
+    func layerTransitions() -> [LayerTransition] {
+        var transitions: [LayerTransition] = []
+        if layerCount > 1 {
+            let units = plan.unitStarts ?? (0...n).map { Int32($0) }
+            let pairs = options.allLayerPairs ? (0..<layerCount).flatMap { l in ((l + 1)..<layerCount).map { (l, $0) } }
+                : (0..<(layerCount - 1)).map { ($0, $0 + 1) }
+            for (l, m) in pairs {
+                let (table, used, tokens) = top1Table(reductions[l].top1, reductions[m].top1, experts: e)
+                let s = Statistics.contingency(flat: table, rows: used.count, columns: used.count)
+                var transition = LayerTransition(
+                    fromLayer: reductions[l].layerNumber, toLayer: reductions[m].layerNumber, tokens: tokens,
+                    mutualInformationBits: s.mutualInformationBits,
+                    normalizedMutualInformation: s.normalizedMutualInformation, cramersV: s.cramersV,
+                    chi2: s.chi2, chi2DF: s.chi2DF, chi2P: s.chi2P)
+                transition.mutualInformationCorrectedBits = s.mutualInformationCorrectedBits
+                if options.allLayerPairs {
+                    transition.coOccurrenceExperts = used
+                    transition.coOccurrence = (0..<used.count).map { i in (0..<used.count).map { Int(table[i * used.count + $0]) } }
+                }
+                // At most 2^25 token visits per transition (a tenth of a second): beyond, the test
+                // runs on a random subset of whole units (`permutation_units`).
+                let count = options.permutations
+                if count > 0 {
+                    let test = transitionPermutationP(
+                        reductions[l].top1, reductions[m].top1, experts: e, unitStarts: units,
+                        observed: s.mutualInformationBits, permutations: count,
+                        seed: options.seed &+ UInt64(m == l + 1 ? l : layerCount * (l + 1) + m))
+                    transition.mutualInformationPermutationP = test.p
+                    transition.permutationUnits = test.units
+                    transition.permutationMutualInformationBits = test.observed
+                    transition.permutations = count
+                }
+                transitions.append(transition)
+            }
+        }
+        return transitions
+    }
+
+        // Neighbouring tokens and co-activated experts, per layer.
+        // Images (positions restarting at the same value, one label per run, and the trace not marked
+        // as sequences): the patch grid, class token left out. Otherwise sequences: consecutive
+        // tokens of each routing group.
+    func neighbourAgreements() -> [NeighbourAgreement]? {
+        var neighbours: NeighbourPairs
+        if let positions = trace.positions, let images = imageGroups(trace) {
+            neighbours = NeighbourPairs(positions: positions, unitStarts: images)
+        } else {
+            var starts: [Int32] = [0]
+            for size in trace.routingGroups ?? [n] { starts.append(starts.last! + Int32(size)) }
+            neighbours = NeighbourPairs(positions: nil, unitStarts: starts)
+            if trace.routingGroups != nil { neighbours.description = "consecutive tokens of each routing group" }
+        }
+        let neighbourPermutations = options.permutations
+        let agreements = reductions.enumerated().map { l, r in
+            neighbourAgreement(layer: r.layerNumber, top1: r.top1, pairs: neighbours, experts: e,
+                               permutations: neighbourPermutations, seed: options.seed &+ UInt64(100 + l))
+        }
+        return neighbours.first.isEmpty ? nil : agreements
+    }
+
+        // Token ids (labels that vary within units, not one per image): vocabulary specialisation.
+    func vocabularySpecialisations() -> [VocabularySpecialisation]? {
+        var vocabulary: [VocabularySpecialisation]? = nil
+        if let labels = trace.labels, withAffinity, imageGroups(trace) == nil {
+            var starts: [Int32] = [0]
+            let unitName: String
+            if let sizes = trace.routingGroups {
+                for size in sizes { starts.append(starts.last! + Int32(size)) }
+                unitName = trace.kind == .sequences ? "sequences" : "routing groups"
+            } else {
+                starts = Array(stride(from: Int32(0), to: Int32(n), by: 1024)) + [Int32(n)]
+                unitName = "blocks of 1,024 consecutive tokens"
+            }
+            vocabulary = reductions.enumerated().map { l, r in
+                vocabularySpecialisation(layer: r.layerNumber, top1: r.top1, labels: labels, classCount: shape.classCount,
+                                         experts: e, unitStarts: starts, unitName: unitName,
+                                         permutations: options.permutations, seed: options.seed &+ UInt64(200 + l))
+            }
+        }
+        return vocabulary
+    }
+}
