@@ -3,9 +3,10 @@ import Foundation
 import SwitchyardTraces
 
 /// Bootstrap replicates of the headline numbers of every scope, and their intervals
-/// (``headlineIntervals(_:_:confidence:withAffinity:world:)``).
+/// (``headlineIntervals(_:_:confidence:withAffinity:withLoads:world:)``); `withLoads` false
+/// leaves the load intervals to the routing-group bootstrap.
 func bootstrap(plan: ResamplingPlan, scopes patternScopes: ScopeTables, resamples: Int, confidence: Double,
-               seed: UInt64, withAffinity: Bool, estimates: [Headline]) -> [UncertaintyStatistics?] {
+               seed: UInt64, withAffinity: Bool, withLoads: Bool, estimates: [Headline]) -> [UncertaintyStatistics?] {
     let scopes = plan.scopes(patternScopes)
     let rng = GSLRandom(seed: seed, stream: 1)
     let scopeCount = scopes.layerCount + 1
@@ -27,7 +28,7 @@ func bootstrap(plan: ResamplingPlan, scopes patternScopes: ScopeTables, resample
                                                replicates: replicates) : []
     return (0..<scopeCount).map {
         headlineIntervals(replicates[$0], estimates[$0], confidence: confidence, withAffinity: withAffinity,
-                          world: worlds.isEmpty ? nil : worlds[$0])
+                          withLoads: withLoads, world: worlds.isEmpty ? nil : worlds[$0])
     }
 }
 
@@ -80,7 +81,7 @@ private func affinityWorlds(plan: ResamplingPlan, scopes: ScopeTables, resamples
 ///   values; lower end clamped at 0.
 /// - mean experts per token (a mean, unbiased): the percentile interval.
 func headlineIntervals(_ r: [Headline], _ est: Headline, confidence: Double,
-                       withAffinity: Bool, world: AffinityWorld? = nil) -> UncertaintyStatistics {
+                       withAffinity: Bool, withLoads: Bool = true, world: AffinityWorld? = nil) -> UncertaintyStatistics {
     let root = { (x: Double) in max(0, x).squareRoot() }
     let clamp = { (x: Double) in max(0, x) }
     func corrected(_ values: [Double], _ estimate: Double) -> Double {
@@ -89,10 +90,12 @@ func headlineIntervals(_ r: [Headline], _ est: Headline, confidence: Double,
         return max(0, 2 * estimate - finiteValues.reduce(0, +) / Double(finiteValues.count))
     }
     return UncertaintyStatistics(
-        cv: basicInterval(r.map(\.cvSquaredUnbiased), corrected: est.cvSquaredUnbiased, world: est.cv * est.cv,
-                          estimate: root(est.cvSquaredUnbiased), plugIn: est.cv, confidence: confidence, map: root),
-        gini: giniInterval(r, est, confidence: confidence),
-        maxVio: maxVioInterval(r, est, estimate: corrected(r.map(\.maxVio), est.maxVio), confidence: confidence),
+        cv: !withLoads ? nil : basicInterval(r.map(\.cvSquaredUnbiased), corrected: est.cvSquaredUnbiased,
+                                             world: est.cv * est.cv, estimate: root(est.cvSquaredUnbiased),
+                                             plugIn: est.cv, confidence: confidence, map: root),
+        gini: !withLoads ? nil : giniInterval(r, est, confidence: confidence),
+        maxVio: !withLoads ? nil : maxVioInterval(r, est, estimate: corrected(r.map(\.maxVio), est.maxVio),
+                                                  confidence: confidence),
         mutualInformationBits: !withAffinity ? nil : world.map {
             worldInterval($0.mutualInformationErrors, plugIn: $0.mutualInformation, shown: est.mutualInformation,
                           confidence: confidence, map: clamp)
@@ -105,8 +108,8 @@ func headlineIntervals(_ r: [Headline], _ est: Headline, confidence: Double,
         } ?? basicInterval(r.map(\.cramersVSquaredCorrected), corrected: est.cramersVSquaredCorrected,
                            world: est.cramersV * est.cramersV, estimate: root(est.cramersVSquaredCorrected),
                            plugIn: est.cramersV, confidence: confidence, map: root),
-        meanExpertsPerToken: percentileInterval(r.map(\.meanExpertsPerToken), est.meanExpertsPerToken,
-                                                confidence: confidence))
+        meanExpertsPerToken: !withLoads ? nil : percentileInterval(r.map(\.meanExpertsPerToken),
+                                                                   est.meanExpertsPerToken, confidence: confidence))
 }
 
 /// The basic bootstrap interval of a parameter θ estimated by T (Davison & Hinkley 1997,
