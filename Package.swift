@@ -117,7 +117,7 @@ let package = Package(
         .testTarget(name: "SwitchyardFileIOTests", dependencies: ["SwitchyardFileIO"]),
         .testTarget(name: "SwitchyardTracesTests", dependencies: ["SwitchyardTraces", "SwitchyardFileIO", "SwitchyardTensorCore"]),
         .testTarget(name: "SwitchyardTrainingTests", dependencies: ["SwitchyardTraining", "SwitchyardParallelism", "SwitchyardTraces", "SwitchyardDatasets", "SwitchyardFileIO", "SwitchyardRouting", "SwitchyardTensorCore", "SwitchyardVisionTransformer"]),
-        .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI", "SwitchyardTensorCore", "SwitchyardTraining", "SwitchyardCostModel", "SwitchyardTraces", "SwitchyardFileIO"]),
+        .testTarget(name: "SwitchyardCLITests", dependencies: ["SwitchyardCLI", "SwitchyardTensorCore", "SwitchyardTraining", "SwitchyardCostModel", "SwitchyardTraces", "SwitchyardFileIO", "SwitchyardRoutingStatistics"]),
         .testTarget(name: "SwitchyardBenchmarksTests", dependencies: ["SwitchyardBenchmarks", "SwitchyardVisionTransformer", "SwitchyardTraining", "SwitchyardRouting", "SwitchyardTensorCore"]),
         .testTarget(name: "SwitchyardRoutingStatisticsTests", dependencies: ["SwitchyardRoutingStatistics", "SwitchyardTraces"]),
         .testTarget(name: "SwitchyardNotebooksTests", dependencies: ["SwitchyardNotebooks", "SwitchyardFileIO"]),

@@ -77,7 +77,8 @@ struct AnalysisContext {
             let estimates = scopes.headlines(reductions.map(\.classPattern), tokens: Double(n), withAffinity: withAffinity)
             intervals = bootstrap(plan: plan, scopes: scopes, resamples: options.bootstrapResamples,
                                   confidence: options.confidenceLevel, seed: options.seed,
-                                  withAffinity: withAffinity, withLoads: groupLoads == nil, estimates: estimates)
+                                  withAffinity: withAffinity, withLoads: groupLoads == nil, estimates: estimates,
+                                  classSlot: classSlot)
             // The load numbers by routing group (batch), when the trace records groups: capacities
             // and Expert Choice's k bound the loads of each group, which resampling tokens or
             // images across groups would ignore (see RoutingGroupLoads).
