@@ -13,7 +13,10 @@ struct AnalysisContext {
     let reductions: [LayerReduction]
     let plan: ResamplingPlan
     let limits: ResamplingLimits
+    /// Tables over each layer's routing patterns (for the grouped resampling plan).
     let scopes: ScopeTables
+    /// Tables whose columns are the experts (for the point estimates).
+    let expertScopes: ScopeTables
     let withAffinity: Bool
     /// Class × (layer, expert) counts, and each layer's assignments.
     let classSlot: [Double]
@@ -32,12 +35,14 @@ struct AnalysisContext {
         self.limits = limits
         scopes = ScopeTables(reductions: reductions, expertCount: trace.expertCount, classCount: shape.classCount)
         withAffinity = shape.hasLabels
-        (classSlot, assignments) = scopes.classSlotTable(reductions.map(\.classPattern))
+        expertScopes = ScopeTables(identityFor: reductions.count, expertCount: trace.expertCount,
+                                   classCount: shape.classCount)
+        (classSlot, assignments) = expertScopes.classSlotTable(reductions.map(\.classExpert))
     }
 
     /// The permutation p of the class–expert mutual information of every scope (layers, then
     /// all layers; the same permutations for every scope), nil without labels or permutations.
-    func classPermutationP() -> [Double?] {
+    func classPermutationP() -> ClassPermutationResult {
         var permutationP = [Double?](repeating: nil, count: layerCount + 1)
         if withAffinity && options.permutations > 0 {
             // Blocks keep runs of same-class units together, which with skewed labels and
@@ -47,24 +52,30 @@ struct AnalysisContext {
                 // One row per unit when that is much less work than visiting every token (images
                 // hold few distinct experts) and fits 2^24 entries; else token by token.
                 let units = UnitOrder(starts: starts, labels: trace.labels, classCount: shape.classCount)
-                let members = reductions.map(PatternMembers.init)
+                let members = reductions.map(\.members)
                 let entries = units.estimatedEntries(blockSize: 1, members: members, experts: e)
                 if entries <= Double(1 << 24) && entries * 2 <= Double(n * layerCount) {
                     let perUnit = unitPlan(trace: trace, members: members, units: units, classCount: shape.classCount,
                                            unitName: plan.unitName, blockSize: 1)
                     permutationP = permutationTest(plan: perUnit, scopes: scopes, permutations: options.permutations,
                                                    seed: options.seed)
+                } else if let (test, kept) = UnitPermutation.subset(
+                    members: members, unitStarts: starts, labels: trace.labels, permutations: options.permutations,
+                    budget: limits.permutationBudget, seed: options.seed) {
+                    let (p, observed) = test.pValues(expertCount: e, permutations: options.permutations,
+                                                     seed: options.seed)
+                    return ClassPermutationResult(p: p, units: kept, observed: observed)
                 } else {
-                    let exact = UnitPermutation(reductions: reductions, unitStarts: starts, labels: trace.labels,
+                    let exact = UnitPermutation(members: members, unitStarts: starts, labels: trace.labels,
                                                 classCount: shape.classCount)
-                    permutationP = exact.pValues(expertCount: e, permutations: options.permutations, seed: options.seed)
+                    permutationP = exact.pValues(expertCount: e, permutations: options.permutations, seed: options.seed).p
                 }
             } else {
                 permutationP = permutationTest(plan: plan, scopes: scopes, permutations: options.permutations,
                                                seed: options.seed)
             }
         }
-        return permutationP
+        return ClassPermutationResult(p: permutationP, units: nil, observed: nil)
     }
 
     /// The bootstrap intervals of every scope, with the rules that replace them: load intervals
@@ -73,12 +84,33 @@ struct AnalysisContext {
         var intervals = [UncertaintyStatistics?](repeating: nil, count: layerCount + 1)
         let groupLoads = options.bootstrapResamples > 0
             ? RoutingGroupLoads(trace: trace, maximumCells: limits.maxEntries) : nil
+        // Sparse tables (token-id labels): no interval for MI and V, whose corrections and their
+        // bootstrap need expected counts of 5 or more (Cochran's rule, SparseTable). When every
+        // scope's table is sparse the bootstrap leaves MI and V out.
+        let sparseShares: [Double?] = (0...layerCount).map { s in
+            guard withAffinity else { return nil }
+            let table = scopes.classExpert(classSlot, layer: s < layerCount ? s : nil)
+            let share = SparseTable.shareBelowFive(table, rows: shape.classCount, columns: table.count / max(shape.classCount, 1))
+            return share > SparseTable.maximumShare ? share : nil
+        }
+        let affinityBootstrap = withAffinity && sparseShares.contains { $0 == nil }
         if options.bootstrapResamples > 0 {
-            let estimates = scopes.headlines(reductions.map(\.classPattern), tokens: Double(n), withAffinity: withAffinity)
-            intervals = bootstrap(plan: plan, scopes: scopes, resamples: options.bootstrapResamples,
-                                  confidence: options.confidenceLevel, seed: options.seed,
-                                  withAffinity: withAffinity, withLoads: groupLoads == nil, estimates: estimates,
-                                  classSlot: classSlot)
+            let estimates = expertScopes.headlines(reductions.map(\.classExpert), tokens: Double(n), withAffinity: withAffinity)
+            intervals = affinityBootstrap || groupLoads == nil
+                ? bootstrap(plan: plan, scopes: scopes, resamples: options.bootstrapResamples,
+                            confidence: options.confidenceLevel, seed: options.seed,
+                            withAffinity: affinityBootstrap, withLoads: groupLoads == nil, estimates: estimates,
+                            classSlot: classSlot)
+                : estimates.map { headlineIntervals([], $0, confidence: options.confidenceLevel, withAffinity: false,
+                                                    withLoads: false) }
+            if withAffinity && !affinityBootstrap {
+                for s in 0...layerCount {
+                    intervals[s]?.mutualInformationBits = .withheld(
+                        estimate: max(0, estimates[s].mutualInformationCorrected), plugIn: estimates[s].mutualInformation)
+                    intervals[s]?.cramersV = .withheld(
+                        estimate: max(0, estimates[s].cramersVSquaredCorrected).squareRoot(), plugIn: estimates[s].cramersV)
+                }
+            }
             // The load numbers by routing group (batch), when the trace records groups: capacities
             // and Expert Choice's k bound the loads of each group, which resampling tokens or
             // images across groups would ignore (see RoutingGroupLoads).
@@ -128,24 +160,18 @@ struct AnalysisContext {
             intervals[s] = u
         }
 
-        // Sparse tables (token-id labels): no interval for MI and V, whose corrections and their
-        // bootstrap need expected counts of 5 or more (Cochran's rule, SparseTable).
-        if withAffinity {
-            for s in 0...layerCount {
-                guard var u = intervals[s], u.mutualInformationBits != nil || u.cramersV != nil else { continue }
-                let table = scopes.classExpert(classSlot, layer: s < layerCount ? s : nil)
-                let share = SparseTable.shareBelowFive(table, rows: shape.classCount, columns: table.count / max(shape.classCount, 1))
-                guard share > SparseTable.maximumShare else { continue }
-                u.mutualInformationBits = u.mutualInformationBits?.withheld(sparseShare: share)
-                u.cramersV = u.cramersV?.withheld(sparseShare: share)
-                intervals[s] = u
-            }
+        for s in 0...layerCount {
+            guard var u = intervals[s], u.mutualInformationBits != nil || u.cramersV != nil,
+                  let share = sparseShares[s] else { continue }
+            u.mutualInformationBits = u.mutualInformationBits?.withheld(sparseShare: share)
+            u.cramersV = u.cramersV?.withheld(sparseShare: share)
+            intervals[s] = u
         }
         return (intervals, groupLoads)
     }
 
     /// Every layer's statistics.
-    func layerAnalyses(intervals: [UncertaintyStatistics?], permutationP: [Double?]) -> [LayerAnalysis] {
+    func layerAnalyses(intervals: [UncertaintyStatistics?], classTest: ClassPermutationResult) -> [LayerAnalysis] {
         let classNames = trace.classNames
         var layers: [LayerAnalysis] = []
         for (l, r) in reductions.enumerated() {
@@ -157,20 +183,13 @@ struct AnalysisContext {
             let affinity = makeAffinity(
                 classExpert: withAffinity ? scopes.classExpert(classSlot, layer: l) : nil,
                 experts: e, classNames: classNames, classCount: shape.classCount,
-                permutationP: permutationP[l], permutations: withAffinity ? options.permutations : 0,
+                permutation: classTest, scope: l, permutations: withAffinity ? options.permutations : 0,
                 confidence: r.routerConfidence, entropy: r.meanRouterEntropy, entropyScale: log(Double(e)),
                 probabilityByClass: r.probabilityByClass.map { [$0] }, classTokens: r.classTokens, tokens: n,
                 positionExpert: r.positionExpert, positionCount: shape.positionCount,
                 includeTables: options.includeTables)
             // Tokens by class and experts-per-token.
-            let kOfPattern = r.patternExperts.map(\.count)
-            let maxK = kOfPattern.max() ?? 0
-            var levels = [[Double]](repeating: [Double](repeating: 0, count: shape.classCount), count: maxK + 1)
-            for c in 0..<shape.classCount {
-                for p in 0..<r.patternCount {
-                    levels[kOfPattern[p]][c] += r.classPattern[c * r.patternCount + p]
-                }
-            }
+            let levels = r.expertsPerToken
             let heterogeneity = makeHeterogeneity(levels: levels, pairLevels: levels.map { $0.reduce(0, +) },
                                                   pairs: Double(n), withClasses: withAffinity,
                                                   meanExpertsPerToken: assignments[l] / Double(n))
@@ -183,15 +202,14 @@ struct AnalysisContext {
     /// The statistics of all layers together: loads over the L·E (layer, expert) slots, the
     /// class × slot table, and compute per token summed over layers.
     func overallAnalysis(layers: [LayerAnalysis], intervals: [UncertaintyStatistics?],
-                         permutationP: [Double?]) -> LayerAnalysis {
+                         classTest: ClassPermutationResult) -> LayerAnalysis {
         let classNames = trace.classNames
         // Per-token compute summed over layers, for the overall heterogeneity.
         var computeSum = [Int32](repeating: 0, count: n)
-        for r in reductions {
-            let k = r.patternExperts.map { Int32($0.count) }
+        for layer in trace.layers {
             computeSum.withUnsafeMutableBufferPointer { cs in
-            r.patternOfToken.withUnsafeBufferPointer { pat in
-                for t in 0..<n { cs[t] += k[Int(pat[t])] }
+            layer.offsets.withUnsafeBufferPointer { off in
+                for t in 0..<n { cs[t] += off[t + 1] - off[t] }
             }}
         }
         let slotCounts = scopes.expertCounts(classSlot, layer: nil)
@@ -221,7 +239,7 @@ struct AnalysisContext {
         }
         let overallAffinity = makeAffinity(
             classExpert: withAffinity ? classSlot : nil, experts: layerCount * e, classNames: classNames,
-            classCount: shape.classCount, permutationP: permutationP[layerCount],
+            classCount: shape.classCount, permutation: classTest, scope: layerCount,
             permutations: withAffinity ? options.permutations : 0,
             confidence: confidences.isEmpty ? nil : confidences.reduce(0, +) / Double(confidences.count),
             entropy: entropies.isEmpty ? nil : entropies.reduce(0, +) / Double(entropies.count),
@@ -241,7 +259,7 @@ struct AnalysisContext {
             }
         }}
         let sumLevels = (0...maxSum).map { Array(sumTable[($0 * classCount)..<(($0 + 1) * classCount)]) }
-        let maxK = reductions.map { $0.patternExperts.map(\.count).max() ?? 0 }.max() ?? 0
+        let maxK = reductions.map(\.mostExpertsPerToken).max() ?? 0
         var pairLevels = [Double](repeating: 0, count: maxK + 1)
         for l in layers {
             for (k, c) in l.heterogeneity.expertsPerTokenCounts.enumerated() { pairLevels[k] += Double(c) }

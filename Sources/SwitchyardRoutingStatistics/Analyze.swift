@@ -43,10 +43,10 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
                                       allowGrouping: allowGrouping, limits: limits)
     let context = AnalysisContext(trace: trace, options: options, shape: shape, reductions: reductions, plan: plan,
                                   limits: limits)
-    let permutationP = context.classPermutationP()
-    let (intervals, groupLoads) = context.intervals(permutationP: permutationP)
-    let layers = context.layerAnalyses(intervals: intervals, permutationP: permutationP)
-    let overall = context.overallAnalysis(layers: layers, intervals: intervals, permutationP: permutationP)
+    let classTest = context.classPermutationP()
+    let (intervals, groupLoads) = context.intervals(permutationP: classTest.p)
+    let layers = context.layerAnalyses(intervals: intervals, classTest: classTest)
+    let overall = context.overallAnalysis(layers: layers, intervals: intervals, classTest: classTest)
     let coActivations = trace.layers.compactMap { coActivation($0, experts: trace.expertCount) }
     let withAffinity = context.withAffinity
     return TraceAnalysis(

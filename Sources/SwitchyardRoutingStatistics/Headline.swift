@@ -63,33 +63,25 @@ struct ScopeTables {
 
     /// Tables over each layer's routing patterns.
     init(reductions: [LayerReduction], expertCount: Int, classCount: Int) {
-        self.init(patterns: reductions.map(\.patternExperts), expertCount: expertCount, classCount: classCount)
+        self.init(offsets: reductions.map(\.members.offsets), members: reductions.map(\.members.experts),
+                  expertCount: expertCount, classCount: classCount)
     }
 
     /// Tables whose columns are the experts themselves, for `layerCount` layers.
     init(identityFor layerCount: Int, expertCount: Int, classCount: Int) {
-        let identity = (0..<expertCount).map { [Int32($0)] }
-        self.init(patterns: [[[Int32]]](repeating: identity, count: layerCount), expertCount: expertCount,
-                  classCount: classCount)
+        let offsets = (0...expertCount).map { Int32($0) }, members = (0..<expertCount).map { Int32($0) }
+        self.init(offsets: [[Int32]](repeating: offsets, count: layerCount),
+                  members: [[Int32]](repeating: members, count: layerCount),
+                  expertCount: expertCount, classCount: classCount)
     }
 
-    private init(patterns: [[[Int32]]], expertCount: Int, classCount: Int) {
+    private init(offsets: [[Int32]], members: [[Int32]], expertCount: Int, classCount: Int) {
         self.expertCount = expertCount
         self.classCount = classCount
-        layerCount = patterns.count
-        var offsets: [[Int32]] = [], members: [[Int32]] = []
-        for layerPatterns in patterns {
-            var o: [Int32] = [0], m: [Int32] = []
-            for p in layerPatterns {
-                m += p
-                o.append(Int32(m.count))
-            }
-            offsets.append(o)
-            members.append(m)
-        }
+        layerCount = offsets.count
         patternOffsets = offsets
         patternMembers = members
-        patternCounts = patterns.map(\.count)
+        patternCounts = offsets.map { $0.count - 1 }
     }
 
     /// The class × slot table (row-major `classCount × (L·E)`, slot = layer · E + expert)
@@ -152,6 +144,11 @@ struct ScopeTables {
         let (classSlot, assignments) = classSlotTable(tables)
         var out: [Headline] = []
         for scope in 0...layerCount {
+            // One layer: all layers is that layer (the same table, the same numbers).
+            if scope == 1 && layerCount == 1 {
+                out.append(out[0])
+                continue
+            }
             let l: Int? = scope < layerCount ? scope : nil
             var h = Headline()
             if !mutualInformationOnly {

@@ -2,90 +2,16 @@ import SwitchyardFileIO
 import Foundation
 import SwitchyardTraces
 
-/// Numbers each distinct set of experts a token can get ("routing pattern"): 0 is the
-/// empty set, 1 + e the single expert e, larger ids other sets in order of appearance.
-/// Every count the statistics need is a function of (class, pattern), so a layer
-/// reduces to a class × pattern table and the bootstrap and permutation tests work on
-/// those tables instead of on the trace.
-final class PatternTable {
-    let expertCount: Int
-    /// The experts of each pattern (sorted, with repeats when a token has an expert twice).
-    private(set) var experts: [[Int32]]
-    private var direct: [Int32]
-    private var maskMap: [UInt64: Int32] = [:]
-    private var listMap: [[Int32]: Int32] = [:]
-
-    init(expertCount: Int) {
-        self.expertCount = expertCount
-        experts = [[]] + (0..<expertCount).map { [Int32($0)] }
-        direct = expertCount <= 16 ? [Int32](repeating: -1, count: 1 << expertCount) : []
-    }
-
-    /// Number of patterns so far.
-    var count: Int { experts.count }
-
-    /// The pattern id of the `k` experts at `list`.
-    @inline(__always)
-    func id(_ list: UnsafePointer<Int32>, _ k: Int) -> Int32 {
-        if k == 0 { return 0 }
-        if k == 1 { return 1 + list[0] }
-        return idOfSet(list, k)
-    }
-
-    private func idOfSet(_ list: UnsafePointer<Int32>, _ k: Int) -> Int32 {
-        if expertCount <= 64 {
-            var mask: UInt64 = 0
-            var repeated = false
-            for j in 0..<k {
-                let bit = UInt64(1) << UInt64(list[j])
-                if mask & bit != 0 { repeated = true; break }
-                mask |= bit
-            }
-            if !repeated {
-                if expertCount <= 16 {
-                    let existing = direct[Int(mask)]
-                    if existing >= 0 { return existing }
-                    let id = Int32(experts.count)
-                    direct[Int(mask)] = id
-                    experts.append(PatternTable.members(of: mask))
-                    return id
-                }
-                if let existing = maskMap[mask] { return existing }
-                let id = Int32(experts.count)
-                maskMap[mask] = id
-                experts.append(PatternTable.members(of: mask))
-                return id
-            }
-        }
-        let key = Array(UnsafeBufferPointer(start: list, count: k)).sorted()
-        if let existing = listMap[key] { return existing }
-        let id = Int32(experts.count)
-        listMap[key] = id
-        experts.append(key)
-        return id
-    }
-
-    private static func members(of mask: UInt64) -> [Int32] {
-        var out: [Int32] = []
-        var m = mask
-        while m != 0 {
-            out.append(Int32(m.trailingZeroBitCount))
-            m &= m - 1
-        }
-        return out
-    }
-}
-
 /// One layer of a trace reduced to what the statistics need.
 struct LayerReduction {
     /// The layer's index in the model.
     var layerNumber: Int
-    /// Each token's routing pattern.
-    var patternOfToken: [Int32]
-    /// Experts of each pattern.
-    var patternExperts: [[Int32]]
-    /// Tokens by class and pattern, row-major `classCount × patternCount`.
-    var classPattern: [Double]
+    /// Each token's routing pattern and each pattern's experts.
+    var members: PatternMembers
+    /// Assignments by class and expert, row-major `classCount × E`.
+    var classExpert: [Double]
+    /// Tokens by number of experts and class: `expertsPerToken[k][c]`, k = 0…most per token.
+    var expertsPerToken: [[Double]]
     /// Each token's top-1 expert (-1 = none): the preferred expert when recorded, else
     /// the assigned expert with the largest weight (first on ties), else the argmax of
     /// the router probabilities.
@@ -109,15 +35,20 @@ struct LayerReduction {
     /// Tokens per class (for the probability means).
     var classTokens: [Double]
 
-    var patternCount: Int { patternExperts.count }
+    var patternCount: Int { members.count }
+    /// The largest number of experts a token of the layer has.
+    var mostExpertsPerToken: Int { expertsPerToken.count - 1 }
 }
 
 /// Reduces one layer of `trace` in a few passes over its tokens.
+/// `maximumPatterns` bounds the routing patterns numbered (``PatternTable``); beyond it each
+/// token is its own pattern.
 func reduceLayer(_ layer: LayerRouting, of trace: RoutingTrace, shape: TraceShape,
-                 source: String?) throws -> LayerReduction {
+                 source: String?, maximumPatterns: Int = ResamplingLimits().maxPatterns) throws -> LayerReduction {
     let n = trace.tokenCount, e = trace.expertCount, classCount = shape.classCount
-    let patterns = PatternTable(expertCount: e)
+    let patterns = PatternTable(expertCount: e, limit: maximumPatterns)
     var patternOfToken = [Int32](repeating: 0, count: n)
+    var tokenIsPattern = false, mostExperts = 0
     var top1 = [Int32](repeating: -1, count: n)
     var positionExpert: [Double]? = shape.positionCount > 0
         ? [Double](repeating: 0, count: shape.positionCount * e) : nil
@@ -132,7 +63,11 @@ func reduceLayer(_ layer: LayerRouting, of trace: RoutingTrace, shape: TraceShap
         let exBase = ex.baseAddress ?? UnsafePointer(bitPattern: 8)!
         for t in 0..<n {
             let s = Int(off[t]), k = Int(off[t + 1]) - s
-            pat[t] = patterns.id(exBase + s, k)
+            if !tokenIsPattern {
+                let id = patterns.id(exBase + s, k)
+                if id < 0 { tokenIsPattern = true } else { pat[t] = id }
+            }
+            mostExperts = max(mostExperts, k)
             if k == 0 { withoutExpert += 1 }
             var best: Int32 = -1
             var bestWeight: Float = -1
@@ -178,21 +113,30 @@ func reduceLayer(_ layer: LayerRouting, of trace: RoutingTrace, shape: TraceShap
         }}}}
     }
 
-    let patternCount = patterns.count
-    var classPattern = [Double](repeating: 0, count: classCount * patternCount)
-    var classTokens = [Double](repeating: 0, count: classCount)
-    patternOfToken.withUnsafeBufferPointer { pat in
-    classPattern.withUnsafeMutableBufferPointer { cp in
+    // Assignments by class and expert, tokens by class and number of experts.
+    var classExpert = [Double](repeating: 0, count: classCount * e)
+    var levels = [Double](repeating: 0, count: (mostExperts + 1) * classCount)
+    layer.offsets.withUnsafeBufferPointer { off in
+    layer.experts.withUnsafeBufferPointer { ex in
+    classExpert.withUnsafeMutableBufferPointer { ce in
+    levels.withUnsafeMutableBufferPointer { lv in
+        func count(_ t: Int, _ c: Int) {
+            let s = Int(off[t]), end = Int(off[t + 1])
+            lv[(end - s) * classCount + c] += 1
+            for j in s..<end { ce[c * e + Int(ex[j])] += 1 }
+        }
         if let labels = trace.labels {
             labels.withUnsafeBufferPointer { lab in
-                for t in 0..<n { cp[Int(lab[t]) * patternCount + Int(pat[t])] += 1 }
+                for t in 0..<n { count(t, Int(lab[t])) }
             }
         } else {
-            for t in 0..<n { cp[Int(pat[t])] += 1 }
+            for t in 0..<n { count(t, 0) }
         }
-    }}
+    }}}}
+    let expertsPerToken = (0...mostExperts).map { Array(levels[($0 * classCount)..<(($0 + 1) * classCount)]) }
+    var classTokens = [Double](repeating: 0, count: classCount)
     for c in 0..<classCount {
-        for p in 0..<patternCount { classTokens[c] += classPattern[c * patternCount + p] }
+        for k in 0...mostExperts { classTokens[c] += expertsPerToken[k][c] }
     }
 
     // Router probabilities: confidence, entropy, class × expert means.
@@ -256,8 +200,9 @@ func reduceLayer(_ layer: LayerRouting, of trace: RoutingTrace, shape: TraceShap
     }
 
     return LayerReduction(
-        layerNumber: layer.layer, patternOfToken: patternOfToken, patternExperts: patterns.experts,
-        classPattern: classPattern, top1: top1, positionExpert: positionExpert,
+        layerNumber: layer.layer,
+        members: tokenIsPattern ? PatternMembers(tokensOf: layer) : PatternMembers(patternOfToken: patternOfToken, table: patterns),
+        classExpert: classExpert, expertsPerToken: expertsPerToken, top1: top1, positionExpert: positionExpert,
         tokensWithoutExpert: withoutExpert, dropped: dropped,
         droppedDefinition: preferred != nil ? "preferred_expert_not_taken" : "no_expert",
         capacity: layer.capacity,

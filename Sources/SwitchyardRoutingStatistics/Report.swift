@@ -152,6 +152,9 @@ extension LayerAnalysis {
             if showChiSquare { affinity += "  χ² p \(formatP(self.affinity.chi2P))" }
             if self.affinity.permutations > 0 {
                 affinity += "  perm p \(formatP(self.affinity.mutualInformationPermutationP))"
+                if let units = self.affinity.permutationUnits {
+                    affinity += " (on \(units) random units, MI \(formatNumber(self.affinity.permutationMutualInformationBits)))"
+                }
             }
         } else {
             affinity += "no labels"

@@ -12,6 +12,12 @@ struct ResamplingLimits {
     /// Most (joint pattern, class) cells for the grouped form (each costs a binomial or
     /// hypergeometric draw per replicate).
     var maxGroupedCells = 8_192
+    /// Most routing patterns numbered per layer (``PatternTable``); beyond it each token is its
+    /// own pattern and the grouped form is not used. Every count is the same either way.
+    var maxPatterns = 1 << 16
+    /// Most assignment visits of the exact class permutation test over all its permutations
+    /// (about half a second); beyond it the test runs on a random subset of whole units.
+    var permutationBudget = 1 << 27
 }
 
 /// The units the bootstrap resamples and the permutation test permutes, in a form where
@@ -147,7 +153,7 @@ func makeResamplingPlan(trace: RoutingTrace, reductions: [LayerReduction], shape
     }
     let starts = groups ?? (0...n).map { Int32($0) }
     let units = UnitOrder(starts: starts, labels: trace.labels, classCount: classCount)
-    let members = reductions.map(PatternMembers.init)
+    let members = reductions.map(\.members)
     // Blocks as small as the budget allows: at most maxRows rows and about maxEntries
     // entries (estimated from a sample of rows, then checked on the plan).
     let target = 0.8 * Double(limits.maxEntries)
@@ -168,42 +174,6 @@ func makeResamplingPlan(trace: RoutingTrace, reductions: [LayerReduction], shape
         let entries = plan.layers.reduce(0) { $0 + $1.pattern.count }
         if entries <= limits.maxEntries || blockSize >= units.count { return plan }
         blockSize = grown(Double(entries))
-    }
-}
-
-/// One layer's tokens' experts: each token's routing pattern and each pattern's experts (CSR).
-struct PatternMembers {
-    let patternOfToken: [Int32]
-    private(set) var offsets: [Int32] = [0]
-    private(set) var experts: [Int32] = []
-
-    init(_ reduction: LayerReduction) {
-        patternOfToken = reduction.patternOfToken
-        for list in reduction.patternExperts {
-            experts += list
-            offsets.append(Int32(experts.count))
-        }
-    }
-
-    /// Adds the assignments per expert of the tokens of units `order[range]` into
-    /// `scratch`, appending each expert seen for the first time to `touched`.
-    func collect(_ range: Range<Int>, order: UnsafeBufferPointer<Int32>, starts: UnsafeBufferPointer<Int32>,
-                 scratch: UnsafeMutableBufferPointer<Int32>, touched: inout [Int32]) {
-        patternOfToken.withUnsafeBufferPointer { pat in
-        offsets.withUnsafeBufferPointer { mo in
-        experts.withUnsafeBufferPointer { mem in
-            for i in range {
-                let u = Int(order[i])
-                for t in Int(starts[u])..<Int(starts[u + 1]) {
-                    let p = Int(pat[t])
-                    for j in Int(mo[p])..<Int(mo[p + 1]) {
-                        let x = Int(mem[j])
-                        if scratch[x] == 0 { touched.append(Int32(x)) }
-                        scratch[x] += 1
-                    }
-                }
-            }
-        }}}
     }
 }
 
@@ -345,13 +315,14 @@ private func groupedTokenPlan(trace: RoutingTrace, reductions: [LayerReduction],
     var joint = [Int32](repeating: 0, count: n)
     var jointCount = 1
     for r in reductions {
+        guard !r.members.tokenIsPattern else { return nil }
         let p = r.patternCount
         let keyspace = jointCount * p
         guard keyspace <= 1 << 24, jointCount * classCount <= maxCells else { return nil }
         var table = [Int32](repeating: -1, count: keyspace)
         var next: Int32 = 0
         joint.withUnsafeMutableBufferPointer { j in
-        r.patternOfToken.withUnsafeBufferPointer { pat in
+        r.members.patternOfToken.withUnsafeBufferPointer { pat in
         table.withUnsafeMutableBufferPointer { tb in
             for t in 0..<n {
                 let key = Int(j[t]) * p + Int(pat[t])
@@ -380,7 +351,7 @@ private func groupedTokenPlan(trace: RoutingTrace, reductions: [LayerReduction],
         }
     }}}}
     for l in reductions.indices {
-        for id in 0..<jointCount { jointPatterns[l][id] = reductions[l].patternOfToken[firstToken[id]] }
+        for id in 0..<jointCount { jointPatterns[l][id] = reductions[l].members.patternOfToken[firstToken[id]] }
     }
     var rowClass = [Int32](repeating: 0, count: rows)
     var rowsByClass = [[Int32]](repeating: [], count: classCount)

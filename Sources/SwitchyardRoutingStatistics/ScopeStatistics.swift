@@ -107,7 +107,8 @@ func makeLoad(counts: [Double], tokens: Int, withoutExpert: Int, dropped: Int,
 }
 
 func makeAffinity(classExpert: [Double]?, experts: Int, classNames: [String], classCount: Int,
-                          permutationP: Double?, permutations: Int, confidence: Double?, entropy: Double?,
+                          permutation: ClassPermutationResult, scope: Int, permutations: Int,
+                          confidence: Double?, entropy: Double?,
                           entropyScale: Double, probabilityByClass: [[Double]]?, classTokens: [Double],
                           tokens: Int, positionExpert: [Double]?, positionCount: Int,
                           includeTables: Bool) -> AffinityStatistics {
@@ -139,18 +140,20 @@ func makeAffinity(classExpert: [Double]?, experts: Int, classNames: [String], cl
     if let blocks = probabilityByClass {
         let e = blocks.isEmpty ? 0 : blocks[0].count / classCount
         var sums = [Double](repeating: 0, count: blocks.count * e)
-        var rows = [[Double?]](repeating: [Double?](repeating: nil, count: blocks.count * e), count: classCount)
+        let withRows = classExpert != nil && includeTables
+        var rows = [[Double?]](repeating: [Double?](repeating: nil, count: blocks.count * e),
+                               count: withRows ? classCount : 0)
         for (b, block) in blocks.enumerated() {
             for c in 0..<classCount {
                 for x in 0..<e {
                     let v = block[c * e + x]
                     sums[b * e + x] += v
-                    rows[c][b * e + x] = classTokens[c] > 0 ? v / classTokens[c] : nil
+                    if withRows { rows[c][b * e + x] = classTokens[c] > 0 ? v / classTokens[c] : nil }
                 }
             }
         }
         perExpert = sums.map { $0 / Double(tokens) }
-        if classExpert != nil && includeTables { byClass = rows }
+        if withRows { byClass = rows }
     }
     var positionTable: ContingencyStatistics? = nil, positionRows: [[Int]]? = nil
     if let positionExpert, positionCount > 0 {
@@ -159,7 +162,7 @@ func makeAffinity(classExpert: [Double]?, experts: Int, classNames: [String], cl
             positionRows = (0..<positionCount).map { p in (0..<experts).map { Int(positionExpert[p * experts + $0]) } }
         }
     }
-    return AffinityStatistics(
+    var affinity = AffinityStatistics(
         classes: table?.rows ?? 0, classExpertCounts: classRows,
         mutualInformationBits: table?.mutualInformationBits,
         normalizedMutualInformation: table?.normalizedMutualInformation,
@@ -167,11 +170,16 @@ func makeAffinity(classExpert: [Double]?, experts: Int, classNames: [String], cl
         chi2: table?.chi2, chi2DF: table?.chi2DF, chi2P: table?.chi2P, cramersV: table?.cramersV,
         mutualInformationCorrectedBits: table?.mutualInformationCorrectedBits,
         cramersVCorrected: table?.cramersVCorrected, chi2Assumes: table == nil ? nil : "independent tokens",
-        mutualInformationPermutationP: permutationP, permutations: permutations, dominantClasses: dominant,
+        mutualInformationPermutationP: permutation.p[scope], permutations: permutations, dominantClasses: dominant,
         routerConfidence: confidence, meanRouterEntropyNats: entropy,
         meanRouterEntropyRatio: entropy.flatMap { entropyScale > 0 ? $0 / entropyScale : nil },
         meanProbabilityPerExpert: perExpert, classExpertMeanProbability: byClass,
         positionExpertCounts: positionRows, position: positionTable)
+    if classExpert != nil, let units = permutation.units {
+        affinity.permutationUnits = units
+        affinity.permutationMutualInformationBits = permutation.observed?[scope]
+    }
+    return affinity
 }
 
 /// Heterogeneity from `levels[v][class]` (tokens with compute v by class) and

@@ -117,17 +117,7 @@ public enum Statistics {
         _ = GSLErrorHandling.installed
         var rowSum = [Double](repeating: 0, count: rows)
         var columnSum = [Double](repeating: 0, count: columns)
-        var n = 0.0
-        for r in 0..<rows {
-            var s = 0.0
-            for c in 0..<columns {
-                let v = t[r * columns + c]
-                s += v
-                columnSum[c] += v
-            }
-            rowSum[r] = s
-            n += s
-        }
+        let n = margins(t, rows: rows, columns: columns, rowSum: &rowSum, columnSum: &columnSum)
         let usedRows = rowSum.filter { $0 > 0 }.count
         let usedColumns = columnSum.filter { $0 > 0 }.count
         guard n > 0 else {
@@ -169,6 +159,46 @@ public enum Statistics {
         result.unclampedMutualInformationBits = finite(mi / M_LN2 - Double(cells - usedRows - usedColumns + 1) / (2 * n * M_LN2))
         result.unclampedCramersVSquared = bergsmaCramersVSquared(chi2: chi2, total: n, rows: usedRows, columns: usedColumns)
         return result
+    }
+
+    /// The row and column sums of a row-major table (written into the first `rows` and
+    /// `columns` entries of the buffers) and its total.
+    private static func margins(_ t: UnsafePointer<Double>, rows: Int, columns: Int,
+                                rowSum: inout [Double], columnSum: inout [Double]) -> Double {
+        for c in 0..<columns { columnSum[c] = 0 }
+        var n = 0.0
+        for r in 0..<rows {
+            var s = 0.0
+            for c in 0..<columns {
+                let v = t[r * columns + c]
+                s += v
+                columnSum[c] += v
+            }
+            rowSum[r] = s
+            n += s
+        }
+        return n
+    }
+
+    /// The plug-in mutual information in bits of a row-major table, exactly as
+    /// ``contingency(flat:rows:columns:)`` computes it (the same sums in the same order), nil
+    /// for an empty table; the margins go to `rowSum` and `columnSum`, grown as needed, so that
+    /// a permutation loop allocates nothing.
+    static func mutualInformationBits(flat t: UnsafePointer<Double>, rows: Int, columns: Int,
+                                      rowSum: inout [Double], columnSum: inout [Double]) -> Double? {
+        if rowSum.count < rows { rowSum = [Double](repeating: 0, count: rows) }
+        if columnSum.count < columns { columnSum = [Double](repeating: 0, count: columns) }
+        let n = margins(t, rows: rows, columns: columns, rowSum: &rowSum, columnSum: &columnSum)
+        guard n > 0 else { return nil }
+        var mi = 0.0
+        for r in 0..<rows where rowSum[r] > 0 {
+            for c in 0..<columns where columnSum[c] > 0 {
+                let observed = t[r * columns + c]
+                let expected = rowSum[r] * columnSum[c] / n
+                if observed > 0 { mi += observed / n * log(observed / expected) }
+            }
+        }
+        return finite(max(0, mi / M_LN2))
     }
 
     // MARK: Bias corrections

@@ -282,6 +282,11 @@ public struct AffinityStatistics: Codable, Sendable, Equatable {
     @Nullable public var mutualInformationPermutationP: Double?
     /// Label permutations B behind that p-value.
     public var permutations: Int
+    /// When the test ran on a random subset of units (too many assignments for the permutations'
+    /// work budget): how many units, and the subset's own mutual information, which the p is
+    /// about; nil when it used every unit.
+    public var permutationUnits: Int?
+    public var permutationMutualInformationBits: Double?
     /// For each expert, its dominant class.
     public var dominantClasses: [DominantClass]
     /// Mean over tokens of the router's largest probability.
@@ -309,6 +314,8 @@ public struct AffinityStatistics: Codable, Sendable, Equatable {
         case mutualInformationCorrectedBits = "mutual_information_miller_madow_bits"
         case cramersVCorrected = "cramers_v_bias_corrected", chi2Assumes = "chi2_assumes"
         case mutualInformationPermutationP = "mutual_information_permutation_p", permutations
+        case permutationUnits = "permutation_units"
+        case permutationMutualInformationBits = "permutation_mutual_information_bits"
         case dominantClasses = "dominant_classes", routerConfidence = "router_confidence"
         case meanRouterEntropyNats = "mean_router_entropy_nats"
         case meanRouterEntropyRatio = "mean_router_entropy_ratio"
@@ -462,6 +469,18 @@ public struct BootstrapInterval: Codable, Sendable, Equatable {
         var interval = BootstrapInterval(estimate: estimate, lower: estimate, upper: estimate, standardError: 0,
                                          resamples: 0, fixedBy: reason)
         interval.method = "fixed"
+        return interval
+    }
+
+    /// The interval of MI or V not bootstrapped because every scope's table is sparse
+    /// (``sparseTableShare`` is set afterwards): `method` "withheld", no replicates, both ends
+    /// at the estimate (Miller–Madow or Bergsma, the headline without a bootstrap).
+    static func withheld(estimate: Double, plugIn: Double) -> BootstrapInterval? {
+        guard estimate.isFinite else { return nil }
+        var interval = BootstrapInterval(estimate: estimate, lower: estimate, upper: estimate, standardError: nil,
+                                         resamples: 0)
+        interval.method = "withheld"
+        interval.plugIn = finite(plugIn)
         return interval
     }
 

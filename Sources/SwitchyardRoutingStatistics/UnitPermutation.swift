@@ -6,33 +6,78 @@ import Foundation
 /// per-layer class × pattern tables from each token's routing pattern, O(tokens · layers) per
 /// permutation. Used when the resampling plan cuts units into blocks, whose label moves are
 /// not a uniform relabelling.
+///
+/// When the units' assignments times B exceed a work budget, the test runs on a uniform random
+/// subset of whole units (``subset(members:unitStarts:labels:permutations:budget:seed:)``),
+/// exact conditional on the subset, as the neighbour and layer-to-layer tests do.
 struct UnitPermutation {
-    let reductions: [LayerReduction]
+    let members: [PatternMembers]
     let unitStarts: [Int32]
     let unitLabels: [Int32]
     let classCount: Int
 
-    init(reductions: [LayerReduction], unitStarts: [Int32], labels: [Int32]?, classCount: Int) {
-        self.reductions = reductions
+    init(members: [PatternMembers], unitStarts: [Int32], labels: [Int32]?, classCount: Int) {
+        self.members = members
         self.unitStarts = unitStarts
         self.classCount = classCount
         let units = unitStarts.count - 1
         unitLabels = (0..<units).map { labels?[Int(unitStarts[$0])] ?? 0 }
     }
 
-    /// `(1 + #{I* ≥ I}) / (1 + B)` per scope (layers, then all layers), ties within 1e−10.
-    func pValues(expertCount e: Int, permutations: Int, seed: UInt64) -> [Double?] {
+    /// The test on a random subset of whole units (seeded) when every unit's assignments, over
+    /// all layers, times `permutations` exceed `budget`; nil when every unit fits. The subset's
+    /// classes are renumbered densely (empty rows change no statistic), its tokens each their
+    /// own pattern.
+    static func subset(members: [PatternMembers], unitStarts: [Int32], labels: [Int32]?, permutations: Int,
+                       budget: Int, seed: UInt64) -> (test: UnitPermutation, units: Int)? {
+        let units = unitStarts.count - 1
+        func cost(_ u: Int) -> Int {
+            let first = Int(unitStarts[u]), end = Int(unitStarts[u + 1])
+            return members.reduce(0) { sum, m in
+                sum + m.withPatterns { pat, identity in
+                    (first..<end).reduce(0) { s, t in
+                        let p = identity ? t : Int(pat[t])
+                        return s + Int(m.offsets[p + 1] - m.offsets[p])
+                    }
+                }
+            }
+        }
+        guard let kept = unitSubset(Array(0..<units), cost: cost, permutations: permutations, budget: budget,
+                                    rng: GSLRandom(seed: seed, stream: 13)) else { return nil }
+        var starts: [Int32] = [0], tokens: [Int] = []
+        for u in kept {
+            tokens += Int(unitStarts[u])..<Int(unitStarts[u + 1])
+            starts.append(Int32(tokens.count))
+        }
+        var renumbered: [Int32: Int32] = [:]
+        let subsetLabels = labels.map { all in
+            tokens.map { t -> Int32 in
+                if let c = renumbered[all[t]] { return c }
+                let c = Int32(renumbered.count)
+                renumbered[all[t]] = c
+                return c
+            }
+        }
+        return (UnitPermutation(members: members.map { $0.restricted(to: tokens) }, unitStarts: starts,
+                                labels: subsetLabels, classCount: max(1, renumbered.count)), kept.count)
+    }
+
+    /// `(1 + #{I* ≥ I}) / (1 + B)` per scope (layers, then all layers), ties within 1e−10, and
+    /// the observed mutual information of each scope.
+    func pValues(expertCount e: Int, permutations: Int, seed: UInt64) -> (p: [Double?], observed: [Double]) {
         let rng = GSLRandom(seed: seed, stream: 2)
         // Class × expert tables (columns the experts: fewer cells to clear than patterns).
-        let scopes = ScopeTables(identityFor: reductions.count, expertCount: e, classCount: classCount)
-        var tables = reductions.map { _ in [Double](repeating: 0, count: classCount * e) }
-        let members = reductions.map(PatternMembers.init)
-        let tokens = Double(unitStarts.last ?? 0)
+        let layers = members.count
+        var tables = members.map { _ in [Double](repeating: 0, count: classCount * e) }
+        // The class × (layer, expert) table of all layers, and the margins: reused, not allocated
+        // per permutation.
+        var joint = [Double](repeating: 0, count: layers > 1 ? classCount * layers * e : 0)
+        var rowSum: [Double] = [], columnSum: [Double] = []
         var labels = unitLabels
         func mutualInformation() -> [Double] {
             for (l, m) in members.enumerated() {
                 tables[l].withUnsafeMutableBufferPointer { tb in
-                m.patternOfToken.withUnsafeBufferPointer { pat in
+                m.withPatterns { pat, identity in
                 m.offsets.withUnsafeBufferPointer { off in
                 m.experts.withUnsafeBufferPointer { ex in
                 unitStarts.withUnsafeBufferPointer { st in
@@ -41,14 +86,30 @@ struct UnitPermutation {
                     for u in 0..<lab.count {
                         let row = Int(lab[u]) * e
                         for t in Int(st[u])..<Int(st[u + 1]) {
-                            let p = Int(pat[t])
+                            let p = identity ? t : Int(pat[t])
                             for j in Int(off[p])..<Int(off[p + 1]) { tb[row + Int(ex[j])] += 1 }
                         }
                     }
                 }}}}}}
             }
-            return scopes.headlines(tables, tokens: tokens, withAffinity: true, mutualInformationOnly: true)
-                .map(\.mutualInformation)
+            func information(_ table: UnsafeBufferPointer<Double>, columns: Int) -> Double {
+                Statistics.mutualInformationBits(flat: table.baseAddress!, rows: classCount, columns: columns,
+                                                 rowSum: &rowSum, columnSum: &columnSum) ?? .nan
+            }
+            var out = tables.map { $0.withUnsafeBufferPointer { information($0, columns: e) } }
+            if layers == 1 {
+                out.append(out[0])
+            } else {
+                joint.withUnsafeMutableBufferPointer { j in
+                    for (l, table) in tables.enumerated() {
+                        for c in 0..<classCount {
+                            for x in 0..<e { j[c * layers * e + l * e + x] = table[c * e + x] }
+                        }
+                    }
+                }
+                out.append(joint.withUnsafeBufferPointer { information($0, columns: layers * e) })
+            }
+            return out
         }
         let observed = mutualInformation()
         var atLeast = [Int](repeating: 0, count: observed.count)
@@ -59,10 +120,18 @@ struct UnitPermutation {
             let replicate = mutualInformation()
             for s in observed.indices where replicate[s] >= observed[s] * (1 - 1e-10) - 1e-14 { atLeast[s] += 1 }
         }
-        return observed.indices.map { s in
+        return (observed.indices.map { s in
             observed[s].isFinite ? Double(1 + atLeast[s]) / Double(1 + permutations) : nil
-        }
+        }, observed)
     }
+}
+
+/// The class permutation test of every scope (``AnalysisContext/classPermutationP()``): its p,
+/// and when it ran on a random subset of units, how many and the subset's mutual information.
+struct ClassPermutationResult {
+    var p: [Double?]
+    var units: Int?
+    var observed: [Double]?
 }
 
 /// The permutation p of the mutual information between two layers' top-1 experts: the later

@@ -1,5 +1,8 @@
 import SwitchyardFileIO
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A NumPy `.npy` array (format versions 1.0, 2.0 and 3.0) of little-endian 32- or
 /// 64-bit integers or floats in C order, as `np.save` writes them. The reader checks the
@@ -42,8 +45,11 @@ public struct NPYArray: Sendable {
     public var shape: [Int]
     /// The element type.
     public var dtype: DType
-    /// The whole file; the data starts at ``dataOffset``.
+    /// The whole file; the data starts at ``dataOffset``. Empty when the data is read from
+    /// ``streamPath`` as needed.
     var storage: [UInt8]
+    /// The uncompressed file whose data is read in chunks (``open(_:)``), or nil.
+    var streamPath: String? = nil
     /// The byte offset of the first element in the file.
     public var dataOffset: Int
 
@@ -55,8 +61,36 @@ public struct NPYArray: Sendable {
         try parse(try GzipFile.read(path), file: path)
     }
 
+    /// Opens the `.npy` file at `path` for reading in chunks: only the header is read, and the
+    /// file's size is checked against the shape. A gzip-compressed file, which cannot be read
+    /// at an offset, is read whole (``read(_:)``).
+    public static func open(_ path: String) throws -> NPYArray {
+        if GzipFile.isGzip(path) { return try read(path) }
+        var status = stat()
+        guard stat(path, &status) == 0 else { return try read(path) }
+        let fileSize = Int(status.st_size)
+        let preamble = try GzipFile.readPrefix(path, count: 12)
+        var headerEnd = preamble.count
+        if preamble.count >= 10, preamble[0] == 0x93 {
+            headerEnd = preamble[6] == 1 ? 10 + (Int(preamble[8]) | Int(preamble[9]) << 8)
+                : 12 + (Int(preamble[8]) | Int(preamble[9]) << 8 | Int(preamble[10]) << 16 | Int(preamble[11]) << 24)
+        }
+        let prefix = try GzipFile.readPrefix(path, count: min(fileSize, max(12, headerEnd)))
+        var array = try parse(prefix, fileSize: fileSize, file: path)
+        array.streamPath = path
+        return array
+    }
+
     /// Parses the bytes of a `.npy` file; `file` names it in errors.
     public static func parse(_ bytes: [UInt8], file: String) throws -> NPYArray {
+        var array = try parse(bytes, fileSize: bytes.count, file: file)
+        array.storage = bytes
+        return array
+    }
+
+    /// Parses the header at the start of `bytes`, checking the data's length against
+    /// `fileSize`; the result holds no data.
+    private static func parse(_ bytes: [UInt8], fileSize: Int, file: String) throws -> NPYArray {
         func fail(_ offset: Int, _ message: String) -> InputError {
             InputError(file: file, location: "byte \(offset)", message: message)
         }
@@ -85,7 +119,7 @@ public struct NPYArray: Sendable {
             throw fail(6, "format version \(major).\(bytes[7]) is not supported (1.0, 2.0 and 3.0 are)")
         }
         if headerLength > bytes.count - headerStart {
-            throw fail(8, "header length \(headerLength) runs past the end of the file (\(bytes.count) bytes): truncated or corrupt")
+            throw fail(8, "header length \(headerLength) runs past the end of the file (\(fileSize) bytes): truncated or corrupt")
         }
         let dataOffset = headerStart + headerLength
         var parser = HeaderParser(bytes: bytes, position: headerStart, end: dataOffset, file: file)
@@ -117,14 +151,14 @@ public struct NPYArray: Sendable {
             count = product
         }
         let (dataBytes, overflow) = count.multipliedReportingOverflow(by: dtype.size)
-        let available = bytes.count - dataOffset
+        let available = fileSize - dataOffset
         if overflow || dataBytes > available {
-            throw fail(bytes.count, "shape \(shape) of \(dtype.numpyName) needs \(overflow ? "more than addressable" : String(dataBytes)) data bytes from byte \(dataOffset), but the file ends after \(available): truncated, or the header is corrupt")
+            throw fail(fileSize, "shape \(shape) of \(dtype.numpyName) needs \(overflow ? "more than addressable" : String(dataBytes)) data bytes from byte \(dataOffset), but the file ends after \(available): truncated, or the header is corrupt")
         }
         if dataBytes < available {
             throw fail(dataOffset + dataBytes, "\(available - dataBytes) unexpected bytes after the \(dataBytes) data bytes of shape \(shape)")
         }
-        return NPYArray(file: file, shape: shape, dtype: dtype, storage: bytes, dataOffset: dataOffset)
+        return NPYArray(file: file, shape: shape, dtype: dtype, storage: [], dataOffset: dataOffset)
     }
 
     /// "[2, 5, 1] (byte 1234)": the multi-index and file position of element `flat`.
@@ -140,41 +174,106 @@ public struct NPYArray: Sendable {
 
     /// The elements as `Int` (from int32 or int64); throws for float arrays, naming `role`.
     public func integers(role: String) throws -> [Int] {
-        guard dtype.isInteger else {
-            throw InputError(file: file, message: "\(role) must be integers, found \(dtype.numpyName) (save with a.astype(np.int64))")
-        }
-        let n = count
-        return storage.withUnsafeBytes { raw in
-            [Int](unsafeUninitializedCapacity: n) { out, initialized in
-                let base = raw.baseAddress! + dataOffset
-                if dtype == .int32 {
-                    for i in 0..<n { out[i] = Int(Int32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
-                } else {
-                    for i in 0..<n { out[i] = Int(Int64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
-                }
-                initialized = n
-            }
-        }
+        var out: [Int] = []
+        out.reserveCapacity(count)
+        try forEachIntegerChunk(0..<count, role: role) { _, values in out.append(contentsOf: values) }
+        return out
     }
 
     /// The elements as `Float` (float64 rounded to nearest); throws for integer arrays,
     /// naming `role`.
     public func floats(role: String) throws -> [Float] {
+        var out: [Float] = []
+        out.reserveCapacity(count)
+        try forEachFloatChunk(0..<count, role: role) { _, values in out.append(contentsOf: values) }
+        return out
+    }
+
+    /// Calls `body` with the elements `range` as `Int` (from int32 or int64), in consecutive
+    /// chunks of at most `chunk`, each with the flat index of its first element; throws for
+    /// float arrays, naming `role`.
+    public func forEachIntegerChunk(_ range: Range<Int>, role: String, chunk: Int = 1 << 16,
+                                    _ body: (Int, UnsafeBufferPointer<Int>) throws -> Void) throws {
+        guard dtype.isInteger else {
+            throw InputError(file: file, message: "\(role) must be integers, found \(dtype.numpyName) (save with a.astype(np.int64))")
+        }
+        var values = [Int](repeating: 0, count: min(chunk, max(range.count, 1)))
+        let wide = dtype == .int64
+        try forEachChunk(range, chunk: chunk) { first, raw in
+            let m = raw.count / dtype.size
+            values.withUnsafeMutableBufferPointer { out in
+                for i in 0..<m {
+                    out[i] = wide ? Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
+                        : Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
+                }
+            }
+            try values.withUnsafeBufferPointer { try body(first, UnsafeBufferPointer(rebasing: $0[0..<m])) }
+        }
+    }
+
+    /// Calls `body` with the elements `range` as `Float` (float64 rounded to nearest), in
+    /// consecutive chunks of at most `chunk`, each with the flat index of its first element;
+    /// throws for integer arrays, naming `role`.
+    public func forEachFloatChunk(_ range: Range<Int>, role: String, chunk: Int = 1 << 16,
+                                  _ body: (Int, UnsafeBufferPointer<Float>) throws -> Void) throws {
         guard !dtype.isInteger else {
             throw InputError(file: file, message: "\(role) must be floating point, found \(dtype.numpyName) (save with a.astype(np.float32))")
         }
-        let n = count
-        return storage.withUnsafeBytes { raw in
-            if dtype == .float32 {
-                return ByteCoding.readArray(Float.self, from: raw, at: dataOffset, count: n)
-            }
-            return [Float](unsafeUninitializedCapacity: n) { out, initialized in
-                let base = raw.baseAddress! + dataOffset
-                for i in 0..<n {
-                    out[i] = Float(Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+        var values = [Float](repeating: 0, count: min(chunk, max(range.count, 1)))
+        let wide = dtype == .float64
+        try forEachChunk(range, chunk: chunk) { first, raw in
+            let m = raw.count / dtype.size
+            values.withUnsafeMutableBufferPointer { out in
+                for i in 0..<m {
+                    out[i] = wide
+                        ? Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+                        : Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
                 }
-                initialized = n
             }
+            try values.withUnsafeBufferPointer { try body(first, UnsafeBufferPointer(rebasing: $0[0..<m])) }
+        }
+    }
+
+    /// Calls `body` with the raw little-endian bytes of the elements `range`, in consecutive
+    /// chunks of at most `chunk` elements, each with the flat index of its first element:
+    /// from memory, or read from ``streamPath`` (`pread`) into one reused buffer.
+    func forEachChunk(_ range: Range<Int>, chunk: Int, _ body: (Int, UnsafeRawBufferPointer) throws -> Void) throws {
+        let size = dtype.size
+        guard let path = streamPath else {
+            try storage.withUnsafeBytes { raw in
+                var i = range.lowerBound
+                while i < range.upperBound {
+                    let m = min(chunk, range.upperBound - i)
+                    let start = dataOffset + i * size
+                    try body(i, UnsafeRawBufferPointer(rebasing: raw[start..<(start + m * size)]))
+                    i += m
+                }
+            }
+            return
+        }
+        let fd = Glibc.open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw InputError(file: path, message: "cannot be opened: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: min(chunk, max(range.count, 1)) * size)
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let m = min(chunk, range.upperBound - i), want = m * size
+            try buffer.withUnsafeMutableBytes { out in
+                var got = 0
+                while got < want {
+                    let offset = dataOffset + i * size + got
+                    let r = pread(fd, out.baseAddress! + got, want - got, off_t(offset))
+                    guard r > 0 else {
+                        throw InputError(file: path, location: "byte \(offset)",
+                                         message: "cannot be read (\(r < 0 ? String(cString: strerror(errno)) : "the file ended early: it changed while being read"))")
+                    }
+                    got += r
+                }
+            }
+            try buffer.withUnsafeBytes { try body(i, UnsafeRawBufferPointer(rebasing: $0[0..<want])) }
+            i += m
         }
     }
 

@@ -25,14 +25,19 @@ public enum RoutingTraceNPY {
     /// The file names read from the directory.
     public static let fileNames = ["experts.npy", "weights.npy", "probs.npy", "labels.npy", "positions.npy", "groups.npy"]
 
+    /// The most router probabilities (layers × tokens × E) kept whole in the trace: 2^26, 256 MiB.
+    public static let maximumKeptProbabilities = 1 << 26
+
     /// Reads a trace from `directory`, which must hold `experts.npy`. `expertCount`
     /// fixes the number of experts; nil takes the last dimension of `probs.npy`, or
     /// the largest expert + 1 within ``ExpertCountInference``'s bound (noted in
     /// `metadata["importWarnings"]`).
-    public static func read(directory: String, expertCount given: Int? = nil) throws -> RoutingTrace {
+    /// `maximumKeptProbabilities` bounds the router probabilities kept whole.
+    public static func read(directory: String, expertCount given: Int? = nil,
+                            maximumKeptProbabilities: Int = maximumKeptProbabilities) throws -> RoutingTrace {
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
         func optional(_ name: String) throws -> NPYArray? {
-            FileManager.default.fileExists(atPath: path(name)) ? try NPYArray.read(path(name)) : nil
+            FileManager.default.fileExists(atPath: path(name)) ? try NPYArray.open(path(name)) : nil
         }
         let expertsPath = path("experts.npy")
         guard FileManager.default.fileExists(atPath: expertsPath) else {
@@ -41,7 +46,7 @@ public enum RoutingTraceNPY {
         if let given, given < 1 || given > RoutingTrace.maximumExpertCount {
             throw InputError(file: directory, message: "expert count \(given) is outside 1…\(RoutingTrace.maximumExpertCount)")
         }
-        let expertsArray = try NPYArray.read(expertsPath)
+        let expertsArray = try NPYArray.open(expertsPath)
         let weightsArray = try optional("weights.npy")
         let probsArray = try optional("probs.npy")
         let labelsArray = try optional("labels.npy")
@@ -85,9 +90,15 @@ public enum RoutingTraceNPY {
             throw InputError(file: a.file, message: "shape \(a.shape), expected (\(tokenCount),): one value per token of experts.npy")
         }
 
-        // Experts: the count, then every slot.
-        let experts = try expertsArray.integers(role: "expert indices")
-        let largest = experts.withUnsafeBufferPointer { $0.max() ?? -1 }
+        // Experts: the count (a first pass over the file), then every slot.
+        var largest = -1, largestAt = 0
+        var seen = [Bool](repeating: false, count: RoutingTrace.maximumExpertCount)
+        try expertsArray.forEachIntegerChunk(0..<expertsArray.count, role: "expert indices") { first, values in
+            for (i, x) in values.enumerated() {
+                if x > largest { largest = x; largestAt = first + i }
+                if x >= 0 && x < RoutingTrace.maximumExpertCount { seen[x] = true }
+            }
+        }
         let expertCount: Int
         var inferenceWarning: String? = nil
         if let given {
@@ -99,41 +110,40 @@ public enum RoutingTraceNPY {
                 throw InputError(file: expertsPath, message: "every slot is negative (no assignment), so the expert count is unknown; give it explicitly")
             }
             guard largest < RoutingTrace.maximumExpertCount else {
-                let at = experts.firstIndex(of: largest)!
-                throw InputError(file: expertsPath, location: expertsArray.describeElement(at),
+                throw InputError(file: expertsPath, location: expertsArray.describeElement(largestAt),
                                  message: "expert \(largest) exceeds the limit of \(RoutingTrace.maximumExpertCount - 1)")
             }
-            var seen = [Bool](repeating: false, count: largest + 1)
-            experts.withUnsafeBufferPointer { e in
-                for x in e where x >= 0 { seen[x] = true }
-            }
-            let at = experts.firstIndex(of: largest)!
             (expertCount, inferenceWarning) = try ExpertCountInference.infer(
-                largest: largest, seen: seen, file: expertsPath, location: expertsArray.describeElement(at))
+                largest: largest, seen: Array(seen[0...largest]), file: expertsPath,
+                location: expertsArray.describeElement(largestAt))
         }
         if largest >= expertCount {
-            let at = experts.firstIndex { $0 >= expertCount }!
+            var (at, value) = (largestAt, largest)
+            try expertsArray.forEachIntegerChunk(0..<largestAt, role: "expert indices") { first, values in
+                if at == largestAt, let i = values.firstIndex(where: { $0 >= expertCount }) { (at, value) = (first + i, values[i]) }
+            }
             let source = given != nil ? "the given expert count" : "the expert count of probs.npy"
             throw InputError(file: expertsPath, location: expertsArray.describeElement(at),
-                             message: "expert \(experts[at]) is not below \(source), \(expertCount)")
+                             message: "expert \(value) is not below \(source), \(expertCount)")
         }
-        let weights = try weightsArray?.floats(role: "combine weights")
-        let probs = try probsArray?.floats(role: "router probabilities")
-        if let probs, let probsArray, let bad = LayerRouting.firstOutside(probs, 0, 1) {
-            throw InputError(file: probsArray.file, location: probsArray.describeElement(bad),
-                             message: "probability \(probs[bad]) is not a finite number in [0, 1]")
-        }
+        // Full probabilities only up to a size; beyond it each token keeps its top probability,
+        // preferred expert and entropy (docs/trace-format.md).
+        let keepProbabilities = layerCount * tokenCount * probCount <= maximumKeptProbabilities
 
         var layers: [LayerRouting] = []
         var notes: [String] = []
         for l in 0..<layerCount {
-            var layer = try buildLayer(l, tokenCount: tokenCount, k: k, experts: experts, weights: weights,
-                                       expertsArray: expertsArray, weightsArray: weightsArray)
-            if let probs {
-                let note = addProbabilities(&layer, layer: l, tokenCount: tokenCount, expertCount: expertCount, probs: probs)
+            var layer = try buildLayer(l, tokenCount: tokenCount, k: k, expertsArray: expertsArray,
+                                       weightsArray: weightsArray)
+            if let probsArray {
+                let note = try addProbabilities(&layer, layer: l, tokenCount: tokenCount, expertCount: expertCount,
+                                                probsArray: probsArray, keepFull: keepProbabilities)
                 if let note { notes.append(note) }
             }
             layers.append(layer)
+        }
+        if probsArray != nil && !keepProbabilities {
+            notes.append("probs.npy holds \(layerCount * tokenCount * probCount) values, more than the \(maximumKeptProbabilities) kept: each token keeps its top probability, preferred expert and entropy, and the class × expert mean probabilities are left out")
         }
 
         func perToken(_ array: NPYArray?, _ role: String) throws -> [Int32]? {
@@ -178,60 +188,87 @@ public enum RoutingTraceNPY {
         return trace
     }
 
-    /// One layer's CSR routing from its n×k slots; negative slots are skipped.
-    static func buildLayer(_ l: Int, tokenCount n: Int, k: Int, experts: [Int], weights: [Float]?,
-                           expertsArray: NPYArray, weightsArray: NPYArray?) throws -> LayerRouting {
+    /// One layer's CSR routing from its n×k slots, read in chunks of rows; negative slots are
+    /// skipped.
+    static func buildLayer(_ l: Int, tokenCount n: Int, k: Int, expertsArray: NPYArray,
+                           weightsArray: NPYArray?) throws -> LayerRouting {
         let base = l * n * k
         var offsets = [Int32](repeating: 0, count: n + 1)
         var layerExperts: [Int32] = []
         var layerWeights: [Float] = []
         layerExperts.reserveCapacity(n * k)
         layerWeights.reserveCapacity(n * k)
-        try experts.withUnsafeBufferPointer { e in
-            for t in 0..<n {
-                let row = base + t * k
+        let rowsPerChunk = max(1, (1 << 16) / k)
+        var experts: [Int] = [], weights: [Float] = []
+        var t0 = 0
+        while t0 < n {
+            let t1 = min(n, t0 + rowsPerChunk)
+            let range = (base + t0 * k)..<(base + t1 * k)
+            experts.removeAll(keepingCapacity: true)
+            try expertsArray.forEachIntegerChunk(range, role: "expert indices", chunk: range.count) { _, v in
+                experts.append(contentsOf: v)
+            }
+            if let weightsArray {
+                weights.removeAll(keepingCapacity: true)
+                try weightsArray.forEachFloatChunk(range, role: "combine weights", chunk: range.count) { _, v in
+                    weights.append(contentsOf: v)
+                }
+            }
+            for t in t0..<t1 {
+                let row = (t - t0) * k
                 let start = layerExperts.count
-                for j in 0..<k where e[row + j] >= 0 {
-                    let expert = Int32(e[row + j])
+                for j in 0..<k where experts[row + j] >= 0 {
+                    let expert = Int32(experts[row + j])
                     for i in start..<layerExperts.count where layerExperts[i] == expert {
-                        throw InputError(file: expertsArray.file, location: expertsArray.describeElement(row + j),
+                        throw InputError(file: expertsArray.file, location: expertsArray.describeElement(base + t * k + j),
                                          message: "expert \(expert) appears twice for token \(t)")
                     }
                     layerExperts.append(expert)
-                    if let weights, let weightsArray {
+                    if let weightsArray {
                         let w = weights[row + j]
                         guard w.isFinite && w >= 0 else {
-                            throw InputError(file: weightsArray.file, location: weightsArray.describeElement(row + j),
+                            throw InputError(file: weightsArray.file, location: weightsArray.describeElement(base + t * k + j),
                                              message: "combine weight \(w) is not a finite number ≥ 0")
                         }
                         layerWeights.append(w)
                     }
                 }
                 let m = layerExperts.count - start
-                if weights == nil && m > 0 {
+                if weightsArray == nil && m > 0 {
                     layerWeights.append(contentsOf: repeatElement(1 / Float(m), count: m))
                 }
                 offsets[t + 1] = Int32(layerExperts.count)
             }
+            t0 = t1
         }
         return LayerRouting(layer: l, offsets: offsets, experts: layerExperts, weights: layerWeights)
     }
 
-    /// Adds the full, top and preferred probabilities (and the entropy, when the rows
-    /// are distributions) of layer `l` from `probs`; returns a note when the entropy is
-    /// left out.
+    /// Adds the top and preferred probabilities (and the entropy, when the rows are
+    /// distributions) of layer `l` from `probsArray`, read in chunks of rows, and the full
+    /// probabilities when `keepFull`; returns a note when the entropy is left out.
     static func addProbabilities(_ layer: inout LayerRouting, layer l: Int, tokenCount n: Int, expertCount E: Int,
-                                 probs: [Float]) -> String? {
+                                 probsArray: NPYArray, keepFull: Bool) throws -> String? {
         let start = l * n * E
-        let full = Array(probs[start..<(start + n * E)])
+        var full: [Float] = []
+        if keepFull { full.reserveCapacity(n * E) }
         var top = [Float](repeating: 0, count: n)
         var preferred = [Int32](repeating: 0, count: n)
         var entropy = [Float](repeating: 0, count: n)
         var badRow: (token: Int, sum: Double)? = nil
         let tolerance = 1e-3
-        full.withUnsafeBufferPointer { p in
-            for t in 0..<n {
-                let row = p.baseAddress! + t * E
+        let rowsPerChunk = max(1, (1 << 18) / E)
+        try probsArray.forEachFloatChunk(start..<(start + n * E), role: "router probabilities",
+                                         chunk: rowsPerChunk * E) { first, p in
+            if let bad = LayerRouting.firstOutside(p, 0, 1) {
+                throw InputError(file: probsArray.file, location: probsArray.describeElement(first + bad),
+                                 message: "probability \(p[bad]) is not a finite number in [0, 1]")
+            }
+            if keepFull { full.append(contentsOf: p) }
+            let firstToken = (first - start) / E
+            for r in 0..<(p.count / E) {
+                let t = firstToken + r
+                let row = p.baseAddress! + r * E
                 var best: Float = -1, bestIndex = 0
                 var sum = 0.0
                 for e in 0..<E {
@@ -252,7 +289,7 @@ public enum RoutingTraceNPY {
                 entropy[t] = Float(max(0, h))
             }
         }
-        layer.probabilities = full
+        if keepFull { layer.probabilities = full }
         layer.topProbability = top
         layer.preferredExpert = preferred
         if let badRow {

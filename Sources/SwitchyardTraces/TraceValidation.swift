@@ -292,15 +292,17 @@ extension LayerRouting {
 
     /// The index of the first value that is not finite or lies outside `[low, high]`.
     static func firstOutside(_ values: [Float], _ low: Float, _ high: Float) -> Int? {
-        values.withUnsafeBufferPointer { b in
-            guard let p = b.baseAddress else { return nil }
-            for i in 0..<b.count {
-                let v = p[i]
-                // Written so that NaN fails the test.
-                if !(v.isFinite && v >= low && v <= high) { return i }
-            }
-            return nil
+        values.withUnsafeBufferPointer { firstOutside($0, low, high) }
+    }
+
+    static func firstOutside(_ b: UnsafeBufferPointer<Float>, _ low: Float, _ high: Float) -> Int? {
+        guard let p = b.baseAddress else { return nil }
+        for i in 0..<b.count {
+            let v = p[i]
+            // Written so that NaN fails the test.
+            if !(v.isFinite && v >= low && v <= high) { return i }
         }
+        return nil
     }
 
     /// The index (in `e`) of the second occurrence of an expert repeated within

@@ -141,7 +141,7 @@ final class ResamplingTests: XCTestCase {
             let mean = null.replicates.map { $0[0] }.reduce(0, +) / 400
             XCTAssertEqual(mean / expected, 1, accuracy: 0.12, "grouping \(grouping)")
             XCTAssertEqual(null.observed[0], try XCTUnwrap(Statistics.contingency(
-                (0..<3).map { c in (0..<4).map { reductions[0].classPattern[c * reductions[0].patternCount + 1 + $0] } }
+                (0..<3).map { c in (0..<4).map { reductions[0].classExpert[c * 4 + $0] } }
             ).mutualInformationBits), accuracy: 1e-14)
             // Permutations keep the class totals and the expert totals.
             XCTAssert(null.replicates.allSatisfy { $0[0] >= 0 })

@@ -36,6 +36,19 @@ final class SparseTableTests: XCTestCase {
             XCTAssertEqual(mi.withheldLabel, "(no interval: sparse table, 100% of expected counts below 5)")
         }
         XCTAssertTrue(formatInterval(sparse.layers[0].uncertainty?.mutualInformationBits).contains("no interval: sparse table"))
+        // Every scope's table is sparse, so MI and V are not bootstrapped: the estimates are
+        // Miller–Madow's and Bergsma's, as without a bootstrap.
+        for scope in [sparse.layers[0], sparse.overall] {
+            let mi = try XCTUnwrap(scope.uncertainty?.mutualInformationBits), v = try XCTUnwrap(scope.uncertainty?.cramersV)
+            XCTAssertEqual(mi.method, "withheld")
+            XCTAssertEqual(mi.resamples, 0)
+            XCTAssertEqual(mi.estimate, max(0, try XCTUnwrap(scope.affinity.mutualInformationCorrectedBits)))
+            XCTAssertEqual(mi.plugIn, scope.affinity.mutualInformationBits)
+            XCTAssertEqual(v.method, "withheld")
+            XCTAssertEqual(try XCTUnwrap(v.estimate), try XCTUnwrap(scope.affinity.cramersVCorrected), accuracy: 1e-15)
+            XCTAssertEqual(scope.headlineMutualInformationBits, mi.estimate)
+        }
+        XCTAssertEqual(dense.layers[0].uncertainty?.mutualInformationBits?.resamples, 50)
         XCTAssertNil(sparse.layers[0].uncertainty?.cv?.sparseTableShare, "load intervals are not affected")
     }
 }

@@ -163,6 +163,50 @@ final class RoutingTraceNPYTests: XCTestCase {
         XCTAssertTrue(trace.metadata["importNotes"]?.contains("token 0 sum to") ?? false)
     }
 
+    /// Files are read in chunks from disk (``NPYArray/open(_:)``): the same elements as a whole
+    /// read, at any chunk size, and a gzip file (which cannot be read at an offset) read whole.
+    func testChunkedReadingGivesTheWholeFilesElements() throws {
+        let values = (0..<1_000).map { Int64($0 * 7919 % 1_009) - 3 }
+        try put(npy(values, shape: [10, 100], descr: "<i8"), directory, "a.npy")
+        let streamed = try NPYArray.open(path("a.npy"))
+        XCTAssertEqual(streamed.streamPath, path("a.npy"))
+        XCTAssertTrue(streamed.storage.isEmpty)
+        XCTAssertEqual(try streamed.integers(role: "x"), values.map(Int.init))
+        XCTAssertEqual(try NPYArray.read(path("a.npy")).integers(role: "x"), values.map(Int.init))
+        var chunks: [[Int]] = [], firsts: [Int] = []
+        try streamed.forEachIntegerChunk(5..<40, role: "x", chunk: 7) { first, v in
+            firsts.append(first)
+            chunks.append(Array(v))
+        }
+        XCTAssertEqual(firsts, [5, 12, 19, 26, 33])
+        XCTAssertEqual(chunks.flatMap { $0 }, values[5..<40].map(Int.init))
+        try put(try GzipFile.compress(npy(values, shape: [10, 100], descr: "<i8")), directory, "b.npy")
+        let whole = try NPYArray.open(path("b.npy"))
+        XCTAssertNil(whole.streamPath)
+        XCTAssertEqual(try whole.integers(role: "x"), values.map(Int.init))
+        // A file shorter than its shape says is refused before any element is read.
+        let full = npy(values, shape: [10, 100], descr: "<i8")
+        try put(Array(full[0..<(full.count - 8)]), directory, "c.npy")
+        assertInputError(try NPYArray.open(path("c.npy")), file: path("c.npy"), location: "byte \(full.count - 8)",
+                         message: "truncated")
+    }
+
+    /// Probabilities beyond the size kept whole leave each token its top probability, preferred
+    /// expert and entropy, the same as when kept, and say so.
+    func testProbabilitiesBeyondTheKeptSizeKeepPerTokenValues() throws {
+        try writeTopTwo(weights: false, probs: true)
+        let kept = try RoutingTraceNPY.read(directory: directory)
+        let dropped = try RoutingTraceNPY.read(directory: directory, maximumKeptProbabilities: 8)
+        XCTAssertNotNil(kept.layers[0].probabilities)
+        XCTAssertNil(dropped.layers[0].probabilities)
+        XCTAssertEqual(dropped.layers[0].topProbability, kept.layers[0].topProbability)
+        XCTAssertEqual(dropped.layers[0].preferredExpert, kept.layers[0].preferredExpert)
+        XCTAssertEqual(dropped.layers[0].routerEntropy, kept.layers[0].routerEntropy)
+        XCTAssertTrue(dropped.metadata["importNotes"]?.contains("probs.npy holds 9 values, more than the 8 kept") ?? false)
+        XCTAssertEqual(try RoutingTraceNPY.read(directory: directory, maximumKeptProbabilities: 9).layers[0].probabilities,
+                       kept.layers[0].probabilities)
+    }
+
     func testThreeDimensionalArraysGiveOneLayerEach() throws {
         try put(npy([Int32(0), 1, 3, -1, 2, 2 - 2, 1, 3], shape: [2, 2, 2], descr: "<i4"), directory, "experts.npy")
         try put(npy(floats: Array(repeating: 0.25, count: 16), shape: [2, 2, 4]), directory, "probs.npy")
