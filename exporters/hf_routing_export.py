@@ -38,7 +38,7 @@ CONVENTIONS = {
                    "times routed_scaling_factor",
 }
 SIGMOID_TYPES = {"deepseek_v3"}
-LABEL_LIMIT = 65535   # the largest label (class) the trace format takes
+LABEL_LIMIT = 2**31 - 2   # the largest label (class) the trace format takes: token ids are int32
 
 
 class ExportError(Exception):
@@ -157,6 +157,8 @@ def export_routing(model, token_ids, attention_mask, batch_size=8, sequence_offs
     if bool((mask.sum(1) == 0).any()):
         raise ExportError(f"attention mask: sequence {int((mask.sum(1) == 0).nonzero()[0])} has no token")
     vocab = model.config.vocab_size
+    if vocab - 1 > LABEL_LIMIT:
+        raise ExportError(f"vocabulary of {vocab}: token ids above {LABEL_LIMIT} do not fit the trace's int32 labels")
     if bool(((token_ids < 0) | (token_ids >= vocab))[mask == 1].any()):
         raise ExportError(f"token ids: a value outside 0..{vocab - 1} (the model's vocabulary)")
     recorder = RoutingRecorder(model)
@@ -212,9 +214,6 @@ def export_routing(model, token_ids, attention_mask, batch_size=8, sequence_offs
         "positions": torch.cat(parts["positions"]).numpy().astype(np.int32),
         "groups": torch.cat(parts["groups"]).numpy().astype(np.int32),
     }
-    if arrays["labels"].size and arrays["labels"].max() > LABEL_LIMIT:
-        # The importer takes at most 65,536 classes: larger ids go beside the trace, unread.
-        arrays["token_ids"] = arrays.pop("labels")
     if parts["shared"]:
         arrays["shared_gate"] = torch.cat(parts["shared"], 1).numpy().astype(np.float32)
     return arrays, metadata(model, blocks, arrays, int((mask == 0).sum()))
@@ -243,8 +242,7 @@ def metadata(model, blocks, arrays, pad_tokens):
         "slot_order": "by combine weight, largest first",
         distribution: ("sigmoid scores without the bias, normalised to sum 1 over E (not what the router selects by)"
                        if kind in SIGMOID_TYPES else "softmax of the router logits over E"),
-        "labels": ("token ids" if "labels" in arrays else
-                   f"none: a token id above {LABEL_LIMIT}, which the importer refuses as a label; ids in token_ids.npy"),
+        "labels": "token ids",
         "positions": "position in the sequence, pads not counted",
         "groups": "sequence index",
         "shared_experts": shared_expert_info(model, config),
@@ -365,9 +363,6 @@ def main(argv=None):
     except ExportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    if "token_ids" in arrays:
-        print(f"note: token ids above {LABEL_LIMIT} (vocabulary {model.config.vocab_size}): written to token_ids.npy, "
-              "not labels.npy, so the trace has no class statistics", file=sys.stderr)
     print(f"{args.out}: {meta['tokens']} tokens of {meta['sequences']} sequences, MoE blocks {meta['blocks']}, "
           f"E = {meta['experts']}, k = {meta['k']} ({meta['pad_tokens_left_out']} pad tokens left out)")
     return 0

@@ -211,15 +211,17 @@ class ExporterTests(unittest.TestCase):
                     np.testing.assert_array_equal(got[0], want[0])
                     np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
 
-    def test_token_ids_above_the_label_limit_stay_beside_the_trace(self):
+    def test_token_ids_above_65535_are_labels(self):
+        # Labels are int32: a 70,000-token vocabulary's ids go to labels.npy like any other.
         model = tiny_model("olmoe", seed=5)
         model.resize_token_embeddings(70000)
         ids, mask = padded_batch(13, sequences=3)
         ids[0, 0] = 69999
         arrays, meta = hx.export_routing(model, ids, mask)
-        self.assertNotIn("labels", arrays)
-        np.testing.assert_array_equal(arrays["token_ids"], ids[mask == 1])
-        self.assertIn("token_ids.npy", meta["labels"])
+        self.assertNotIn("token_ids", arrays)
+        self.assertEqual(arrays["labels"].dtype, np.int32)
+        np.testing.assert_array_equal(arrays["labels"], ids[mask == 1])
+        self.assertEqual(meta["labels"], "token ids")
 
     def test_bad_inputs_are_refused_by_name(self):
         model = tiny_model("mixtral", seed=5)

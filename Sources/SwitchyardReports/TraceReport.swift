@@ -86,8 +86,10 @@ public struct TraceReport: RoutingReport {
         t.append(["layers", "\(a.layerCount) (blocks \(a.layers.map { String($0.layer ?? 0) }.joined(separator: ", ")))"])
         t.append(["tokens", ReportFormat.count(a.tokenCount)])
         t.append(["experts", "\(a.expertCount)" + (m["sharedExperts"].map { ", plus \($0) shared" } ?? "")])
-        t.append(["labels", a.classCount == 0 ? "none" : m["labelKind"] == "token ids"
-                  ? "token ids 0…\(a.classCount - 1)" : "\(a.classCount) classes"])
+        let noun = m["labelKind"] == "token ids" ? "token ids" : "labels"
+        t.append(["labels", a.classCount == 0 ? "none"
+                  : a.classIds.map { "\($0.count) \(noun) occur, of 0…\($0.last ?? 0)" }
+                  ?? (noun == "token ids" ? "token ids 0…\(a.classCount - 1)" : "\(a.classCount) classes")])
         if let groups = a.resampling.routingGroups {
             t.append(["routing groups", "\(ReportFormat.count(groups))" + (isSequences ? " (sequences)" : "")])
         }

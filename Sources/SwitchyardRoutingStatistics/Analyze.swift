@@ -30,10 +30,12 @@ func routerFillsEveryExpert(_ metadata: [String: String]) -> Bool {
     return metadata["router.chooser"] == nil && metadata["router"] == "expert-choice"
 }
 
-func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
+func analyze(trace given: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
              limits: ResamplingLimits = ResamplingLimits()) throws -> TraceAnalysis {
     _ = GSLErrorHandling.installed
     try checkOptions(options)
+    let occurring = OccurringLabels(given, cellLimit: limits.occurringLabelCells)
+    let trace = occurring?.trace ?? given
     let shape = try checkTrace(trace, source: options.source)
     let reductions = try trace.layers.map {
         try reduceLayer($0, of: trace, shape: shape, source: options.source)
@@ -49,7 +51,7 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
     let overall = context.overallAnalysis(layers: layers, intervals: intervals, classTest: classTest)
     let coActivations = trace.layers.compactMap { coActivation($0, experts: trace.expertCount) }
     let withAffinity = context.withAffinity
-    return TraceAnalysis(
+    var analysis = TraceAnalysis(
         expertCount: trace.expertCount, tokenCount: trace.tokenCount, layerCount: reductions.count,
         classCount: withAffinity ? shape.classCount : 0, classNames: trace.classNames, metadata: trace.metadata,
         resampling: ResamplingSummary(unit: plan.unitName, units: plan.unitCount,
@@ -64,6 +66,8 @@ func analyze(trace: RoutingTrace, options: AnalysisOptions, allowGrouping: Bool,
         layers: layers, overall: overall, layerTransitions: context.layerTransitions(),
         neighbourAgreement: context.neighbourAgreements(), coActivation: coActivations.isEmpty ? nil : coActivations,
         vocabularySpecialisation: context.vocabularySpecialisations())
+    if withAffinity { analysis.classIds = occurring?.ids.map(Int.init) }
+    return analysis
 }
 
 private func checkOptions(_ options: AnalysisOptions) throws {

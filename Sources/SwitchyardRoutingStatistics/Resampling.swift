@@ -18,6 +18,9 @@ struct ResamplingLimits {
     /// Most assignment visits of the exact class permutation test over all its permutations
     /// (about half a second); beyond it the test runs on a random subset of whole units.
     var permutationBudget = 1 << 27
+    /// Class × (layer, expert) cells beyond which labels that leave classes unused are renumbered
+    /// to those that occur (``OccurringLabels``).
+    var occurringLabelCells = 1 << 20
 }
 
 /// The units the bootstrap resamples and the permutation test permutes, in a form where

@@ -15,6 +15,10 @@ public struct TraceAnalysis: Codable, Sendable, Equatable {
     public var classCount: Int
     /// Class names from the trace (may be empty).
     public var classNames: [String]
+    /// When the labels were renumbered to those that occur (token ids of a large vocabulary,
+    /// ``OccurringLabels``): the label of each class, ascending. Every per-class number
+    /// (table rows, dominant classes, ``classCount``, ``classNames``) then counts these classes.
+    public var classIds: [Int]?
     /// The trace's provenance metadata.
     public var metadata: [String: String]
     /// How the bootstrap and permutation tests resampled.
@@ -37,7 +41,7 @@ public struct TraceAnalysis: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case expertCount = "expert_count", tokenCount = "token_count", layerCount = "layer_count"
-        case classCount = "class_count", classNames = "class_names", metadata, resampling
+        case classCount = "class_count", classNames = "class_names", classIds = "class_ids", metadata, resampling
         case layers, overall, layerTransitions = "layer_transitions"
         case neighbourAgreement = "neighbour_agreement", coActivation = "co_activation"
         case vocabularySpecialisation = "vocabulary_specialisation"

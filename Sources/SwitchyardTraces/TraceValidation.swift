@@ -40,8 +40,9 @@ extension RoutingTrace {
     /// experts). The statistics allocate per-expert tables, so a corrupt count must not
     /// reach them.
     public static let maximumExpertCount = 1 << 20
-    /// The largest ``classCount`` a trace may declare (2¹⁶; ImageNet-21k has 21,841).
-    public static let maximumClassCount = 1 << 16
+    /// The largest ``classCount`` a trace may declare: 2³¹ − 1, so that labels are 32-bit
+    /// (token ids of any vocabulary; the statistics renumber the labels that occur).
+    public static let maximumClassCount = Int(Int32.max)
 
     /// Checks every invariant of the trace and throws an `InputError` naming `file`, the
     /// layer, token and field concerned and the offending value:

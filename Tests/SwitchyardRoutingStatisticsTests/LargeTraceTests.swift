@@ -45,6 +45,54 @@ final class LargeTraceTests: XCTestCase {
         }
     }
 
+    /// Token ids spread over a vocabulary of 200,000: the classes are the ids that occur, in
+    /// ascending order, and every number is the one the whole range of ids gives.
+    func testLabelsThatOccurAreTheClasses() throws {
+        var random = TestLCG(state: 9)
+        let n = 3_000
+        let ids = (0..<n).map { _ in Int32(random.next(below: 300) * 661 + 17) }
+        let experts = ids.map { id -> [Int] in
+            let first = random.next(below: 3) == 0 ? Int(id) % 8 : random.next(below: 8)
+            return [first, (first + 1 + random.next(below: 7)) % 8]
+        }
+        var t = trace(experts: 8, labels: ids, classCount: 200_000, layers: [experts])
+        t.routingGroups = [Int](repeating: 100, count: 30)
+        let options = AnalysisOptions(bootstrapResamples: 30, permutations: 19, seed: 2)
+        let renumbered = try analyze(trace: t, options: options)
+        var limits = ResamplingLimits()
+        limits.occurringLabelCells = .max
+        let whole = try analyze(trace: t, options: options, allowGrouping: true, limits: limits)
+        let occurring = Array(Set(ids)).sorted().map(Int.init)
+        XCTAssertEqual(renumbered.classIds, occurring)
+        XCTAssertEqual(renumbered.classCount, occurring.count)
+        XCTAssertEqual(renumbered.classNames, occurring.map(String.init))
+        XCTAssertNil(whole.classIds)
+        XCTAssertEqual(whole.classCount, 200_000)
+        for (a, b) in zip(renumbered.layers + [renumbered.overall], whole.layers + [whole.overall]) {
+            XCTAssertEqual(a.load, b.load)
+            XCTAssertEqual(a.uncertainty, b.uncertainty)
+            XCTAssertEqual(a.affinity.mutualInformationBits, b.affinity.mutualInformationBits)
+            XCTAssertEqual(a.affinity.chi2P, b.affinity.chi2P)
+            XCTAssertEqual(a.affinity.mutualInformationPermutationP, b.affinity.mutualInformationPermutationP)
+            XCTAssertEqual(a.affinity.classes, b.affinity.classes)
+            // Dominant classes: the renumbered class is the same id.
+            XCTAssertEqual(a.affinity.dominantClasses.map { $0.dominantClass.map { occurring[$0] } },
+                           b.affinity.dominantClasses.map(\.dominantClass))
+            XCTAssertEqual(a.affinity.dominantClasses.map(\.share), b.affinity.dominantClasses.map(\.share))
+            // Table rows: the occurring ids' rows.
+            XCTAssertEqual(a.affinity.classExpertCounts, occurring.map { b.affinity.classExpertCounts![$0] })
+            XCTAssertEqual(a.heterogeneity.classTokenCounts, occurring.map { b.heterogeneity.classTokenCounts![$0] })
+        }
+        XCTAssertTrue(renumbered.summary().contains("\(occurring.count) labels occur, of 0…\(occurring.last!)"))
+
+        // Labels up to 2³¹ − 2 (a class count of 2³¹ − 1): two classes.
+        let far = trace(experts: 2, labels: [151_935, 2_147_483_646, 151_935, 2_147_483_646],
+                        classCount: Int(Int32.max), layers: [[[0], [1], [0], [1]]])
+        let a = try analyze(trace: far, options: AnalysisOptions(bootstrapResamples: 10, permutations: 9, seed: 1))
+        XCTAssertEqual(a.classIds, [151_935, 2_147_483_646])
+        XCTAssertEqual(a.layers[0].affinity.classExpertCounts, [[2, 0], [0, 2]])
+    }
+
     /// Beyond the work budget the class permutation test runs on a random subset of whole
     /// images: exact for that subset, whose MI it reports (recounted here from the subset's
     /// tokens), and the same on every run.

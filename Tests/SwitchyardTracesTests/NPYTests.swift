@@ -207,6 +207,19 @@ final class RoutingTraceNPYTests: XCTestCase {
                        kept.layers[0].probabilities)
     }
 
+    /// Labels are 32-bit (token ids of any vocabulary); beyond 2³¹ − 2 they are refused by
+    /// element, never wrapped.
+    func testLabelsAre32Bit() throws {
+        try writeTopTwo()
+        try put(npy([Int64(151_935), 2_147_483_646, -1], shape: [3], descr: "<i8"), directory, "labels.npy")
+        let trace = try RoutingTraceNPY.read(directory: directory)
+        XCTAssertEqual(trace.labels, [151_935, 2_147_483_646, -1])
+        XCTAssertEqual(trace.classCount, Int(Int32.max))
+        try put(npy([Int64(0), 1 << 31, 1], shape: [3], descr: "<i8"), directory, "labels.npy")
+        assertInputError(try RoutingTraceNPY.read(directory: directory), file: path("labels.npy"),
+                         location: "element [1] (byte 136)", message: "2147483648 is not in −1…2147483646")
+    }
+
     func testThreeDimensionalArraysGiveOneLayerEach() throws {
         try put(npy([Int32(0), 1, 3, -1, 2, 2 - 2, 1, 3], shape: [2, 2, 2], descr: "<i4"), directory, "experts.npy")
         try put(npy(floats: Array(repeating: 0.25, count: 16), shape: [2, 2, 4]), directory, "probs.npy")

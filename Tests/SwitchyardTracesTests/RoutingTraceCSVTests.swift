@@ -197,12 +197,20 @@ final class RoutingTraceCSVTests: XCTestCase {
         check("1,0,1,,2,3,0.5\n", "weight", "needs a combine weight")
         check("1,0,6,0.5,2,3,0.5\n", "expert", "'6' is not below the expert count 6", expertCount: 6)
         check("1,0,1,0.5,-3,3,0.5\n", "label", "not a class label")
+        check("1,0,1,0.5,2147483647,3,0.5\n", "label", "'2147483647' is not a class label in 0…2147483646 or −1 (unknown)")
         check("1,0,1,0.5,2,-2,0.5\n", "position", "not a position")
         check("1,0,1,0.5,2,3,1.5\n", "prob", "'1.5' is not a probability in [0, 1]")
         check("1,0,1,0.5,2,3,p\n", "prob", "'p' is not a number")
         check("0,1,1,0.5,7,3,0.5\n", "label", "token 0 has label 7 here but 2 on line 2")
         check("0,1,1,0.5,2,4,0.5\n", "position", "token 0 has position 4 here but 3 on line 2")
         check("0,1,1,0.5,,3,0.5\n", "label", "token 0 has label -1 here but 2 on line 2")
+    }
+
+    /// Labels are 32-bit: token ids of any vocabulary (Qwen's 151,936) import as labels.
+    func testLabelsAre32Bit() throws {
+        let trace = try parse("token,layer,expert,weight,label\n0,0,1,1,151935\n1,0,0,1,2147483646\n")
+        XCTAssertEqual(trace.labels, [151_935, 2_147_483_646])
+        XCTAssertEqual(trace.classCount, Int(Int32.max))
     }
 
     func testRaggedRowsAndDuplicates() {
