@@ -8,7 +8,8 @@ memory maps, so a 10M-token trace with probabilities (2.6 GB on disk) needs litt
 Routing: per layer, logits = expert bias + a token id's own preference + noise; the router's
 softmax over E goes to probs.npy, its top-k (largest first) to experts.npy and the softmax
 values there to weights.npy (OLMoE: not renormalised). Token ids are Zipf(1.2) over the
-vocabulary; sequences of --sequence-length tokens are the routing groups.
+vocabulary; sequences of --sequence-length tokens are the routing groups. With --domains K each
+sequence gets one of K domains (domains.npy), each of which adds 0.5 to the logits of 4 experts.
 """
 import argparse
 import json
@@ -27,6 +28,8 @@ def main():
     p.add_argument("--vocabulary", type=int, default=50_000)
     p.add_argument("--sequence-length", type=int, default=2048)
     p.add_argument("--no-probs", action="store_true", help="leave out probs.npy")
+    p.add_argument("--domains", type=int, default=0,
+                   help="also write domains.npy: each sequence's domain, of this many, each boosting its own experts")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     n, L, E, k = a.tokens, a.layers, a.experts, a.k
@@ -45,6 +48,9 @@ def main():
     experts = array("experts.npy", (L, n, k), np.int32)
     weights = array("weights.npy", (L, n, k), np.float32)
     probs = None if a.no_probs else array("probs.npy", (L, n, E), np.float32)
+    domains = array("domains.npy", (n,), np.int32) if a.domains else None
+    sequence_domain = rng.integers(0, max(1, a.domains), size=n // a.sequence_length + 1)
+    domain_experts = rng.integers(0, E, size=(max(1, a.domains), 4))
     bias = rng.normal(0, 0.5, size=(L, E)).astype(np.float32)
     # A token id's preference: a few hashed experts get a boost.
     preference_seed = rng.integers(0, 2**31)
@@ -56,10 +62,15 @@ def main():
         labels[start:stop] = ids
         positions[start:stop] = t % a.sequence_length
         groups[start:stop] = t // a.sequence_length
+        if domains is not None:
+            domains[start:stop] = sequence_domain[t // a.sequence_length]
         for layer in range(L):
             logits = rng.normal(0, 1, size=(stop - start, E)).astype(np.float32) + bias[layer]
             favourite = (ids.astype(np.int64) * 2654435761 + preference_seed + layer * 40503) % E
             logits[np.arange(stop - start), favourite] += 2.0
+            if domains is not None:
+                rows = np.arange(stop - start)[:, None]
+                logits[rows, domain_experts[sequence_domain[t // a.sequence_length]]] += 0.5
             logits -= logits.max(axis=1, keepdims=True)
             soft = np.exp(logits)
             soft /= soft.sum(axis=1, keepdims=True)
@@ -68,7 +79,7 @@ def main():
             weights[layer, start:stop] = np.take_along_axis(soft, top, axis=1)
             if probs is not None:
                 probs[layer, start:stop] = soft
-    for m in (labels, positions, groups, experts, weights, probs):
+    for m in (labels, positions, groups, experts, weights, probs, domains):
         if m is not None:
             m.flush()
     meta = {
@@ -81,6 +92,8 @@ def main():
         "labels": "token ids",
         "groups": "sequence index",
     }
+    if a.domains:
+        meta["domain_names"] = [f"domain {d}" for d in range(a.domains)]
     with open(os.path.join(a.out, "meta.json"), "w") as f:
         json.dump(meta, f, indent=1)
 

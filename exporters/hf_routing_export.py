@@ -333,6 +333,22 @@ def load_inputs(args, model):
     return ids, np.ones_like(ids, dtype=np.int64)
 
 
+def sequence_domains(path, groups, sequences):
+    """(each token's domain, the domain names) from `path`: one domain name per sequence, in
+    sequence order; domains are numbered in order of first appearance."""
+    try:
+        with open(path) as f:
+            names = [line.strip() for line in f if line.strip()]
+    except OSError as e:
+        raise ExportError(f"{path}: cannot be read ({e})")
+    if len(names) != sequences:
+        raise ExportError(f"{path}: {len(names)} domain names for {sequences} sequences (one per line, in sequence order)")
+    order = list(dict.fromkeys(names))
+    index = {name: i for i, name in enumerate(order)}
+    per_sequence = np.array([index[name] for name in names], dtype=np.int32)
+    return per_sequence[groups], order
+
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -349,6 +365,8 @@ def main(argv=None):
     p.add_argument("--max-length", type=int, default=512, help="--text: truncate sequences to this many tokens")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--domains", help="text file, one domain name per sequence (e.g. code, arxiv), for domain "
+                                     "specialisation: written to domains.npy and meta.json's domain_names")
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
     try:
@@ -358,6 +376,8 @@ def main(argv=None):
         model = AutoModelForCausalLM.from_pretrained(args.model, dtype=DTYPES[args.dtype])
         ids, mask = load_inputs(args, model)
         arrays, meta = export_routing(model, ids, mask, batch_size=args.batch_size)
+        if args.domains:
+            arrays["domains"], meta["domain_names"] = sequence_domains(args.domains, arrays["groups"], ids.shape[0])
         meta["model"] = args.model
         write_trace(arrays, meta, args.out, overwrite=args.overwrite)
     except ExportError as e:

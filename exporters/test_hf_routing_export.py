@@ -266,6 +266,28 @@ class ExporterTests(unittest.TestCase):
             self.assertEqual(hx.main(args + ["--pad-id", "0", "--out", out, "--overwrite"]), 0)
             self.assertEqual(sorted(x for x in os.listdir(tmp) if x.startswith(".export-")), [])
 
+    def test_cli_writes_each_sequences_domain(self):
+        model = tiny_model("olmoe", seed=5)
+        ids, mask = padded_batch(3, sequences=3)
+        with tempfile.TemporaryDirectory() as tmp:
+            model.save_pretrained(os.path.join(tmp, "model"))
+            np.save(os.path.join(tmp, "ids.npy"), ids)
+            np.save(os.path.join(tmp, "mask.npy"), mask)
+            with open(os.path.join(tmp, "domains.txt"), "w") as f:
+                f.write("code\nprose\ncode\n")
+            args = ["--model", os.path.join(tmp, "model"), "--token-ids", os.path.join(tmp, "ids.npy"),
+                    "--attention-mask", os.path.join(tmp, "mask.npy"), "--domains", os.path.join(tmp, "domains.txt")]
+            out = os.path.join(tmp, "trace")
+            self.assertEqual(hx.main(args + ["--out", out]), 0)
+            groups = np.load(os.path.join(out, "groups.npy"))
+            np.testing.assert_array_equal(np.load(os.path.join(out, "domains.npy")), np.array([0, 1, 0])[groups])
+            with open(os.path.join(out, "meta.json")) as f:
+                self.assertEqual(json.load(f)["domain_names"], ["code", "prose"])
+            with open(os.path.join(tmp, "domains.txt"), "w") as f:
+                f.write("code\nprose\n")
+            self.assertEqual(hx.main(args + ["--out", os.path.join(tmp, "other")]), 1, "2 names for 3 sequences")
+            self.assertFalse(os.path.exists(os.path.join(tmp, "other")))
+
 
     def test_text_input_is_tokenised_and_padded_with_the_tokenizer(self):
         from tokenizers import Tokenizer, models, pre_tokenizers

@@ -130,6 +130,7 @@ public struct RunReport: RoutingReport {
             loadSection(&b, analysis)
             affinitySection(&b, analysis)
             computeSection(&b, analysis)
+            sequenceSection(&b, analysis)
             costSection(&b)
             measuredExpertParallelSection(&b)
         } else {

@@ -58,6 +58,7 @@ public struct TraceReport: RoutingReport {
             loadSection(&b, a)
             affinitySection(&b, a)
             computeSection(&b, a)
+            sequenceSection(&b, a)
         }
         stabilitySection(&b)
         b.heading(2, "Expert-parallel cost")

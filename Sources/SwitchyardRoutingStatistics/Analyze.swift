@@ -67,6 +67,9 @@ func analyze(trace given: RoutingTrace, options: AnalysisOptions, allowGrouping:
         neighbourAgreement: context.neighbourAgreements(), coActivation: coActivations.isEmpty ? nil : coActivations,
         vocabularySpecialisation: context.vocabularySpecialisations())
     if withAffinity { analysis.classIds = occurring?.ids.map(Int.init) }
+    analysis.domainSpecialisation = domainSpecialisations(
+        trace: trace, members: reductions.map(\.members), permutations: options.permutations,
+        seed: options.seed &+ 300, budget: limits.permutationBudget)
     return analysis
 }
 

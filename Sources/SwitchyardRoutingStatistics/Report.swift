@@ -105,6 +105,24 @@ extension TraceAnalysis {
             }
             lines.append("neighbours with the same first expert (\(kind)): " + parts.joined(separator: ", "))
         }
+        if let domain = domainSpecialisation {
+            let parts = domain.map { d -> String in
+                let lifts = d.lift.indices.compactMap { i -> String? in
+                    guard let lift = d.lift[i], let expert = d.liftExpert[i] else { return nil }
+                    return "\(d.names?[i] ?? "domain \(i)") \(formatNumber(lift))× (expert \(expert))"
+                }
+                var part = "\(d.layer) " + lifts.joined(separator: ", ")
+                    + "; MI \(formatNumber(d.mutualInformationBits)) bits"
+                if let p = d.permutationP {
+                    part += ", p \(formatP(p)) (domains permuted over "
+                        + (d.permutationUnits.map { "\($0) random \(d.units) of \(d.unitCount), MI \(formatNumber(d.permutationMutualInformationBits))" }
+                           ?? "\(d.unitCount) \(d.units)") + ")"
+                }
+                return part
+            }
+            lines.append("domain specialisation, a domain's largest share of tokens reaching one expert ÷ that expert's share of all tokens: "
+                         + parts.joined(separator: "; "))
+        }
         // Printed when some label was seen often enough to count.
         if let vocabulary = vocabularySpecialisation, vocabulary.contains(where: { $0.ids > 0 }) {
             let parts = vocabulary.map { v -> String in

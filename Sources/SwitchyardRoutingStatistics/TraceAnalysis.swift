@@ -38,6 +38,8 @@ public struct TraceAnalysis: Codable, Sendable, Equatable {
     /// Per layer, how much a token's id decides its first expert (traces whose labels are per
     /// token, such as token ids; nil for images and traces without labels).
     public var vocabularySpecialisation: [VocabularySpecialisation]? = nil
+    /// Domain specialisation per layer, when the trace has domains.
+    public var domainSpecialisation: [DomainSpecialisation]? = nil
 
     enum CodingKeys: String, CodingKey {
         case expertCount = "expert_count", tokenCount = "token_count", layerCount = "layer_count"
@@ -45,6 +47,7 @@ public struct TraceAnalysis: Codable, Sendable, Equatable {
         case layers, overall, layerTransitions = "layer_transitions"
         case neighbourAgreement = "neighbour_agreement", coActivation = "co_activation"
         case vocabularySpecialisation = "vocabulary_specialisation"
+        case domainSpecialisation = "domain_specialisation"
     }
 }
 

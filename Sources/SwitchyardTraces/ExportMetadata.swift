@@ -14,6 +14,7 @@ import Foundation
 /// | `labels` | `"token ids"`: labels are token ids, the trace holds sequences |
 /// | `groups` | `"sequence index"`: routing groups are sequences |
 /// | `shared_experts` | `{count, gated}`: always-on experts outside the routed ones |
+/// | `domain_names` | the names of the domains of `domains.npy`, index = domain |
 /// | `model`, `architecture`, `model_type`, `convention` | provenance, kept in the metadata |
 public struct ExportMetadata: Equatable, Sendable {
     /// The exporter format this reader knows.
@@ -26,6 +27,8 @@ public struct ExportMetadata: Equatable, Sendable {
     public var groupsAreSequences = false
     public var sharedExperts: Int?
     public var sharedExpertsGated: Bool?
+    /// Names of the domains of `domains.npy`.
+    public var domainNames: [String]?
     /// Provenance fields, by name.
     public var provenance: [String: String] = [:]
 
@@ -54,6 +57,7 @@ public struct ExportMetadata: Equatable, Sendable {
         var labels: String?
         var groups: String?
         var shared_experts: Shared?
+        var domain_names: [String]?
         var model: String?
         var architecture: String?
         var model_type: String?
@@ -106,6 +110,7 @@ public struct ExportMetadata: Equatable, Sendable {
             result.sharedExperts = shared.count
             result.sharedExpertsGated = shared.gated
         }
+        result.domainNames = fields.domain_names
         let provenance: [(String, String?)] = [("model", fields.model), ("architecture", fields.architecture),
                                                ("model_type", fields.model_type), ("convention", fields.convention)]
         for (name, value) in provenance { if let value { result.provenance[name] = value } }
@@ -123,6 +128,7 @@ public struct ExportMetadata: Equatable, Sendable {
         case is String.Type: return "a string"
         case is Bool.Type: return "true or false"
         case is [Int].Type: return "a list of integers"
+        case is [String].Type: return "a list of strings"
         default: return "a JSON object of the exporter's fields"
         }
     }
@@ -149,6 +155,17 @@ public struct ExportMetadata: Equatable, Sendable {
         if labelsAreTokenIDs { trace.metadata["labelKind"] = "token ids" }
         if let sharedExperts, sharedExperts > 0 {
             trace.metadata["sharedExperts"] = "\(sharedExperts)" + (sharedExpertsGated == true ? " (gated)" : "")
+        }
+        if let domainNames {
+            guard let domains = trace.domains else {
+                throw InputError(file: file, location: "field 'domain_names'", message: "names domains, but there is no domains.npy")
+            }
+            let count = Int(domains.max() ?? -1) + 1
+            guard domainNames.count >= count else {
+                throw InputError(file: file, location: "field 'domain_names'",
+                                 message: "\(domainNames.count) names for the domains 0…\(count - 1) of domains.npy")
+            }
+            trace.domainNames = domainNames
         }
         for (field, value) in provenance { trace.metadata[field] = value }
     }

@@ -30,6 +30,12 @@ public struct RoutingTrace: Equatable, Sendable {
     public var routingGroups: [Int]?
     /// Free-form provenance: router name, run directory, epoch, … (written into reports).
     public var metadata: [String: String]
+    /// Each token's domain — the corpus or source its sequence came from (code, arXiv, …),
+    /// numbered `0..<maximumDomainCount` — given by the user for domain specialisation, or nil.
+    /// Length ``tokenCount``.
+    public var domains: [Int32]? = nil
+    /// Domain names for outputs, index = domain; may be empty.
+    public var domainNames: [String] = []
 
     /// A trace; ``validate()`` checks that the parts agree.
     public init(expertCount: Int, tokenCount: Int, labels: [Int32]? = nil, positions: [Int32]? = nil,

@@ -54,6 +54,7 @@ extension RoutingTraceCSV {
             var labels: Storage<Int32>?
             var positions: Storage<Int32>?
             var groups: Storage<Int32>?
+            var domains: Storage<Int32>?
             /// Layer × token: the largest prob among the token's rows, −1 when none.
             var top: Storage<Float>?
         }
@@ -125,6 +126,7 @@ extension RoutingTraceCSV {
             let values = PerToken(labels: header.hasLabel ? Storage<Int32>(count: n, value: unseen) : nil,
                                   positions: header.hasPosition ? Storage<Int32>(count: n, value: unseen) : nil,
                                   groups: header.hasGroup ? Storage<Int32>(count: n, value: unseen) : nil,
+                                  domains: header.hasDomain ? Storage<Int32>(count: n, value: unseen) : nil,
                                   top: header.hasProb ? Storage<Float>(count: layerCount * n, value: -1) : nil)
             var conflict: (row: Row, name: String, earlier: Int32)?
             do {
@@ -132,6 +134,7 @@ extension RoutingTraceCSV {
                 let offsetPointers = offsets.map(\.pointer)
                 let labelPointer = values.labels?.pointer, positionPointer = values.positions?.pointer
                 let groupPointer = values.groups?.pointer, topPointer = values.top?.pointer
+                let domainPointer = values.domains?.pointer
                 // The value of a token that every row of it must repeat.
                 func record(_ p: UnsafeMutablePointer<Int32>?, _ value: Int32, _ row: Row, _ name: String) throws {
                     guard let p else { return }
@@ -157,6 +160,7 @@ extension RoutingTraceCSV {
                     try record(labelPointer, row.label, row, "label")
                     try record(positionPointer, row.position, row, "position")
                     try record(groupPointer, row.group, row, "group")
+                    try record(domainPointer, row.domain, row, "domain")
                     if let topPointer, !row.prob.isNaN {
                         let p = topPointer + l * n + t
                         if row.prob > p.pointee { p.pointee = row.prob }
@@ -166,7 +170,7 @@ extension RoutingTraceCSV {
                 let (row, name, earlier) = conflict!
                 let firstLine = try lines(limit: 1) { $0.token == row.token }.first ?? 0
                 throw InputError(file: file, location: "line \(row.line), column '\(name)'",
-                                 message: "token \(row.token) has \(name) \(name == "label" ? row.label : name == "position" ? row.position : row.group) here but \(earlier) on line \(firstLine)")
+                                 message: "token \(row.token) has \(name) \(["label": row.label, "position": row.position, "group": row.group, "domain": row.domain][name]!) here but \(earlier) on line \(firstLine)")
             }
             return values
         }
@@ -205,7 +209,7 @@ extension RoutingTraceCSV {
             var lookup = LayerLookup(layerOf)
             let offsetPointers = offsets.map(\.pointer)
             let expertPointers = experts.map(\.pointer), weightPointers = weights.map(\.pointer)
-            try pass(skipping: [.label, .position, .group, .prob]) { row in
+            try pass(skipping: [.label, .position, .group, .domain, .prob]) { row in
                 guard row.expert >= 0 else { return }
                 guard let l = lookup.index(row.layer), Int(row.token) < n else { throw changed() }
                 // offsets[t] is token t's next free slot while filling.
@@ -289,9 +293,17 @@ extension RoutingTraceCSV {
             }
             var metadata = metadata
             if !notes.isEmpty { metadata["importNotes"] = notes.joined(separator: "; ") }
-            let trace = RoutingTrace(expertCount: expertCount, tokenCount: tokenCount, labels: labelValues,
+            var trace = RoutingTrace(expertCount: expertCount, tokenCount: tokenCount, labels: labelValues,
                                      positions: values(perToken.positions), classCount: classCount, layers: layers,
                                      routingGroups: routingGroups, metadata: metadata)
+            if let domains = values(perToken.domains) {
+                if let t = domains.firstIndex(of: -1) {
+                    let line = try lines(limit: 1) { Int($0.token) == t }.first
+                    throw InputError(file: file, location: line.map { "line \($0), column 'domain'" } ?? "token \(t)",
+                                     message: line == nil ? "token \(t) has no row, so no domain" : "token \(t) has no domain; with a domain column every token needs one")
+                }
+                trace.domains = domains
+            }
             try trace.validate(file: file)
             return trace
         }

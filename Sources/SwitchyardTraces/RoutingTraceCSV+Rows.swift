@@ -10,7 +10,7 @@ import Darwin
 extension RoutingTraceCSV {
     /// The column kinds a header can name.
     enum Column: String {
-        case token, layer, expert, weight, label, position, prob, group
+        case token, layer, expert, weight, label, position, prob, group, domain
     }
 
     /// The columns of a file's header, in file order.
@@ -20,15 +20,16 @@ extension RoutingTraceCSV {
         var hasPosition: Bool { columns.contains(.position) }
         var hasProb: Bool { columns.contains(.prob) }
         var hasGroup: Bool { columns.contains(.group) }
+        var hasDomain: Bool { columns.contains(.domain) }
     }
 
     /// One data row, every cell checked. Absent optional columns and empty optional cells
-    /// hold −1 (label, position), 0 (group) or NaN (prob); a row without an expert (−1)
+    /// hold −1 (label, position, domain), 0 (group) or NaN (prob); a row without an expert (−1)
     /// has weight 0.
     struct Row {
         var token: Int32 = 0, layer: Int32 = 0, expert: Int32 = 0
         var weight: Float = 0
-        var label: Int32 = -1, position: Int32 = -1, group: Int32 = 0
+        var label: Int32 = -1, position: Int32 = -1, group: Int32 = 0, domain: Int32 = -1
         var prob: Float = .nan
         /// The 1-based line of the row in the file.
         var line = 0
@@ -178,8 +179,8 @@ extension RoutingTraceCSV {
                         if !read[c] { continue }
                         let column = columns[c]
                         switch column {
-                        case .token, .layer, .expert, .label, .position, .group:
-                            let optional = column == .label || column == .position
+                        case .token, .layer, .expert, .label, .position, .group, .domain:
+                            let optional = column == .label || column == .position || column == .domain
                             guard let value = parseInteger(b, s, e) else {
                                 if optional && isBlank(b, s, e) { continue }
                                 throw cellError(column, s, e, isBlank(b, s, e) ? "is empty, expected an integer" : "is not an integer")
@@ -210,6 +211,11 @@ extension RoutingTraceCSV {
                                     throw cellError(column, s, e, "is not a class label in 0…\(RoutingTrace.maximumClassCount - 1) or −1 (unknown)")
                                 }
                                 row.label = Int32(value)
+                            case .domain:
+                                guard value >= 0 && value < RoutingTrace.maximumDomainCount else {
+                                    throw cellError(column, s, e, "is not a domain in 0…\(RoutingTrace.maximumDomainCount - 1)")
+                                }
+                                row.domain = Int32(value)
                             case .group:
                                 guard value >= 0 && value <= Int(Int32.max) else {
                                     throw cellError(column, s, e, "is not a routing group number in 0…\(Int32.max)")

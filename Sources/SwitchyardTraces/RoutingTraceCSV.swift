@@ -22,7 +22,9 @@ import Darwin
 ///   `position` (−1 or empty = unknown), `prob` (the router's probability of that
 ///   assignment; a token's `topProbability` in a layer is the largest `prob` of its rows),
 ///   `group` (the routing group, i.e. batch, the token was routed in: ≥ 0, the same in every
-///   row of a token, each group's tokens consecutive; gives ``RoutingTrace/routingGroups``).
+///   row of a token, each group's tokens consecutive; gives ``RoutingTrace/routingGroups``),
+///   `domain` (the token's domain, 0…65,535, the same in every row of a token; gives
+///   ``RoutingTrace/domains`` for domain specialisation).
 /// - Tokens are `0..<(largest token + 1)`; a token without a row in a layer has no
 ///   assignment there. A negative expert records a token without an assignment (its
 ///   `weight` may be empty), so that its label, position and probability are kept.
@@ -34,7 +36,7 @@ public enum RoutingTraceCSV {
     /// The columns every trace CSV has.
     public static let requiredColumns = ["token", "layer", "expert", "weight"]
     /// The columns a trace CSV may add.
-    public static let optionalColumns = ["label", "position", "prob", "group"]
+    public static let optionalColumns = ["label", "position", "prob", "group", "domain"]
 
     // MARK: Import
 
@@ -112,6 +114,7 @@ public enum RoutingTraceCSV {
             groupOfToken = ids
             header += ",group"
         }
+        if trace.domains != nil { header += ",domain" }
         out.append(contentsOf: (header + "\n").utf8)
 
         let E = trace.expertCount
@@ -144,6 +147,7 @@ public enum RoutingTraceCSV {
                 if let prob { appendFloat(prob) }
             }
             if let groupOfToken { out.append(0x2C); appendInt(Int(groupOfToken[t])) }
+            if let domains = trace.domains { out.append(0x2C); appendInt(Int(domains[t])) }
             out.append(0x0A)
         }
         for t in 0..<trace.tokenCount {

@@ -12,6 +12,7 @@ import Foundation
 /// | `labels.npy`    | n                  | integer | class label of each token's image, −1 = unknown |
 /// | `positions.npy` | n                  | integer | position in the image, −1 = unknown             |
 /// | `groups.npy`    | n                  | integer | routing group (batch) of each token, ≥ 0        |
+/// | `domains.npy`   | n                  | integer | domain (source corpus) of each token, ≥ 0       |
 ///
 /// Layers are numbered `0..<L` (a 2-D `experts.npy` is one layer, 0), or by the `blocks` of a
 /// `meta.json` beside the arrays (``ExportMetadata``: the Hugging Face exporter's, which also
@@ -23,7 +24,8 @@ import Foundation
 /// group's tokens must be consecutive.
 public enum RoutingTraceNPY {
     /// The file names read from the directory.
-    public static let fileNames = ["experts.npy", "weights.npy", "probs.npy", "labels.npy", "positions.npy", "groups.npy"]
+    public static let fileNames = ["experts.npy", "weights.npy", "probs.npy", "labels.npy", "positions.npy", "groups.npy",
+                                   "domains.npy"]
 
     /// The most router probabilities (layers × tokens × E) kept whole in the trace: 2^26, 256 MiB.
     public static let maximumKeptProbabilities = 1 << 26
@@ -52,6 +54,7 @@ public enum RoutingTraceNPY {
         let labelsArray = try optional("labels.npy")
         let positionsArray = try optional("positions.npy")
         let groupsArray = try optional("groups.npy")
+        let domainsArray = try optional("domains.npy")
 
         // Shapes.
         let shape = expertsArray.shape
@@ -86,7 +89,7 @@ public enum RoutingTraceNPY {
                 throw InputError(file: p.file, message: "\(e) experts exceed the limit of \(RoutingTrace.maximumExpertCount)")
             }
         }
-        for a in [labelsArray, positionsArray, groupsArray].compactMap({ $0 }) where a.shape != [tokenCount] {
+        for a in [labelsArray, positionsArray, groupsArray, domainsArray].compactMap({ $0 }) where a.shape != [tokenCount] {
             throw InputError(file: a.file, message: "shape \(a.shape), expected (\(tokenCount),): one value per token of experts.npy")
         }
 
@@ -149,10 +152,12 @@ public enum RoutingTraceNPY {
         func perToken(_ array: NPYArray?, _ role: String) throws -> [Int32]? {
             guard let array else { return nil }
             let values = try array.integers(role: role)
-            let limit = role == "labels" ? RoutingTrace.maximumClassCount - 1 : Int(Int32.max)
-            if let bad = values.firstIndex(where: { $0 < -1 || $0 > limit }) {
+            let limit = role == "labels" ? RoutingTrace.maximumClassCount - 1
+                : role == "domains" ? RoutingTrace.maximumDomainCount - 1 : Int(Int32.max)
+            let lowest = role == "domains" ? 0 : -1
+            if let bad = values.firstIndex(where: { $0 < lowest || $0 > limit }) {
                 throw InputError(file: array.file, location: array.describeElement(bad),
-                                 message: "\(values[bad]) is not in −1…\(limit) (−1 = unknown)")
+                                 message: "\(values[bad]) is not in \(lowest == 0 ? "0" : "−1")…\(limit)\(lowest == 0 ? "" : " (−1 = unknown)")")
             }
             return values.map { Int32($0) }
         }
@@ -180,6 +185,7 @@ public enum RoutingTraceNPY {
         if !notes.isEmpty { metadata["importNotes"] = notes.joined(separator: "; ") }
         var trace = RoutingTrace(expertCount: expertCount, tokenCount: tokenCount, labels: labels, positions: positions,
                                  classCount: classCount, layers: layers, routingGroups: routingGroups, metadata: metadata)
+        trace.domains = try perToken(domainsArray, "domains")
         let metaPath = path("meta.json")
         if FileManager.default.fileExists(atPath: metaPath) {
             try ExportMetadata.read(metaPath).apply(to: &trace, file: metaPath)

@@ -43,6 +43,8 @@ extension RoutingTrace {
     /// The largest ``classCount`` a trace may declare: 2³¹ − 1, so that labels are 32-bit
     /// (token ids of any vocabulary; the statistics renumber the labels that occur).
     public static let maximumClassCount = Int(Int32.max)
+    /// The most domains a trace may have (``domains``): 2¹⁶.
+    public static let maximumDomainCount = 1 << 16
 
     /// Checks every invariant of the trace and throws an `InputError` naming `file`, the
     /// layer, token and field concerned and the offending value:
@@ -58,6 +60,8 @@ extension RoutingTrace {
     ///   entropies finite in [0, ln expertCount] (with 1e-4 slack for rounding);
     ///   preferred experts in `0..<expertCount`; capacity ≥ 0;
     /// - labels in `0..<classCount` or −1 (unknown); positions ≥ −1 (−1 = unknown);
+    /// - domains, when given, one per token in `0..<maximumDomainCount`, with at least as
+    ///   many names as domains, or none;
     /// - routing groups, when given, each ≥ 1 token and summing to `tokenCount`.
     ///
     /// It never allocates memory in proportion to `expertCount` or `classCount`, so it is
@@ -114,6 +118,20 @@ extension RoutingTrace {
             if let bad {
                 return traceLevel("positions", bad, "position \(positions[bad]) is negative and not −1 (unknown)")
             }
+        }
+        if let domains {
+            if domains.count != tokenCount {
+                return traceLevel("domains", nil, "\(domains.count) domains for \(tokenCount) tokens")
+            }
+            if let bad = domains.firstIndex(where: { $0 < 0 || Int($0) >= RoutingTrace.maximumDomainCount }) {
+                return traceLevel("domains", bad, "domain \(domains[bad]) is outside 0..<\(RoutingTrace.maximumDomainCount)")
+            }
+            let count = Int(domains.max() ?? -1) + 1
+            if !domainNames.isEmpty && domainNames.count < count {
+                return traceLevel("domainNames", nil, "\(domainNames.count) domain names for domains 0…\(count - 1)")
+            }
+        } else if !domainNames.isEmpty {
+            return traceLevel("domainNames", nil, "domain names without domains")
         }
         if let violation = routingGroupsViolation() { return violation }
         if layers.isEmpty {

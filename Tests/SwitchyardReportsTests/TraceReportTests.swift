@@ -36,5 +36,27 @@ final class TraceReportTests: XCTestCase {
         XCTAssertTrue(findings.contains { $0.contains("position in the sequence") }, "\(findings)")
         // The same trace and options give the same bytes, charts included.
         XCTAssertEqual(try report().document(), r.document())
+        // The language-model statistics, with their baselines.
+        for expected in ["## Neighbours, co-activation, vocabulary and domains", "| layer | pairs | agreement | chance |",
+                         "Expert co-activation", "Vocabulary specialisation"] {
+            XCTAssertTrue(text.contains(expected), "missing: \(expected)")
+        }
+        XCTAssertFalse(text.contains("Domain specialisation"), "the fixture has no domains")
+    }
+
+    /// Domains given with the trace get their table: each domain's most lifted expert.
+    func testDomainsGetTheirTable() throws {
+        var trace = try TraceLoader.load(Self.fixture).labelledForStatistics().trace
+        let sizes = try XCTUnwrap(trace.routingGroups)
+        trace.domains = sizes.enumerated().flatMap { g, size in [Int32](repeating: Int32(g % 2), count: size) }
+        trace.domainNames = ["code", "prose"]
+        var options = AnalysisOptions()
+        options.bootstrapResamples = 0
+        options.permutations = 19
+        let text = TraceReport(source: "qwen2_moe", analysis: try analyze(trace: trace, options: options)).document().markdown
+        XCTAssertTrue(text.contains("Domain specialisation (Mixtral §5, OLMoE §5)"))
+        XCTAssertTrue(text.contains("domains permuted over sequences"))
+        XCTAssertTrue(text.contains("| 1 | code | "), text)
+        XCTAssertTrue(text.contains("| 3 | prose | "))
     }
 }

@@ -207,6 +207,23 @@ final class RoutingTraceNPYTests: XCTestCase {
                        kept.layers[0].probabilities)
     }
 
+    /// `domains.npy` gives each token's domain, `meta.json`'s `domain_names` their names.
+    func testDomainsAndTheirNames() throws {
+        try writeTopTwo()
+        try put(npy([Int32(1), 0, 1], shape: [3], descr: "<i4"), directory, "domains.npy")
+        try Data(#"{"domain_names": ["code", "prose"]}"#.utf8).write(to: URL(fileURLWithPath: path("meta.json")))
+        let trace = try RoutingTraceNPY.read(directory: directory)
+        XCTAssertEqual(trace.domains, [1, 0, 1])
+        XCTAssertEqual(trace.domainNames, ["code", "prose"])
+        try Data(#"{"domain_names": ["code"]}"#.utf8).write(to: URL(fileURLWithPath: path("meta.json")))
+        assertInputError(try RoutingTraceNPY.read(directory: directory), file: path("meta.json"),
+                         location: "field 'domain_names'", message: "1 names for the domains 0…1 of domains.npy")
+        try FileManager.default.removeItem(atPath: path("meta.json"))
+        try put(npy([Int32(1), -1, 1], shape: [3], descr: "<i4"), directory, "domains.npy")
+        assertInputError(try RoutingTraceNPY.read(directory: directory), file: path("domains.npy"),
+                         location: "element [1]", message: "-1 is not in 0…65535")
+    }
+
     /// Labels are 32-bit (token ids of any vocabulary); beyond 2³¹ − 2 they are refused by
     /// element, never wrapped.
     func testLabelsAre32Bit() throws {

@@ -206,6 +206,21 @@ final class RoutingTraceCSVTests: XCTestCase {
         check("0,1,1,0.5,,3,0.5\n", "label", "token 0 has label -1 here but 2 on line 2")
     }
 
+    /// A `domain` column gives each token's domain; every row of a token names the same one,
+    /// and export writes it back.
+    func testDomainColumn() throws {
+        let text = "token,layer,expert,weight,group,domain\n0,0,1,1,0,2\n0,1,0,1,0,2\n1,0,0,1,1,0\n1,1,1,1,1,0\n"
+        let trace = try parse(text)
+        XCTAssertEqual(trace.domains, [2, 0])
+        XCTAssertEqual(try parse(RoutingTraceCSV.text(trace)).domains, [2, 0])
+        assertInputError(try parse("token,layer,expert,weight,domain\n0,0,1,1,2\n0,1,0,1,3\n"), file: "in.csv",
+                         location: "line 3, column 'domain'", message: "token 0 has domain 3 here but 2 on line 2")
+        assertInputError(try parse("token,layer,expert,weight,domain\n0,0,1,1,\n"), file: "in.csv",
+                         location: "line 2, column 'domain'", message: "token 0 has no domain")
+        assertInputError(try parse("token,layer,expert,weight,domain\n0,0,1,1,65536\n"), file: "in.csv",
+                         location: "line 2, column 'domain'", message: "is not a domain in 0…65535")
+    }
+
     /// Labels are 32-bit: token ids of any vocabulary (Qwen's 151,936) import as labels.
     func testLabelsAre32Bit() throws {
         let trace = try parse("token,layer,expert,weight,label\n0,0,1,1,151935\n1,0,0,1,2147483646\n")
