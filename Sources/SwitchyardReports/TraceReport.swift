@@ -87,6 +87,10 @@ public struct TraceReport: RoutingReport {
         t.append(["layers", "\(a.layerCount) (blocks \(a.layers.map { String($0.layer ?? 0) }.joined(separator: ", ")))"])
         t.append(["tokens", ReportFormat.count(a.tokenCount)])
         t.append(["experts", "\(a.expertCount)" + (m["sharedExperts"].map { ", plus \($0) shared" } ?? "")])
+        if let shared = a.sharedExperts, shared.contains(where: { $0.sharedShare != nil }) {
+            t.append(["shared experts' share of the combine weight",
+                      shared.map { "block \($0.layer): \(ReportFormat.percent($0.sharedShare, 1))" }.joined(separator: ", ")])
+        }
         let noun = m["labelKind"] == "token ids" ? "token ids" : "labels"
         t.append(["labels", a.classCount == 0 ? "none"
                   : a.classIds.map { "\($0.count) \(noun) occur, of 0…\($0.last ?? 0)" }

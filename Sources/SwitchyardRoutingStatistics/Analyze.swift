@@ -70,6 +70,7 @@ func analyze(trace given: RoutingTrace, options: AnalysisOptions, allowGrouping:
     analysis.domainSpecialisation = domainSpecialisations(
         trace: trace, members: reductions.map(\.members), permutations: options.permutations,
         seed: options.seed &+ 300, budget: limits.permutationBudget)
+    analysis.sharedExperts = sharedExpertShares(trace)
     return analysis
 }
 

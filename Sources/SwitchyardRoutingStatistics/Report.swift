@@ -105,6 +105,17 @@ extension TraceAnalysis {
             }
             lines.append("neighbours with the same first expert (\(kind)): " + parts.joined(separator: ", "))
         }
+        if let shared = sharedExperts, let first = shared.first {
+            let parts = shared.map { s -> String in
+                var part = "\(s.layer) \(formatNumber(s.sharedShare))"
+                if let g = s.meanGate, let q = s.gateQuartiles {
+                    part += " (gate mean \(formatNumber(g)), quartiles \(q.map { formatNumber($0) }.joined(separator: ", ")))"
+                }
+                return part
+            }
+            lines.append("shared experts (\(first.sharedExperts), \(first.gate == "none" ? "weight 1 each" : "gated")), "
+                         + "their share of a token's combine weight: " + parts.joined(separator: ", "))
+        }
         if let domain = domainSpecialisation {
             let parts = domain.map { d -> String in
                 let lifts = d.lift.indices.compactMap { i -> String? in

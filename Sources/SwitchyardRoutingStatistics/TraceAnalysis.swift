@@ -40,6 +40,8 @@ public struct TraceAnalysis: Codable, Sendable, Equatable {
     public var vocabularySpecialisation: [VocabularySpecialisation]? = nil
     /// Domain specialisation per layer, when the trace has domains.
     public var domainSpecialisation: [DomainSpecialisation]? = nil
+    /// The shared experts' share of the combine weight per layer, when the model has any.
+    public var sharedExperts: [SharedExpertShare]? = nil
 
     enum CodingKeys: String, CodingKey {
         case expertCount = "expert_count", tokenCount = "token_count", layerCount = "layer_count"
@@ -48,6 +50,7 @@ public struct TraceAnalysis: Codable, Sendable, Equatable {
         case neighbourAgreement = "neighbour_agreement", coActivation = "co_activation"
         case vocabularySpecialisation = "vocabulary_specialisation"
         case domainSpecialisation = "domain_specialisation"
+        case sharedExperts = "shared_experts"
     }
 }
 

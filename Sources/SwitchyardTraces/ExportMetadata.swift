@@ -155,6 +155,8 @@ public struct ExportMetadata: Equatable, Sendable {
         if labelsAreTokenIDs { trace.metadata["labelKind"] = "token ids" }
         if let sharedExperts, sharedExperts > 0 {
             trace.metadata["sharedExperts"] = "\(sharedExperts)" + (sharedExpertsGated == true ? " (gated)" : "")
+            trace.metadata[RoutingTrace.sharedExpertCountKey] = String(sharedExperts)
+            trace.metadata[RoutingTrace.sharedExpertGateKey] = sharedExpertsGated == true ? "sigmoid" : "none"
         }
         if let domainNames {
             guard let domains = trace.domains else {

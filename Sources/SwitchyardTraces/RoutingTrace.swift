@@ -37,6 +37,11 @@ public struct RoutingTrace: Equatable, Sendable {
     /// Domain names for outputs, index = domain; may be empty.
     public var domainNames: [String] = []
 
+    /// Metadata key: the number of always-on shared experts per MoE layer, beside the routed ones.
+    public static let sharedExpertCountKey = "sharedExpertCount"
+    /// Metadata key: how they are weighted, "none" (weight 1 each) or "sigmoid" (a per-token gate).
+    public static let sharedExpertGateKey = "sharedExpertGate"
+
     /// A trace; ``validate()`` checks that the parts agree.
     public init(expertCount: Int, tokenCount: Int, labels: [Int32]? = nil, positions: [Int32]? = nil,
                 classCount: Int = 0, classNames: [String] = [], layers: [LayerRouting],
@@ -82,6 +87,11 @@ public struct LayerRouting: Equatable, Sendable {
     /// Each expert's capacity in tokens summed over all routing groups (batches) of the trace,
     /// when the router had one, else nil: expert e's utilisation is its load / capacity.
     public var capacity: Int?
+    /// Each token's gate of the layer's one gated shared expert (Qwen2-MoE:
+    /// sigmoid(shared_expert_gate(x)), in [0, 1]), or nil. The shared expert itself is always on
+    /// and outside ``experts``: the trace's metadata says how many there are
+    /// (``RoutingTrace/sharedExpertCountKey``).
+    public var sharedGate: [Float]? = nil
 
     /// A layer's routing; ``RoutingTrace/validate()`` checks it.
     public init(layer: Int, offsets: [Int32], experts: [Int32], weights: [Float],

@@ -13,6 +13,7 @@ import Foundation
 /// | `positions.npy` | n                  | integer | position in the image, −1 = unknown             |
 /// | `groups.npy`    | n                  | integer | routing group (batch) of each token, ≥ 0        |
 /// | `domains.npy`   | n                  | integer | domain (source corpus) of each token, ≥ 0       |
+/// | `shared_gate.npy` | L×n (or n)       | float   | gate of the layer's gated shared expert, [0, 1] |
 ///
 /// Layers are numbered `0..<L` (a 2-D `experts.npy` is one layer, 0), or by the `blocks` of a
 /// `meta.json` beside the arrays (``ExportMetadata``: the Hugging Face exporter's, which also
@@ -25,7 +26,7 @@ import Foundation
 public enum RoutingTraceNPY {
     /// The file names read from the directory.
     public static let fileNames = ["experts.npy", "weights.npy", "probs.npy", "labels.npy", "positions.npy", "groups.npy",
-                                   "domains.npy"]
+                                   "domains.npy", "shared_gate.npy"]
 
     /// The most router probabilities (layers × tokens × E) kept whole in the trace: 2^26, 256 MiB.
     public static let maximumKeptProbabilities = 1 << 26
@@ -55,6 +56,7 @@ public enum RoutingTraceNPY {
         let positionsArray = try optional("positions.npy")
         let groupsArray = try optional("groups.npy")
         let domainsArray = try optional("domains.npy")
+        let sharedGateArray = try optional("shared_gate.npy")
 
         // Shapes.
         let shape = expertsArray.shape
@@ -88,6 +90,9 @@ public enum RoutingTraceNPY {
             if e > RoutingTrace.maximumExpertCount {
                 throw InputError(file: p.file, message: "\(e) experts exceed the limit of \(RoutingTrace.maximumExpertCount)")
             }
+        }
+        if let g = sharedGateArray, g.shape != (shape.count == 3 ? [layerCount, tokenCount] : [tokenCount]) {
+            throw InputError(file: g.file, message: "shape \(g.shape), expected \(shape.count == 3 ? "(\(layerCount), \(tokenCount))" : "(\(tokenCount),)"): one gate per layer and token of experts.npy")
         }
         for a in [labelsArray, positionsArray, groupsArray, domainsArray].compactMap({ $0 }) where a.shape != [tokenCount] {
             throw InputError(file: a.file, message: "shape \(a.shape), expected (\(tokenCount),): one value per token of experts.npy")
@@ -138,6 +143,19 @@ public enum RoutingTraceNPY {
         for l in 0..<layerCount {
             var layer = try buildLayer(l, tokenCount: tokenCount, k: k, expertsArray: expertsArray,
                                        weightsArray: weightsArray)
+            if let sharedGateArray {
+                let range = (l * tokenCount)..<((l + 1) * tokenCount)
+                var gates: [Float] = []
+                gates.reserveCapacity(tokenCount)
+                try sharedGateArray.forEachFloatChunk(range, role: "shared-expert gates") { first, values in
+                    if let bad = LayerRouting.firstOutside(values, 0, 1) {
+                        throw InputError(file: sharedGateArray.file, location: sharedGateArray.describeElement(first + bad),
+                                         message: "shared-expert gate \(values[bad]) is not a finite number in [0, 1]")
+                    }
+                    gates.append(contentsOf: values)
+                }
+                layer.sharedGate = gates
+            }
             if let probsArray {
                 let note = try addProbabilities(&layer, layer: l, tokenCount: tokenCount, expertCount: expertCount,
                                                 probsArray: probsArray, keepFull: keepProbabilities)

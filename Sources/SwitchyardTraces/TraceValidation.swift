@@ -217,6 +217,14 @@ extension LayerRouting {
         if let a = preferredExpert, a.count != tokenCount {
             return violation("preferredExpert", nil, "\(a.count) entries for \(tokenCount) tokens")
         }
+        if let a = sharedGate {
+            if a.count != tokenCount {
+                return violation("sharedGate", nil, "\(a.count) entries for \(tokenCount) tokens")
+            }
+            if let bad = LayerRouting.firstOutside(a, 0, 1) {
+                return violation("sharedGate", bad, token: bad, "shared-expert gate \(a[bad]) is not a finite number in [0, 1]")
+            }
+        }
         if let capacity, capacity < 0 {
             return violation("capacity", nil, "capacity \(capacity) is negative")
         }

@@ -411,6 +411,10 @@ public final class Trainer {
         ]
         if let router = moe.first?.layer.router { metadata.merge(router.traits.metadata) { $1 } }
         if let parallel { metadata["expertParallelProcesses"] = String(parallel.ranks) }
+        if configuration.model.sharedExpertCount > 0 {
+            metadata[RoutingTrace.sharedExpertCountKey] = String(configuration.model.sharedExpertCount)
+            metadata[RoutingTrace.sharedExpertGateKey] = configuration.model.sharedExpertGate ?? SharedExpertGate.none.rawValue
+        }
         let trace = parallel?.isWriter == false ? nil : recorder?.trace(classCount: classes, classNames: testSet.classNames, metadata: metadata)
         return Evaluation(loss: Float(lossSum / Double(max(testSet.count, 1))),
                           accuracy: Float(correct) / Float(max(testSet.count, 1)),

@@ -25,6 +25,7 @@ final class TraceReportTests: XCTestCase {
         for expected in ["| kind | sequences (token ids as labels) |", "| layers | 2 (blocks 1, 3) |",
                          "| experts | 8, plus 1 (gated) shared |", "| labels | token ids 0…511 |",
                          "| routing groups | 64 (sequences) |", "## Load balance", "| layer 1 | 10,188 |",
+                         "| shared experts' share of the combine weight | block 1: 39.9%, block 3: 29.8% |",
                          "Routing of the trace's 2,547 tokens of sequences.", "## Expert-parallel cost"] {
             XCTAssertTrue(text.contains(expected), "missing: \(expected)")
         }

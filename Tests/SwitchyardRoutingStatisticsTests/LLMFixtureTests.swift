@@ -104,6 +104,37 @@ final class LLMFixtureTests: XCTestCase {
         XCTAssertNil(mixtral.metadata["sharedExperts"])
     }
 
+    /// The shared experts' share of the combine weight, against numpy on the .npy files:
+    /// Qwen2-MoE `g = shared_gate.npy[l]`, `s = weights.npy[l].sum(1)`, mean(g / (g + s)),
+    /// mean(g), np.quantile(g, [.25, .5, .75]); DeepSeek-V3 (one ungated shared expert)
+    /// mean(1 / (1 + s)), its routed weights summing to routed_scaling_factor 2.5.
+    func testSharedExpertShareMatchesNumpy() throws {
+        let options = AnalysisOptions(bootstrapResamples: 0, permutations: 0)
+        let qwen = try XCTUnwrap(try analyze(trace: TraceLoader.load(Self.folder.appendingPathComponent("qwen2_moe").path),
+                                             options: options).sharedExperts)
+        XCTAssertEqual(qwen.map(\.layer), [1, 3])
+        XCTAssertEqual(qwen.map(\.gate), ["sigmoid", "sigmoid"])
+        let numpy: [(share: Double, mean: Double, quartiles: [Double], routed: Double)] = [
+            (0.39908158151947304, 0.5690249891730094, [0.4461936503648758, 0.5861040949821472, 0.7132021188735962],
+             0.8200121703363873),
+            (0.2977781889166204, 0.38660919456404474, [0.21054083853960037, 0.3592105507850647, 0.5482872426509857],
+             0.8283279286068581)]
+        for (s, n) in zip(qwen, numpy) {
+            XCTAssertEqual(try XCTUnwrap(s.sharedShare), n.share, accuracy: 1e-12)
+            XCTAssertEqual(try XCTUnwrap(s.meanGate), n.mean, accuracy: 1e-12)
+            for (a, b) in zip(try XCTUnwrap(s.gateQuartiles), n.quartiles) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+            XCTAssertEqual(s.meanRoutedWeight, n.routed, accuracy: 1e-9)
+        }
+        let deepseek = try XCTUnwrap(try analyze(trace: TraceLoader.load(Self.folder.appendingPathComponent("deepseek_v3").path),
+                                                 options: options).sharedExperts)
+        XCTAssertEqual(deepseek.map(\.gate), ["none", "none"])
+        XCTAssertNil(deepseek[0].meanGate)
+        XCTAssertEqual(try XCTUnwrap(deepseek[0].sharedShare), 0.2857142858862183, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(deepseek[1].sharedShare), 0.2857142857238377, accuracy: 1e-9)
+        XCTAssertNil(try analyze(trace: TraceLoader.load(Self.folder.appendingPathComponent("mixtral").path),
+                                 options: options).sharedExperts)
+    }
+
     func testDeepSeekScoresAreNotReadAsDrops() throws {
         // router_scores.npy (not probs.npy): with it read as probabilities, tokens whose most
         // probable expert the bias or the groups steer away from would count as dropped.

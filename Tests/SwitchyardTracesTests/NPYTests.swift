@@ -207,6 +207,19 @@ final class RoutingTraceNPYTests: XCTestCase {
                        kept.layers[0].probabilities)
     }
 
+    /// `shared_gate.npy` gives each layer's shared-expert gate per token, checked by element.
+    func testSharedGates() throws {
+        try writeTopTwo()
+        try put(npy(floats: [0.25, 0.5, 1.0], shape: [3]), directory, "shared_gate.npy")
+        XCTAssertEqual(try RoutingTraceNPY.read(directory: directory).layers[0].sharedGate, [0.25, 0.5, 1.0])
+        try put(npy(floats: [0.25, 1.5, 1.0], shape: [3]), directory, "shared_gate.npy")
+        assertInputError(try RoutingTraceNPY.read(directory: directory), file: path("shared_gate.npy"),
+                         location: "element [1]", message: "shared-expert gate 1.5 is not a finite number in [0, 1]")
+        try put(npy(floats: [0.25, 0.5, 1.0], shape: [1, 3]), directory, "shared_gate.npy")
+        assertInputError(try RoutingTraceNPY.read(directory: directory), file: path("shared_gate.npy"),
+                         message: "shape [1, 3], expected (3,)")
+    }
+
     /// `domains.npy` gives each token's domain, `meta.json`'s `domain_names` their names.
     func testDomainsAndTheirNames() throws {
         try writeTopTwo()

@@ -90,5 +90,11 @@ final class SharedExpertsTrainingTests: XCTestCase {
         let trace = try RoutingTraceFile.read(sharedDir + "/" + XCTUnwrap(epochs.last?.trace))
         XCTAssertEqual(trace.tokenCount, 64 * m.tokensPerImage)
         for layer in trace.layers { XCTAssertTrue(layer.experts.allSatisfy { $0 >= 0 && Int($0) < m.experts }) }
+        // The trace records the shared experts beside the routed ones (their gates it does not hold).
+        XCTAssertEqual(trace.metadata[RoutingTrace.sharedExpertCountKey], String(m.sharedExpertCount))
+        XCTAssertEqual(trace.metadata[RoutingTrace.sharedExpertGateKey], "sigmoid")
+        let plainTrace = try RoutingTraceFile.read(plainDir + "/" + XCTUnwrap(
+            MetricsLog.read(EpochRecord.self, from: plainDir + "/epochs.jsonl").last?.trace))
+        XCTAssertNil(plainTrace.metadata[RoutingTrace.sharedExpertCountKey])
     }
 }
