@@ -225,7 +225,7 @@ struct AnalyzeCommand: ParsableCommand {
         let lower = input.lowercased()
         guard lower.hasSuffix(".csv") || lower.hasSuffix(".csv.gz") else {
             throw InputError(file: input, location: "--sample",
-                             message: "a sample is drawn from a trace CSV (.csv or .csv.gz) in one pass; this input is not one (.npy, .sytrace and run directories are read whole)")
+                             message: "a sample is drawn from a trace CSV (.csv or .csv.gz) in one pass; this input is not one (.npy directories, .sytrace files and run directories are read into memory whole)")
         }
         var generator = SeededRNG(seed: resampling.seed)
         let drawn = try RoutingTraceCSV.sample(input, expertCount: experts, units: units, using: &generator)

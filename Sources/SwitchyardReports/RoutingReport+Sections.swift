@@ -80,7 +80,8 @@ extension RoutingReport {
                       ReportFormat.number(f.normalizedMutualInformation),
                       ReportFormat.withInterval(s.headlineCramersV, u?.cramersV)]
                      + (chi ? [ReportFormat.p(f.chi2P)] : [])
-                     + [ReportFormat.p(f.mutualInformationPermutationP),
+                     + [ReportFormat.p(f.mutualInformationPermutationP)
+                        + (f.permutationUnits.map { " (\(ReportFormat.count($0)) random \(a.resampling.unit))" } ?? ""),
                         ReportFormat.number(f.routerConfidence), ReportFormat.number(f.meanRouterEntropyRatio),
                         ReportFormat.number(f.position?.cramersV)])
         }
@@ -213,7 +214,9 @@ extension RoutingReport {
                 t.append(["\(x.fromLayer) → \(x.toLayer)", ReportFormat.count(x.tokens),
                           ReportFormat.number(x.mutualInformationCorrectedBits ?? x.mutualInformationBits),
                           ReportFormat.number(x.normalizedMutualInformation), ReportFormat.number(x.cramersV)]
-                         + (chi ? [ReportFormat.p(x.chi2P)] : []) + [ReportFormat.p(x.mutualInformationPermutationP)])
+                         + (chi ? [ReportFormat.p(x.chi2P)] : [])
+                         + [ReportFormat.p(x.mutualInformationPermutationP)
+                            + (x.permutationUnits.map { " (\(ReportFormat.count($0)) random units)" } ?? "")])
             }
             b.table(t)
         }

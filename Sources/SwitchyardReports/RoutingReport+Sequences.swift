@@ -1,5 +1,10 @@
 import SwitchyardRoutingStatistics
 
+/// Domain `i`'s name, else "domain i".
+func domainName(_ d: DomainSpecialisation, _ i: Int) -> String {
+    d.names.flatMap { i < $0.count ? $0[i] : nil } ?? "domain \(i)"
+}
+
 extension RoutingReport {
     /// The statistics language-model routing papers report (docs/statistics.md, "Neighbouring
     /// tokens and co-activated experts"): neighbour agreement, expert co-activation, vocabulary
@@ -58,13 +63,14 @@ extension RoutingReport {
             var t = MarkdownTable(["layer", "domain", "tokens", "expert", "its share", "overall share", "lift", "MI (bits)", "p"],
                                   alignments: [.left, .left] + Array(repeating: .right, count: 7))
             for d in domains {
-                for i in d.tokens.indices where d.tokens[i] > 0 {
-                    let expert = d.liftExpert[i]
-                    t.append(["\(d.layer)", d.names?[i] ?? "domain \(i)", ReportFormat.count(d.tokens[i]),
+                let shown = d.tokens.indices.filter { d.tokens[$0] > 0 }
+                for i in shown {
+                    let expert = d.liftExpert[i], first = i == shown.first
+                    t.append(["\(d.layer)", domainName(d, i), ReportFormat.count(d.tokens[i]),
                               expert.map(String.init) ?? "–", ReportFormat.percent(expert.map { d.share[i][$0] }, 1),
                               ReportFormat.percent(expert.map { d.overallShare[$0] }, 1), ReportFormat.number(d.lift[i]),
-                              i == 0 ? ReportFormat.number(d.mutualInformationBits) : "",
-                              i == 0 ? ReportFormat.p(d.permutationP) : ""])
+                              first ? ReportFormat.number(d.mutualInformationBits) : "",
+                              first ? ReportFormat.p(d.permutationP) + (d.permutationUnits.map { " (\($0) random \(d.units))" } ?? "") : ""])
                 }
             }
             b.table(t)

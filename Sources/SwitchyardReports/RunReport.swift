@@ -106,8 +106,10 @@ public struct RunReport: RoutingReport {
         "Stability across epochs needs traces of at least two epochs; this run has \(analysis == nil ? "none" : "one")."
     }
 
-    /// The class names of the run (from its summary, else from the trace, else numbers).
+    /// The class names of the run (from its summary, else from the trace, else numbers); the
+    /// analysis's own when it counts only the labels that occur (``TraceAnalysis/classIds``).
     public var classNames: [String] {
+        if analysis?.classIds != nil, let names = analysis?.classNames { return names }
         if let names = run.summary?.classNames, !names.isEmpty { return names }
         if let names = analysis?.classNames, !names.isEmpty { return names }
         return (0..<run.configuration.model.classes).map(String.init)

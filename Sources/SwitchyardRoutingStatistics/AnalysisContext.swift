@@ -64,7 +64,7 @@ struct AnalysisContext {
                     budget: limits.permutationBudget, seed: options.seed) {
                     let (p, observed) = test.pValues(expertCount: e, permutations: options.permutations,
                                                      seed: options.seed)
-                    return ClassPermutationResult(p: p, units: kept, observed: observed)
+                    return ClassPermutationResult(p: p, units: kept.count, observed: observed)
                 } else {
                     let exact = UnitPermutation(members: members, unitStarts: starts, labels: trace.labels,
                                                 classCount: shape.classCount)
@@ -105,10 +105,11 @@ struct AnalysisContext {
                                                     withLoads: false) }
             if withAffinity && !affinityBootstrap {
                 for s in 0...layerCount {
+                    let mi = estimates[s].mutualInformationCorrected, v2 = estimates[s].cramersVSquaredCorrected
                     intervals[s]?.mutualInformationBits = .withheld(
-                        estimate: max(0, estimates[s].mutualInformationCorrected), plugIn: estimates[s].mutualInformation)
+                        estimate: mi.isFinite ? max(0, mi) : .nan, plugIn: estimates[s].mutualInformation)
                     intervals[s]?.cramersV = .withheld(
-                        estimate: max(0, estimates[s].cramersVSquaredCorrected).squareRoot(), plugIn: estimates[s].cramersV)
+                        estimate: v2.isFinite ? max(0, v2).squareRoot() : .nan, plugIn: estimates[s].cramersV)
                 }
             }
             // The load numbers by routing group (batch), when the trace records groups: capacities

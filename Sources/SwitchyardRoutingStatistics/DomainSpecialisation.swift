@@ -77,7 +77,7 @@ func domainSpecialisations(trace: RoutingTrace, members: [PatternMembers], permu
         if let (subset, kept) = UnitPermutation.subset(members: members, unitStarts: starts, labels: domains,
                                                         permutations: permutations, budget: budget, seed: seed) {
             let (p, observed) = subset.pValues(expertCount: e, permutations: permutations, seed: seed)
-            test = (p, kept, observed)
+            test = (p, kept.count, observed)
         } else {
             let whole = UnitPermutation(members: members, unitStarts: starts, labels: domains, classCount: domainCount)
             test = (whole.pValues(expertCount: e, permutations: permutations, seed: seed).p, nil, nil)

@@ -48,7 +48,8 @@ func reduceLayer(_ layer: LayerRouting, of trace: RoutingTrace, shape: TraceShap
     let n = trace.tokenCount, e = trace.expertCount, classCount = shape.classCount
     let patterns = PatternTable(expertCount: e, limit: maximumPatterns)
     var patternOfToken = [Int32](repeating: 0, count: n)
-    var tokenIsPattern = false, mostExperts = 0
+    // At least 1: the single experts are patterns of one expert whether a token has one or not.
+    var tokenIsPattern = false, mostExperts = 1
     var top1 = [Int32](repeating: -1, count: n)
     var positionExpert: [Double]? = shape.positionCount > 0
         ? [Double](repeating: 0, count: shape.positionCount * e) : nil

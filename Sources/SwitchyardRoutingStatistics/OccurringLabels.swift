@@ -24,6 +24,7 @@ struct OccurringLabels {
             largest = max(largest, label)
         }
         let range = declared > 0 ? declared : Int(largest) + 1
+        guard trace.classNames.isEmpty || trace.classNames.count == range else { return nil }
         guard range.multipliedReportingOverflow(by: trace.layers.count * trace.expertCount).overflow
                 || range * trace.layers.count * trace.expertCount > cellLimit else { return nil }
         var ids: [Int32]

@@ -120,7 +120,8 @@ extension TraceAnalysis {
             let parts = domain.map { d -> String in
                 let lifts = d.lift.indices.compactMap { i -> String? in
                     guard let lift = d.lift[i], let expert = d.liftExpert[i] else { return nil }
-                    return "\(d.names?[i] ?? "domain \(i)") \(formatNumber(lift))× (expert \(expert))"
+                    let name = d.names.flatMap { i < $0.count ? $0[i] : nil } ?? "domain \(i)"
+                    return "\(name) \(formatNumber(lift))× (expert \(expert))"
                 }
                 var part = "\(d.layer) " + lifts.joined(separator: ", ")
                     + "; MI \(formatNumber(d.mutualInformationBits)) bits"

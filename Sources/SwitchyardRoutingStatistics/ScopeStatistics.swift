@@ -177,7 +177,7 @@ func makeAffinity(classExpert: [Double]?, experts: Int, classNames: [String], cl
         positionExpertCounts: positionRows, position: positionTable)
     if classExpert != nil, let units = permutation.units {
         affinity.permutationUnits = units
-        affinity.permutationMutualInformationBits = permutation.observed?[scope]
+        affinity.permutationMutualInformationBits = permutation.observed.flatMap { finite($0[scope]) }
     }
     return affinity
 }

@@ -37,6 +37,12 @@ func checkTrace(_ trace: RoutingTrace, source: String?) throws -> TraceShape {
     guard n < Int(Int32.max) else { throw fail("header", "token count is \(n), expected below 2^31") }
     guard !trace.layers.isEmpty else { throw fail("header", "the trace has no layers") }
     try trace.validateRoutingGroups(file: source)
+    if let domains = trace.domains {
+        guard domains.count == n else { throw fail("domains", "\(domains.count) domains for \(n) tokens") }
+        if let t = domains.firstIndex(where: { $0 < 0 || Int($0) >= RoutingTrace.maximumDomainCount }) {
+            throw fail("domains, token \(t)", "domain is \(domains[t]), expected 0..<\(RoutingTrace.maximumDomainCount)")
+        }
+    }
     guard trace.classCount >= 0 else {
         throw fail("header", "class count is \(trace.classCount), expected 0 or more")
     }
@@ -123,6 +129,12 @@ func checkTrace(_ trace: RoutingTrace, source: String?) throws -> TraceShape {
         }
         if let v = layer.probabilities, v.count != n * e {
             throw fail(place, "\(v.count) router probabilities, expected tokens × experts = \(n * e)")
+        }
+        if let v = layer.sharedGate {
+            guard v.count == n else { throw fail(place, "\(v.count) shared-expert gates for \(n) tokens") }
+            if let t = v.firstIndex(where: { !($0.isFinite && $0 >= 0 && $0 <= 1) }) {
+                throw fail("\(place), token \(t)", "shared-expert gate is \(v[t]), expected a finite value in [0, 1]")
+            }
         }
         if let v = layer.preferredExpert {
             guard v.count == n else { throw fail(place, "\(v.count) preferred experts for \(n) tokens") }

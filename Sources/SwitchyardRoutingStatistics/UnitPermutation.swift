@@ -25,11 +25,12 @@ struct UnitPermutation {
     }
 
     /// The test on a random subset of whole units (seeded) when every unit's assignments, over
-    /// all layers, times `permutations` exceed `budget`; nil when every unit fits. The subset's
+    /// all layers, times `permutations` exceed `budget`, with the units kept (ascending); nil
+    /// when every unit fits. The subset's
     /// classes are renumbered densely (empty rows change no statistic), its tokens each their
     /// own pattern.
     static func subset(members: [PatternMembers], unitStarts: [Int32], labels: [Int32]?, permutations: Int,
-                       budget: Int, seed: UInt64) -> (test: UnitPermutation, units: Int)? {
+                       budget: Int, seed: UInt64) -> (test: UnitPermutation, kept: [Int])? {
         let units = unitStarts.count - 1
         func cost(_ u: Int) -> Int {
             let first = Int(unitStarts[u]), end = Int(unitStarts[u + 1])
@@ -59,7 +60,7 @@ struct UnitPermutation {
             }
         }
         return (UnitPermutation(members: members.map { $0.restricted(to: tokens) }, unitStarts: starts,
-                                labels: subsetLabels, classCount: max(1, renumbered.count)), kept.count)
+                                labels: subsetLabels, classCount: max(1, renumbered.count)), kept)
     }
 
     /// `(1 + #{I* ≥ I}) / (1 + B)` per scope (layers, then all layers), ties within 1e−10, and

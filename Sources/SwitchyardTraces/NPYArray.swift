@@ -2,7 +2,12 @@ import SwitchyardFileIO
 import Foundation
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
+
+/// `open(path, O_RDONLY)` (outside ``NPYArray``, whose own `open` would shadow the C call).
+private func openForReading(_ path: String) -> Int32 { open(path, O_RDONLY) }
 
 /// A NumPy `.npy` array (format versions 1.0, 2.0 and 3.0) of little-endian 32- or
 /// 64-bit integers or floats in C order, as `np.save` writes them. The reader checks the
@@ -70,10 +75,12 @@ public struct NPYArray: Sendable {
         guard stat(path, &status) == 0 else { return try read(path) }
         let fileSize = Int(status.st_size)
         let preamble = try GzipFile.readPrefix(path, count: 12)
+        // The header's end from the preamble; a short or foreign preamble is left to `parse`.
         var headerEnd = preamble.count
-        if preamble.count >= 10, preamble[0] == 0x93 {
-            headerEnd = preamble[6] == 1 ? 10 + (Int(preamble[8]) | Int(preamble[9]) << 8)
-                : 12 + (Int(preamble[8]) | Int(preamble[9]) << 8 | Int(preamble[10]) << 16 | Int(preamble[11]) << 24)
+        if preamble.count >= 10, preamble[6] == 1 {
+            headerEnd = 10 + (Int(preamble[8]) | Int(preamble[9]) << 8)
+        } else if preamble.count >= 12 {
+            headerEnd = 12 + (Int(preamble[8]) | Int(preamble[9]) << 8 | Int(preamble[10]) << 16 | Int(preamble[11]) << 24)
         }
         let prefix = try GzipFile.readPrefix(path, count: min(fileSize, max(12, headerEnd)))
         var array = try parse(prefix, fileSize: fileSize, file: path)
@@ -251,7 +258,7 @@ public struct NPYArray: Sendable {
             }
             return
         }
-        let fd = Glibc.open(path, O_RDONLY)
+        let fd = openForReading(path)
         guard fd >= 0 else {
             throw InputError(file: path, message: "cannot be opened: \(String(cString: strerror(errno)))")
         }

@@ -197,7 +197,7 @@ extension RoutingTraceCSV {
                     case .position: out.append(contentsOf: String(row.position).utf8)
                     case .prob: if !row.prob.isNaN { out.append(contentsOf: row.prob.description.utf8) }
                     case .group: out.append(contentsOf: String(g).utf8)
-                    case .domain: out.append(contentsOf: String(row.domain).utf8)
+                    case .domain: if row.domain >= 0 { out.append(contentsOf: String(row.domain).utf8) }
                     }
                 }
                 out.append(0x0A)

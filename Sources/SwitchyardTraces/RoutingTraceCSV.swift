@@ -90,7 +90,8 @@ public enum RoutingTraceCSV {
     /// exceeds the probability of every expert it was assigned. `prob` is the router's
     /// probability of the row's expert when the layer has full probabilities, else the
     /// token's top probability. Entropies, full probabilities, preferred experts,
-    /// capacity, class names and metadata are not exported: `.sytrace` keeps them.
+    /// capacity, shared-expert gates, class and domain names and metadata are not exported:
+    /// `.sytrace` keeps them.
     public static func text(_ trace: RoutingTrace) throws -> String {
         try trace.validate()
         return String(decoding: encodeValidated(trace), as: UTF8.self)

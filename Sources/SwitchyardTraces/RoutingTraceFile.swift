@@ -6,7 +6,7 @@ import Foundation
 ///
 /// ```text
 /// 0        8 bytes   magic 89 53 59 54 52 41 43 45 ("\x89SYTRACE")
-/// 8        UInt32    format version (1)
+/// 8        UInt32    format version (1; 2 with domains or shared-expert gates)
 /// 12       UInt32    M, length of the metadata block
 /// 16       M bytes   metadata, UTF-8 JSON (counts, class names, which arrays follow)
 /// 16+M     0–7 zero bytes, so that the arrays start at a multiple of 8
@@ -21,8 +21,13 @@ public enum RoutingTraceFile {
     /// The eight bytes every `.sytrace` file starts with: 0x89 then "SYTRACE". The high
     /// first byte catches transfers that strip the eighth bit.
     public static let magic: [UInt8] = [0x89, 0x53, 0x59, 0x54, 0x52, 0x41, 0x43, 0x45]
-    /// The format version this build writes and reads.
+    /// The format version this build writes for traces without domains or shared-expert gates,
+    /// the versions before it reading them unchanged.
     public static let version: UInt32 = 1
+    /// The format version of traces with domains or shared-expert gates (their arrays follow
+    /// the others'; a reader of version 1 refuses the file by its version, not by its size).
+    /// This build reads both.
+    public static let newestVersion: UInt32 = 2
     /// The largest metadata block accepted (64 MiB); real ones are a few kilobytes.
     public static let maximumMetadataLength = 1 << 26
     /// The value of the metadata's `format` field.
@@ -48,6 +53,9 @@ public enum RoutingTraceFile {
         /// The trace's routing groups (token counts); absent when unknown. Older readers
         /// ignore the key, so files with it stay readable by them.
         var routingGroups: [Int]?
+        /// Version 2: whether the per-token domain array is present, and the domains' names.
+        var domains: Bool?
+        var domainNames: [String]?
     }
 
     /// One layer's entry in the metadata block.
@@ -59,6 +67,8 @@ public enum RoutingTraceFile {
         var routerEntropy: Bool
         var probabilities: Bool
         var preferredExpert: Bool
+        /// Version 2: whether the layer's shared-expert gates are present.
+        var sharedGate: Bool?
     }
 
     /// Where one array lies in the file, for error messages.
@@ -98,9 +108,12 @@ public enum RoutingTraceFile {
             layers: trace.layers.map {
                 LayerHeader(layer: $0.layer, assignments: $0.experts.count, capacity: $0.capacity,
                             topProbability: $0.topProbability != nil, routerEntropy: $0.routerEntropy != nil,
-                            probabilities: $0.probabilities != nil, preferredExpert: $0.preferredExpert != nil)
+                            probabilities: $0.probabilities != nil, preferredExpert: $0.preferredExpert != nil,
+                            sharedGate: $0.sharedGate != nil ? true : nil)
             },
-            routingGroups: trace.routingGroups)
+            routingGroups: trace.routingGroups, domains: trace.domains != nil ? true : nil,
+            domainNames: trace.domainNames.isEmpty ? nil : trace.domainNames)
+        let fileVersion = header.domains == true || header.layers.contains { $0.sharedGate == true } ? newestVersion : version
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let json: [UInt8]
@@ -117,20 +130,22 @@ public enum RoutingTraceFile {
         var arrayBytes = 0
         if trace.labels != nil { arrayBytes += 4 * trace.tokenCount }
         if trace.positions != nil { arrayBytes += 4 * trace.tokenCount }
+        if trace.domains != nil { arrayBytes += 4 * trace.tokenCount }
         for layer in trace.layers {
             arrayBytes += 4 * (layer.offsets.count + layer.experts.count + layer.weights.count)
             arrayBytes += 4 * ((layer.topProbability?.count ?? 0) + (layer.routerEntropy?.count ?? 0)
-                + (layer.probabilities?.count ?? 0) + (layer.preferredExpert?.count ?? 0))
+                + (layer.probabilities?.count ?? 0) + (layer.preferredExpert?.count ?? 0) + (layer.sharedGate?.count ?? 0))
         }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(dataStart + arrayBytes + checksumLength)
         bytes.append(contentsOf: magic)
-        ByteCoding.append(version, to: &bytes)
+        ByteCoding.append(fileVersion, to: &bytes)
         ByteCoding.append(UInt32(json.count), to: &bytes)
         bytes.append(contentsOf: json)
         bytes.append(contentsOf: repeatElement(0, count: dataStart - bytes.count))
         if let labels = trace.labels { ByteCoding.appendArray(labels, to: &bytes) }
         if let positions = trace.positions { ByteCoding.appendArray(positions, to: &bytes) }
+        if let domains = trace.domains { ByteCoding.appendArray(domains, to: &bytes) }
         for layer in trace.layers {
             ByteCoding.appendArray(layer.offsets, to: &bytes)
             ByteCoding.appendArray(layer.experts, to: &bytes)
@@ -139,6 +154,7 @@ public enum RoutingTraceFile {
             if let a = layer.routerEntropy { ByteCoding.appendArray(a, to: &bytes) }
             if let a = layer.probabilities { ByteCoding.appendArray(a, to: &bytes) }
             if let a = layer.preferredExpert { ByteCoding.appendArray(a, to: &bytes) }
+            if let a = layer.sharedGate { ByteCoding.appendArray(a, to: &bytes) }
         }
         ByteCoding.append(crc32Checksum(bytes), to: &bytes)
         return bytes
@@ -196,8 +212,8 @@ public enum RoutingTraceFile {
             throw fail(size, "the file ends after \(size) bytes; a .sytrace file has at least \(minimum) (truncated)")
         }
         let version = ByteCoding.load(UInt32.self, from: buffer, at: 8)
-        if version != RoutingTraceFile.version {
-            throw fail(8, "format version \(version) is not supported (this Switchyard reads version \(RoutingTraceFile.version)\(version > RoutingTraceFile.version ? "; the file was written by a newer Switchyard" : ""))")
+        if version < RoutingTraceFile.version || version > RoutingTraceFile.newestVersion {
+            throw fail(8, "format version \(version) is not supported (this Switchyard reads versions \(RoutingTraceFile.version)–\(RoutingTraceFile.newestVersion)\(version > RoutingTraceFile.newestVersion ? "; the file was written by a newer Switchyard" : ""))")
         }
         let metadataLength = Int(ByteCoding.load(UInt32.self, from: buffer, at: 12))
         if metadataLength > maximumMetadataLength {
@@ -226,6 +242,12 @@ public enum RoutingTraceFile {
         for (i, layer) in header.layers.enumerated() where layer.assignments < 0 || layer.assignments > Int(Int32.max) {
             throw badHeader("layers[\(i)].assignments", "\(layer.assignments) is outside 0…\(Int32.max)")
         }
+        if version < RoutingTraceFile.newestVersion {
+            if header.domains != nil || header.domainNames != nil { throw badHeader("domains", "is a version 2 field in a version \(version) file") }
+            if let i = header.layers.firstIndex(where: { $0.sharedGate != nil }) {
+                throw badHeader("layers[\(i)].sharedGate", "is a version 2 field in a version \(version) file")
+            }
+        }
 
         // Sizes claimed by the metadata, checked against the real size before any
         // allocation. Every product is overflow-checked.
@@ -241,6 +263,7 @@ public enum RoutingTraceFile {
         let n = header.tokenCount
         if header.labels { place(nil, "labels", n) }
         if header.positions { place(nil, "positions", n) }
+        if header.domains == true { place(nil, "domains", n) }
         for (i, layer) in header.layers.enumerated() {
             place(i, "offsets", n + 1)
             place(i, "experts", layer.assignments)
@@ -252,6 +275,7 @@ public enum RoutingTraceFile {
                 if o { overflow = true } else { place(i, "probabilities", count) }
             }
             if layer.preferredExpert { place(i, "preferredExpert", n) }
+            if layer.sharedGate == true { place(i, "sharedGate", n) }
         }
         let (expectedSize, o3) = cursor.addingReportingOverflow(checksumLength)
         if overflow || o3 || expectedSize > size {
@@ -287,24 +311,29 @@ public enum RoutingTraceFile {
         }
         let labels = header.labels ? int32s() : nil
         let positions = header.positions ? int32s() : nil
+        let domains = header.domains == true ? int32s() : nil
         var layers: [LayerRouting] = []
         layers.reserveCapacity(header.layers.count)
         for layer in header.layers {
             let offsets = int32s()
             let experts = int32s()
             let weights = floats()
-            layers.append(LayerRouting(
+            var routing = LayerRouting(
                 layer: layer.layer, offsets: offsets, experts: experts, weights: weights,
                 topProbability: layer.topProbability ? floats() : nil,
                 routerEntropy: layer.routerEntropy ? floats() : nil,
                 probabilities: layer.probabilities ? floats() : nil,
                 preferredExpert: layer.preferredExpert ? int32s() : nil,
-                capacity: layer.capacity))
+                capacity: layer.capacity)
+            if layer.sharedGate == true { routing.sharedGate = floats() }
+            layers.append(routing)
         }
-        let trace = RoutingTrace(
+        var trace = RoutingTrace(
             expertCount: header.expertCount, tokenCount: header.tokenCount, labels: labels, positions: positions,
             classCount: header.classCount, classNames: header.classNames, layers: layers,
             routingGroups: header.routingGroups, metadata: header.metadata)
+        trace.domains = domains
+        trace.domainNames = header.domainNames ?? []
 
         if let v = trace.firstViolation() {
             let placement = placements.first { $0.layerIndex == v.layerIndex && $0.field == v.field }

@@ -28,8 +28,9 @@ public enum RoutingTraceNPY {
     public static let fileNames = ["experts.npy", "weights.npy", "probs.npy", "labels.npy", "positions.npy", "groups.npy",
                                    "domains.npy", "shared_gate.npy"]
 
-    /// The most router probabilities (layers × tokens × E) kept whole in the trace: 2^26, 256 MiB.
-    public static let maximumKeptProbabilities = 1 << 26
+    /// The most router probabilities (layers × tokens × E) kept whole in the trace: 2^29, 2 GiB, the
+    /// largest `probs.npy` that was read whole before files were read in chunks.
+    public static let maximumKeptProbabilities = 1 << 29
 
     /// Reads a trace from `directory`, which must hold `experts.npy`. `expertCount`
     /// fixes the number of experts; nil takes the last dimension of `probs.npy`, or
@@ -38,6 +39,14 @@ public enum RoutingTraceNPY {
     /// `maximumKeptProbabilities` bounds the router probabilities kept whole.
     public static func read(directory: String, expertCount given: Int? = nil,
                             maximumKeptProbabilities: Int = maximumKeptProbabilities) throws -> RoutingTrace {
+        try read(directory: directory, expertCount: given, maximumKeptProbabilities: maximumKeptProbabilities,
+                 rowsPerChunk: nil)
+    }
+
+    /// ``read(directory:expertCount:maximumKeptProbabilities:)`` reading `rowsPerChunk` tokens of
+    /// a layer at a time (nil: about 256 KiB of experts or 1 MiB of probabilities; tests use a few).
+    static func read(directory: String, expertCount given: Int?, maximumKeptProbabilities: Int,
+                     rowsPerChunk: Int?) throws -> RoutingTrace {
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
         func optional(_ name: String) throws -> NPYArray? {
             FileManager.default.fileExists(atPath: path(name)) ? try NPYArray.open(path(name)) : nil
@@ -142,7 +151,7 @@ public enum RoutingTraceNPY {
         var notes: [String] = []
         for l in 0..<layerCount {
             var layer = try buildLayer(l, tokenCount: tokenCount, k: k, expertsArray: expertsArray,
-                                       weightsArray: weightsArray)
+                                       weightsArray: weightsArray, rowsPerChunk: rowsPerChunk ?? max(1, (1 << 16) / k))
             if let sharedGateArray {
                 let range = (l * tokenCount)..<((l + 1) * tokenCount)
                 var gates: [Float] = []
@@ -158,7 +167,8 @@ public enum RoutingTraceNPY {
             }
             if let probsArray {
                 let note = try addProbabilities(&layer, layer: l, tokenCount: tokenCount, expertCount: expertCount,
-                                                probsArray: probsArray, keepFull: keepProbabilities)
+                                                probsArray: probsArray, keepFull: keepProbabilities,
+                                                rowsPerChunk: rowsPerChunk ?? max(1, (1 << 18) / expertCount))
                 if let note { notes.append(note) }
             }
             layers.append(layer)
@@ -215,14 +225,13 @@ public enum RoutingTraceNPY {
     /// One layer's CSR routing from its n×k slots, read in chunks of rows; negative slots are
     /// skipped.
     static func buildLayer(_ l: Int, tokenCount n: Int, k: Int, expertsArray: NPYArray,
-                           weightsArray: NPYArray?) throws -> LayerRouting {
+                           weightsArray: NPYArray?, rowsPerChunk: Int) throws -> LayerRouting {
         let base = l * n * k
         var offsets = [Int32](repeating: 0, count: n + 1)
         var layerExperts: [Int32] = []
         var layerWeights: [Float] = []
         layerExperts.reserveCapacity(n * k)
         layerWeights.reserveCapacity(n * k)
-        let rowsPerChunk = max(1, (1 << 16) / k)
         var experts: [Int] = [], weights: [Float] = []
         var t0 = 0
         while t0 < n {
@@ -272,7 +281,7 @@ public enum RoutingTraceNPY {
     /// distributions) of layer `l` from `probsArray`, read in chunks of rows, and the full
     /// probabilities when `keepFull`; returns a note when the entropy is left out.
     static func addProbabilities(_ layer: inout LayerRouting, layer l: Int, tokenCount n: Int, expertCount E: Int,
-                                 probsArray: NPYArray, keepFull: Bool) throws -> String? {
+                                 probsArray: NPYArray, keepFull: Bool, rowsPerChunk: Int) throws -> String? {
         let start = l * n * E
         var full: [Float] = []
         if keepFull { full.reserveCapacity(n * E) }
@@ -281,7 +290,6 @@ public enum RoutingTraceNPY {
         var entropy = [Float](repeating: 0, count: n)
         var badRow: (token: Int, sum: Double)? = nil
         let tolerance = 1e-3
-        let rowsPerChunk = max(1, (1 << 18) / E)
         try probsArray.forEachFloatChunk(start..<(start + n * E), role: "router probabilities",
                                          chunk: rowsPerChunk * E) { first, p in
             if let bad = LayerRouting.firstOutside(p, 0, 1) {

@@ -184,11 +184,47 @@ final class RoutingTraceNPYTests: XCTestCase {
         let whole = try NPYArray.open(path("b.npy"))
         XCTAssertNil(whole.streamPath)
         XCTAssertEqual(try whole.integers(role: "x"), values.map(Int.init))
+        // Preambles too short to hold a header length are refused, never read past.
+        for short in [[0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 2, 0, 0x10, 0], [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 2, 0, 0x10, 0, 0],
+                      [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1]] as [[UInt8]] {
+            try put(short, directory, "s.npy")
+            assertInputError(try NPYArray.open(path("s.npy")), file: path("s.npy"), message: "truncated")
+        }
         // A file shorter than its shape says is refused before any element is read.
         let full = npy(values, shape: [10, 100], descr: "<i8")
         try put(Array(full[0..<(full.count - 8)]), directory, "c.npy")
         assertInputError(try NPYArray.open(path("c.npy")), file: path("c.npy"), location: "byte \(full.count - 8)",
                          message: "truncated")
+    }
+
+    /// Layers read one, two or three rows at a time give the trace of one read, and a bad value
+    /// in a later chunk is named by its own element.
+    func testChunksOfRowsGiveTheSameTrace() throws {
+        let experts: [Int32] = [0, 1, 2, 3, 1, 0, 3, 2, 2, 0, -1, -1, 3, 1, 0, 2, 1, 3, 2, 0]   // 2 layers × 5 tokens × 2
+        try put(npy(experts, shape: [2, 5, 2], descr: "<i4"), directory, "experts.npy")
+        try put(npy(floats: (0..<20).map { Double($0 % 7) / 8 }, shape: [2, 5, 2]), directory, "weights.npy")
+        let probs = (0..<40).map { i in Double((i * 5) % 4 + 1) / 10 }   // rows of 4 summing to 1
+        try put(npy(floats: probs, shape: [2, 5, 4]), directory, "probs.npy")
+        let whole = try RoutingTraceNPY.read(directory: directory)
+        XCTAssertEqual(whole.layers[0].offsets, [0, 2, 4, 6, 8, 10])
+        XCTAssertEqual(whole.layers[1].offsets, [0, 0, 2, 4, 6, 8])
+        for rows in [1, 2, 3] {
+            XCTAssertEqual(try RoutingTraceNPY.read(directory: directory, expertCount: nil, maximumKeptProbabilities: 1 << 29,
+                                                    rowsPerChunk: rows), whole, "\(rows) rows per chunk")
+        }
+        var bad = probs
+        bad[4 * 7 + 2] = 1.5   // layer 1, token 2
+        try put(npy(floats: bad, shape: [2, 5, 4]), directory, "probs.npy")
+        assertInputError(try RoutingTraceNPY.read(directory: directory, expertCount: nil, maximumKeptProbabilities: 1 << 29,
+                                                  rowsPerChunk: 2),
+                         file: path("probs.npy"), location: "element [1, 2, 2]", message: "probability 1.5")
+        try put(npy(floats: probs, shape: [2, 5, 4]), directory, "probs.npy")
+        var repeated = experts
+        repeated[2 * 8 + 1] = repeated[2 * 8]   // layer 1, token 3: the same expert twice
+        try put(npy(repeated, shape: [2, 5, 2], descr: "<i4"), directory, "experts.npy")
+        assertInputError(try RoutingTraceNPY.read(directory: directory, expertCount: nil, maximumKeptProbabilities: 1 << 29,
+                                                  rowsPerChunk: 2),
+                         file: path("experts.npy"), location: "element [1, 3, 1]", message: "appears twice for token 3")
     }
 
     /// Probabilities beyond the size kept whole leave each token its top probability, preferred

@@ -138,9 +138,37 @@ final class RoutingTraceFileTests: XCTestCase {
                          location: "byte 3", message: "not a Switchyard trace")
         assertInputError(try RoutingTraceFile.decode(Array("token,layer\n".utf8), file: "m.sytrace"),
                          file: "m.sytrace", location: "byte 0")
-        bytes[8] = 2
+        bytes[8] = 3
         assertInputError(try RoutingTraceFile.decode(bytes, file: "v.sytrace"), file: "v.sytrace",
                          location: "byte 8", message: "newer Switchyard")
+        bytes[8] = 0
+        assertInputError(try RoutingTraceFile.decode(bytes, file: "v.sytrace"), file: "v.sytrace",
+                         location: "byte 8", message: "format version 0 is not supported")
+    }
+
+    /// Domains, their names and shared-expert gates make a version 2 file; a trace without them
+    /// stays version 1, byte for byte what earlier builds wrote.
+    func testDomainsAndSharedGatesRoundTripInVersion2() throws {
+        let plain = try RoutingTraceFile.encode(sampleTrace(optional: true))
+        XCTAssertEqual(plain[8], 1)
+        XCTAssertFalse(String(decoding: plain, as: UTF8.self).contains("domains"))
+        var trace = sampleTrace(optional: true)
+        trace.domains = (0..<trace.tokenCount).map { Int32($0 % 2) }
+        trace.domainNames = ["code", "prose"]
+        trace.layers[1].sharedGate = (0..<trace.tokenCount).map { Float($0) / 10 }
+        try RoutingTraceFile.write(trace, to: path("v2.sytrace"))
+        let back = try RoutingTraceFile.read(path("v2.sytrace"))
+        XCTAssertEqual(back, trace)
+        XCTAssertEqual(back.domainNames, ["code", "prose"])
+        XCTAssertNil(back.layers[0].sharedGate)
+        var bytes = try RoutingTraceFile.encode(trace)
+        XCTAssertEqual(bytes[8], 2)
+        bytes[8] = 1
+        assertInputError(try RoutingTraceFile.decode(bytes, file: "v.sytrace"), file: "v.sytrace",
+                         location: "byte 16 (metadata), field domains", message: "a version 2 field in a version 1 file")
+        // A bad gate is found by validation and named by its byte.
+        trace.layers[1].sharedGate![2] = 2
+        XCTAssertThrowsError(try RoutingTraceFile.encode(trace))
     }
 
     func testLyingLengthsNeverAllocate() throws {

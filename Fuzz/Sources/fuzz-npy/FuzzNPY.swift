@@ -1,5 +1,6 @@
 // fuzz-npy: the NumPy arrays of a routing trace, experts.npy, weights.npy, probs.npy,
-// labels.npy, positions.npy and groups.npy, in that order, separated by "%%%%" (an empty part: no such
+// labels.npy, positions.npy, groups.npy, domains.npy and shared_gate.npy (RoutingTraceNPY.fileNames),
+// in that order, separated by "%%%%" (an empty part: no such
 // file), imported from their directory by RoutingTraceNPY.read (which parses each with
 // NPYArray) as `switchyard analyze DIR` does. An imported trace must pass validation and
 // survive a .sytrace round trip.
