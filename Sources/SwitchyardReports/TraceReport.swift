@@ -93,7 +93,7 @@ public struct TraceReport: RoutingReport {
         }
         let noun = m["labelKind"] == "token ids" ? "token ids" : "labels"
         t.append(["labels", a.classCount == 0 ? "none"
-                  : a.classIds.map { "\($0.count) \(noun) occur, of 0…\($0.last ?? 0)" }
+                  : a.occurringLabels(noun)
                   ?? (noun == "token ids" ? "token ids 0…\(a.classCount - 1)" : "\(a.classCount) classes")])
         if let groups = a.resampling.routingGroups {
             t.append(["routing groups", "\(ReportFormat.count(groups))" + (isSequences ? " (sequences)" : "")])

@@ -322,9 +322,7 @@ struct AnalysisContext {
         if let positions = trace.positions, let images = imageGroups(trace) {
             neighbours = NeighbourPairs(positions: positions, unitStarts: images)
         } else {
-            var starts: [Int32] = [0]
-            for size in trace.routingGroups ?? [n] { starts.append(starts.last! + Int32(size)) }
-            neighbours = NeighbourPairs(positions: nil, unitStarts: starts)
+            neighbours = NeighbourPairs(positions: nil, unitStarts: routingGroupStarts(trace) ?? [0, Int32(n)])
             if trace.routingGroups != nil { neighbours.description = "consecutive tokens of each routing group" }
         }
         let neighbourPermutations = options.permutations
@@ -339,10 +337,10 @@ struct AnalysisContext {
     func vocabularySpecialisations() -> [VocabularySpecialisation]? {
         var vocabulary: [VocabularySpecialisation]? = nil
         if let labels = trace.labels, withAffinity, imageGroups(trace) == nil {
-            var starts: [Int32] = [0]
+            var starts: [Int32]
             let unitName: String
-            if let sizes = trace.routingGroups {
-                for size in sizes { starts.append(starts.last! + Int32(size)) }
+            if let groups = routingGroupStarts(trace) {
+                starts = groups
                 unitName = trace.kind == .sequences ? "sequences" : "routing groups"
             } else {
                 starts = Array(stride(from: Int32(0), to: Int32(n), by: 1024)) + [Int32(n)]

@@ -58,20 +58,14 @@ func domainSpecialisations(trace: RoutingTrace, members: [PatternMembers], permu
     let domainCount = Int(domains.max() ?? -1) + 1
     guard domainCount > 0 else { return nil }
     // Units: the routing groups when each holds one domain, else tokens.
-    var starts: [Int32] = [0]
+    var starts = (0...n).map { Int32($0) }
     var unitName = "tokens"
-    if let sizes = trace.routingGroups {
-        for size in sizes { starts.append(starts.last! + Int32(size)) }
-        let single = (0..<sizes.count).allSatisfy { g in
-            (Int(starts[g])..<Int(starts[g + 1])).allSatisfy { domains[$0] == domains[Int(starts[g])] }
-        }
-        if single {
-            unitName = trace.kind == .sequences ? "sequences" : "routing groups"
-        } else {
-            starts = [0]
-        }
+    if let groups = routingGroupStarts(trace), (0..<(groups.count - 1)).allSatisfy({ g in
+        (Int(groups[g])..<Int(groups[g + 1])).allSatisfy { domains[$0] == domains[Int(groups[g])] }
+    }) {
+        starts = groups
+        unitName = trace.kind == .sequences ? "sequences" : "routing groups"
     }
-    if starts.count == 1 { starts = (0...n).map { Int32($0) } }
     var test: (p: [Double?], units: Int?, observed: [Double]?) = ([Double?](repeating: nil, count: members.count + 1), nil, nil)
     if permutations > 0 {
         if let (subset, kept) = UnitPermutation.subset(members: members, unitStarts: starts, labels: domains,

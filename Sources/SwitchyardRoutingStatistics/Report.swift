@@ -39,7 +39,7 @@ extension TraceAnalysis {
         var lines: [String] = []
         let tokenIds = metadata["labelKind"] == "token ids"
         let classes = classCount == 0 ? ""
-            : classIds.map { ", \($0.count) \(tokenIds ? "token ids" : "labels") occur, of 0…\($0.last ?? 0) (one class each)" }
+            : occurringLabels(tokenIds ? "token ids" : "labels").map { ", \($0) (one class each)" }
             ?? (tokenIds ? ", labels are token ids in 0…\(classCount - 1)" : ", \(classCount) classes")
         let kind = metadata["traceKind"] == "sequences" ? " of sequences" : ""
         lines.append("Routing trace\(kind): \(layerCount) layer\(layerCount == 1 ? "" : "s") × \(tokenCount) tokens, "

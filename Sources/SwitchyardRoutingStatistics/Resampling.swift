@@ -116,6 +116,15 @@ func imageGroups(positions: [Int32], labels: [Int32]?) -> [Int32]? {
     return starts
 }
 
+/// The first token of each routing group of `trace`, plus the token count; nil without groups.
+func routingGroupStarts(_ trace: RoutingTrace) -> [Int32]? {
+    guard let sizes = trace.routingGroups else { return nil }
+    var starts: [Int32] = [0]
+    starts.reserveCapacity(sizes.count + 1)
+    for size in sizes { starts.append(starts.last! + Int32(size)) }
+    return starts
+}
+
 /// The image groups of `trace` (``imageGroups(positions:labels:)``), or nil for a trace
 /// that says it holds sequences: consecutive positions with one label each there are a
 /// sequence of repeated tokens, not an image.

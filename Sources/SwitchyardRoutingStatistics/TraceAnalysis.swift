@@ -19,6 +19,12 @@ public struct TraceAnalysis: Codable, Sendable, Equatable {
     /// ``OccurringLabels``): the label of each class, ascending. Every per-class number
     /// (table rows, dominant classes, ``classCount``, ``classNames``) then counts these classes.
     public var classIds: [Int]?
+
+    /// "49937 token ids occur, of 0…49999" when the labels were renumbered (``classIds``), nil
+    /// otherwise; `noun` names the labels.
+    public func occurringLabels(_ noun: String) -> String? {
+        classIds.map { "\($0.count) \(noun) occur, of 0…\($0.last ?? 0)" }
+    }
     /// The trace's provenance metadata.
     public var metadata: [String: String]
     /// How the bootstrap and permutation tests resampled.
