@@ -16,7 +16,11 @@ public struct TraceReport: RoutingReport {
     /// Its statistics.
     public var analysis: TraceAnalysis?
     public var stability: [EpochStability] { [] }
-    public var missingStabilityNote: String? { nil }
+    /// One trace has no stability across checkpoints; the note says how to get it.
+    public var missingStabilityNote: String? {
+        "Stability across checkpoints needs traces of the same tokens at several checkpoints: "
+            + "`switchyard analyze ckpt-1000 ckpt-5000 final --saturation` (docs/llm-traces.md)."
+    }
 
     public init(source: String, analysis: TraceAnalysis) {
         self.source = source

@@ -43,6 +43,7 @@ final class TraceReportTests: XCTestCase {
             XCTAssertTrue(text.contains(expected), "missing: \(expected)")
         }
         XCTAssertFalse(text.contains("Domain specialisation"), "the fixture has no domains")
+        XCTAssertTrue(text.contains("## Stability\n\nStability across checkpoints needs traces of the same tokens"), text)
     }
 
     /// Domains given with the trace get their table: each domain's most lifted expert.
