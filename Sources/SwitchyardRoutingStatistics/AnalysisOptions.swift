@@ -23,6 +23,8 @@ public struct AnalysisOptions: Sendable, Equatable {
     /// Whether the layer-to-layer dependence covers every pair of layers (with each pair's
     /// top-1 co-occurrence counts) instead of consecutive layers only.
     public var allLayerPairs = false
+    /// Whether the bootstrap keeps each class's number of units (``Stratification``).
+    public var stratification = Stratification.automatic
 
     /// Options; the defaults are 200 resamples, 95 % intervals, 200 permutations, seed 0,
     /// automatic resampling unit, tables included.
@@ -37,6 +39,19 @@ public struct AnalysisOptions: Sendable, Equatable {
         self.includeTables = includeTables
         self.source = source
     }
+}
+
+/// Whether the bootstrap resamples within each class, keeping the class composition (a test
+/// set designed with fixed counts per class), or over all units (a composition that is itself
+/// random, as a corpus's token ids). docs/statistics.md, "What the intervals claim to cover".
+public enum Stratification: String, Codable, Sendable, Equatable, CaseIterable {
+    /// By class, unless the labels are token ids (a trace of sequences) or the classes are
+    /// sparse: more than 20 % of the units in classes of fewer than 5 units.
+    case automatic
+    /// Always within each class.
+    case byClass = "class"
+    /// Never: all units in one stratum.
+    case none
 }
 
 /// The unit of resampling. Tokens of one image share the image's label and content, so

@@ -42,7 +42,8 @@ func analyze(trace given: RoutingTrace, options: AnalysisOptions, allowGrouping:
     }
     let plan = try makeResamplingPlan(trace: trace, reductions: reductions, shape: shape,
                                       unit: options.resamplingUnit, source: options.source,
-                                      allowGrouping: allowGrouping, limits: limits)
+                                      allowGrouping: allowGrouping, limits: limits,
+                                      stratification: options.stratification)
     let context = AnalysisContext(trace: trace, options: options, shape: shape, reductions: reductions, plan: plan,
                                   limits: limits)
     let classTest = context.classPermutationP()
@@ -59,7 +60,7 @@ func analyze(trace given: RoutingTrace, options: AnalysisOptions, allowGrouping:
                                       confidenceLevel: options.confidenceLevel,
                                       permutations: withAffinity ? options.permutations : 0,
                                       seed: options.seed, method: plan.method, blockSize: plan.blockSize,
-                                      stratifiedByClass: withAffinity,
+                                      stratifiedByClass: withAffinity && plan.pooledRows == nil,
                                       loadRoutingGroups: groupLoads?.groupCount,
                                       loadGroupsPerUnit: groupLoads?.groupsPerUnit,
                                       routingGroups: trace.routingGroups?.count),

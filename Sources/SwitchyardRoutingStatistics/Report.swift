@@ -47,7 +47,8 @@ extension TraceAnalysis {
         var r = "Resampling: \(resampling.units) \(resampling.unit)"
         if resampling.bootstrapResamples > 0 {
             r += ", \(resampling.bootstrapResamples) bootstrap resamples "
-                + "(\(formatPercent(resampling.confidenceLevel, digits: 0)) intervals)"
+                + "(\(formatPercent(resampling.confidenceLevel, digits: 0)) intervals"
+                + (classCount > 0 && !resampling.stratifiedByClass ? ", not stratified by class)" : ")")
         }
         if let groups = resampling.loadRoutingGroups {
             let blocks = (resampling.loadGroupsPerUnit ?? 1) > 1 ? " in blocks of \(resampling.loadGroupsPerUnit!)" : ""

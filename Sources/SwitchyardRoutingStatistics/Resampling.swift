@@ -68,6 +68,9 @@ struct ResamplingPlan {
     /// Rows of each class that the stratified bootstrap draws from (grouped: cells with
     /// units).
     var rowsByClass: [[Int32]]
+    /// Every row with units, when the bootstrap does not stratify by class (``Stratification``):
+    /// it draws from them as one stratum. Nil: stratified.
+    var pooledRows: [Int32]? = nil
     /// Sets of rows whose classes may be exchanged by the permutation test (per unit and
     /// blocks: rows with the same number of units).
     var permutationGroups: [[Int32]]
@@ -116,6 +119,22 @@ func imageGroups(positions: [Int32], labels: [Int32]?) -> [Int32]? {
     return starts
 }
 
+/// Whether the bootstrap draws from all units as one stratum: asked for, or automatic when the
+/// labels are token ids (`tokenIDs`: a corpus's composition is not a design) or more than 20 %
+/// of the units are in classes of fewer than 5 units, whose resamples could hardly differ from
+/// the data.
+func pools(_ stratification: Stratification, unitsPerClass: [Int], tokenIDs: Bool) -> Bool {
+    switch stratification {
+    case .byClass: return false
+    case .none: return true
+    case .automatic:
+        if tokenIDs { return true }
+        let total = unitsPerClass.reduce(0, +)
+        let inSmall = unitsPerClass.reduce(0) { $0 + ($1 > 0 && $1 < 5 ? $1 : 0) }
+        return 5 * inSmall > total
+    }
+}
+
 /// The first token of each routing group of `trace`, plus the token count; nil without groups.
 func routingGroupStarts(_ trace: RoutingTrace) -> [Int32]? {
     guard let sizes = trace.routingGroups else { return nil }
@@ -136,7 +155,8 @@ func imageGroups(_ trace: RoutingTrace) -> [Int32]? {
 /// Builds the plan for `trace` with the layers already reduced.
 func makeResamplingPlan(trace: RoutingTrace, reductions: [LayerReduction], shape: TraceShape,
                         unit: ResamplingUnit, source: String?, allowGrouping: Bool = true,
-                        limits: ResamplingLimits = ResamplingLimits()) throws -> ResamplingPlan {
+                        limits: ResamplingLimits = ResamplingLimits(),
+                        stratification: Stratification = .automatic) throws -> ResamplingPlan {
     let n = trace.tokenCount, classCount = shape.classCount
     var groups: [Int32]? = nil
     switch unit {
@@ -159,8 +179,13 @@ func makeResamplingPlan(trace: RoutingTrace, reductions: [LayerReduction], shape
         groups = g
     }
     if groups == nil, allowGrouping,
-       let plan = groupedTokenPlan(trace: trace, reductions: reductions, classCount: classCount,
+       var plan = groupedTokenPlan(trace: trace, reductions: reductions, classCount: classCount,
                                    maxCells: limits.maxGroupedCells) {
+        var unitsPerClass = [Int](repeating: 0, count: classCount)
+        for (row, m) in plan.multiplicity!.enumerated() { unitsPerClass[row % classCount] += Int(m) }
+        if pools(stratification, unitsPerClass: unitsPerClass, tokenIDs: trace.kind == .sequences) {
+            plan.pooledRows = plan.rowsByClass.flatMap { $0 }
+        }
         return plan
     }
     let starts = groups ?? (0...n).map { Int32($0) }
@@ -181,10 +206,16 @@ func makeResamplingPlan(trace: RoutingTrace, reductions: [LayerReduction], shape
         blockSize = grown(estimate)
     }
     while true {
-        let plan = unitPlan(trace: trace, members: members, units: units, classCount: classCount,
+        var plan = unitPlan(trace: trace, members: members, units: units, classCount: classCount,
                             unitName: groups == nil ? "tokens" : "images", blockSize: blockSize)
         let entries = plan.layers.reduce(0) { $0 + $1.pattern.count }
-        if entries <= limits.maxEntries || blockSize >= units.count { return plan }
+        if entries <= limits.maxEntries || blockSize >= units.count {
+            let unitsPerClass = (0..<classCount).map { units.classStart[$0 + 1] - units.classStart[$0] }
+            if pools(stratification, unitsPerClass: unitsPerClass, tokenIDs: trace.kind == .sequences) {
+                plan.pooledRows = plan.rowsByClass.flatMap { $0 }
+            }
+            return plan
+        }
         blockSize = grown(Double(entries))
     }
 }
@@ -440,7 +471,7 @@ extension ResamplingPlan {
             for i in 0..<rowCount { w[i] = 0 }
             if let m = multiplicity {
                 var p: [Double] = [], drawn: [UInt32] = []
-                for rows in rowsByClass where !rows.isEmpty {
+                for rows in pooledRows.map({ [$0] }) ?? rowsByClass where !rows.isEmpty {
                     p = rows.map { Double(m[Int($0)]) }
                     let units = rows.reduce(0) { $0 + Int(m[Int($1)]) }
                     drawn = [UInt32](repeating: 0, count: rows.count)
@@ -451,7 +482,7 @@ extension ResamplingPlan {
                     for (i, row) in rows.enumerated() { w[Int(row)] = drawn[i] }
                 }
             } else {
-                for rows in rowsByClass where !rows.isEmpty {
+                for rows in pooledRows.map({ [$0] }) ?? rowsByClass where !rows.isEmpty {
                     rows.withUnsafeBufferPointer { r in
                         for _ in 0..<r.count { w[Int(r[rng.uniformInt(r.count)])] &+= 1 }
                     }
