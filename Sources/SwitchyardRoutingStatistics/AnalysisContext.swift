@@ -100,7 +100,7 @@ struct AnalysisContext {
                 ? bootstrap(plan: plan, scopes: scopes, resamples: options.bootstrapResamples,
                             confidence: options.confidenceLevel, seed: options.seed,
                             withAffinity: affinityBootstrap, withLoads: groupLoads == nil, estimates: estimates,
-                            classSlot: classSlot)
+                            classSlot: classSlot, sparse: sparseShares.map { $0 != nil })
                 : estimates.map { headlineIntervals([], $0, confidence: options.confidenceLevel, withAffinity: false,
                                                     withLoads: false) }
             if withAffinity && !affinityBootstrap {

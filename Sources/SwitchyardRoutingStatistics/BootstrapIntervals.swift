@@ -5,10 +5,10 @@ import SwitchyardTraces
 /// Bootstrap replicates of the headline numbers of every scope, and their intervals
 /// (``headlineIntervals(_:_:confidence:withAffinity:withLoads:world:)``); `withLoads` false
 /// leaves the load intervals to the routing-group bootstrap. `classSlot` is the data's class ×
-/// (layer, expert) table.
+/// (layer, expert) table, `sparse` which scopes' tables are sparse (``SparseTable``: no world).
 func bootstrap(plan: ResamplingPlan, scopes patternScopes: ScopeTables, resamples: Int, confidence: Double,
                seed: UInt64, withAffinity: Bool, withLoads: Bool, estimates: [Headline],
-               classSlot: [Double]) -> [UncertaintyStatistics?] {
+               classSlot: [Double], sparse: [Bool]) -> [UncertaintyStatistics?] {
     let scopes = plan.scopes(patternScopes)
     let rng = GSLRandom(seed: seed, stream: 1)
     let scopeCount = scopes.layerCount + 1
@@ -27,7 +27,7 @@ func bootstrap(plan: ResamplingPlan, scopes patternScopes: ScopeTables, resample
         for s in 0..<scopeCount { replicates[s].append(h[s]) }
     }
     let worlds = withAffinity ? affinityWorlds(plan: plan, scopes: scopes, resamples: resamples, seed: seed,
-                                               replicates: replicates, observed: classSlot) : []
+                                               replicates: replicates, observed: classSlot, sparse: sparse) : []
     return (0..<scopeCount).map {
         headlineIntervals(replicates[$0], estimates[$0], confidence: confidence, withAffinity: withAffinity,
                           withLoads: withLoads, world: worlds.isEmpty ? nil : worlds[$0])
@@ -39,7 +39,7 @@ func bootstrap(plan: ResamplingPlan, scopes patternScopes: ScopeTables, resample
 /// `resamples` replicates as the first pass (same seed and stream), drawn again rather than
 /// kept: a replicate's table can be large.
 private func affinityWorlds(plan: ResamplingPlan, scopes: ScopeTables, resamples: Int, seed: UInt64,
-                            replicates: [[Headline]], observed: [Double]) -> [AffinityWorld?] {
+                            replicates: [[Headline]], observed: [Double], sparse: [Bool]) -> [AffinityWorld?] {
     let layers = scopes.layerCount, classes = scopes.classCount
     func block(_ classSlot: [Double], _ s: Int) -> [Double] { scopes.classExpert(classSlot, layer: s < layers ? s : nil) }
     var weights = [UInt32](repeating: 0, count: plan.rowCount)
@@ -53,10 +53,8 @@ private func affinityWorlds(plan: ResamplingPlan, scopes: ScopeTables, resamples
         return scopes.classSlotTable(tables).table
     }
     var worlds: [AffinityWorld?] = (0...layers).map { s in
+        guard !sparse[s] else { return nil }
         let table = block(observed, s), columns = table.count / max(classes, 1)
-        guard SparseTable.shareBelowFive(table, rows: classes, columns: columns) <= SparseTable.maximumShare else {
-            return nil
-        }
         return AffinityWorld(observed: table, rows: classes, columns: columns, replicates: replicates[s])
     }
     guard worlds.contains(where: { $0 != nil }) else { return worlds }

@@ -204,17 +204,10 @@ public struct NPYArray: Sendable {
         guard dtype.isInteger else {
             throw InputError(file: file, message: "\(role) must be integers, found \(dtype.numpyName) (save with a.astype(np.int64))")
         }
-        var values = [Int](repeating: 0, count: min(chunk, max(range.count, 1)))
         let wide = dtype == .int64
-        try forEachChunk(range, chunk: chunk) { first, raw in
-            let m = raw.count / dtype.size
-            values.withUnsafeMutableBufferPointer { out in
-                for i in 0..<m {
-                    out[i] = wide ? Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
-                        : Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
-                }
-            }
-            try values.withUnsafeBufferPointer { try body(first, UnsafeBufferPointer(rebasing: $0[0..<m])) }
+        try forEachDecodedChunk(range, chunk: chunk, zero: 0, body) { raw, i in
+            wide ? Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
+                : Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
         }
     }
 
@@ -226,16 +219,24 @@ public struct NPYArray: Sendable {
         guard !dtype.isInteger else {
             throw InputError(file: file, message: "\(role) must be floating point, found \(dtype.numpyName) (save with a.astype(np.float32))")
         }
-        var values = [Float](repeating: 0, count: min(chunk, max(range.count, 1)))
         let wide = dtype == .float64
+        try forEachDecodedChunk(range, chunk: chunk, zero: 0, body) { raw, i in
+            wide ? Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+                : Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+        }
+    }
+
+    /// ``forEachChunk(_:chunk:_:)`` with each chunk's elements decoded by `decode(raw, i)` into
+    /// one reused buffer.
+    @inline(__always)
+    private func forEachDecodedChunk<T>(_ range: Range<Int>, chunk: Int, zero: T,
+                                        _ body: (Int, UnsafeBufferPointer<T>) throws -> Void,
+                                        decode: (UnsafeRawBufferPointer, Int) -> T) throws {
+        var values = [T](repeating: zero, count: min(chunk, max(range.count, 1)))
         try forEachChunk(range, chunk: chunk) { first, raw in
             let m = raw.count / dtype.size
             values.withUnsafeMutableBufferPointer { out in
-                for i in 0..<m {
-                    out[i] = wide
-                        ? Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
-                        : Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-                }
+                for i in 0..<m { out[i] = decode(raw, i) }
             }
             try values.withUnsafeBufferPointer { try body(first, UnsafeBufferPointer(rebasing: $0[0..<m])) }
         }
