@@ -43,6 +43,15 @@ struct AnalyzeCommand: ParsableCommand {
         whole file's loads (CV, Gini, MaxVio, … per layer, without intervals) are printed \
         beside them and written to the JSON as whole_file. Memory holds the sample, not the \
         file (docs/trace-format.md, "Memory").
+
+        One pass (--stream, NPY directories): the trace is read in chunks of about \
+        --chunk-tokens tokens cut at image or routing-group boundaries, and every statistic that \
+        needs no resampling (loads, affinity, heterogeneity, layer transitions, neighbour \
+        agreement, co-activation, vocabulary, domains, shared experts) is counted as it passes: \
+        the same numbers as analyze --bootstrap 0 --permutations 0, in memory that holds one \
+        chunk and the count tables, whatever the trace's length. No intervals and no \
+        permutation tests (docs/statistics.md, "One pass over chunks").
+          switchyard analyze export/ --stream --json export.json
         """
     )
 
@@ -66,6 +75,12 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Analyse a uniform sample of this many units (tokens, or routing groups) drawn in one pass over a CSV sorted by token, with the whole file's loads beside it: memory bounded by the sample.", valueName: "units"))
     var sample: Int?
 
+    @Flag(help: "Read each input (an NPY directory) in one pass over chunks, in memory that does not grow with the trace: point estimates without intervals or permutation tests.")
+    var stream = false
+
+    @Option(name: .customLong("chunk-tokens"), help: ArgumentHelp("Tokens per chunk of --stream (chunks end at image or routing-group boundaries).", valueName: "tokens"))
+    var chunkTokens = 1 << 16
+
     @Flag(help: "The inputs are traces of the same tokens at successive checkpoints: report each one's router saturation against the last (OLMoE §5).")
     var saturation = false
 
@@ -80,6 +95,11 @@ struct AnalyzeCommand: ParsableCommand {
         guard confidence > 0 && confidence < 1 else { throw ValidationError("--confidence must be in (0, 1), got \(confidence)") }
         if let sample, sample < 1 || sample > Self.maximumSampleUnits {
             throw ValidationError("--sample must be in 1…\(Self.maximumSampleUnits) units, got \(sample)")
+        }
+        if stream {
+            if sample != nil { throw ValidationError("--stream and --sample are two ways to bound memory; give one") }
+            if saturation || !versus.isEmpty { throw ValidationError("--stream analyses each input alone; it does not take --saturation or --versus") }
+            guard chunkTokens >= 1 else { throw ValidationError("--chunk-tokens must be at least 1, got \(chunkTokens)") }
         }
         guard ResamplingUnit(rawValue: unit) != nil else {
             throw ValidationError("--unit must be one of \(ResamplingUnit.allCases.map(\.rawValue).joined(separator: ", ")), got \(unit)")
@@ -172,6 +192,7 @@ struct AnalyzeCommand: ParsableCommand {
     private func analyzeAndPrint(_ input: String, heading: Bool) throws -> Entry {
         do {
             // The same options for every input, so that groups are comparable.
+            if stream { return try streamAndPrint(input, heading: heading) }
             var wholeFile: WholeFileLoads?
             let trace: RoutingTrace
             if let sample {
@@ -208,6 +229,34 @@ struct AnalyzeCommand: ParsableCommand {
             if heading { print("") }
             return Entry(source: input, analysis: analysis, stability: stability, wholeFile: wholeFile)
         }
+    }
+
+    /// `analyze --stream` of one input: an NPY directory read in chunks (``analyzeStream(_:options:tokensPerChunk:)``).
+    private func streamAndPrint(_ input: String, heading: Bool) throws -> Entry {
+        guard FileManager.default.fileExists(atPath: (input as NSString).appendingPathComponent("experts.npy")) else {
+            throw InputError(file: input, location: "--stream",
+                             message: "one pass over chunks reads an NPY trace directory (experts.npy and the arrays beside it); this input is not one (run directories, .sytrace, CSV and Megatron files are read whole; a CSV can be sampled with --sample)")
+        }
+        let source = try NPYTraceSource(directory: input, expertCount: experts)
+        guard source.expertCount <= TraceInput.maximumAnalysedExpertCount else {
+            throw InputError(file: input, location: "expert count",
+                             message: "\(source.expertCount) experts; analyze takes at most \(TraceInput.maximumAnalysedExpertCount)")
+        }
+        var options = resampling.options
+        options.confidenceLevel = confidence
+        options.includeTables = !noTables
+        options.source = input
+        let streamed = try analyzeStream(source, options: options, tokensPerChunk: chunkTokens)
+        let analysis = streamed.analysis
+        if let warning = analysis.metadata["importWarnings"] { TraceInput.printToStandardError("warning: \(input): \(warning)") }
+        if let notes = analysis.metadata["importNotes"] { TraceInput.printToStandardError("note: \(input): \(notes)") }
+        if let note = RoutingTrace.unknownLabelNote(unknown: streamed.unknownLabels, tokens: source.tokenCount) {
+            TraceInput.printToStandardError("note: \(input): \(note)")
+        }
+        if heading { print("== \(input)") }
+        print(analysis.summary())
+        if heading { print("") }
+        return Entry(source: input, analysis: analysis, stability: nil)
     }
 
     /// One line of router saturations against `final`.

@@ -16,11 +16,12 @@ struct AnalysisContext {
     /// Tables over each layer's routing patterns (for the grouped resampling plan).
     let scopes: ScopeTables
     /// Tables whose columns are the experts (for the point estimates).
-    let expertScopes: ScopeTables
-    let withAffinity: Bool
-    /// Class × (layer, expert) counts, and each layer's assignments.
-    let classSlot: [Double]
-    let assignments: [Double]
+    var expertScopes: ScopeTables { points.expertScopes }
+    var withAffinity: Bool { points.withAffinity }
+    /// The point estimates' tables (class × (layer, expert) counts, each layer's assignments).
+    let points: PointEstimates
+    var classSlot: [Double] { points.classSlot }
+    var assignments: [Double] { points.assignments }
     var layerCount: Int { reductions.count }
     var e: Int { trace.expertCount }
     var n: Int { trace.tokenCount }
@@ -34,10 +35,10 @@ struct AnalysisContext {
         self.plan = plan
         self.limits = limits
         scopes = ScopeTables(reductions: reductions, expertCount: trace.expertCount, classCount: shape.classCount)
-        withAffinity = shape.hasLabels
-        expertScopes = ScopeTables(identityFor: reductions.count, expertCount: trace.expertCount,
-                                   classCount: shape.classCount)
-        (classSlot, assignments) = expertScopes.classSlotTable(reductions.map(\.classExpert))
+        var computeSums = ComputeSumTally(classCount: shape.classCount)
+        computeSums.add(trace.layers, labels: trace.labels)
+        points = PointEstimates(options: options, shape: shape, tokens: trace.tokenCount, expertCount: trace.expertCount,
+                                classNames: trace.classNames, reductions: reductions, computeSums: computeSums)
     }
 
     /// The permutation p of the class–expert mutual information of every scope (layers, then
@@ -173,104 +174,13 @@ struct AnalysisContext {
 
     /// Every layer's statistics.
     func layerAnalyses(intervals: [UncertaintyStatistics?], classTest: ClassPermutationResult) -> [LayerAnalysis] {
-        let classNames = trace.classNames
-        var layers: [LayerAnalysis] = []
-        for (l, r) in reductions.enumerated() {
-            let counts = scopes.expertCounts(classSlot, layer: l)
-            let load = makeLoad(counts: counts, tokens: n, withoutExpert: r.tokensWithoutExpert,
-                                dropped: r.dropped, droppedDefinition: r.droppedDefinition,
-                                capacities: r.capacity.map { [(counts, $0)] } ?? [],
-                                chi2: uniformChiSquare([counts]))
-            let affinity = makeAffinity(
-                classExpert: withAffinity ? scopes.classExpert(classSlot, layer: l) : nil,
-                experts: e, classNames: classNames, classCount: shape.classCount,
-                permutation: classTest, scope: l, permutations: withAffinity ? options.permutations : 0,
-                confidence: r.routerConfidence, entropy: r.meanRouterEntropy, entropyScale: log(Double(e)),
-                probabilityByClass: r.probabilityByClass.map { [$0] }, classTokens: r.classTokens, tokens: n,
-                positionExpert: r.positionExpert, positionCount: shape.positionCount,
-                includeTables: options.includeTables)
-            // Tokens by class and experts-per-token.
-            let levels = r.expertsPerToken
-            let heterogeneity = makeHeterogeneity(levels: levels, pairLevels: levels.map { $0.reduce(0, +) },
-                                                  pairs: Double(n), withClasses: withAffinity,
-                                                  meanExpertsPerToken: assignments[l] / Double(n))
-            layers.append(LayerAnalysis(layer: r.layerNumber, scope: "layer \(r.layerNumber)", load: load,
-                                        affinity: affinity, heterogeneity: heterogeneity, uncertainty: intervals[l]))
-        }
-        return layers
+        points.layerAnalyses(intervals: intervals, classTest: classTest)
     }
 
-    /// The statistics of all layers together: loads over the L·E (layer, expert) slots, the
-    /// class × slot table, and compute per token summed over layers.
+    /// The statistics of all layers together.
     func overallAnalysis(layers: [LayerAnalysis], intervals: [UncertaintyStatistics?],
                          classTest: ClassPermutationResult) -> LayerAnalysis {
-        let classNames = trace.classNames
-        // Per-token compute summed over layers, for the overall heterogeneity.
-        var computeSum = [Int32](repeating: 0, count: n)
-        for layer in trace.layers {
-            computeSum.withUnsafeMutableBufferPointer { cs in
-            layer.offsets.withUnsafeBufferPointer { off in
-                for t in 0..<n { cs[t] += off[t + 1] - off[t] }
-            }}
-        }
-        let slotCounts = scopes.expertCounts(classSlot, layer: nil)
-        let definitions = Set(reductions.map(\.droppedDefinition))
-        let overallLoad = makeLoad(
-            counts: slotCounts, tokens: n * layerCount,
-            withoutExpert: reductions.reduce(0) { $0 + $1.tokensWithoutExpert },
-            dropped: reductions.reduce(0) { $0 + $1.dropped },
-            droppedDefinition: definitions.count == 1 ? definitions.first! : "mixed",
-            capacities: reductions.enumerated().compactMap { l, r in
-                r.capacity.map { (Array(slotCounts[(l * e)..<((l + 1) * e)]), $0) }
-            },
-            chi2: uniformChiSquare((0..<layerCount).map { Array(slotCounts[($0 * e)..<(($0 + 1) * e)]) }))
-        let confidences = reductions.compactMap(\.routerConfidence)
-        let entropies = reductions.compactMap(\.meanRouterEntropy)
-        let allProbabilities = reductions.allSatisfy { $0.probabilityByClass != nil }
-            ? reductions.map { $0.probabilityByClass! } : nil
-        var overallPositions: [Double]? = nil
-        if shape.positionCount > 0 {
-            var table = [Double](repeating: 0, count: shape.positionCount * layerCount * e)
-            for (l, r) in reductions.enumerated() {
-                for p in 0..<shape.positionCount {
-                    for x in 0..<e { table[p * layerCount * e + l * e + x] = r.positionExpert![p * e + x] }
-                }
-            }
-            overallPositions = table
-        }
-        let overallAffinity = makeAffinity(
-            classExpert: withAffinity ? classSlot : nil, experts: layerCount * e, classNames: classNames,
-            classCount: shape.classCount, permutation: classTest, scope: layerCount,
-            permutations: withAffinity ? options.permutations : 0,
-            confidence: confidences.isEmpty ? nil : confidences.reduce(0, +) / Double(confidences.count),
-            entropy: entropies.isEmpty ? nil : entropies.reduce(0, +) / Double(entropies.count),
-            entropyScale: log(Double(e)), probabilityByClass: allProbabilities, classTokens: reductions[0].classTokens,
-            tokens: n, positionExpert: overallPositions, positionCount: shape.positionCount,
-            includeTables: options.includeTables)
-        let maxSum = Int(computeSum.max() ?? 0), classCount = shape.classCount
-        var sumTable = [Double](repeating: 0, count: (maxSum + 1) * classCount)
-        computeSum.withUnsafeBufferPointer { cs in
-        sumTable.withUnsafeMutableBufferPointer { st in
-            if let labels = trace.labels {
-                labels.withUnsafeBufferPointer { lab in
-                    for t in 0..<n { st[Int(cs[t]) * classCount + Int(lab[t])] += 1 }
-                }
-            } else {
-                for t in 0..<n { st[Int(cs[t]) * classCount] += 1 }
-            }
-        }}
-        let sumLevels = (0...maxSum).map { Array(sumTable[($0 * classCount)..<(($0 + 1) * classCount)]) }
-        let maxK = reductions.map(\.mostExpertsPerToken).max() ?? 0
-        var pairLevels = [Double](repeating: 0, count: maxK + 1)
-        for l in layers {
-            for (k, c) in l.heterogeneity.expertsPerTokenCounts.enumerated() { pairLevels[k] += Double(c) }
-        }
-        let overallHeterogeneity = makeHeterogeneity(
-            levels: sumLevels, pairLevels: pairLevels, pairs: Double(n * layerCount), withClasses: withAffinity,
-            meanExpertsPerToken: assignments.reduce(0, +) / Double(n * layerCount))
-        let overall = LayerAnalysis(layer: nil, scope: "all layers", load: overallLoad, affinity: overallAffinity,
-                                    heterogeneity: overallHeterogeneity, uncertainty: intervals[layerCount])
-        return overall
+        points.overallAnalysis(layers: layers, intervals: intervals, classTest: classTest)
     }
 
         // Consecutive layers, or every pair of layers (`allLayerPairs`); a pair's permutation stream
@@ -279,28 +189,18 @@ struct AnalysisContext {
         var transitions: [LayerTransition] = []
         if layerCount > 1 {
             let units = plan.unitStarts ?? (0...n).map { Int32($0) }
-            let pairs = options.allLayerPairs ? (0..<layerCount).flatMap { l in ((l + 1)..<layerCount).map { (l, $0) } }
-                : (0..<(layerCount - 1)).map { ($0, $0 + 1) }
+            let pairs = transitionPairs(layers: layerCount, allLayerPairs: options.allLayerPairs)
             for (l, m) in pairs {
-                let (table, used, tokens) = top1Table(reductions[l].top1, reductions[m].top1, experts: e)
-                let s = Statistics.contingency(flat: table, rows: used.count, columns: used.count)
-                var transition = LayerTransition(
-                    fromLayer: reductions[l].layerNumber, toLayer: reductions[m].layerNumber, tokens: tokens,
-                    mutualInformationBits: s.mutualInformationBits,
-                    normalizedMutualInformation: s.normalizedMutualInformation, cramersV: s.cramersV,
-                    chi2: s.chi2, chi2DF: s.chi2DF, chi2P: s.chi2P)
-                transition.mutualInformationCorrectedBits = s.mutualInformationCorrectedBits
-                if options.allLayerPairs {
-                    transition.coOccurrenceExperts = used
-                    transition.coOccurrence = (0..<used.count).map { i in (0..<used.count).map { Int(table[i * used.count + $0]) } }
-                }
+                var transition = layerTransition(from: reductions[l].layerNumber, to: reductions[m].layerNumber,
+                                                 top1Table(reductions[l].top1, reductions[m].top1, experts: e),
+                                                 withTable: options.allLayerPairs)
                 // At most 2^25 token visits per transition (a tenth of a second): beyond, the test
                 // runs on a random subset of whole units (`permutation_units`).
                 let count = options.permutations
                 if count > 0 {
                     let test = transitionPermutationP(
                         reductions[l].top1, reductions[m].top1, experts: e, unitStarts: units,
-                        observed: s.mutualInformationBits, permutations: count,
+                        observed: transition.mutualInformationBits, permutations: count,
                         seed: options.seed &+ UInt64(m == l + 1 ? l : layerCount * (l + 1) + m))
                     transition.mutualInformationPermutationP = test.p
                     transition.permutationUnits = test.units
@@ -354,4 +254,28 @@ struct AnalysisContext {
         }
         return vocabulary
     }
+}
+
+/// The layer pairs the transitions cover: consecutive layers, or every pair (`allLayerPairs`).
+func transitionPairs(layers: Int, allLayerPairs: Bool) -> [(Int, Int)] {
+    allLayerPairs ? (0..<layers).flatMap { l in ((l + 1)..<layers).map { (l, $0) } }
+        : (0..<max(0, layers - 1)).map { ($0, $0 + 1) }
+}
+
+/// The dependence of two layers' first experts from their ``top1Table(_:_:experts:)``, without a
+/// permutation test; `withTable` keeps the table.
+func layerTransition(from: Int, to: Int, _ top1: (table: [Double], experts: [Int], tokens: Int),
+                     withTable: Bool) -> LayerTransition {
+    let (table, used, tokens) = top1
+    let s = Statistics.contingency(flat: table, rows: used.count, columns: used.count)
+    var transition = LayerTransition(
+        fromLayer: from, toLayer: to, tokens: tokens, mutualInformationBits: s.mutualInformationBits,
+        normalizedMutualInformation: s.normalizedMutualInformation, cramersV: s.cramersV,
+        chi2: s.chi2, chi2DF: s.chi2DF, chi2P: s.chi2P)
+    transition.mutualInformationCorrectedBits = s.mutualInformationCorrectedBits
+    if withTable {
+        transition.coOccurrenceExperts = used
+        transition.coOccurrence = (0..<used.count).map { i in (0..<used.count).map { Int(table[i * used.count + $0]) } }
+    }
+    return transition
 }

@@ -34,43 +34,76 @@ public struct CoActivation: Codable, Sendable, Equatable {
 
 /// The co-activation of one layer, nil when no token has two experts.
 func coActivation(_ routing: LayerRouting, experts e: Int) -> CoActivation? {
-    var pairCounts = [Double](repeating: 0, count: e * e)
-    var takes = [Double](repeating: 0, count: e)
-    var partnersOf = [Double](repeating: 0, count: e)   // Σ over i's tokens of (k − 1)
+    var counts = CoActivationCounts(experts: e)
+    counts.add(routing)
+    return counts.result(layer: routing.layer)
+}
+
+/// The counts behind ``CoActivation``, added a range of tokens at a time (the one-pass analysis
+/// adds chunks).
+struct CoActivationCounts {
+    let e: Int
+    var pairCounts: [Double]
+    var takes: [Double]
+    var partnersOf: [Double]   // Σ over i's tokens of (k − 1)
     var tokens = 0
-    var seen = [Bool](repeating: false, count: e)
-    var distinct: [Int] = []
-    for t in 0..<(routing.offsets.count - 1) {
-        distinct.removeAll(keepingCapacity: true)
-        for a in Int(routing.offsets[t])..<Int(routing.offsets[t + 1]) {
-            let x = Int(routing.experts[a])
-            if !seen[x] { seen[x] = true; distinct.append(x) }
-        }
-        for x in distinct { seen[x] = false }
-        let k = distinct.count
-        for x in distinct {
-            takes[x] += 1
-            partnersOf[x] += Double(k - 1)
-        }
-        guard k >= 2 else { continue }
-        tokens += 1
-        for x in distinct { for y in distinct where y != x { pairCounts[x * e + y] += 1 } }
+    private var seen: [Bool]
+    private var distinct: [Int] = []
+
+    init(experts e: Int) {
+        self.e = e
+        pairCounts = [Double](repeating: 0, count: e * e)
+        takes = [Double](repeating: 0, count: e)
+        partnersOf = takes
+        seen = [Bool](repeating: false, count: e)
     }
-    guard tokens > 0, e > 1 else { return nil }
-    var coactivation = [[Double]](repeating: [Double](repeating: 0, count: e), count: e)
-    var ratio = coactivation
-    var best: (Double, [Int])? = nil, worst: (Double, [Int])? = nil
-    for i in 0..<e where takes[i] > 0 {
-        let baseline = partnersOf[i] / takes[i] / Double(e - 1)
-        for j in 0..<e where j != i {
-            let c = pairCounts[i * e + j] / takes[i]
-            coactivation[i][j] = c
-            ratio[i][j] = baseline > 0 ? c / baseline : 0
-            guard takes[i] >= 10, baseline > 0 else { continue }
-            if best == nil || ratio[i][j] > best!.0 { best = (ratio[i][j], [i, j]) }
-            if worst == nil || ratio[i][j] < worst!.0 { worst = (ratio[i][j], [i, j]) }
-        }
+
+    mutating func add(_ routing: LayerRouting) {
+        let e = e
+        var tokens = 0
+        routing.offsets.withUnsafeBufferPointer { off in
+        routing.experts.withUnsafeBufferPointer { ex in
+        pairCounts.withUnsafeMutableBufferPointer { pc in
+        takes.withUnsafeMutableBufferPointer { tk in
+        partnersOf.withUnsafeMutableBufferPointer { po in
+        seen.withUnsafeMutableBufferPointer { sn in
+            for t in 0..<(off.count - 1) {
+                distinct.removeAll(keepingCapacity: true)
+                for a in Int(off[t])..<Int(off[t + 1]) {
+                    let x = Int(ex[a])
+                    if !sn[x] { sn[x] = true; distinct.append(x) }
+                }
+                for x in distinct { sn[x] = false }
+                let k = distinct.count
+                for x in distinct {
+                    tk[x] += 1
+                    po[x] += Double(k - 1)
+                }
+                guard k >= 2 else { continue }
+                tokens += 1
+                for x in distinct { for y in distinct where y != x { pc[x * e + y] += 1 } }
+            }
+        }}}}}}
+        self.tokens += tokens
     }
-    return CoActivation(layer: routing.layer, tokens: tokens, coactivation: coactivation, ratio: ratio,
-                        maxRatio: best?.0, minRatio: worst?.0, maxPair: best?.1 ?? [], minPair: worst?.1 ?? [])
+
+    func result(layer: Int) -> CoActivation? {
+        guard tokens > 0, e > 1 else { return nil }
+        var coactivation = [[Double]](repeating: [Double](repeating: 0, count: e), count: e)
+        var ratio = coactivation
+        var best: (Double, [Int])? = nil, worst: (Double, [Int])? = nil
+        for i in 0..<e where takes[i] > 0 {
+            let baseline = partnersOf[i] / takes[i] / Double(e - 1)
+            for j in 0..<e where j != i {
+                let c = pairCounts[i * e + j] / takes[i]
+                coactivation[i][j] = c
+                ratio[i][j] = baseline > 0 ? c / baseline : 0
+                guard takes[i] >= 10, baseline > 0 else { continue }
+                if best == nil || ratio[i][j] > best!.0 { best = (ratio[i][j], [i, j]) }
+                if worst == nil || ratio[i][j] < worst!.0 { worst = (ratio[i][j], [i, j]) }
+            }
+        }
+        return CoActivation(layer: layer, tokens: tokens, coactivation: coactivation, ratio: ratio,
+                            maxRatio: best?.0, minRatio: worst?.0, maxPair: best?.1 ?? [], minPair: worst?.1 ?? [])
+    }
 }

@@ -82,29 +82,49 @@ func domainSpecialisations(trace: RoutingTrace, members: [PatternMembers], permu
     let names = trace.domainNames.isEmpty ? nil : Array(trace.domainNames.prefix(domainCount))
     return trace.layers.enumerated().map { l, layer in
         var table = [Double](repeating: 0, count: domainCount * e)
-        for t in 0..<n {
-            let row = Int(domains[t]) * e
-            for j in Int(layer.offsets[t])..<Int(layer.offsets[t + 1]) { table[row + Int(layer.experts[j])] += 1 }
-        }
-        let share = (0..<domainCount).map { d in
-            (0..<e).map { i in tokens[d] > 0 ? table[d * e + i] / Double(tokens[d]) : 0 }
-        }
-        let overall = (0..<e).map { i in (0..<domainCount).reduce(0.0) { $0 + table[$1 * e + i] } / Double(n) }
-        var liftExpert: [Int?] = [], lift: [Double?] = []
-        for d in 0..<domainCount {
-            var best: Int? = nil, bestLift = 0.0
-            for i in 0..<e where tokens[d] > 0 && overall[i] > 0 && share[d][i] / overall[i] > bestLift {
-                best = i
-                bestLift = share[d][i] / overall[i]
-            }
-            liftExpert.append(best)
-            lift.append(best.map { _ in bestLift })
-        }
-        return DomainSpecialisation(
-            layer: layer.layer, tokens: tokens, names: names, share: share, overallShare: overall,
-            chance: Double(layer.experts.count) / Double(n * e), liftExpert: liftExpert, lift: lift,
-            mutualInformationBits: Statistics.contingency(flat: table, rows: domainCount, columns: e).mutualInformationBits,
-            permutationP: test.p[l], permutations: permutations, units: unitName, unitCount: starts.count - 1,
-            permutationUnits: test.units, permutationMutualInformationBits: test.observed?[l])
+        addDomainAssignments(&table, layer, domains: domains, experts: e)
+        var result = domainSpecialisation(layer: layer.layer, table: table, tokens: tokens, names: names,
+                                          assignments: layer.experts.count, units: unitName, unitCount: starts.count - 1)
+        result.permutationP = test.p[l]
+        result.permutations = permutations
+        result.permutationUnits = test.units
+        result.permutationMutualInformationBits = test.observed?[l]
+        return result
     }
+}
+
+/// Adds each assignment of `layer` to the row of its token's domain in `table` (domain × expert).
+func addDomainAssignments(_ table: inout [Double], _ layer: LayerRouting, domains: [Int32], experts e: Int) {
+    for t in 0..<(layer.offsets.count - 1) {
+        let row = Int(domains[t]) * e
+        for j in Int(layer.offsets[t])..<Int(layer.offsets[t + 1]) { table[row + Int(layer.experts[j])] += 1 }
+    }
+}
+
+/// One layer's shares, lifts and mutual information from its domain × expert `table`, the
+/// `tokens` of each domain and the layer's `assignments`, without a permutation test.
+func domainSpecialisation(layer: Int, table: [Double], tokens: [Int], names: [String]?, assignments: Int,
+                          units: String, unitCount: Int) -> DomainSpecialisation {
+    let domainCount = tokens.count, e = table.count / max(domainCount, 1)
+    let n = tokens.reduce(0, +)
+    let share = (0..<domainCount).map { d in
+        (0..<e).map { i in tokens[d] > 0 ? table[d * e + i] / Double(tokens[d]) : 0 }
+    }
+    let overall = (0..<e).map { i in (0..<domainCount).reduce(0.0) { $0 + table[$1 * e + i] } / Double(n) }
+    var liftExpert: [Int?] = [], lift: [Double?] = []
+    for d in 0..<domainCount {
+        var best: Int? = nil, bestLift = 0.0
+        for i in 0..<e where tokens[d] > 0 && overall[i] > 0 && share[d][i] / overall[i] > bestLift {
+            best = i
+            bestLift = share[d][i] / overall[i]
+        }
+        liftExpert.append(best)
+        lift.append(best.map { _ in bestLift })
+    }
+    return DomainSpecialisation(
+        layer: layer, tokens: tokens, names: names, share: share, overallShare: overall,
+        chance: Double(assignments) / Double(n * e), liftExpert: liftExpert, lift: lift,
+        mutualInformationBits: Statistics.contingency(flat: table, rows: domainCount, columns: e).mutualInformationBits,
+        permutationP: nil, permutations: 0, units: units, unitCount: unitCount,
+        permutationUnits: nil, permutationMutualInformationBits: nil)
 }

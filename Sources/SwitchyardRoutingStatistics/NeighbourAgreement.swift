@@ -62,21 +62,25 @@ struct NeighbourPairs {
 
     /// Grid neighbours when every unit's positions 1…P form a square grid (P = g²), else
     /// consecutive tokens of each unit.
-    init(positions: [Int32]?, unitStarts: [Int32]) {
+    /// `patches`: the largest position of the whole trace (nil: of `positions`), when `positions`
+    /// hold a chunk of it.
+    init(positions: [Int32]?, unitStarts: [Int32], patches largest: Int? = nil) {
         let units = unitStarts.count - 1
-        let patches = positions.map { Int($0.max() ?? 0) } ?? 0
+        let patches = largest ?? positions.map { Int($0.max() ?? 0) } ?? 0
         let side = Int(Double(patches).squareRoot().rounded())
         let grid = positions != nil && patches >= 4 && side * side == patches
         if grid { description = "patch grid \(side)×\(side)" }
         var tokenAt = [Int32](repeating: -1, count: patches + 1)
+        var inUnit: [Bool] = []   // whether each token of the unit is in a pair
         for u in 0..<units {
             let start = Int(unitStarts[u]), end = Int(unitStarts[u + 1])
-            var inUnit = Set<Int32>()
+            inUnit.removeAll(keepingCapacity: true)
+            inUnit.append(contentsOf: repeatElement(false, count: end - start))
             func pair(_ a: Int32, _ b: Int32) {
                 first.append(a)
                 second.append(b)
-                inUnit.insert(a)
-                inUnit.insert(b)
+                inUnit[Int(a) - start] = true
+                inUnit[Int(b) - start] = true
             }
             if grid, let positions {
                 for i in tokenAt.indices { tokenAt[i] = -1 }
@@ -92,7 +96,7 @@ struct NeighbourPairs {
                     pair(Int32(t), Int32(t + 1))
                 }
             }
-            members.append(inUnit.sorted())
+            members.append(inUnit.indices.compactMap { inUnit[$0] ? Int32(start + $0) : nil })
             pairStarts.append(first.count)
         }
         if !grid && positions != nil { description = "consecutive patches" }
@@ -117,23 +121,10 @@ func neighbourAgreement(layer: Int, top1: [Int32], pairs: NeighbourPairs, expert
         return (same, counted)
     }
     let everyUnit = Array(pairs.members.indices)
-    let observed = top1.withUnsafeBufferPointer { agreement($0, units: everyUnit) }
-    var result = NeighbourAgreement(layer: layer, neighbours: pairs.description, pairs: observed.pairs, agreement: nil,
-                                    chance: nil, permutationMean: nil, permutationP: nil, permutations: 0)
-    result.units = pairs.members.filter { !$0.isEmpty }.count
-    guard observed.pairs > 0 else { return result }
-    let share = Double(observed.same) / Double(observed.pairs)
-    result.agreement = share
-    var counts = [Double](repeating: 0, count: e)
-    var members = 0.0
-    for unit in pairs.members {
-        for t in unit where top1[Int(t)] >= 0 {
-            counts[Int(top1[Int(t)])] += 1
-            members += 1
-        }
-    }
-    result.chance = counts.reduce(0) { $0 + ($1 / members) * ($1 / members) }
-    guard permutations > 0 else { return result }
+    var tally = NeighbourTally(experts: e)
+    tally.add(pairs, top1: top1)
+    var result = tally.result(layer: layer, neighbours: pairs.description)
+    guard let share = result.agreement, permutations > 0 else { return result }
     let rng = GSLRandom(seed: seed, stream: 11)
     // The units tested: all of them, or a random subset within the budget.
     func cost(_ u: Int) -> Int { (pairs.pairStarts[u + 1] - pairs.pairStarts[u]) + pairs.members[u].count }

@@ -44,7 +44,8 @@ extension TraceAnalysis {
         let kind = metadata["traceKind"] == "sequences" ? " of sequences" : ""
         lines.append("Routing trace\(kind): \(layerCount) layer\(layerCount == 1 ? "" : "s") × \(tokenCount) tokens, "
                      + "\(expertCount) experts\(classes)")
-        var r = "Resampling: \(resampling.units) \(resampling.unit)"
+        var r = resampling.chunks.map { "Resampling: none, one pass over \($0) chunks (analyze --stream): no intervals or permutation tests" }
+            ?? "Resampling: \(resampling.units) \(resampling.unit)"
         if resampling.bootstrapResamples > 0 {
             r += ", \(resampling.bootstrapResamples) bootstrap resamples "
                 + "(\(formatPercent(resampling.confidenceLevel, digits: 0)) intervals"
@@ -55,7 +56,7 @@ extension TraceAnalysis {
             r += "; load intervals over \(groups) routing groups\(blocks)"
         }
         if resampling.permutations > 0 { r += ", \(resampling.permutations) permutations" }
-        lines.append(r + ", seed \(resampling.seed)")
+        lines.append(resampling.chunks == nil ? r + ", seed \(resampling.seed)" : r)
         var note = "Estimates bias-corrected (CV from unbiased Σp²"
         note += resampling.bootstrapResamples > 0
             ? ", MaxVio by bootstrap, Gini, MI and V in shrunk bootstrap worlds); basic, moment-selection and shrunk-world "

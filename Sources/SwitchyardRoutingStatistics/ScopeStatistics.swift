@@ -38,6 +38,48 @@ func top1Table(_ a: [Int32], _ b: [Int32], experts e: Int) -> (table: [Double], 
     return (table, used, tokens)
 }
 
+/// The counts of ``top1Table(_:_:experts:)`` added a range of tokens at a time (the one-pass
+/// analysis): a dense E × E table up to 256 experts, a dictionary of the pairs seen beyond.
+struct Top1PairCounts {
+    let e: Int
+    private var dense: [Double]
+    private var sparse: [Int: Double] = [:]
+    private(set) var tokens = 0
+
+    init(experts e: Int) {
+        self.e = e
+        dense = e <= 256 ? [Double](repeating: 0, count: e * e) : []
+    }
+
+    mutating func add(_ a: [Int32], _ b: [Int32]) {
+        let e = e, isDense = !dense.isEmpty
+        for t in 0..<min(a.count, b.count) where a[t] >= 0 && b[t] >= 0 {
+            let cell = Int(a[t]) * e + Int(b[t])
+            if isDense { dense[cell] += 1 } else { sparse[cell, default: 0] += 1 }
+            tokens += 1
+        }
+    }
+
+    /// The table over the experts used by either layer, as ``top1Table(_:_:experts:)`` gives it.
+    func table() -> (table: [Double], experts: [Int], tokens: Int) {
+        let cells: [(Int, Double)] = dense.isEmpty ? Array(sparse) : dense.indices.compactMap { dense[$0] > 0 ? ($0, dense[$0]) : nil }
+        var index = [Int32](repeating: -1, count: e)
+        for (cell, _) in cells {
+            index[cell / e] = 0
+            index[cell % e] = 0
+        }
+        var used: [Int] = []
+        for x in 0..<e where index[x] == 0 {
+            index[x] = Int32(used.count)
+            used.append(x)
+        }
+        let k = used.count
+        var table = [Double](repeating: 0, count: k * k)
+        for (cell, count) in cells { table[Int(index[cell / e]) * k + Int(index[cell % e])] = count }
+        return (table, used, tokens)
+    }
+}
+
 /// χ² of each layer's counts against a uniform spread, summed over layers with any
 /// assignment (df = Σ (E − 1)).
 func uniformChiSquare(_ layers: [[Double]]) -> ChiSquareTest {

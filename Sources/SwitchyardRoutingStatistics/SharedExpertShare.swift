@@ -33,34 +33,70 @@ public struct SharedExpertShare: Codable, Sendable, Equatable {
 
 /// The shared-expert share of every layer, nil when the trace's metadata names no shared expert.
 func sharedExpertShares(_ trace: RoutingTrace) -> [SharedExpertShare]? {
-    guard let count = trace.metadata[RoutingTrace.sharedExpertCountKey].flatMap(Int.init), count > 0 else { return nil }
-    let gate = trace.metadata[RoutingTrace.sharedExpertGateKey] ?? "none"
+    guard let (count, gate) = sharedExperts(trace.metadata) else { return nil }
     let n = trace.tokenCount
     return trace.layers.map { layer in
-        var routed = [Double](repeating: 0, count: n)
-        for t in 0..<n {
-            for j in Int(layer.offsets[t])..<Int(layer.offsets[t + 1]) { routed[t] += Double(layer.weights[j]) }
-        }
-        var result = SharedExpertShare(layer: layer.layer, sharedExperts: count, gate: gate,
-                                       meanRoutedWeight: routed.reduce(0, +) / Double(n))
-        let gates: [Double]? = gate == "none" ? [Double](repeating: Double(count), count: n)
-            : count == 1 ? layer.sharedGate.map { $0.map(Double.init) } : nil
-        if gate != "none", let gates {
-            var sorted = gates
+        var tally = SharedShareTally(sharedExperts: count, gate: gate)
+        tally.add(layer)
+        var result = tally.result(layer: layer.layer)
+        if gate != "none", count == 1, var sorted = layer.sharedGate.map({ $0.map(Double.init) }) {
             sorted.withUnsafeMutableBufferPointer { gsl_sort($0.baseAddress, 1, n) }
-            result.meanGate = gates.reduce(0, +) / Double(n)
             result.gateQuartiles = [0.25, 0.5, 0.75].map { q in
                 sorted.withUnsafeBufferPointer { gsl_stats_quantile_from_sorted_data($0.baseAddress, 1, n, q) }
             }
         }
-        if let gates {
-            var sum = 0.0, tokens = 0
-            for t in 0..<n where gates[t] + routed[t] > 0 {
-                sum += gates[t] / (gates[t] + routed[t])
-                tokens += 1
-            }
-            result.sharedShare = tokens > 0 ? sum / Double(tokens) : nil
+        return result
+    }
+}
+
+/// The shared experts a trace's metadata names: their count and gate, nil for none.
+func sharedExperts(_ metadata: [String: String]) -> (count: Int, gate: String)? {
+    guard let count = metadata[RoutingTrace.sharedExpertCountKey].flatMap(Int.init), count > 0 else { return nil }
+    return (count, metadata[RoutingTrace.sharedExpertGateKey] ?? "none")
+}
+
+/// The sums behind ``SharedExpertShare`` (all but the gate's quartiles), added a range of tokens at
+/// a time in token order.
+struct SharedShareTally {
+    let sharedExperts: Int
+    let gate: String
+    var tokens = 0
+    var routedSum = 0.0
+    /// Σ gate; Σ s / (s + Σ w) and the tokens in it; nil once a range lacks the gates it needs.
+    var gateSum: Double? = 0
+    var shareSum: Double? = 0
+    var shareTokens = 0
+
+    init(sharedExperts: Int, gate: String) {
+        self.sharedExperts = sharedExperts
+        self.gate = gate
+    }
+
+    mutating func add(_ layer: LayerRouting) {
+        let n = layer.offsets.count - 1
+        tokens += n
+        var routed = [Double](repeating: 0, count: n)
+        for t in 0..<n {
+            for j in Int(layer.offsets[t])..<Int(layer.offsets[t + 1]) { routed[t] += Double(layer.weights[j]) }
         }
+        for r in routed { routedSum += r }
+        let gates: [Double]? = gate == "none" ? [Double](repeating: Double(sharedExperts), count: n)
+            : sharedExperts == 1 ? layer.sharedGate.map { $0.map(Double.init) } : nil
+        if gate != "none", let gates, let sum = gateSum { gateSum = gates.reduce(sum, +) } else { gateSum = nil }
+        guard let gates, var sum = shareSum else { shareSum = nil; return }
+        for t in 0..<n where gates[t] + routed[t] > 0 {
+            sum += gates[t] / (gates[t] + routed[t])
+            shareTokens += 1
+        }
+        shareSum = sum
+    }
+
+    /// The layer's share, without the gate's quartiles.
+    func result(layer: Int) -> SharedExpertShare {
+        var result = SharedExpertShare(layer: layer, sharedExperts: sharedExperts, gate: gate,
+                                       meanRoutedWeight: routedSum / Double(tokens))
+        result.meanGate = gateSum.map { $0 / Double(tokens) }
+        result.sharedShare = shareSum.flatMap { shareTokens > 0 ? $0 / Double(shareTokens) : nil }
         return result
     }
 }

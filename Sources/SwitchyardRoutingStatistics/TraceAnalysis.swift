@@ -94,6 +94,9 @@ public struct ResamplingSummary: Codable, Sendable, Equatable {
     /// The routing groups the trace records (nil without them), whether or not the load
     /// intervals used them.
     public var routingGroups: Int?
+    /// The chunks of the one-pass analysis (``method`` "one_pass": no intervals, no permutation
+    /// tests); nil otherwise.
+    public var chunks: Int? = nil
 
     /// A summary; the load fields stay nil when the load numbers were resampled by ``unit``.
     public init(unit: String, units: Int, bootstrapResamples: Int, confidenceLevel: Double, permutations: Int,
@@ -118,7 +121,7 @@ public struct ResamplingSummary: Codable, Sendable, Equatable {
         case confidenceLevel = "confidence_level", permutations, seed, method
         case blockSize = "block_size", stratifiedByClass = "stratified_by_class"
         case loadRoutingGroups = "load_routing_groups", loadGroupsPerUnit = "load_groups_per_unit"
-        case routingGroups = "routing_groups"
+        case routingGroups = "routing_groups", chunks
     }
 }
 

@@ -40,6 +40,20 @@ public struct VocabularySpecialisation: Codable, Sendable, Equatable {
         case permutationMean = "permutation_mean", permutationP = "permutation_p"
         case permutationUnits = "permutation_units", permutationSpecialisation = "permutation_specialisation"
     }
+
+    /// The observed statistic (``VocabularyCounts/take()``), before any permutation.
+    init(layer: Int, units: String, observed: (value: Double?, ids: Int, tokens: Int)) {
+        self.layer = layer
+        ids = observed.ids
+        tokens = observed.tokens
+        specialisation = observed.value
+        permutationMean = nil
+        permutationP = nil
+        permutations = 0
+        self.units = units
+        permutationUnits = nil
+        permutationSpecialisation = nil
+    }
 }
 
 /// The specialisation of `top1` (first experts, −1 for none) by `labels`, with units given by
@@ -47,44 +61,16 @@ public struct VocabularySpecialisation: Codable, Sendable, Equatable {
 func vocabularySpecialisation(layer: Int, top1: [Int32], labels: [Int32], classCount: Int, experts e: Int,
                               unitStarts: [Int32], unitName: String, permutations: Int, seed: UInt64,
                               budget: Int = 1 << 24) -> VocabularySpecialisation {
-    var result = VocabularySpecialisation(layer: layer, ids: 0, tokens: 0, specialisation: nil, permutationMean: nil,
-                                          permutationP: nil, permutations: 0, units: unitName,
-                                          permutationUnits: nil, permutationSpecialisation: nil)
     let units = unitStarts.count - 1
     let allUnits = Array(0..<units)
-    var counts = [Int32](repeating: 0, count: classCount * e)
-    var touched: [Int] = []
-    var occurrences = [Int32](repeating: 0, count: classCount)
+    var counts = VocabularyCounts(classCount: classCount, experts: e)
     // The statistic over the tokens of `chosen` units, with experts `x`.
     func measure(_ x: [Int32], _ chosen: [Int]) -> (value: Double?, ids: Int, tokens: Int) {
-        touched.removeAll(keepingCapacity: true)
-        for u in chosen {
-            for t in Int(unitStarts[u])..<Int(unitStarts[u + 1]) where x[t] >= 0 && labels[t] >= 0 {
-                let id = Int(labels[t])
-                if occurrences[id] == 0 { touched.append(id) }
-                occurrences[id] += 1
-                counts[id * e + Int(x[t])] += 1
-            }
-        }
-        var sum = 0.0, ids = 0, tokens = 0
-        for id in touched {
-            let n = Int(occurrences[id])
-            if n >= VocabularySpecialisation.minimumOccurrences {
-                var best: Int32 = 0
-                for j in 0..<e { best = max(best, counts[id * e + j]) }
-                sum += Double(best) / Double(n)
-                ids += 1
-                tokens += n
-            }
-            occurrences[id] = 0
-            for j in 0..<e { counts[id * e + j] = 0 }
-        }
-        return (ids > 0 ? sum / Double(ids) : nil, ids, tokens)
+        for u in chosen { counts.add(x, labels, Int(unitStarts[u])..<Int(unitStarts[u + 1])) }
+        return counts.take()
     }
     let observed = measure(top1, allUnits)
-    result.ids = observed.ids
-    result.tokens = observed.tokens
-    result.specialisation = observed.value
+    var result = VocabularySpecialisation(layer: layer, units: unitName, observed: observed)
     guard let value = observed.value, permutations > 0 else { return result }
 
     let rng = GSLRandom(seed: seed, stream: 12)
@@ -114,4 +100,50 @@ func vocabularySpecialisation(layer: Int, top1: [Int32], labels: [Int32], classC
     result.permutationMean = total / Double(permutations)
     result.permutationP = Double(1 + atLeast) / Double(1 + permutations)
     return result
+}
+
+/// The counts behind ``VocabularySpecialisation``: first experts by id, added a range of tokens
+/// at a time, with the ids in order of first appearance (the order their shares are summed in).
+struct VocabularyCounts {
+    let e: Int
+    private var counts: [Int32]
+    private var occurrences: [Int32]
+    private var touched: [Int] = []
+
+    init(classCount: Int, experts e: Int) {
+        self.e = e
+        counts = [Int32](repeating: 0, count: classCount * e)
+        occurrences = [Int32](repeating: 0, count: classCount)
+    }
+
+    /// Counts the tokens `range` of `x` (first experts) and `labels` (ids), both indexed by token.
+    mutating func add(_ x: [Int32], _ labels: [Int32], _ range: Range<Int>) {
+        for t in range where x[t] >= 0 && labels[t] >= 0 {
+            let id = Int(labels[t])
+            if occurrences[id] == 0 { touched.append(id) }
+            occurrences[id] += 1
+            counts[id * e + Int(x[t])] += 1
+        }
+    }
+
+    /// The mean share of each id's most frequent first expert over the ids seen at least
+    /// ``VocabularySpecialisation/minimumOccurrences`` times, those ids and their tokens; the
+    /// counts start again from zero.
+    mutating func take() -> (value: Double?, ids: Int, tokens: Int) {
+        var sum = 0.0, ids = 0, tokens = 0
+        for id in touched {
+            let n = Int(occurrences[id])
+            if n >= VocabularySpecialisation.minimumOccurrences {
+                var best: Int32 = 0
+                for j in 0..<e { best = max(best, counts[id * e + j]) }
+                sum += Double(best) / Double(n)
+                ids += 1
+                tokens += n
+            }
+            occurrences[id] = 0
+            for j in 0..<e { counts[id * e + j] = 0 }
+        }
+        touched.removeAll(keepingCapacity: true)
+        return (ids > 0 ? sum / Double(ids) : nil, ids, tokens)
+    }
 }

@@ -136,21 +136,40 @@ public struct ExportMetadata: Equatable, Sendable {
     /// Applies the metadata to `trace` read from the arrays beside `file`: block numbers,
     /// the trace kind and provenance in `metadata`; a count that disagrees is an error.
     public func apply(to trace: inout RoutingTrace, file: String) throws {
-        if let blocks {
-            guard blocks.count == trace.layers.count else {
-                throw InputError(file: file, location: "field 'blocks'",
-                                 message: "\(blocks.count) block numbers for the \(trace.layers.count) layers of experts.npy")
-            }
-            for (l, block) in blocks.enumerated() { trace.layers[l].layer = block }
+        try check(layerCount: trace.layers.count, expertCount: trace.expertCount, tokenCount: trace.tokenCount,
+                  domainCount: trace.domains.map { Int($0.max() ?? -1) + 1 }, file: file)
+        annotate(&trace)
+    }
+
+    /// Checks the fields against the arrays' counts (`domainCount` nil: no domains.npy).
+    public func check(layerCount: Int, expertCount: Int, tokenCount: Int, domainCount: Int?, file: String) throws {
+        if let blocks, blocks.count != layerCount {
+            throw InputError(file: file, location: "field 'blocks'",
+                             message: "\(blocks.count) block numbers for the \(layerCount) layers of experts.npy")
         }
-        if let experts, experts != trace.expertCount {
+        if let experts, experts != expertCount {
             throw InputError(file: file, location: "field 'experts'",
-                             message: "\(experts) experts, but the arrays have \(trace.expertCount)")
+                             message: "\(experts) experts, but the arrays have \(expertCount)")
         }
-        if let tokens, tokens != trace.tokenCount {
+        if let tokens, tokens != tokenCount {
             throw InputError(file: file, location: "field 'tokens'",
-                             message: "\(tokens) tokens, but the arrays have \(trace.tokenCount)")
+                             message: "\(tokens) tokens, but the arrays have \(tokenCount)")
         }
+        if let domainNames {
+            guard let count = domainCount else {
+                throw InputError(file: file, location: "field 'domain_names'", message: "names domains, but there is no domains.npy")
+            }
+            guard domainNames.count >= count else {
+                throw InputError(file: file, location: "field 'domain_names'",
+                                 message: "\(domainNames.count) names for the domains 0…\(count - 1) of domains.npy")
+            }
+        }
+    }
+
+    /// Block numbers, kind, shared experts, domain names and provenance, on a trace (or a
+    /// range of its tokens) whose counts ``check(layerCount:expertCount:tokenCount:domainCount:file:)`` accepted.
+    public func annotate(_ trace: inout RoutingTrace) {
+        if let blocks { for (l, block) in blocks.enumerated() { trace.layers[l].layer = block } }
         if labelsAreTokenIDs || groupsAreSequences { trace.metadata[RoutingTrace.kindKey] = RoutingTrace.Kind.sequences.rawValue }
         if labelsAreTokenIDs { trace.metadata["labelKind"] = "token ids" }
         if let sharedExperts, sharedExperts > 0 {
@@ -158,17 +177,7 @@ public struct ExportMetadata: Equatable, Sendable {
             trace.metadata[RoutingTrace.sharedExpertCountKey] = String(sharedExperts)
             trace.metadata[RoutingTrace.sharedExpertGateKey] = sharedExpertsGated == true ? "sigmoid" : "none"
         }
-        if let domainNames {
-            guard let domains = trace.domains else {
-                throw InputError(file: file, location: "field 'domain_names'", message: "names domains, but there is no domains.npy")
-            }
-            let count = Int(domains.max() ?? -1) + 1
-            guard domainNames.count >= count else {
-                throw InputError(file: file, location: "field 'domain_names'",
-                                 message: "\(domainNames.count) names for the domains 0…\(count - 1) of domains.npy")
-            }
-            trace.domainNames = domainNames
-        }
+        if let domainNames { trace.domainNames = domainNames }
         for (field, value) in provenance { trace.metadata[field] = value }
     }
 }

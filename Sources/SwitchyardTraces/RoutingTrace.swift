@@ -118,23 +118,39 @@ extension RoutingTrace {
     /// Fails with the first token whose id is negative or returns to a group that an earlier
     /// run already closed (a group's tokens must be consecutive).
     public static func routingGroups(fromTokenGroups ids: [Int32]) -> Result<[Int], GroupIDError> {
-        var sizes: [Int] = []
-        var closed = Set<Int32>()
-        var current: Int32? = nil
-        for (t, id) in ids.enumerated() {
-            if id < 0 { return .failure(GroupIDError(token: t, group: id, message: "group \(id) is negative; every token needs its routing group (≥ 0)")) }
-            if id == current {
-                sizes[sizes.count - 1] += 1
-                continue
+        var scanner = GroupScanner()
+        if let error = scanner.add(ids) { return .failure(error) }
+        return .success(scanner.sizes)
+    }
+
+    /// ``routingGroups(fromTokenGroups:)`` over ids given a chunk at a time: the group sizes so
+    /// far, and the first error.
+    public struct GroupScanner: Sendable {
+        public private(set) var sizes: [Int] = []
+        private var closed = Set<Int32>()
+        private var current: Int32? = nil
+        private var token = 0
+
+        public init() {}
+
+        /// Adds the ids of the next tokens; returns the first error (the token numbered over all chunks).
+        public mutating func add(_ ids: [Int32]) -> GroupIDError? {
+            for id in ids {
+                defer { token += 1 }
+                if id < 0 { return GroupIDError(token: token, group: id, message: "group \(id) is negative; every token needs its routing group (≥ 0)") }
+                if id == current {
+                    sizes[sizes.count - 1] += 1
+                    continue
+                }
+                if let current { closed.insert(current) }
+                if closed.contains(id) {
+                    return GroupIDError(token: token, group: id, message: "group \(id) continues after other groups; a routing group's tokens must be consecutive")
+                }
+                current = id
+                sizes.append(1)
             }
-            if let current { closed.insert(current) }
-            if closed.contains(id) {
-                return .failure(GroupIDError(token: t, group: id, message: "group \(id) continues after other groups; a routing group's tokens must be consecutive"))
-            }
-            current = id
-            sizes.append(1)
+            return nil
         }
-        return .success(sizes)
     }
 
     /// Why a per-token group id cannot form routing groups: the token, its id and the reason.

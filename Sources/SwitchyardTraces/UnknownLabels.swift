@@ -17,9 +17,14 @@ extension RoutingTrace {
         trace.labels = nil
         trace.classCount = 0
         trace.classNames = []
-        let note = unknown == tokenCount
+        return (trace, Self.unknownLabelNote(unknown: unknown, tokens: tokenCount))
+    }
+
+    /// What the user is told when `unknown` of `tokens` labels are −1 (nil when none is).
+    public static func unknownLabelNote(unknown: Int, tokens: Int) -> String? {
+        guard unknown > 0 else { return nil }
+        return unknown == tokens
             ? "every token's label is −1 (unknown): analysed without class statistics"
-            : "\(unknown) of \(tokenCount) tokens have label −1 (unknown): analysed without class statistics (they compare the classes of all tokens); every other statistic covers all tokens"
-        return (trace, note)
+            : "\(unknown) of \(tokens) tokens have label −1 (unknown): analysed without class statistics (they compare the classes of all tokens); every other statistic covers all tokens"
     }
 }

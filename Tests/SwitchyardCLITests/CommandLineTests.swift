@@ -135,6 +135,43 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    /// `analyze DIR --stream`: the Qwen2-MoE fixture (routing groups, a gated shared expert, two
+    /// blocks) read in chunks of 100 tokens gives the in-memory analysis's numbers without
+    /// resampling; inputs and options it cannot take are errors that say why.
+    func testStreamReadsAnNPYDirectoryInChunks() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../Fixtures/llm/qwen2_moe").standardized.path
+        try run(["analyze", fixture, "--stream", "--chunk-tokens", "100", "--json", root + "/s.json"])
+        try run(["analyze", fixture, "--bootstrap", "0", "--permutations", "0", "--json", root + "/m.json"])
+        func analysis(_ name: String) throws -> [String: Any] {
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/" + name))) as! [String: Any]
+            return (json["traces"] as! [[String: Any]])[0]["analysis"] as! [String: Any]
+        }
+        var streamed = try analysis("s.json"), whole = try analysis("m.json")
+        let resampling = try XCTUnwrap(streamed["resampling"] as? [String: Any])
+        XCTAssertEqual(resampling["method"] as? String, "one_pass")
+        XCTAssertGreaterThan(resampling["chunks"] as? Int ?? 0, 10)
+        for key in ["layers", "overall", "layer_transitions", "neighbour_agreement", "co_activation",
+                    "vocabulary_specialisation", "metadata"] {
+            XCTAssertNotNil(streamed[key], key)
+            XCTAssertTrue(NSDictionary(dictionary: ["v": streamed[key] as Any]).isEqual(to: ["v": whole[key] as Any]), key)
+        }
+        // Everything but the gate's quartiles, which one pass leaves out.
+        var shared = whole["shared_experts"] as! [[String: Any]]
+        for i in shared.indices { shared[i]["gate_quartiles"] = NSNull() }
+        streamed["shared_experts"] = (streamed["shared_experts"] as! [[String: Any]]).map { $0.merging(["gate_quartiles": NSNull()]) { $1 } }
+        XCTAssertTrue(NSArray(array: shared).isEqual(to: streamed["shared_experts"] as! [[String: Any]]))
+
+        let csv = root + "/t.csv"
+        try "token,layer,expert,weight\n0,0,1,1\n".write(toFile: csv, atomically: false, encoding: .utf8)
+        XCTAssertThrowsError(try run(["analyze", csv, "--stream"])) { error in
+            XCTAssertTrue("\(error)".contains("one pass over chunks reads an NPY trace directory"), "\(error)")
+        }
+        XCTAssertThrowsError(try run(["analyze", fixture, "--stream", "--sample", "5"])) { error in
+            XCTAssertTrue(SwitchyardCommand.message(for: error).contains("--stream and --sample"), SwitchyardCommand.message(for: error))
+        }
+    }
+
     /// `report TRACE`: an imported trace (here a CSV) gets a trace report; a run directory still
     /// gets a run report.
     func testReportTakesATrace() throws {

@@ -1,3 +1,4 @@
+import SwitchyardTestSupport
 import SwitchyardFileIO
 import Foundation
 import XCTest

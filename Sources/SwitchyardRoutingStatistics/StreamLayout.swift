@@ -1,0 +1,153 @@
+import SwitchyardFileIO
+import SwitchyardTraces
+
+/// What the one-pass analysis (``analyzeStream(_:options:tokensPerChunk:)``) must know before
+/// its chunks: from one pass over the per-token arrays (labels, positions, routing groups,
+/// domains), never the routing, the decisions the in-memory analysis makes over the whole trace —
+/// whether labels count (none unknown), their dense classes (``OccurringLabels``), the position
+/// table's rows, image and routing-group boundaries, domains. Memory: the unit boundaries (one
+/// integer per image or group) and, for labels over more than 2²⁶ ids, the set of those seen.
+struct StreamLayout {
+    /// Labels as the statistics take them: present and none −1 (``RoutingTrace/labelledForStatistics()``).
+    var labelsUsable = false
+    var unknownLabels = 0
+    /// Classes (1 without labels) and, when the labels were renumbered, each class's label.
+    var classCount = 1
+    var classIDs: [Int32]?
+    var labelIndex: ((Int32) -> Int32)?
+    /// Rows of the position × expert tables (0: none), and the largest position.
+    var positionCount = 0
+    var largestPosition = -1
+    /// Image starts (plus the end) when the tokens are patches of images, else nil.
+    var imageStarts: [Int32]?
+    /// Routing-group starts (plus the end), nil without `groups.npy`.
+    var groupStarts: [Int32]?
+    /// Domains (largest + 1; 0 without `domains.npy`), and whether each routing group holds one.
+    var domainCount = 0
+    var domainsFollowGroups = false
+
+    /// The boundaries chunks are cut at: images, else routing groups, else none.
+    var unitStarts: [Int32]? { imageStarts ?? groupStarts }
+
+    init(_ source: NPYTraceSource, kind: RoutingTrace.Kind?, file: String?, limits: ResamplingLimits) throws {
+        let n = source.tokenCount, layerCount = source.layerCount, e = source.expertCount
+        let block = 1 << 20
+        var largestLabel: Int32 = -1
+        var groups = RoutingTrace.GroupScanner()
+        // Images: positions that restart at the first token's position, one label per run.
+        var findImages = kind != .sequences && source.hasPositions && n > 1
+        var imageStarts: [Int32] = [0]
+        var firstPosition: Int32 = 0, previousPosition: Int32 = 0, runLabel: Int32 = 0
+        var labelsConstant = true
+        var domainsConstant = true, groupDomain: Int32 = -1, lastGroup: Int32 = -1
+        for a in stride(from: 0, to: n, by: block) {
+            let range = a..<min(n, a + block)
+            let labels = try source.labels(range)
+            if let labels {
+                for x in labels { if x < 0 { unknownLabels += 1 } else { largestLabel = max(largestLabel, x) } }
+            }
+            if let positions = try source.positions(range) {
+                for (i, p) in positions.enumerated() {
+                    guard p >= 0 && Int(p) < maximumTableRows else {
+                        throw InputError(file: file, location: "positions, token \(a + i)",
+                                         message: "position is \(p), expected 0..<\(maximumTableRows)")
+                    }
+                    largestPosition = max(largestPosition, Int(p))
+                    guard findImages else { continue }
+                    let t = a + i
+                    if t == 0 {
+                        firstPosition = p
+                    } else if p != previousPosition &+ 1 {
+                        if p == firstPosition { imageStarts.append(Int32(t)) } else { findImages = false }
+                    }
+                    previousPosition = p
+                    if let labels {
+                        if t == 0 || Int32(t) == imageStarts.last! { runLabel = labels[i] } else if labels[i] != runLabel { labelsConstant = false }
+                    }
+                }
+            }
+            let ids = try source.groupIDs(range)
+            if let ids, let error = groups.add(ids) { throw source.groupError(error) }
+            if let domains = try source.domains(range) {
+                for (i, d) in domains.enumerated() {
+                    domainCount = max(domainCount, Int(d) + 1)
+                    guard let ids else { continue }
+                    if ids[i] != lastGroup { lastGroup = ids[i]; groupDomain = d } else if d != groupDomain { domainsConstant = false }
+                }
+            }
+        }
+        labelsUsable = source.hasLabels && unknownLabels == 0
+        imageStarts.append(Int32(n))
+        if findImages && imageStarts.count - 1 < n && (!labelsUsable || labelsConstant) { self.imageStarts = imageStarts }
+        if source.hasGroups {
+            var starts: [Int32] = [0]
+            starts.reserveCapacity(groups.sizes.count + 1)
+            for size in groups.sizes { starts.append(starts.last! + Int32(size)) }
+            groupStarts = starts
+            domainsFollowGroups = domainsConstant
+        }
+
+        if labelsUsable {
+            let range = Int(largestLabel) + 1
+            classCount = range
+            if range.multipliedReportingOverflow(by: layerCount * e).overflow || range * layerCount * e > limits.occurringLabelCells {
+                var presence = OccurringLabels.Presence(range: range)
+                for a in stride(from: 0, to: n, by: block) { try presence.add(source.labels(a..<min(n, a + block))!) }
+                let ids = presence.ids
+                if ids.count < range {
+                    classIDs = ids
+                    labelIndex = OccurringLabels.denseIndex(ids: ids, range: range)
+                    classCount = ids.count
+                }
+            }
+            guard classCount <= maximumTableRows else {
+                throw InputError(file: file, location: "labels", message: "\(classCount) classes, expected at most \(maximumTableRows)")
+            }
+            let cells = classCount * layerCount * e
+            guard cells <= maximumClassCells else {
+                throw InputError(file: file, location: "labels",
+                                 message: "\(classCount) classes (labels 0...\(largestLabel)) × \(layerCount) layers × \(e) experts "
+                                    + "= \(cells) table cells, expected at most \(maximumClassCells); renumber the labels densely")
+            }
+        }
+        positionCount = largestPosition + 1
+        if positionCount * layerCount * e > maximumPositionCells { positionCount = 0 }
+    }
+
+    /// The chunks: consecutive token ranges of about `tokens` tokens, cut at unit boundaries (a
+    /// unit longer than `tokens` is one chunk).
+    func chunks(tokenCount n: Int, tokens: Int) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        var a = 0
+        guard let starts = unitStarts else {
+            while a < n { out.append(a..<min(n, a + tokens)); a += tokens }
+            return out
+        }
+        var i = 0  // starts[i] == a
+        while a < n {
+            var j = i + 1
+            while j + 1 < starts.count && Int(starts[j + 1]) - a <= tokens { j += 1 }
+            out.append(a..<Int(starts[j]))
+            a = Int(starts[j])
+            i = j
+        }
+        return out
+    }
+
+    /// The unit starts inside `range` (a chunk from ``chunks(tokenCount:tokens:)``), relative to its first token, plus its end.
+    func unitStarts(in range: Range<Int>) -> [Int32] {
+        guard let starts = unitStarts else { return [0, Int32(range.count)] }
+        var low = 0, high = starts.count
+        while low < high {
+            let mid = (low + high) / 2
+            if Int(starts[mid]) < range.lowerBound { low = mid + 1 } else { high = mid }
+        }
+        var out: [Int32] = []
+        var k = low
+        while k < starts.count && Int(starts[k]) <= range.upperBound {
+            out.append(starts[k] - Int32(range.lowerBound))
+            k += 1
+        }
+        return out
+    }
+}
