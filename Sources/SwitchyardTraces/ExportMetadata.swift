@@ -10,7 +10,8 @@ import Foundation
 /// |---|---|
 /// | `format` | must be `switchyard-hf-routing-export/1` |
 /// | `blocks` | the layers' block numbers (one per layer, increasing, ≥ 0) instead of 0…L−1 |
-/// | `experts`, `tokens` | must equal the arrays' expert and token counts |
+/// | `experts` | the expert count when none is given (``NPYTraceSource``); must equal the arrays' |
+/// | `tokens` | must equal the arrays' token count |
 /// | `labels` | `"token ids"`: labels are token ids, the trace holds sequences |
 /// | `groups` | `"sequence index"`: routing groups are sequences |
 /// | `shared_experts` | `{count, gated}`: always-on experts outside the routed ones |

@@ -35,9 +35,9 @@ public struct NPYTraceSource {
     public var probabilityValues: Int { probabilities.map { _ in layerCount * tokenCount * expertCount } ?? 0 }
 
     /// Opens `directory`, which must hold `experts.npy`, and checks every array's shape.
-    /// `expertCount` fixes the number of experts; nil takes the last dimension of `probs.npy`, or
-    /// the largest expert + 1 within ``ExpertCountInference``'s bound (a first pass over
-    /// `experts.npy`).
+    /// `expertCount` fixes the number of experts; nil takes the `experts` of `meta.json`, else the
+    /// last dimension of `probs.npy`, else the largest expert + 1 within ``ExpertCountInference``'s
+    /// bound (a first pass over `experts.npy`).
     public init(directory: String, expertCount given: Int?) throws {
         self.directory = directory
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
@@ -50,6 +50,12 @@ public struct NPYTraceSource {
         }
         if let given, given < 1 || given > RoutingTrace.maximumExpertCount {
             throw InputError(file: directory, message: "expert count \(given) is outside 1…\(RoutingTrace.maximumExpertCount)")
+        }
+        metadataPath = path("meta.json")
+        exportMetadata = FileManager.default.fileExists(atPath: metadataPath) ? try ExportMetadata.read(metadataPath) : nil
+        let stated = exportMetadata?.experts
+        if given == nil, let stated, stated > RoutingTrace.maximumExpertCount {
+            throw InputError(file: metadataPath, location: "field 'experts'", message: "\(stated) experts exceed the limit of \(RoutingTrace.maximumExpertCount)")
         }
         let expertsArray = try NPYArray.open(expertsPath)
         experts = expertsArray
@@ -90,6 +96,9 @@ public struct NPYTraceSource {
             if let given, given != e {
                 throw InputError(file: p.file, message: "\(e) experts per row, but the expert count is given as \(given)")
             }
+            if given == nil, let stated, stated != e {
+                throw InputError(file: metadataPath, location: "field 'experts'", message: "\(stated) experts, but the arrays have \(e)")
+            }
             if e > RoutingTrace.maximumExpertCount {
                 throw InputError(file: p.file, message: "\(e) experts exceed the limit of \(RoutingTrace.maximumExpertCount)")
             }
@@ -111,8 +120,8 @@ public struct NPYTraceSource {
             }
         }
         var inferenceWarning: String? = nil
-        if let given {
-            expertCount = given
+        if let count = given ?? stated {
+            expertCount = count
         } else if probabilities != nil {
             expertCount = probCount
         } else {
@@ -134,12 +143,11 @@ public struct NPYTraceSource {
             try expertsArray.forEachIntegerChunk(0..<largestAt, role: "expert indices") { first, values in
                 if at == largestAt, let i = values.firstIndex(where: { $0 >= count }) { (at, value) = (first + i, values[i]) }
             }
-            let source = given != nil ? "the given expert count" : "the expert count of probs.npy"
+            let source = given != nil ? "the given expert count" : stated != nil ? "the expert count of meta.json ('experts')"
+                : "the expert count of probs.npy"
             throw InputError(file: expertsPath, location: expertsArray.describeElement(at),
                              message: "expert \(value) is not below \(source), \(expertCount)")
         }
-        metadataPath = path("meta.json")
-        exportMetadata = FileManager.default.fileExists(atPath: metadataPath) ? try ExportMetadata.read(metadataPath) : nil
     }
 
     /// The routing of every layer for the tokens `range`, numbered from 0: experts and weights,

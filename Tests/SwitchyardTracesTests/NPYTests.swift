@@ -122,6 +122,27 @@ final class RoutingTraceNPYTests: XCTestCase {
         XCTAssertNil(trace.metadata["importNotes"])
     }
 
+    /// meta.json's `experts` is the expert count when none is given: no inference, no warning, an
+    /// unused last expert kept; an expert beyond it, or probs.npy of another width, is an error
+    /// naming the field.
+    func testMetaJSONStatesTheExpertCount() throws {
+        try writeTopTwo()
+        try Data(#"{"experts": 5}"#.utf8).write(to: URL(fileURLWithPath: path("meta.json")))
+        let trace = try RoutingTraceNPY.read(directory: directory)
+        XCTAssertEqual(trace.expertCount, 5)
+        XCTAssertNil(trace.metadata["importWarnings"])
+        XCTAssertEqual(try RoutingTraceNPY.read(directory: directory, expertCount: nil).expertCount, 5)
+        assertInputError(try RoutingTraceNPY.read(directory: directory, expertCount: 4), file: path("meta.json"),
+                         location: "field 'experts'", message: "5 experts, but the arrays have 4")
+        try Data(#"{"experts": 2}"#.utf8).write(to: URL(fileURLWithPath: path("meta.json")))
+        assertInputError(try RoutingTraceNPY.read(directory: directory), file: path("experts.npy"),
+                         location: "element [0, 0]", message: "expert 2 is not below the expert count of meta.json ('experts'), 2")
+        try Data(#"{"experts": 4}"#.utf8).write(to: URL(fileURLWithPath: path("meta.json")))
+        try writeTopTwo(probs: true)
+        assertInputError(try RoutingTraceNPY.read(directory: directory), file: path("meta.json"),
+                         location: "field 'experts'", message: "4 experts, but the arrays have 3")
+    }
+
     func testGroupsGiveRoutingGroups() throws {
         try writeTopTwo()
         try put(npy([Int64(7), 7, 3], shape: [3], descr: "<i8"), directory, "groups.npy")
