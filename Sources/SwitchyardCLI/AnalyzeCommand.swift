@@ -50,8 +50,12 @@ struct AnalyzeCommand: ParsableCommand {
         agreement, co-activation, vocabulary, domains, shared experts) is counted as it passes: \
         the same numbers as analyze --bootstrap 0 --permutations 0, in memory that holds one \
         chunk and the count tables, whatever the trace's length. No intervals and no \
-        permutation tests (docs/statistics.md, "One pass over chunks").
+        permutation tests; with --sample N, N whole sequences (routing groups, else images, \
+        else blocks of 2,048 tokens) drawn uniformly without replacement are analysed in memory \
+        with them, printed after the whole trace's numbers and written to the JSON as sample \
+        (docs/statistics.md, "One pass over chunks").
           switchyard analyze export/ --stream --json export.json
+          switchyard analyze export/ --stream --sample 500
         """
     )
 
@@ -72,7 +76,7 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(help: "Experts per layer, for CSV or NPY input whose largest expert index is below E − 1 (without it, the count is the largest index + 1, with a warning; at most 4096).")
     var experts: Int?
 
-    @Option(help: ArgumentHelp("Analyse a uniform sample of this many units (tokens, or routing groups) drawn in one pass over a CSV sorted by token, with the whole file's loads beside it: memory bounded by the sample.", valueName: "units"))
+    @Option(help: ArgumentHelp("Analyse a uniform sample of this many units (tokens, or routing groups) drawn in one pass over a CSV sorted by token, with the whole file's loads beside it: memory bounded by the sample. With --stream: whole sequences of the NPY trace, analysed with intervals beside the one-pass numbers.", valueName: "units"))
     var sample: Int?
 
     @Flag(help: "Read each input (an NPY directory) in one pass over chunks, in memory that does not grow with the trace: point estimates without intervals or permutation tests.")
@@ -97,7 +101,6 @@ struct AnalyzeCommand: ParsableCommand {
             throw ValidationError("--sample must be in 1…\(Self.maximumSampleUnits) units, got \(sample)")
         }
         if stream {
-            if sample != nil { throw ValidationError("--stream and --sample are two ways to bound memory; give one") }
             if saturation || !versus.isEmpty { throw ValidationError("--stream analyses each input alone; it does not take --saturation or --versus") }
             guard chunkTokens >= 1 else { throw ValidationError("--chunk-tokens must be at least 1, got \(chunkTokens)") }
         }
@@ -113,8 +116,10 @@ struct AnalyzeCommand: ParsableCommand {
         let stability: Stability?
         /// With --sample: the whole file's loads (the analysis is the sample's).
         var wholeFile: WholeFileLoads? = nil
+        /// With --stream --sample: the sample's in-memory analysis (the analysis is the whole trace's).
+        var sample: StreamSample? = nil
 
-        enum CodingKeys: String, CodingKey { case source, analysis, stability, wholeFile = "whole_file" }
+        enum CodingKeys: String, CodingKey { case source, analysis, stability, sample, wholeFile = "whole_file" }
     }
 
     /// What --json writes: the inputs' analyses (group A), the --versus runs' (group B) and
@@ -246,7 +251,7 @@ struct AnalyzeCommand: ParsableCommand {
         options.confidenceLevel = confidence
         options.includeTables = !noTables
         options.source = input
-        let streamed = try analyzeStream(source, options: options, tokensPerChunk: chunkTokens)
+        let streamed = try analyzeStream(source, options: options, tokensPerChunk: chunkTokens, sampleUnits: sample)
         let analysis = streamed.analysis
         if let warning = analysis.metadata["importWarnings"] { TraceInput.printToStandardError("warning: \(input): \(warning)") }
         if let notes = analysis.metadata["importNotes"] { TraceInput.printToStandardError("note: \(input): \(notes)") }
@@ -255,8 +260,13 @@ struct AnalyzeCommand: ParsableCommand {
         }
         if heading { print("== \(input)") }
         print(analysis.summary())
+        if let drawn = streamed.sample {
+            print("\nSample: \(drawn.unitsKept) of \(drawn.unitsInTrace) \(drawn.unit)s, \(drawn.tokens) tokens, drawn \(drawn.method). "
+                  + "Its intervals and tests describe what \(drawn.unitsKept) \(drawn.unit)s say:")
+            print(drawn.analysis.summary())
+        }
         if heading { print("") }
-        return Entry(source: input, analysis: analysis, stability: nil)
+        return Entry(source: input, analysis: analysis, stability: nil, sample: streamed.sample)
     }
 
     /// One line of router saturations against `final`.

@@ -1,3 +1,4 @@
+import CGSL
 import SwitchyardFileIO
 import SwitchyardTraces
 
@@ -10,9 +11,11 @@ import SwitchyardTraces
 /// because every count and sum runs over the tokens in order — except that the shared-expert
 /// gate's quartiles are left out (they need every gate), and a layer whose probabilities sum to 1
 /// in some chunks and not in others gets no router entropy. Chunks hold about `tokensPerChunk`
-/// tokens and are cut at image or routing-group boundaries.
+/// tokens and are cut at image or routing-group boundaries. With `sampleUnits`, that many whole
+/// units are also drawn uniformly without replacement and analysed in memory with `given`'s
+/// intervals and tests (``StreamSample``).
 public func analyzeStream(_ source: NPYTraceSource, options given: AnalysisOptions = AnalysisOptions(),
-                          tokensPerChunk: Int = 1 << 16) throws -> StreamedAnalysis {
+                          tokensPerChunk: Int = 1 << 16, sampleUnits: Int? = nil) throws -> StreamedAnalysis {
     _ = GSLErrorHandling.installed
     var options = given
     options.bootstrapResamples = 0
@@ -131,7 +134,11 @@ public func analyzeStream(_ source: NPYTraceSource, options given: AnalysisOptio
         }
     }
     if !sharedTallies.isEmpty { analysis.sharedExperts = sharedTallies.enumerated().map { $1.result(layer: blocks[$0]) } }
-    return StreamedAnalysis(analysis: analysis, unknownLabels: layout.unknownLabels)
+    var result = StreamedAnalysis(analysis: analysis, unknownLabels: layout.unknownLabels)
+    if let sampleUnits {
+        result.sample = try StreamSample(source, layout: layout, kind: header.kind, units: sampleUnits, options: given)
+    }
+    return result
 }
 
 /// What ``analyzeStream(_:options:tokensPerChunk:)`` returns: the analysis (its metadata holds
@@ -140,6 +147,54 @@ public func analyzeStream(_ source: NPYTraceSource, options given: AnalysisOptio
 public struct StreamedAnalysis: Sendable {
     public var analysis: TraceAnalysis
     public var unknownLabels: Int
+    /// The in-memory analysis of a sample of whole units, when one was asked for.
+    public var sample: StreamSample? = nil
+}
+
+/// A uniform sample of whole units of a trace read in one pass (`analyze --stream --sample N`):
+/// routing groups (sequences), else images, else blocks of ``blockTokens`` consecutive tokens,
+/// drawn without replacement (a seeded shuffle of the unit indices, the first N kept in trace
+/// order), read and analysed in memory with intervals and permutation tests. As for a sampled CSV
+/// (docs/statistics.md), the sample's intervals describe what N units say about the population
+/// the trace was drawn from; the one-pass numbers are the whole trace's.
+public struct StreamSample: Codable, Sendable, Equatable {
+    /// Tokens per unit when the trace has neither routing groups nor images.
+    public static let blockTokens = 2048
+    /// "sequence", "routing group", "image" or "block of 2,048 tokens".
+    public var unit: String
+    public var unitsInTrace: Int
+    public var unitsKept: Int
+    public var tokens: Int
+    public var method: String
+    public var analysis: TraceAnalysis
+
+    enum CodingKeys: String, CodingKey {
+        case unit, tokens, method, analysis
+        case unitsInTrace = "units_in_trace", unitsKept = "units_kept"
+    }
+
+    init(_ source: NPYTraceSource, layout: StreamLayout, kind: RoutingTrace.Kind?, units wanted: Int,
+         options: AnalysisOptions) throws {
+        let n = source.tokenCount
+        let starts = layout.unitStarts
+            ?? Array(stride(from: 0, to: n, by: Self.blockTokens).map { Int32($0) }) + [Int32(n)]
+        let count = starts.count - 1
+        unit = layout.imageStarts != nil ? "image" : layout.groupStarts != nil ? (kind == .sequences ? "sequence" : "routing group")
+            : "block of 2,048 tokens"
+        unitsInTrace = count
+        var order = Array(0..<count)
+        let rng = GSLRandom(seed: options.seed, stream: 13)
+        order.withUnsafeMutableBufferPointer { gsl_ran_shuffle(rng.pointer, $0.baseAddress, count, MemoryLayout<Int>.stride) }
+        let kept = order.prefix(min(wanted, count)).sorted()
+        unitsKept = kept.count
+        method = "uniformly without replacement (a seeded shuffle of the \(count) units: GSL's MT19937, seed \(options.seed))"
+        var trace = try source.trace(ranges: kept.map { Int(starts[$0])..<Int(starts[$0 + 1]) })
+        tokens = trace.tokenCount
+        if layout.unknownLabels > 0 { trace = trace.labelledForStatistics().trace }
+        var sampleOptions = options
+        sampleOptions.source = options.source.map { "\($0) (sample)" }
+        analysis = try analyze(trace: trace, options: sampleOptions)
+    }
 }
 
 /// A trace of no tokens that carries what the source's metadata says: block numbers, kind,

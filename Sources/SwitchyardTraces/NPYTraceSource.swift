@@ -186,6 +186,50 @@ public struct NPYTraceSource {
         return (layers, notes)
     }
 
+    /// The tokens of `ranges` (ascending, not overlapping) as one trace, renumbered in order: each
+    /// range's routing with full probabilities, per-token arrays, routing groups (within each
+    /// range) and the metadata of ``RoutingTraceNPY/read(directory:expertCount:maximumKeptProbabilities:)``.
+    /// A sample of whole sequences for the in-memory statistics (`analyze --stream --sample N`).
+    public func trace(ranges: [Range<Int>]) throws -> RoutingTrace {
+        var parts = [[LayerRouting]](repeating: [], count: layerCount)
+        var notes = [String?](repeating: nil, count: layerCount)
+        var labels: [Int32]? = hasLabels ? [] : nil, positions: [Int32]? = hasPositions ? [] : nil
+        var domains: [Int32]? = hasDomains ? [] : nil
+        var groupSizes: [Int]? = hasGroups ? [] : nil
+        for range in ranges {
+            let (chunk, chunkNotes) = try layers(range, keepProbabilities: true)
+            for l in 0..<layerCount {
+                parts[l].append(chunk[l])
+                if notes[l] == nil { notes[l] = chunkNotes[l] }
+            }
+            try labels? += self.labels(range)!
+            try positions? += self.positions(range)!
+            try domains? += self.domains(range)!
+            if let ids = try groupIDs(range) {
+                var scanner = RoutingTrace.GroupScanner()
+                if let error = scanner.add(ids) { throw groupError(RoutingTrace.GroupIDError(token: range.lowerBound + error.token, group: error.group, message: error.message)) }
+                groupSizes? += scanner.sizes
+            }
+        }
+        var metadata = ["source": directory, "sourceFormat": "npy"]
+        if let warning = inferenceWarning { metadata["importWarnings"] = warning }
+        var allNotes = notes.compactMap { $0 }
+        if !hasWeights { allNotes.append("no weights.npy: each of a token's m experts has weight 1/m") }
+        if !allNotes.isEmpty { metadata["importNotes"] = allNotes.joined(separator: "; ") }
+        var trace = RoutingTrace(expertCount: expertCount, tokenCount: ranges.reduce(0) { $0 + $1.count },
+                                 labels: labels, positions: positions,
+                                 classCount: labels.map { Int(($0.max() ?? -1) + 1) } ?? 0,
+                                 layers: parts.map(LayerRouting.concatenating), routingGroups: groupSizes, metadata: metadata)
+        trace.domains = domains
+        if let exportMetadata {
+            try exportMetadata.check(layerCount: layerCount, expertCount: expertCount, tokenCount: tokenCount,
+                                     domainCount: domains.map { Int(($0.max() ?? -1) + 1) }, file: metadataPath)
+            exportMetadata.annotate(&trace)
+        }
+        try trace.validate(file: directory)
+        return trace
+    }
+
     /// Labels (−1 = unknown … ``RoutingTrace/maximumClassCount`` − 1) of the tokens `range`, nil without `labels.npy`.
     public func labels(_ range: Range<Int>) throws -> [Int32]? {
         try column(labels, range, role: "labels", lowest: -1, limit: RoutingTrace.maximumClassCount - 1)

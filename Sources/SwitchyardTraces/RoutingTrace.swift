@@ -108,6 +108,28 @@ public struct LayerRouting: Equatable, Sendable {
         self.capacity = capacity
     }
 
+    /// The routing of consecutive token ranges of one layer as one (the first part's layer number
+    /// and capacity); a per-token array missing from any part is missing from the whole.
+    public static func concatenating(_ parts: [LayerRouting]) -> LayerRouting {
+        var whole = LayerRouting(layer: parts.first?.layer ?? 0, offsets: [0], experts: [], weights: [],
+                                 capacity: parts.first?.capacity)
+        func joined<T>(_ key: KeyPath<LayerRouting, [T]?>) -> [T]? {
+            parts.allSatisfy { $0[keyPath: key] != nil } ? parts.flatMap { $0[keyPath: key]! } : nil
+        }
+        for part in parts {
+            let base = Int32(whole.experts.count)
+            whole.offsets += part.offsets.dropFirst().map { $0 + base }
+            whole.experts += part.experts
+            whole.weights += part.weights
+        }
+        whole.topProbability = joined(\.topProbability)
+        whole.routerEntropy = joined(\.routerEntropy)
+        whole.probabilities = joined(\.probabilities)
+        whole.preferredExpert = joined(\.preferredExpert)
+        whole.sharedGate = joined(\.sharedGate)
+        return whole
+    }
+
     /// The number of experts that took token `t`.
     @inlinable public func expertsPerToken(_ t: Int) -> Int { Int(offsets[t + 1] - offsets[t]) }
 }

@@ -137,7 +137,8 @@ final class CommandLineTests: XCTestCase {
 
     /// `analyze DIR --stream`: the Qwen2-MoE fixture (routing groups, a gated shared expert, two
     /// blocks) read in chunks of 100 tokens gives the in-memory analysis's numbers without
-    /// resampling; inputs and options it cannot take are errors that say why.
+    /// resampling; `--sample` adds an in-memory analysis of whole sequences; an input it cannot
+    /// read is an error that says why.
     func testStreamReadsAnNPYDirectoryInChunks() throws {
         let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../Fixtures/llm/qwen2_moe").standardized.path
@@ -167,9 +168,19 @@ final class CommandLineTests: XCTestCase {
         XCTAssertThrowsError(try run(["analyze", csv, "--stream"])) { error in
             XCTAssertTrue("\(error)".contains("one pass over chunks reads an NPY trace directory"), "\(error)")
         }
-        XCTAssertThrowsError(try run(["analyze", fixture, "--stream", "--sample", "5"])) { error in
-            XCTAssertTrue(SwitchyardCommand.message(for: error).contains("--stream and --sample"), SwitchyardCommand.message(for: error))
-        }
+        // A sample of 10 of the 64 sequences, analysed in memory with intervals.
+        try run(["analyze", fixture, "--stream", "--sample", "10", "--bootstrap", "20", "--permutations", "20",
+                 "--json", root + "/sample.json"])
+        let entry = (try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/sample.json"))) as! [String: Any])["traces"] as! [[String: Any]]
+        let sample = try XCTUnwrap(entry[0]["sample"] as? [String: Any])
+        XCTAssertEqual(sample["unit"] as? String, "sequence")
+        XCTAssertEqual(sample["units_in_trace"] as? Int, 64)
+        XCTAssertEqual(sample["units_kept"] as? Int, 10)
+        let sampled = sample["analysis"] as! [String: Any]
+        XCTAssertEqual((sampled["resampling"] as! [String: Any])["routing_groups"] as? Int, 10)
+        XCTAssertEqual(sampled["token_count"] as? Int, sample["tokens"] as? Int)
+        XCTAssertNotNil(((sampled["layers"] as! [[String: Any]])[0]["uncertainty"] as? [String: Any])?["cv"])
+        XCTAssertEqual((entry[0]["analysis"] as! [String: Any])["token_count"] as? Int, 2547)
     }
 
     /// `report TRACE`: an imported trace (here a CSV) gets a trace report; a run directory still

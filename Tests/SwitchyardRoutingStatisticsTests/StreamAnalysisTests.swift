@@ -136,6 +136,36 @@ final class StreamAnalysisTests: XCTestCase {
         XCTAssertEqual(streamed.analysis.neighbourAgreement?.first?.neighbours, "consecutive tokens of each routing group")
     }
 
+    /// The sample's trace: whole units read by range and joined, which for ranges that cover the
+    /// trace is the trace the in-memory reader gives; a seed draws the same units again.
+    func testASampleOfWholeUnits() throws {
+        var groups: [Int32] = []
+        while groups.count < 300 { groups += [Int32](repeating: Int32(groups.count), count: 5 + groups.count % 17) }
+        let n = groups.count
+        try writeTrace(tokens: n, layers: 2, experts: 8, k: 2, probabilities: true, seed: 6,
+                       labels: (0..<n).map { Int32($0 % 9) }, positions: (0..<n).map { Int32($0 % 7) }, groups: groups,
+                       domains: (0..<n).map { Int32($0 % 2) }, sharedGate: true,
+                       meta: #"{"groups": "sequence index", "shared_experts": {"count": 1, "gated": true}}"#)
+        let source = try NPYTraceSource(directory: directory, expertCount: nil)
+        var starts = [0]
+        for t in 1..<n where groups[t] != groups[t - 1] { starts.append(t) }
+        starts.append(n)
+        let ranges = (0..<(starts.count - 1)).map { starts[$0]..<starts[$0 + 1] }
+        XCTAssertEqual(try source.trace(ranges: ranges), try RoutingTraceNPY.read(directory: directory))
+        var options = AnalysisOptions(seed: 11)
+        options.bootstrapResamples = 20
+        options.permutations = 20
+        let a = try XCTUnwrap(analyzeStream(source, options: options, sampleUnits: 7).sample)
+        let b = try XCTUnwrap(analyzeStream(source, options: options, sampleUnits: 7).sample)
+        XCTAssertEqual(a, b)
+        XCTAssertEqual(a.unit, "sequence")
+        XCTAssertEqual(a.unitsInTrace, ranges.count)
+        XCTAssertEqual(a.unitsKept, 7)
+        XCTAssertEqual(a.analysis.resampling.routingGroups, 7)
+        XCTAssertNotNil(a.analysis.layers[0].uncertainty?.cv)
+        XCTAssertEqual(try analyzeStream(source, options: options, sampleUnits: 1000).sample?.unitsKept, ranges.count)
+    }
+
     func testBadInputNamesTheFileAndElement() throws {
         try writeTrace(tokens: 20, layers: 1, experts: 4, k: 2, probabilities: false, seed: 5, labels: nil,
                        positions: (0..<20).map { $0 == 13 ? -1 : Int32($0) }, groups: nil, domains: nil)
