@@ -21,7 +21,7 @@ let targets: [(name: String, products: [String])] = [
     ("fuzz-trace-sample", ["SwitchyardTraces", "SwitchyardTensorCore"]),
     ("fuzz-export-meta", ["SwitchyardTraces"]),
     ("fuzz-megatron", ["SwitchyardTraces"]),
-    ("fuzz-npy", ["SwitchyardTraces"]),
+    ("fuzz-npy", ["SwitchyardTraces", "SwitchyardRoutingStatistics"]),
     ("fuzz-sytrace", ["SwitchyardTraces", "SwitchyardRoutingStatistics"]),
     ("fuzz-checkpoint", ["SwitchyardTraining"]),
     ("fuzz-config", ["SwitchyardTraining"]),

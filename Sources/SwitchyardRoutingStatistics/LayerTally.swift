@@ -25,7 +25,8 @@ struct LayerTally {
     var countsPreferred: Bool?
     var capacity: Int?
     /// Σ top probability; Σ entropy as recorded (``LayerRouting/routerEntropy``), and Σ −p ln p
-    /// over the full probabilities of ranges without a recorded entropy. nil once a range lacks them.
+    /// over the full probabilities of ranges without a recorded entropy whose rows are
+    /// distributions (sum 1 within 10⁻³; sigmoid scores are not). nil once a range lacks them.
     var confidenceSum: Double?
     var recordedEntropySum: Double?
     var computedEntropySum: Double?
@@ -150,12 +151,13 @@ struct LayerTally {
             var byClass = probabilityByClass ?? [Double](repeating: 0, count: classCount * e)
             let needConfidence = layer.topProbability == nil, needEntropy = layer.routerEntropy == nil
             var cs = confidenceSum ?? 0, es = computedEntropySum ?? 0
+            var distributions = true   // every row sums to 1 (within the NPY reader's 10⁻³)
             try probabilities.withUnsafeBufferPointer { pr in
             try byClass.withUnsafeMutableBufferPointer { bc in
                 for t in 0..<n {
                     let row = pr.baseAddress! + t * e
                     let out = bc.baseAddress! + Int(labels?[t] ?? 0) * e
-                    var largest: Float = -1, h = 0.0
+                    var largest: Float = -1, h = 0.0, total = 0.0
                     for j in 0..<e {
                         let p = row[j]
                         guard p.isFinite && p >= 0 else {
@@ -165,13 +167,15 @@ struct LayerTally {
                         out[j] += Double(p)
                         if p > largest { largest = p }
                         if needEntropy && p > 0 { h -= Double(p) * log(Double(p)) }
+                        total += Double(p)
                     }
                     if needConfidence { cs += Double(largest) }
                     if needEntropy { es += h }
+                    if abs(total - 1) > 1e-3 { distributions = false }
                 }
             }}
             if needConfidence && (first || confidenceSum != nil) { confidenceSum = cs }
-            computedEntropySum = needEntropy && (first || computedEntropySum != nil) ? es : nil
+            computedEntropySum = needEntropy && distributions && (first || computedEntropySum != nil) ? es : nil
             probabilityByClass = byClass
         } else {
             probabilityByClass = nil
@@ -182,7 +186,7 @@ struct LayerTally {
     /// Mean largest router probability, or nil.
     var routerConfidence: Double? { confidenceSum.map { $0 / Double(tokens) } }
     /// Mean router entropy in nats: as recorded when every range recorded it, else from the full
-    /// probabilities when every range had them; nil otherwise.
+    /// probabilities when every range had them as distributions; nil otherwise.
     var meanRouterEntropy: Double? { (recordedEntropySum ?? computedEntropySum).map { $0 / Double(tokens) } }
     /// Tokens by number of experts and class: `levels[k][c]`.
     var levels: [[Double]] {

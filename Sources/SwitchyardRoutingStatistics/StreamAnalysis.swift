@@ -9,8 +9,7 @@ import SwitchyardTraces
 /// vocabulary and domain specialisation and shared-expert shares come out as
 /// ``analyze(trace:options:)`` gives them with no bootstrap and no permutations — the same bits,
 /// because every count and sum runs over the tokens in order — except that the shared-expert
-/// gate's quartiles are left out (they need every gate), and a layer whose probabilities sum to 1
-/// in some chunks and not in others gets no router entropy. Chunks hold about `tokensPerChunk`
+/// gate's quartiles are left out (they need every gate). Chunks hold about `tokensPerChunk`
 /// tokens and are cut at image or routing-group boundaries. With `sampleUnits`, that many whole
 /// units are also drawn uniformly without replacement and analysed in memory with `given`'s
 /// intervals and tests (``StreamSample``).

@@ -166,6 +166,20 @@ final class StreamAnalysisTests: XCTestCase {
         XCTAssertEqual(try analyzeStream(source, options: options, sampleUnits: 1000).sample?.unitsKept, ranges.count)
     }
 
+    /// Router entropy from full probabilities only when every row is a distribution: sigmoid
+    /// scores (rows summing to 1.5 here) give none, in memory as in one pass.
+    func testEntropyFromFullProbabilitiesOnlyForDistributions() throws {
+        func entropy(_ rows: [Float]) throws -> Double? {
+            let t = RoutingTrace(expertCount: 2, tokenCount: 2,
+                                 layers: [layer(0, [[0], [1]], probabilities: rows)])
+            return try analyze(trace: t, options: AnalysisOptions(bootstrapResamples: 0, permutations: 0))
+                .layers[0].affinity.meanRouterEntropyNats
+        }
+        let h = -(0.25 * log(0.25) + 0.75 * log(0.75))
+        XCTAssertEqual(try XCTUnwrap(entropy([0.75, 0.25, 0.25, 0.75])), h, accuracy: 1e-12)
+        XCTAssertNil(try entropy([0.75, 0.25, 0.75, 0.75]))
+    }
+
     func testBadInputNamesTheFileAndElement() throws {
         try writeTrace(tokens: 20, layers: 1, experts: 4, k: 2, probabilities: false, seed: 5, labels: nil,
                        positions: (0..<20).map { $0 == 13 ? -1 : Int32($0) }, groups: nil, domains: nil)

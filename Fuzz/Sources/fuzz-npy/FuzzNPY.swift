@@ -3,11 +3,13 @@
 // in that order, separated by "%%%%" (an empty part: no such
 // file), imported from their directory by RoutingTraceNPY.read (which parses each with
 // NPYArray) as `switchyard analyze DIR` does. An imported trace must pass validation and
-// survive a .sytrace round trip.
+// survive a .sytrace round trip, and the one-pass analysis (`analyze DIR --stream`, chunks of
+// 3 tokens) must give the in-memory analysis's numbers without resampling whenever that succeeds.
 import SwitchyardFileIO
 import Foundation
 import FuzzSupport
 import SwitchyardTraces
+import SwitchyardRoutingStatistics
 
 let directory = Fuzz.path("npy")
 
@@ -22,9 +24,26 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             Fuzz.remove("npy/\(name)")
         }
     }
+    var whole: TraceAnalysis?
+    var options = AnalysisOptions()
+    options.bootstrapResamples = 0
+    options.permutations = 0
+    options.source = directory
     Fuzz.parse {
         let trace = try RoutingTraceNPY.read(directory: directory)
         Fuzz.checkRoundTrip(trace)
+        whole = try? analyze(trace: trace.labelledForStatistics().trace, options: options)
+    }
+    Fuzz.parse {
+        var streamed = try analyzeStream(NPYTraceSource(directory: directory, expertCount: nil), options: options,
+                                         tokensPerChunk: 3).analysis
+        guard var whole else { return }
+        streamed.resampling = whole.resampling
+        for i in (whole.sharedExperts ?? []).indices { whole.sharedExperts![i].gateQuartiles = nil }
+        // A layer whose probability rows sum to 1 in some chunks only gets no entropy in one pass.
+        if streamed != whole, (try? JSONEncoder().encode(streamed)) != (try? JSONEncoder().encode(whole)) {
+            fatalError("fuzz: the one-pass analysis differs from the in-memory analysis")
+        }
     }
     return 0
 }
