@@ -38,7 +38,7 @@ final class CommandLineTests: XCTestCase {
 
     func testBadInputIsAnErrorNamingFileAndPlace() throws {
         let csv = root + "/bad.csv"
-        try "token,layer,expert,weight\n0,0,1,0.5\n1,0,x,0.5\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        try "token,layer,expert,weight\n0,0,1,0.5\n1,0,x,0.5\n".write(toFile: csv, atomically: false, encoding: .utf8)
         XCTAssertThrowsError(try run(["analyze", csv])) { error in
             XCTAssertTrue("\(error)".contains("bad.csv") && "\(error)".contains("line 3"), "\(error)")
         }
@@ -62,7 +62,7 @@ final class CommandLineTests: XCTestCase {
             for l in 0..<2 { rows += "\(t),\(l),\(t == 7 && l == 1 ? 4_000 : (t + l) % 4),1,\(t % 3)\n" }
         }
         let csv = root + "/huge.csv"
-        try rows.write(toFile: csv, atomically: true, encoding: .utf8)
+        try rows.write(toFile: csv, atomically: false, encoding: .utf8)
         XCTAssertThrowsError(try run(["analyze", csv])) { error in
             XCTAssertTrue("\(error)".contains("4000"), "\(error)")
         }
@@ -99,7 +99,7 @@ final class CommandLineTests: XCTestCase {
             }
         }
         let csv = root + "/s.csv"
-        try rows.write(toFile: csv, atomically: true, encoding: .utf8)
+        try rows.write(toFile: csv, atomically: false, encoding: .utf8)
         let options = ["--experts", "8", "--bootstrap", "20", "--permutations", "20"]
         try run(["analyze", csv, "--json", root + "/full.json"] + options)
         try run(["analyze", csv, "--sample", "25", "--json", root + "/sample.json"] + options)
@@ -189,7 +189,7 @@ final class CommandLineTests: XCTestCase {
         var rows = "token,layer,expert,weight,label\n"
         for t in 0..<400 { for l in [2, 5] { rows += "\(t),\(l),\((t * 3 + l) % 4),1,\(t % 3)\n" } }
         let csv = root + "/t.csv"
-        try rows.write(toFile: csv, atomically: true, encoding: .utf8)
+        try rows.write(toFile: csv, atomically: false, encoding: .utf8)
         try run(["report", csv, "--out", root + "/tr", "--bootstrap", "20", "--permutations", "20"])
         let text = try String(contentsOfFile: root + "/tr/report.md", encoding: .utf8)
         XCTAssertTrue(text.hasPrefix("# Trace report: t.csv"), String(text.prefix(60)))
@@ -205,7 +205,7 @@ final class CommandLineTests: XCTestCase {
             var rows = "token,layer,expert,weight\n"
             for t in 0..<40 { rows += "\(t),0,\(expert(t)),1\n" }
             let path = root + "/" + name
-            try rows.write(toFile: path, atomically: true, encoding: .utf8)
+            try rows.write(toFile: path, atomically: false, encoding: .utf8)
             return path
         }
         let early = try write("early.csv") { $0 % 4 }, late = try write("late.csv") { $0 < 20 ? $0 % 4 : ($0 + 1) % 4 }
@@ -227,7 +227,7 @@ final class CommandLineTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("pipe.csv: is a FIFO"), "\(error)")
         }
         let csv = root + "/u.csv"
-        try "token,layer,expert,weight,label\n0,0,0,1,-1\n1,0,1,1,0\n2,0,0,1,1\n3,0,1,1,0\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        try "token,layer,expert,weight,label\n0,0,0,1,-1\n1,0,1,1,0\n2,0,0,1,1\n3,0,1,1,0\n".write(toFile: csv, atomically: false, encoding: .utf8)
         XCTAssertThrowsError(try run(["analyze", csv, "--experts", "5000"])) { error in
             XCTAssertTrue("\(error)".contains("--experts: 5000 is outside 1…4096"), "\(error)")
         }

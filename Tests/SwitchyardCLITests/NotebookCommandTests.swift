@@ -36,7 +36,7 @@ final class NotebookCommandTests: XCTestCase {
             # the leading word is optional
             switchyard presets
             ```
-            """.write(toFile: notebook, atomically: true, encoding: .utf8)
+            """.write(toFile: notebook, atomically: false, encoding: .utf8)
         let first = try switchyard(["notebook", "run", "nb/smoke.md"])
         XCTAssertEqual(first.status, 0, first.errors)
         XCTAssertTrue(first.errors.contains("nb/smoke.md: line 5: switchyard routers --name switch"), first.errors)
@@ -58,7 +58,7 @@ final class NotebookCommandTests: XCTestCase {
         let notebook = root + "/nb/escape.md"
         let text = "Fine first:\n\n```switchyard\nrouters\n```\n"
             + "\n```switchyard\ntrain --preset tiny --out ../escape\n```\n"
-        try text.write(toFile: notebook, atomically: true, encoding: .utf8)
+        try text.write(toFile: notebook, atomically: false, encoding: .utf8)
         let result = try switchyard(["notebook", "run", "nb/escape.md"])
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.errors.contains("nb/escape.md: line 8: --out '../escape' is outside the directories a notebook may write (runs, reports in nb)"),
@@ -78,7 +78,7 @@ final class NotebookCommandTests: XCTestCase {
             ("opt.md", "train --preset tiny --router-option=x=../../y --out runs/x", "--router-option '../../y' is outside"),
         ] {
             let text = "```switchyard\nrouters\n```\n\n```switchyard\n\(block)\n```\n"
-            try text.write(toFile: root + "/nb/" + name, atomically: true, encoding: .utf8)
+            try text.write(toFile: root + "/nb/" + name, atomically: false, encoding: .utf8)
             let result = try switchyard(["notebook", "run", "nb/" + name, "--allow-write", "."])
             XCTAssertEqual(result.status, 1, result.errors)
             XCTAssertTrue(result.errors.contains("nb/\(name): line 6: \(message)"), result.errors)
@@ -86,7 +86,7 @@ final class NotebookCommandTests: XCTestCase {
         }
         // A block past its time limit is stopped, with its process group; the notebook is as it was.
         let text = "```switchyard\ntrain --preset tiny --epochs 100000 --out runs/long\n```\n"
-        try text.write(toFile: root + "/nb/long.md", atomically: true, encoding: .utf8)
+        try text.write(toFile: root + "/nb/long.md", atomically: false, encoding: .utf8)
         let started = Date()
         let result = try switchyard(["notebook", "run", "nb/long.md", "--block-timeout", "1"])
         XCTAssertEqual(result.status, 1, result.errors)
@@ -97,7 +97,7 @@ final class NotebookCommandTests: XCTestCase {
 
     func testASymlinkedNotebookIsWrittenThroughItsLink() throws {
         try FileManager.default.createDirectory(atPath: root + "/nb/real", withIntermediateDirectories: true)
-        try "```switchyard\npresets\n```\n".write(toFile: root + "/nb/real/notes.md", atomically: true, encoding: .utf8)
+        try "```switchyard\npresets\n```\n".write(toFile: root + "/nb/real/notes.md", atomically: false, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: root + "/nb/link.md", withDestinationPath: "real/notes.md")
         let result = try switchyard(["notebook", "run", "nb/link.md"])
         XCTAssertEqual(result.status, 0, result.errors)
@@ -110,7 +110,7 @@ final class NotebookCommandTests: XCTestCase {
                                   ("simulate runs/a --devices 2 --placement=../p.json", "'../p.json'")] {
             let notebook = root + "/nb/placement.md"
             let text = "```switchyard\n\(block)\n```\n"
-            try text.write(toFile: notebook, atomically: true, encoding: .utf8)
+            try text.write(toFile: notebook, atomically: false, encoding: .utf8)
             let result = try switchyard(["notebook", "run", "nb/placement.md", "--dry-run"])
             XCTAssertNotEqual(result.status, 0, block)
             XCTAssertTrue(result.errors.contains(expected), "\(block): \(result.errors)")
@@ -124,13 +124,13 @@ final class NotebookCommandTests: XCTestCase {
                        "sweep in part: never task, and run only on this machine")
         let notebook = root + "/nb/dry.md"
         let text = "```switchyard\ntrain --preset tiny --out runs/t\n```\n"
-        try text.write(toFile: notebook, atomically: true, encoding: .utf8)
+        try text.write(toFile: notebook, atomically: false, encoding: .utf8)
         var command = try SwitchyardCommand.parseAsRoot(["notebook", "run", notebook, "--dry-run"])
         try command.run()
         XCTAssertEqual(try String(contentsOfFile: notebook, encoding: .utf8), text)
         XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/nb/runs"), "a dry run runs nothing")
 
-        try "```switchyard\nnotebook run dry.md\n```\n".write(toFile: notebook, atomically: true, encoding: .utf8)
+        try "```switchyard\nnotebook run dry.md\n```\n".write(toFile: notebook, atomically: false, encoding: .utf8)
         command = try SwitchyardCommand.parseAsRoot(["notebook", "run", notebook, "--dry-run"])
         XCTAssertThrowsError(try command.run()) { error in
             XCTAssertTrue("\(error)".contains("line 2: 'notebook' is not a subcommand a notebook may run"), "\(error)")

@@ -66,7 +66,7 @@ final class SimulateCommandTests: XCTestCase {
     func testBadInputIsAnInputErrorAndWritesNothing() throws {
         let out = root + "/out.json"
         let bad = root + "/bad.json"
-        try "[0, 1, 2, 5]".write(toFile: bad, atomically: true, encoding: .utf8)
+        try "[0, 1, 2, 5]".write(toFile: bad, atomically: false, encoding: .utf8)
         let cases: [([String], String)] = [
             (["--devices", "0"], "--devices: must be in 1…1024, got 0"),
             (["--devices", "1025"], "--devices: must be in 1…1024, got 1025"),
@@ -87,7 +87,7 @@ final class SimulateCommandTests: XCTestCase {
             XCTAssertFalse(FileManager.default.fileExists(atPath: out), "nothing written for \(arguments)")
         }
         let empty = root + "/empty.csv"
-        try "token,layer,expert,weight\n0,0,-1,\n".write(toFile: empty, atomically: true, encoding: .utf8)
+        try "token,layer,expert,weight\n0,0,-1,\n".write(toFile: empty, atomically: false, encoding: .utf8)
         XCTAssertThrowsError(try run(["simulate", empty, "--devices", "2", "--experts", "4", "--json", out])) { error in
             XCTAssertTrue("\(error)".contains("empty.csv: the trace has 1 tokens and 0 assignments: nothing to dispatch"), "\(error)")
         }

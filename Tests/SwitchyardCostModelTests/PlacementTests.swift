@@ -108,7 +108,7 @@ final class PlacementTests: XCTestCase {
 
     func write(_ name: String, _ text: String) throws -> String {
         let path = root + "/" + name
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
         return path
     }
 

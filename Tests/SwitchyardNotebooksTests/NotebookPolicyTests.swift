@@ -62,7 +62,7 @@ final class NotebookPolicyTests: XCTestCase {
     }
 
     func testOutputsStayInTheWritableDirectoriesAndNeverReachTheNotebook() throws {
-        try "# nb\n".write(toFile: work + "/nb.md", atomically: true, encoding: .utf8)
+        try "# nb\n".write(toFile: work + "/nb.md", atomically: false, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: work + "/runs/alias.md", withDestinationPath: "../nb.md")
         policy = try NotebookPolicy(allowedSubcommands: ["train", "analyze", "report"], workingDirectory: work,
                                     writableDirectories: ["runs", "reports"], protectedFiles: [work + "/nb.md"],

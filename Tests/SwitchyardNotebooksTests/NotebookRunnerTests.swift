@@ -30,7 +30,7 @@ final class NotebookRunnerTests: XCTestCase {
     override func setUpWithError() throws {
         root = try PhysicalPath.resolve(NSTemporaryDirectory() + "notebook-runner-\(UUID().uuidString)")
         try FileManager.default.createDirectory(atPath: root + "/runs/a", withIntermediateDirectories: true)
-        try notebook.write(toFile: file, atomically: true, encoding: .utf8)
+        try notebook.write(toFile: file, atomically: false, encoding: .utf8)
         calls = []
     }
 
@@ -129,7 +129,7 @@ final class NotebookRunnerTests: XCTestCase {
     }
 
     func testNothingRunsWhenAnyBlockIsRefused() throws {
-        try (notebook + "```switchyard\ntrain --out ../escape\n```\n").write(toFile: file, atomically: true, encoding: .utf8)
+        try (notebook + "```switchyard\ntrain --out ../escape\n```\n").write(toFile: file, atomically: false, encoding: .utf8)
         let before = try String(contentsOfFile: file, encoding: .utf8)
         XCTAssertThrowsError(try runner().run(file: file)) { error in
             XCTAssertEqual("\(error)", "\(file): line 16: --out '../escape' is outside the notebook's working directory (\(root!)); a notebook writes only there")
@@ -146,7 +146,7 @@ final class NotebookRunnerTests: XCTestCase {
             XCTAssertEqual("\(error)", "\(file): line 11: 'report' is not a subcommand a notebook may run; it may run routers")
         }
         XCTAssertFalse(ran)
-        try "```switchyard\nrouters\n```\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try "```switchyard\nrouters\n```\n".write(toFile: file, atomically: false, encoding: .utf8)
         XCTAssertThrowsError(try throwing.run(file: file)) { error in
             XCTAssertEqual("\(error)", "\(file): line 1: `switchyard routers` could not run: cannot start")
         }
@@ -171,7 +171,7 @@ final class NotebookRunnerTests: XCTestCase {
     }
 
     func testEmptyOutputStillGetsARegion() throws {
-        try "```switchyard\ntrain --out runs/x\n```\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try "```switchyard\ntrain --out runs/x\n```\n".write(toFile: file, atomically: false, encoding: .utf8)
         try runner(["train": BlockResult(output: "")]).run(file: file)
         let once = try String(contentsOfFile: file, encoding: .utf8)
         XCTAssertEqual(once, "```switchyard\ntrain --out runs/x\n```\n\n<!-- switchyard:output -->\n<!-- switchyard:end -->\n")
@@ -186,7 +186,7 @@ final class NotebookRunnerTests: XCTestCase {
             seen = directory
             return BlockResult(output: "ok")
         }
-        try "```switchyard\nrouters\n```\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try "```switchyard\nrouters\n```\n".write(toFile: file, atomically: false, encoding: .utf8)
         try runner.run(file: file)
         XCTAssertEqual(seen, root + "/new/place")
         var isDirectory: ObjCBool = false

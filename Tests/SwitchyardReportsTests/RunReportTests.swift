@@ -97,11 +97,11 @@ final class RunReportTests: XCTestCase {
         try FileManager.default.copyItem(atPath: ReportFixtures.run("switch-s0"), toPath: root)
         let epochs = root + "/epochs.jsonl"
         let text = try String(contentsOfFile: epochs, encoding: .utf8)
-        try (text + "{\"epoch\": \"three\"}\n").write(toFile: epochs, atomically: true, encoding: .utf8)
+        try (text + "{\"epoch\": \"three\"}\n").write(toFile: epochs, atomically: false, encoding: .utf8)
         XCTAssertThrowsError(try RunDirectory(path: root)) { error in
             XCTAssertTrue("\(error)".contains("epochs.jsonl") && "\(error)".contains("line 3"), "\(error)")
         }
-        try "".write(toFile: epochs, atomically: true, encoding: .utf8)
+        try "".write(toFile: epochs, atomically: false, encoding: .utf8)
         XCTAssertThrowsError(try RunDirectory(path: root)) { error in
             XCTAssertTrue("\(error)".contains("no epoch finished"), "\(error)")
         }

@@ -98,7 +98,7 @@ final class SlurmScriptTests: XCTestCase {
     func fakeCommand(_ name: String, _ body: String) throws {
         let bin = root + "/bin"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        try "#!/bin/sh\n\(body)\n".write(toFile: bin + "/" + name, atomically: true, encoding: .utf8)
+        try "#!/bin/sh\n\(body)\n".write(toFile: bin + "/" + name, atomically: false, encoding: .utf8)
         chmod(bin + "/" + name, 0o755)
         setenv("PATH", bin, 1)
     }

@@ -46,7 +46,7 @@ final class MegatronRouterTraceTests: XCTestCase {
         let directory = try makeTemporaryDirectory(name)
         directories.append(directory)
         let path = (directory as NSString).appendingPathComponent("router_trace_rank0.jsonl")
-        try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        try lines.joined(separator: "\n").write(toFile: path, atomically: false, encoding: .utf8)
         return path
     }
 
