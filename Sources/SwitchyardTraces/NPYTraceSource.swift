@@ -211,15 +211,11 @@ public struct NPYTraceSource {
                 groupSizes? += scanner.sizes
             }
         }
-        var metadata = ["source": directory, "sourceFormat": "npy"]
-        if let warning = inferenceWarning { metadata["importWarnings"] = warning }
-        var allNotes = notes.compactMap { $0 }
-        if !hasWeights { allNotes.append("no weights.npy: each of a token's m experts has weight 1/m") }
-        if !allNotes.isEmpty { metadata["importNotes"] = allNotes.joined(separator: "; ") }
         var trace = RoutingTrace(expertCount: expertCount, tokenCount: ranges.reduce(0) { $0 + $1.count },
                                  labels: labels, positions: positions,
                                  classCount: labels.map { Int(($0.max() ?? -1) + 1) } ?? 0,
-                                 layers: parts.map(LayerRouting.concatenating), routingGroups: groupSizes, metadata: metadata)
+                                 layers: parts.map(LayerRouting.concatenating), routingGroups: groupSizes,
+                                 metadata: metadata(notes: notes.compactMap { $0 }))
         trace.domains = domains
         if let exportMetadata {
             try exportMetadata.check(layerCount: layerCount, expertCount: expertCount, tokenCount: tokenCount,
@@ -228,6 +224,18 @@ public struct NPYTraceSource {
         }
         try trace.validate(file: directory)
         return trace
+    }
+
+    /// A trace's metadata as read from the directory: `source`, `sourceFormat`, the expert count's
+    /// inference warning, and `notes` (the layers' from ``layers(_:keepProbabilities:rowsPerChunk:)``,
+    /// then the reader's) with the note on missing weights last.
+    public func metadata(notes given: [String]) -> [String: String] {
+        var metadata = ["source": directory, "sourceFormat": "npy"]
+        if let inferenceWarning { metadata["importWarnings"] = inferenceWarning }
+        var notes = given
+        if !hasWeights { notes.append("no weights.npy: each of a token's m experts has weight 1/m") }
+        if !notes.isEmpty { metadata["importNotes"] = notes.joined(separator: "; ") }
+        return metadata
     }
 
     /// Labels (−1 = unknown … ``RoutingTrace/maximumClassCount`` − 1) of the tokens `range`, nil without `labels.npy`.

@@ -68,12 +68,9 @@ public enum RoutingTraceNPY {
             }
         }
 
-        var metadata = ["source": directory, "sourceFormat": "npy"]
-        if let warning = source.inferenceWarning { metadata["importWarnings"] = warning }
-        if !source.hasWeights { notes.append("no weights.npy: each of a token's m experts has weight 1/m") }
-        if !notes.isEmpty { metadata["importNotes"] = notes.joined(separator: "; ") }
         var trace = RoutingTrace(expertCount: source.expertCount, tokenCount: n, labels: labels, positions: positions,
-                                 classCount: classCount, layers: layers, routingGroups: routingGroups, metadata: metadata)
+                                 classCount: classCount, layers: layers, routingGroups: routingGroups,
+                                 metadata: source.metadata(notes: notes))
         trace.domains = try source.domains(all)
         if let meta = source.exportMetadata { try meta.apply(to: &trace, file: source.metadataPath) }
         try trace.validate(file: directory)
