@@ -10,36 +10,13 @@ import SwitchyardTraces
 /// so the diagonal is agreement). Sized by the experts used, not the largest index: one
 /// token of expert 100,000 costs one row, not 10¹⁰ cells.
 func top1Table(_ a: [Int32], _ b: [Int32], experts e: Int) -> (table: [Double], experts: [Int], tokens: Int) {
-    let count = min(a.count, b.count)
-    var index = [Int32](repeating: -1, count: e)
-    a.withUnsafeBufferPointer { pa in
-    b.withUnsafeBufferPointer { pb in
-        for t in 0..<count where pa[t] >= 0 && pb[t] >= 0 {
-            index[Int(pa[t])] = 0
-            index[Int(pb[t])] = 0
-        }
-    }}
-    var used: [Int] = []
-    for x in 0..<e where index[x] == 0 {
-        index[x] = Int32(used.count)
-        used.append(x)
-    }
-    let k = used.count
-    var table = [Double](repeating: 0, count: k * k)
-    var tokens = 0
-    a.withUnsafeBufferPointer { pa in
-    b.withUnsafeBufferPointer { pb in
-    table.withUnsafeMutableBufferPointer { tb in
-        for t in 0..<count where pa[t] >= 0 && pb[t] >= 0 {
-            tb[Int(index[Int(pa[t])]) * k + Int(index[Int(pb[t])])] += 1
-            tokens += 1
-        }
-    }}}
-    return (table, used, tokens)
+    var counts = Top1PairCounts(experts: e)
+    counts.add(a, b)
+    return counts.table()
 }
 
-/// The counts of ``top1Table(_:_:experts:)`` added a range of tokens at a time (the one-pass
-/// analysis): a dense E × E table up to 256 experts, a dictionary of the pairs seen beyond.
+/// The counts of ``top1Table(_:_:experts:)``, added a range of tokens at a time (the one-pass
+/// analysis adds chunks): a dense E × E table up to 256 experts, a dictionary of the pairs seen beyond.
 struct Top1PairCounts {
     let e: Int
     private var dense: [Double]
