@@ -3,6 +3,7 @@ import SwitchyardFileIO
 import Foundation
 import SwitchyardRoutingStatistics
 import SwitchyardTraces
+import SwitchyardTraining
 import SwitchyardTensorCore
 
 /// `switchyard analyze`: the routing statistics of one or more traces.
@@ -25,8 +26,10 @@ struct AnalyzeCommand: ParsableCommand {
         epochs is reported as well. With --versus, the inputs form group A and the --versus \
         runs group B (e.g. several seeds of two routers): every headline metric is compared \
         with Welch's t-test, per layer and over all layers: the difference with its 95 % Welch interval, \
-        Hedges' g, and p Holm-adjusted within each metric over its scopes; --json then holds both \
-        groups' analyses (traces = group A, versus = group B). Formulas and sources: \
+        Hedges' g, p Holm-adjusted within each metric over its scopes, and the smallest difference \
+        the runs could detect (α = 0.05, power 0.8); when every input is a run directory, runs of \
+        the two groups with the same seed are also compared by Student's paired t-test; --json then \
+        holds both groups' analyses (traces = group A, versus = group B). Formulas and sources: \
         docs/statistics.md.
 
         Examples:
@@ -161,7 +164,8 @@ struct AnalyzeCommand: ParsableCommand {
         }
         if !versus.isEmpty {
             let group = try versus.map { try analyzeAndPrint($0, heading: true) }
-            let result = try compareRuns(entries.map(\.analysis), group.map(\.analysis))
+            let result = try compareRuns(entries.map(\.analysis), group.map(\.analysis),
+                                         seedsA: try runSeeds(inputs), seedsB: try runSeeds(versus))
             printComparison(result)
             comparison = result
             others = group
@@ -175,23 +179,37 @@ struct AnalyzeCommand: ParsableCommand {
         }
     }
 
+    /// Each input's training seed when every input is a run directory (config.json), else nil.
+    private func runSeeds(_ inputs: [String]) throws -> [Int]? {
+        var seeds: [Int] = []
+        for input in inputs {
+            guard TraceInput.isRunDirectory(input), let configuration = try RunDirectorySetup.savedConfiguration(in: input) else { return nil }
+            seeds.append(configuration.seed)
+        }
+        return seeds
+    }
+
     private func printComparison(_ result: RunComparison) {
         print("== Group A (\(result.countA) runs) versus group B (\(result.countB) runs), Welch's t-test, all layers")
         print("   (Holm p: adjusted over each metric's \(result.metrics.filter { $0.metric == "cv" }.count) scopes; read it, not p)")
-        print("metric                    mean A     mean B     A − B      95% CI of A − B        g      t        df      p          Holm p")
+        print("metric                    mean A     mean B     A − B      95% CI of A − B        g      t        df      p          Holm p     detectable  paired p by seed (Holm)")
         for m in result.metrics where m.scope == "all layers" {
             guard let t = m.test else {
                 print("\(m.metric.padding(toLength: 24, withPad: " ", startingAt: 0))  (needs two runs with the metric in each group)")
                 continue
             }
             let ci = "[\(format(m.differenceLower)), \(format(m.differenceUpper))]"
-            print(String(format: "%@  %9.4f  %9.4f  %9.4f  %@  %6@  %7@  %6@  %-9@  %@",
+            let paired = m.paired.map { test in
+                "\(test.p.map { String(format: "%.3g", $0) } ?? "n/a") (\(test.holmP.map { String(format: "%.3g", $0) } ?? "n/a"), \(test.pairs) pairs)"
+            } ?? "–"
+            print(String(format: "%@  %9.4f  %9.4f  %9.4f  %@  %6@  %7@  %6@  %-9@  %-9@  %10@  %@",
                          m.metric.padding(toLength: 24, withPad: " ", startingAt: 0), t.meanA, t.meanB, t.difference,
                          ci.padding(toLength: 21, withPad: " ", startingAt: 0), format(m.hedgesG),
                          format(t.t), format(t.degreesOfFreedom), t.p.map { String(format: "%.3g", $0) } ?? "n/a",
-                         m.holmP.map { String(format: "%.3g", $0) } ?? "n/a"))
+                         m.holmP.map { String(format: "%.3g", $0) } ?? "n/a", format(m.minimumDetectableDifference), paired))
         }
-        print("(per-layer comparisons are in --json)")
+        print("(detectable: the smallest |A − B| these runs would detect at α = 0.05 with power 0.8; paired: Student's t over "
+              + "the seeds both groups ran, when the inputs are run directories; per-layer comparisons are in --json)")
     }
 
     private func analyzeAndPrint(_ input: String, heading: Bool) throws -> Entry {

@@ -180,10 +180,32 @@ public struct MetricComparison: Codable, Sendable, Equatable {
     public var differenceUpper: Double?
     /// Hedges' g (``Statistics/hedgesG(_:)``).
     public var hedgesG: Double?
+    /// The smallest |A − B| these runs would detect at α = 0.05 with power 0.8
+    /// (``Statistics/minimumDetectableDifference(_:alpha:power:)``).
+    public var minimumDetectableDifference: Double?
+    /// Student's paired t-test of the per-seed differences A − B, when runs of both groups share
+    /// two or more seeds, with its p Holm-adjusted within the metric's paired family.
+    public var paired: PairedComparison?
 
     enum CodingKeys: String, CodingKey {
         case metric, scope, test, holmP = "holm_p", differenceLower = "difference_lower"
-        case differenceUpper = "difference_upper", hedgesG = "hedges_g"
+        case differenceUpper = "difference_upper", hedgesG = "hedges_g", paired
+        case minimumDetectableDifference = "minimum_detectable_difference"
+    }
+}
+
+/// A paired comparison by seed (``Statistics/pairedTTest(_:)``).
+public struct PairedComparison: Codable, Sendable, Equatable {
+    /// Seeds both groups ran, and the mean of their differences A − B.
+    public var pairs: Int
+    public var meanDifference: Double
+    public var t: Double?
+    public var degreesOfFreedom: Double
+    public var p: Double?
+    public var holmP: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case pairs, t, p, meanDifference = "mean_difference", degreesOfFreedom = "degrees_of_freedom", holmP = "holm_p"
     }
 }
 
@@ -192,8 +214,10 @@ public struct MetricComparison: Codable, Sendable, Equatable {
 /// that metric's test.
 ///
 /// - Throws: ``InputError`` when the groups' analyses differ in layer count.
-public func compareRuns(_ a: [TraceAnalysis], _ b: [TraceAnalysis],
-                        alternative: Alternative = .twoSided) throws -> RunComparison {
+/// With `seedsA` and `seedsB` (each run's seed, in the order of `a` and `b`), runs of the two
+/// groups with the same seed are also compared pairwise (``MetricComparison/paired``).
+public func compareRuns(_ a: [TraceAnalysis], _ b: [TraceAnalysis], alternative: Alternative = .twoSided,
+                        seedsA: [Int]? = nil, seedsB: [Int]? = nil) throws -> RunComparison {
     let layerCounts = Set((a + b).map(\.layerCount))
     guard layerCounts.count <= 1 else {
         throw InputError(location: "runs", message: "analyses have different layer counts \(layerCounts.sorted())")
@@ -221,6 +245,18 @@ public func compareRuns(_ a: [TraceAnalysis], _ b: [TraceAnalysis],
                 (comparison.differenceLower, comparison.differenceUpper) = ci
             }
             comparison.hedgesG = test.flatMap(Statistics.hedgesG)
+            comparison.minimumDetectableDifference = test.flatMap { Statistics.minimumDetectableDifference($0) }
+            if let seedsA, let seedsB, seedsA.count == a.count, seedsB.count == b.count {
+                var bySeed: [Int: Double] = [:]
+                for (run, seed) in zip(b, seedsB) { if let v = value(pick(run)), v.isFinite { bySeed[seed] = v } }
+                var d: [Double] = [], seen = Set<Int>()
+                for (run, seed) in zip(a, seedsA) {
+                    if let v = value(pick(run)), v.isFinite, let w = bySeed[seed], seen.insert(seed).inserted { d.append(v - w) }
+                }
+                comparison.paired = Statistics.pairedTTest(d).map {
+                    PairedComparison(pairs: d.count, meanDifference: $0.mean, t: $0.t, degreesOfFreedom: $0.degreesOfFreedom, p: $0.p)
+                }
+            }
             out.append(comparison)
         }
     }
@@ -229,6 +265,8 @@ public func compareRuns(_ a: [TraceAnalysis], _ b: [TraceAnalysis],
         let family = out.indices.filter { out[$0].metric == metric }
         let adjusted = Statistics.holm(family.map { out[$0].test?.p })
         for (k, i) in family.enumerated() { out[i].holmP = adjusted[k] }
+        let pairedAdjusted = Statistics.holm(family.map { out[$0].paired?.p })
+        for (k, i) in family.enumerated() { out[i].paired?.holmP = pairedAdjusted[k] }
     }
     return RunComparison(countA: a.count, countB: b.count, metrics: out)
 }

@@ -106,5 +106,21 @@ final class StabilityTests: XCTestCase {
         XCTAssertEqual(all.differenceUpper, ci.upper)
         XCTAssertLessThan(try XCTUnwrap(all.differenceUpper), 0)
         XCTAssertEqual(all.hedgesG, Statistics.hedgesG(cv))
+        XCTAssertEqual(all.minimumDetectableDifference, Statistics.minimumDetectableDifference(cv))
+        XCTAssertNil(all.paired, "no seeds, no pairs")
+
+        // Seeds 4, 5, 6 against 6, 5, 7: the paired test over seeds 5 and 6 (A − B of each), its
+        // Holm adjustment within the cv family.
+        let paired = try compareRuns(balanced, skewed, seedsA: [4, 5, 6], seedsB: [6, 5, 7])
+        let allPaired = try XCTUnwrap(paired.metrics.first { $0.metric == "cv" && $0.scope == "all layers" }?.paired)
+        let d = [balanced[1].overall.load.cv! - skewed[1].overall.load.cv!, balanced[2].overall.load.cv! - skewed[0].overall.load.cv!]
+        let mean = (d[0] + d[1]) / 2
+        let sd = (((d[0] - mean) * (d[0] - mean) + (d[1] - mean) * (d[1] - mean)) / 1).squareRoot()
+        XCTAssertEqual(allPaired.pairs, 2)
+        XCTAssertEqual(allPaired.meanDifference, mean, accuracy: 1e-15)
+        XCTAssertEqual(try XCTUnwrap(allPaired.t), mean / (sd / 2.0.squareRoot()), accuracy: 1e-9)
+        XCTAssertEqual(allPaired.degreesOfFreedom, 1)
+        let pairedFamily = paired.metrics.filter { $0.metric == "cv" }.map(\.paired)
+        XCTAssertEqual(pairedFamily.map { $0?.holmP }, Statistics.holm(pairedFamily.map { $0?.p }))
     }
 }
