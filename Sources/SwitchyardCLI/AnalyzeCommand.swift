@@ -47,8 +47,8 @@ struct AnalyzeCommand: ParsableCommand {
         beside them and written to the JSON as whole_file. Memory holds the sample, not the \
         file (docs/trace-format.md, "Memory").
 
-        One pass (--stream, NPY directories): the trace is read in chunks of about \
-        --chunk-tokens tokens cut at image or routing-group boundaries, and every statistic that \
+        One pass (--stream, NPY directories): the trace is read in chunks of at most \
+        --chunk-tokens tokens, cut at image or routing-group boundaries where they can be, and every statistic that \
         needs no resampling (loads, affinity, heterogeneity, layer transitions, neighbour \
         agreement, co-activation, vocabulary, domains, shared experts) is counted as it passes: \
         the same numbers as analyze --bootstrap 0 --permutations 0, in memory that holds one \
@@ -85,8 +85,8 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(help: "Read each input (an NPY directory) in one pass over chunks, in memory that does not grow with the trace: point estimates without intervals or permutation tests.")
     var stream = false
 
-    @Option(name: .customLong("chunk-tokens"), help: ArgumentHelp("Tokens per chunk of --stream (chunks end at image or routing-group boundaries).", valueName: "tokens"))
-    var chunkTokens = 1 << 16
+    @Option(name: .customLong("chunk-tokens"), help: ArgumentHelp("Tokens per chunk of --stream (default 65,536, fewer when the chunk's probabilities would pass 64 MiB; chunks end at image or routing-group boundaries where they can).", valueName: "tokens"))
+    var chunkTokens: Int?
 
     @Flag(help: "The inputs are traces of the same tokens at successive checkpoints: report each one's router saturation against the last (OLMoE §5).")
     var saturation = false
@@ -105,7 +105,7 @@ struct AnalyzeCommand: ParsableCommand {
         }
         if stream {
             if saturation || !versus.isEmpty { throw ValidationError("--stream analyses each input alone; it does not take --saturation or --versus") }
-            guard chunkTokens >= 1 else { throw ValidationError("--chunk-tokens must be at least 1, got \(chunkTokens)") }
+            if let chunkTokens, chunkTokens < 1 { throw ValidationError("--chunk-tokens must be at least 1, got \(chunkTokens)") }
         }
         guard ResamplingUnit(rawValue: unit) != nil else {
             throw ValidationError("--unit must be one of \(ResamplingUnit.allCases.map(\.rawValue).joined(separator: ", ")), got \(unit)")
@@ -279,8 +279,8 @@ struct AnalyzeCommand: ParsableCommand {
         if heading { print("== \(input)") }
         print(analysis.summary())
         if let drawn = streamed.sample {
-            print("\nSample: \(drawn.unitsKept) of \(drawn.unitsInTrace) \(drawn.unit)s, \(drawn.tokens) tokens, drawn \(drawn.method). "
-                  + "Its intervals and tests describe what \(drawn.unitsKept) \(drawn.unit)s say:")
+            print("\nSample: \(drawn.unitsKept) of \(drawn.unitsInTrace) \(drawn.units), \(drawn.tokens) tokens, drawn \(drawn.method). "
+                  + "Its intervals and tests describe what \(drawn.unitsKept) \(drawn.units) say:")
             print(drawn.analysis.summary())
         }
         if heading { print("") }

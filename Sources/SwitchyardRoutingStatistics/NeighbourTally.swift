@@ -1,7 +1,6 @@
 /// The counts behind ``NeighbourAgreement``'s agreement and chance: neighbour pairs with both
 /// first experts, those that agree, and the first experts of the tokens in a pair, added a range
-/// of units at a time (the one-pass analysis adds chunks of whole units, or of one unit that spans
-/// every chunk when the trace has no units).
+/// of units at a time (the one-pass analysis adds chunks, whose routing groups may go on in the next).
 struct NeighbourTally {
     var same = 0
     var pairs = 0
@@ -10,9 +9,9 @@ struct NeighbourTally {
     var members = 0.0
     /// Units with at least one pair.
     var units = 0
-    /// The last token of the previous chunk of a unit that spans chunks: its first expert, whether
-    /// it is in a pair already, and whether it pairs with the next token.
-    private var carry: (top1: Int32, member: Bool, pairsOnward: Bool)?
+    /// The last token of a unit that goes on in the next chunk: its first expert, whether it is
+    /// in a pair already, and whether its unit has a pair.
+    private var carry: (top1: Int32, member: Bool, unitHasPair: Bool)?
 
     init(experts e: Int) { counts = [Double](repeating: 0, count: e) }
 
@@ -32,36 +31,36 @@ struct NeighbourTally {
         for t in p.members[u] { addMember(top1[Int(t)]) }
     }
 
-    /// Adds every unit of `p`, whose tokens' first experts are `top1`.
-    mutating func add(_ p: NeighbourPairs, top1: [Int32]) {
+    /// Adds every unit of `p`, whose tokens' first experts are `top1`. In the one pass a routing
+    /// group (or the one sequence of a trace without units) can span chunks: `continuesPrevious`
+    /// says that the chunk starts inside the previous chunk's last unit (its first token pairs with
+    /// that unit's last), `continuesNext` that its last unit goes on in the next chunk (counted once
+    /// it ends).
+    mutating func add(_ p: NeighbourPairs, top1: [Int32], continuesPrevious: Bool = false, continuesNext: Bool = false) {
+        let carried = continuesPrevious ? carry : nil
+        carry = nil
         for u in p.members.indices {
-            addPairs(p, unit: u, top1)
-            if !p.members[u].isEmpty { units += 1 }
-        }
-    }
-
-    /// Adds the next chunk of a unit that spans chunks: `p` holds the chunk as one unit, and
-    /// `lastPairsOnward` says whether its last token pairs with the next chunk's first.
-    mutating func add(continuing p: NeighbourPairs, top1: [Int32], lastPairsOnward: Bool) {
-        guard !top1.isEmpty else { return }
-        let chunkMembers = p.members.first ?? []
-        var firstIsMember = chunkMembers.first == 0
-        let hadPair = units > 0
-        var paired = false
-        if let c = carry, c.pairsOnward {
-            let a = c.top1, b = top1[0]
-            if a >= 0 && b >= 0 {
-                pairs += 1
-                if a == b { same += 1 }
+            var hasPair = !p.members[u].isEmpty
+            var firstIsMember = p.members[u].first == 0
+            if u == 0, let c = carried {
+                let a = c.top1, b = top1[0]
+                if a >= 0 && b >= 0 {
+                    pairs += 1
+                    if a == b { same += 1 }
+                }
+                if !c.member { addMember(a) }
+                if !firstIsMember { addMember(b); firstIsMember = true }
+                hasPair = true
             }
-            if !c.member { addMember(a) }
-            if !firstIsMember { addMember(b); firstIsMember = true }
-            paired = true
+            addPairs(p, unit: u, top1)
+            hasPair = hasPair || (u == 0 && carried?.unitHasPair == true)
+            if u == p.members.count - 1 && continuesNext {
+                let t = top1.count - 1
+                carry = (top1[t], p.members[u].last == Int32(t) || (t == 0 && firstIsMember), hasPair)
+            } else if hasPair {
+                units += 1
+            }
         }
-        if !p.members.isEmpty { addPairs(p, unit: 0, top1) }
-        if !hadPair && (paired || !chunkMembers.isEmpty) { units = 1 }
-        let last = top1.count - 1
-        carry = (top1[last], chunkMembers.last == Int32(last) || (last == 0 && firstIsMember), lastPairsOnward)
     }
 
     /// The observed agreement and its chance baseline, without a permutation test.

@@ -8,12 +8,13 @@ import SwitchyardTraces
 /// vocabulary and domain specialisation and shared-expert shares come out as
 /// ``analyze(trace:options:)`` gives them with no bootstrap and no permutations — the same bits,
 /// because every count and sum runs over the tokens in order — except that the shared-expert
-/// gate's quartiles are left out (they need every gate). Chunks hold about `tokensPerChunk`
-/// tokens and are cut at image or routing-group boundaries. With `sampleUnits`, that many whole
+/// gate's quartiles are left out (they need every gate). Chunks hold at most `tokensPerChunk`
+/// tokens (``defaultChunkTokens(_:)`` when nil), cut at image or routing-group boundaries where
+/// they can be (an image is never cut, a longer routing group is). With `sampleUnits`, that many whole
 /// units are also drawn uniformly without replacement and analysed in memory with `given`'s
 /// intervals and tests (``StreamSample``).
 public func analyzeStream(_ source: NPYTraceSource, options given: AnalysisOptions = AnalysisOptions(),
-                          tokensPerChunk: Int = 1 << 16, sampleUnits: Int? = nil) throws -> StreamedAnalysis {
+                          tokensPerChunk: Int? = nil, sampleUnits: Int? = nil) throws -> StreamedAnalysis {
     _ = GSLErrorHandling.installed
     var options = given
     options.bootstrapResamples = 0
@@ -28,7 +29,7 @@ public func analyzeStream(_ source: NPYTraceSource, options given: AnalysisOptio
                                      tokenCount: source.tokenCount,
                                      domainCount: source.hasDomains ? layout.domainCount : nil, file: source.metadataPath)
     var tallies = StreamTallies(source, layout: layout, header: header, options: options)
-    let chunks = layout.chunks(tokenCount: source.tokenCount, tokens: max(1, tokensPerChunk))
+    let chunks = layout.chunks(tokens: max(1, tokensPerChunk ?? defaultChunkTokens(source)))
     for range in chunks { try tallies.add(range) }
     var result = StreamedAnalysis(analysis: tallies.analysis(chunks: chunks.count), unknownLabels: layout.unknownLabels)
     if let sampleUnits {
@@ -54,4 +55,11 @@ private func streamHeader(_ source: NPYTraceSource) -> RoutingTrace {
                               layers: (0..<source.layerCount).map { LayerRouting(layer: $0, offsets: [0], experts: [], weights: []) })
     source.exportMetadata?.annotate(&header)
     return header
+}
+
+/// Tokens per chunk of the one pass: 65,536, fewer when the chunk's full probabilities
+/// (tokens × layers × E floats) would exceed 2²⁴ values (64 MiB), at least 256.
+public func defaultChunkTokens(_ source: NPYTraceSource) -> Int {
+    let perToken = source.probabilityValues > 0 ? source.layerCount * source.expertCount : 1
+    return min(1 << 16, max(256, (1 << 24) / perToken))
 }

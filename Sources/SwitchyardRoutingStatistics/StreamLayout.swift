@@ -26,11 +26,15 @@ struct StreamLayout {
     var domainCount = 0
     var domainsFollowGroups = false
 
+    /// Tokens in the trace.
+    let tokenCount: Int
+
     /// The boundaries chunks are cut at: images, else routing groups, else none.
     var unitStarts: [Int32]? { imageStarts ?? groupStarts }
 
     init(_ source: NPYTraceSource, kind: RoutingTrace.Kind?, file: String?, limits: ResamplingLimits) throws {
         let n = source.tokenCount, layerCount = source.layerCount, e = source.expertCount
+        tokenCount = n
         let block = 1 << 20
         var largestLabel: Int32 = -1
         var groups = RoutingTrace.GroupScanner()
@@ -114,40 +118,44 @@ struct StreamLayout {
         if positionCount * layerCount * e > maximumPositionCells { positionCount = 0 }
     }
 
-    /// The chunks: consecutive token ranges of about `tokens` tokens, cut at unit boundaries (a
-    /// unit longer than `tokens` is one chunk).
-    func chunks(tokenCount n: Int, tokens: Int) -> [Range<Int>] {
+    /// The chunks: consecutive token ranges of at most `tokens` tokens, cut at unit boundaries
+    /// where they can be: an image longer than `tokens` is one chunk, a routing group (or a trace
+    /// without units) longer than `tokens` is cut (``NeighbourTally`` pairs across the cut).
+    func chunks(tokens: Int) -> [Range<Int>] {
+        let n = tokenCount, starts = unitStarts ?? [0, Int32(n)]
         var out: [Range<Int>] = []
-        var a = 0
-        guard let starts = unitStarts else {
-            while a < n { out.append(a..<min(n, a + tokens)); a += tokens }
-            return out
-        }
-        var i = 0  // starts[i] == a
+        var a = 0, i = 0  // starts[i] ≤ a < starts[i + 1]
         while a < n {
+            while Int(starts[i + 1]) <= a { i += 1 }
             var j = i + 1
             while j + 1 < starts.count && Int(starts[j + 1]) - a <= tokens { j += 1 }
-            out.append(a..<Int(starts[j]))
-            a = Int(starts[j])
-            i = j
+            var b = Int(starts[j])
+            if b - a > tokens && imageStarts == nil { b = a + tokens }
+            out.append(a..<b)
+            a = b
         }
         return out
     }
 
-    /// The unit starts inside `range` (a chunk from ``chunks(tokenCount:tokens:)``), relative to its first token, plus its end.
-    func unitStarts(in range: Range<Int>) -> [Int32] {
-        guard let starts = unitStarts else { return [0, Int32(range.count)] }
+    /// The units of `range` (a chunk from ``chunks(tokens:)``) as starts relative to its
+    /// first token plus its end, and whether its first unit began in the previous chunk and its
+    /// last goes on in the next.
+    func units(in range: Range<Int>) -> (starts: [Int32], continuesPrevious: Bool, continuesNext: Bool) {
+        let starts = unitStarts ?? [0, Int32(tokenCount)]
         var low = 0, high = starts.count
         while low < high {
             let mid = (low + high) / 2
             if Int(starts[mid]) < range.lowerBound { low = mid + 1 } else { high = mid }
         }
-        var out: [Int32] = []
+        let continuesPrevious = low >= starts.count || Int(starts[low]) != range.lowerBound
+        var out: [Int32] = continuesPrevious ? [0] : []
         var k = low
         while k < starts.count && Int(starts[k]) <= range.upperBound {
             out.append(starts[k] - Int32(range.lowerBound))
             k += 1
         }
-        return out
+        let continuesNext = out.last != Int32(range.count)
+        if continuesNext { out.append(Int32(range.count)) }
+        return (out, continuesPrevious && range.lowerBound > 0, continuesNext)
     }
 }

@@ -10,8 +10,10 @@ import SwitchyardTraces
 public struct StreamSample: Codable, Sendable, Equatable {
     /// Tokens per unit when the trace has neither routing groups nor images.
     public static let blockTokens = 2048
-    /// "sequence", "routing group", "image" or "block of 2,048 tokens".
+    /// "sequence", "routing group", "image" or "2,048-token block".
     public var unit: String
+    /// ``unit`` in the plural.
+    public var units: String { unit + "s" }
     public var unitsInTrace: Int
     public var unitsKept: Int
     public var tokens: Int
@@ -30,7 +32,7 @@ public struct StreamSample: Codable, Sendable, Equatable {
             ?? Array(stride(from: 0, to: n, by: Self.blockTokens).map { Int32($0) }) + [Int32(n)]
         let count = starts.count - 1
         unit = layout.imageStarts != nil ? "image" : layout.groupStarts != nil ? (kind == .sequences ? "sequence" : "routing group")
-            : "block of 2,048 tokens"
+            : "2,048-token block"
         unitsInTrace = count
         var order = Array(0..<count)
         let rng = GSLRandom(seed: options.seed, stream: 13)

@@ -60,19 +60,17 @@ struct StreamTallies {
         let top1 = layers.map { firstExperts($0, expertCount: e) }
         for (i, (l, m)) in pairs.enumerated() { transitions[i].add(top1[l], top1[m]) }
 
-        // Neighbours: whole images or routing groups in each chunk, else one sequence across chunks.
-        let starts = layout.unitStarts(in: range)
+        // Neighbours: whole images in each chunk; routing groups (or the one sequence of a trace
+        // without units) may go on across chunks.
+        let units = layout.units(in: range)
         let neighbourPairs = images
-            ? NeighbourPairs(positions: positions, unitStarts: starts, patches: layout.largestPosition)
-            : NeighbourPairs(positions: nil, unitStarts: starts)
+            ? NeighbourPairs(positions: positions, unitStarts: units.starts, patches: layout.largestPosition)
+            : NeighbourPairs(positions: nil, unitStarts: units.starts)
         neighbourDescription = layout.groupStarts != nil && !images ? "consecutive tokens of each routing group" : neighbourPairs.description
-        anyNeighbourPair = anyNeighbourPair || !neighbourPairs.first.isEmpty || (layout.unitStarts == nil && range.lowerBound > 0)
+        anyNeighbourPair = anyNeighbourPair || !neighbourPairs.first.isEmpty || units.continuesPrevious
         for l in 0..<layerCount {
-            if layout.unitStarts == nil {
-                neighbours[l].add(continuing: neighbourPairs, top1: top1[l], lastPairsOnward: true)
-            } else {
-                neighbours[l].add(neighbourPairs, top1: top1[l])
-            }
+            neighbours[l].add(neighbourPairs, top1: top1[l], continuesPrevious: units.continuesPrevious,
+                              continuesNext: units.continuesNext)
         }
         if withVocabulary, let labels {
             for l in 0..<layerCount { vocabulary[l].add(top1[l], labels, 0..<range.count) }

@@ -180,6 +180,23 @@ final class StreamAnalysisTests: XCTestCase {
         XCTAssertNil(try entropy([0.75, 0.25, 0.75, 0.75]))
     }
 
+    /// Memory holds a chunk, not a unit: one routing group of the whole trace is cut into chunks
+    /// (its neighbour pairs cross the cuts), while an image, whose grid needs every patch, is not.
+    func testALongRoutingGroupIsCutAndAnImageIsNot() throws {
+        let n = 100
+        try writeTrace(tokens: n, layers: 2, experts: 4, k: 2, probabilities: true, seed: 8, labels: nil,
+                       positions: nil, groups: [Int32](repeating: 3, count: n), domains: nil)
+        try assertStreamMatches([1, 7])
+        XCTAssertEqual(try analyzeStream(NPYTraceSource(directory: directory, expertCount: nil), tokensPerChunk: 7)
+            .analysis.resampling.chunks, 15)
+        try FileManager.default.removeItem(atPath: directory + "/groups.npy")
+        try put(npy((0..<n).map { Int32($0 % 10) }, shape: [n], descr: "<i4"), directory, "positions.npy")
+        try put(npy((0..<n).map { Int32($0 / 10 % 3) }, shape: [n], descr: "<i4"), directory, "labels.npy")
+        try assertStreamMatches([7])
+        XCTAssertEqual(try analyzeStream(NPYTraceSource(directory: directory, expertCount: nil), tokensPerChunk: 7)
+            .analysis.resampling.chunks, 10)
+    }
+
     func testBadInputNamesTheFileAndElement() throws {
         try writeTrace(tokens: 20, layers: 1, experts: 4, k: 2, probabilities: false, seed: 5, labels: nil,
                        positions: (0..<20).map { $0 == 13 ? -1 : Int32($0) }, groups: nil, domains: nil)
