@@ -76,7 +76,7 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(help: "What the bootstrap resamples: automatic (images when tokens are grouped by image), tokens or images.")
     var unit: String = "automatic"
 
-    @Option(help: "Experts per layer, for CSV or NPY input whose largest expert index is below E − 1 (without it, the count is the largest index + 1, with a warning; at most 4096).")
+    @Option(help: "Experts per layer, for CSV or NPY input whose largest expert index is below E − 1 (without it, the count is meta.json's experts beside NPY arrays, else the width of probs.npy, else the largest index + 1, with a warning; at most 4096).")
     var experts: Int?
 
     @Option(help: ArgumentHelp("Analyse a uniform sample of this many units (tokens, or routing groups) drawn in one pass over a CSV sorted by token, with the whole file's loads beside it: memory bounded by the sample. With --stream: whole sequences of the NPY trace, analysed with intervals beside the one-pass numbers.", valueName: "units"))
@@ -214,8 +214,8 @@ struct AnalyzeCommand: ParsableCommand {
 
     private func analyzeAndPrint(_ input: String, heading: Bool) throws -> Entry {
         do {
-            // The same options for every input, so that groups are comparable.
             if stream { return try streamAndPrint(input, heading: heading) }
+            // The same options for every input, so that groups are comparable.
             var wholeFile: WholeFileLoads?
             let trace: RoutingTrace
             if let sample {
