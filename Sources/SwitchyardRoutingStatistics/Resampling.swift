@@ -93,30 +93,44 @@ struct RowEntries {
 /// token, the runs start at different positions (e.g. shuffled tokens) or the labels
 /// vary inside a run.
 func imageGroups(positions: [Int32], labels: [Int32]?) -> [Int32]? {
-    let n = positions.count
-    guard n > 1 else { return nil }
-    var starts: [Int32] = [0]
-    let consistent: Bool = positions.withUnsafeBufferPointer { pos in
-        for t in 1..<n where pos[t] != pos[t - 1] &+ 1 {
-            guard pos[t] == pos[0] else { return false }
-            starts.append(Int32(t))
-        }
-        return true
-    }
-    guard consistent else { return nil }
-    starts.append(Int32(n))
-    guard starts.count - 1 < n else { return nil }
-    if let labels {
-        let constant: Bool = labels.withUnsafeBufferPointer { lab in
-            for g in 0..<(starts.count - 1) {
-                let s = Int(starts[g]), e = Int(starts[g + 1])
-                for t in s..<e where lab[t] != lab[s] { return false }
+    var runs = ImageRuns()
+    runs.add(positions, labels: labels)
+    return runs.groups(labelled: labels != nil)
+}
+
+/// ``imageGroups(positions:labels:)`` over positions (and labels) given a chunk at a time, as the
+/// one-pass analysis reads them.
+struct ImageRuns {
+    /// The runs' start indices so far.
+    private(set) var starts: [Int32] = [0]
+    private var consistent = true, labelsConstant = true
+    private var first: Int32 = 0, previous: Int32 = 0, runLabel: Int32 = 0
+    private var tokens = 0
+
+    mutating func add(_ positions: [Int32], labels: [Int32]?) {
+        guard consistent else { return }
+        for (i, p) in positions.enumerated() {
+            let t = tokens + i
+            if t == 0 {
+                first = p
+            } else if p != previous &+ 1 {
+                guard p == first else { consistent = false; return }
+                starts.append(Int32(t))
             }
-            return true
+            previous = p
+            if let labels {
+                if Int32(t) == starts[starts.count - 1] { runLabel = labels[i] } else if labels[i] != runLabel { labelsConstant = false }
+            }
         }
-        guard constant else { return nil }
+        tokens += positions.count
     }
-    return starts
+
+    /// The runs' starts plus the token count, or nil (no run of two tokens, inconsistent starts,
+    /// or, when the labels count, a label that varies inside a run).
+    func groups(labelled: Bool) -> [Int32]? {
+        guard consistent, tokens > 1, starts.count < tokens, !labelled || labelsConstant else { return nil }
+        return starts + [Int32(tokens)]
+    }
 }
 
 /// Whether the bootstrap draws from all units as one stratum: asked for, or automatic when the

@@ -39,10 +39,7 @@ struct StreamLayout {
         var largestLabel: Int32 = -1
         var groups = RoutingTrace.GroupScanner()
         // Images: positions that restart at the first token's position, one label per run.
-        var findImages = kind != .sequences && source.hasPositions && n > 1
-        var imageStarts: [Int32] = [0]
-        var firstPosition: Int32 = 0, previousPosition: Int32 = 0, runLabel: Int32 = 0
-        var labelsConstant = true
+        var imageRuns: ImageRuns? = kind != .sequences && source.hasPositions ? ImageRuns() : nil
         var domainsConstant = true, groupDomain: Int32 = -1, lastGroup: Int32 = -1
         for a in stride(from: 0, to: n, by: block) {
             let range = a..<min(n, a + block)
@@ -51,24 +48,8 @@ struct StreamLayout {
                 for x in labels { if x < 0 { unknownLabels += 1 } else { largestLabel = max(largestLabel, x) } }
             }
             if let positions = try source.positions(range) {
-                for (i, p) in positions.enumerated() {
-                    guard p >= 0 && Int(p) < maximumTableRows else {
-                        throw InputError(file: file, location: "positions, token \(a + i)",
-                                         message: "position is \(p), expected 0..<\(maximumTableRows)")
-                    }
-                    largestPosition = max(largestPosition, Int(p))
-                    guard findImages else { continue }
-                    let t = a + i
-                    if t == 0 {
-                        firstPosition = p
-                    } else if p != previousPosition &+ 1 {
-                        if p == firstPosition { imageStarts.append(Int32(t)) } else { findImages = false }
-                    }
-                    previousPosition = p
-                    if let labels {
-                        if t == 0 || Int32(t) == imageStarts.last! { runLabel = labels[i] } else if labels[i] != runLabel { labelsConstant = false }
-                    }
-                }
+                largestPosition = max(largestPosition, try SwitchyardRoutingStatistics.largestPosition(positions, firstToken: a, source: file))
+                imageRuns?.add(positions, labels: labels)
             }
             let ids = try source.groupIDs(range)
             if let ids, let error = groups.add(ids) { throw source.groupError(error) }
@@ -81,8 +62,7 @@ struct StreamLayout {
             }
         }
         labelsUsable = source.hasLabels && unknownLabels == 0
-        imageStarts.append(Int32(n))
-        if findImages && imageStarts.count - 1 < n && (!labelsUsable || labelsConstant) { self.imageStarts = imageStarts }
+        imageStarts = imageRuns?.groups(labelled: labelsUsable)
         if source.hasGroups {
             var starts: [Int32] = [0]
             starts.reserveCapacity(groups.sizes.count + 1)
@@ -104,15 +84,7 @@ struct StreamLayout {
                     classCount = ids.count
                 }
             }
-            guard classCount <= maximumTableRows else {
-                throw InputError(file: file, location: "labels", message: "\(classCount) classes, expected at most \(maximumTableRows)")
-            }
-            let cells = classCount * layerCount * e
-            guard cells <= maximumClassCells else {
-                throw InputError(file: file, location: "labels",
-                                 message: "\(classCount) classes (labels 0...\(largestLabel)) × \(layerCount) layers × \(e) experts "
-                                    + "= \(cells) table cells, expected at most \(maximumClassCells); renumber the labels densely")
-            }
+            try checkClassTable(classes: classCount, largestLabel: largestLabel, layers: layerCount, experts: e, source: file)
         }
         positionCount = largestPosition + 1
         if positionCount * layerCount * e > maximumPositionCells { positionCount = 0 }

@@ -65,31 +65,14 @@ func checkTrace(_ trace: RoutingTrace, source: String?) throws -> TraceShape {
             }
         }
         if classCount == 0 { classCount = Int(largest) + 1 }
-        guard classCount <= maximumTableRows else {
-            throw fail("labels", "\(classCount) classes, expected at most \(maximumTableRows)")
-        }
-        let cells = classCount * trace.layers.count * e
-        guard cells <= maximumClassCells else {
-            throw fail("labels", "\(classCount) classes (labels 0...\(largest)) × \(trace.layers.count) layers × \(e) experts "
-                       + "= \(cells) table cells, expected at most \(maximumClassCells); renumber the labels densely")
-        }
+        try checkClassTable(classes: classCount, largestLabel: largest, layers: trace.layers.count, experts: e, source: source)
     }
     var positionCount = 0
     if let positions = trace.positions {
         guard positions.count == n else {
             throw fail("positions", "\(positions.count) positions for \(n) tokens")
         }
-        var largest: Int32 = -1
-        try positions.withUnsafeBufferPointer { pos in
-            for t in 0..<n {
-                let p = pos[t]
-                guard p >= 0 && Int(p) < maximumTableRows else {
-                    throw fail("positions, token \(t)", "position is \(p), expected 0..<\(maximumTableRows)")
-                }
-                largest = max(largest, p)
-            }
-        }
-        positionCount = Int(largest) + 1
+        positionCount = try largestPosition(positions, firstToken: 0, source: source) + 1
     }
 
     for (i, layer) in trace.layers.enumerated() {
@@ -151,4 +134,35 @@ func checkTrace(_ trace: RoutingTrace, source: String?) throws -> TraceShape {
     if positionCount * trace.layers.count * e > maximumPositionCells { positionCount = 0 }
     return TraceShape(classCount: max(classCount, 1), hasLabels: trace.labels != nil,
                       positionCount: positionCount)
+}
+
+/// The class × (layer, expert) tables' bounds: at most ``maximumTableRows`` classes and
+/// ``maximumClassCells`` cells.
+func checkClassTable(classes: Int, largestLabel: Int32, layers: Int, experts e: Int, source: String?) throws {
+    guard classes <= maximumTableRows else {
+        throw InputError(file: source, location: "labels", message: "\(classes) classes, expected at most \(maximumTableRows)")
+    }
+    let cells = classes * layers * e
+    guard cells <= maximumClassCells else {
+        throw InputError(file: source, location: "labels",
+                         message: "\(classes) classes (labels 0...\(largestLabel)) × \(layers) layers × \(e) experts "
+                            + "= \(cells) table cells, expected at most \(maximumClassCells); renumber the labels densely")
+    }
+}
+
+/// The largest of `positions` (−1 for none), tokens numbered from `firstToken`; a position
+/// outside 0..<``maximumTableRows`` is an error naming the token.
+func largestPosition(_ positions: [Int32], firstToken: Int, source: String?) throws -> Int {
+    var largest: Int32 = -1
+    try positions.withUnsafeBufferPointer { pos in
+        for t in 0..<pos.count {
+            let p = pos[t]
+            guard p >= 0 && Int(p) < maximumTableRows else {
+                throw InputError(file: source, location: "positions, token \(firstToken + t)",
+                                 message: "position is \(p), expected 0..<\(maximumTableRows)")
+            }
+            largest = max(largest, p)
+        }
+    }
+    return Int(largest)
 }
