@@ -20,7 +20,6 @@ struct StreamTallies {
     var vocabulary: [VocabularyCounts]
     var domainTables: [[Double]]
     var domainTokens: [Int]
-    var assignments: [Int]
     var shared: [SharedShareTally]
     var entropyNotes: [String?]
 
@@ -38,7 +37,6 @@ struct StreamTallies {
             ? (0..<layers).map { [shape] _ in VocabularyCounts(classCount: shape.classCount, experts: e) } : []
         domainTables = [[Double]](repeating: [Double](repeating: 0, count: layout.domainCount * e), count: source.hasDomains ? layers : 0)
         domainTokens = [Int](repeating: 0, count: layout.domainCount)
-        assignments = [Int](repeating: 0, count: layers)
         shared = sharedExperts(header.metadata).map { s in (0..<layers).map { _ in SharedShareTally(sharedExperts: s.count, gate: s.gate) } } ?? []
         entropyNotes = [String?](repeating: nil, count: layers)
     }
@@ -54,7 +52,6 @@ struct StreamTallies {
         for l in 0..<layerCount {
             try tallies[l].add(layers[l], labels: labels, positions: positions, firstToken: range.lowerBound, source: options.source)
             coActivations[l].add(layers[l])
-            assignments[l] += layers[l].experts.count
         }
         computeSums.add(layers, labels: labels)
         let top1 = layers.map { firstExperts($0, expertCount: e) }
@@ -122,7 +119,7 @@ struct StreamTallies {
             let names = header.domainNames.isEmpty ? nil : Array(header.domainNames.prefix(layout.domainCount))
             analysis.domainSpecialisation = (0..<layerCount).map { l in
                 domainSpecialisation(layer: blocks[l], table: domainTables[l], tokens: domainTokens, names: names,
-                                     assignments: assignments[l], units: grouped ? groupUnits : "tokens",
+                                     assignments: Int(points.assignments[l]), units: grouped ? groupUnits : "tokens",
                                      unitCount: grouped ? layout.groupStarts!.count - 1 : n)
             }
         }
