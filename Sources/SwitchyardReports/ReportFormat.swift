@@ -39,7 +39,8 @@ enum ReportFormat {
             return "\(number(x, digits)) [0, \(number(interval.upper, digits))] (no detectable affinity)"
         }
         let warning = interval.warning == nil ? "" : " (interval excludes the estimate)"
-        return "\(number(x, digits)) [\(number(interval.lower, digits)), \(number(interval.upper, digits))]\(warning)"
+        let open = interval.lowerOpen == true ? "(" : "["
+        return "\(number(x, digits)) \(open)\(number(interval.lower, digits)), \(number(interval.upper, digits))]\(warning)"
     }
 
     /// A mean with its interval across runs, "86.21% [85.90, 86.52]" style when a percentage.

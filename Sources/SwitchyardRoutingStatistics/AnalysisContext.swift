@@ -152,13 +152,15 @@ struct AnalysisContext {
             }
         }
 
-        // Near the boundary: when the permutation test does not reject independence at
-        // 1 − level, the affinity intervals start at 0 and say so (an interval that excludes 0
-        // would claim an affinity the calibrated test does not find).
+        // At the boundary the calibrated permutation test decides whether 0 is in the set:
+        // not rejecting, the affinity intervals start at 0 and say so; rejecting, a lower end
+        // of 0 is open.
         for s in 0...layerCount {
-            guard var u = intervals[s], let p = permutationP[s], p > 1 - options.confidenceLevel else { continue }
-            u.mutualInformationBits = u.mutualInformationBits?.withoutDetectableEffect()
-            u.cramersV = u.cramersV?.withoutDetectableEffect()
+            guard var u = intervals[s], let p = permutationP[s] else { continue }
+            let detected = p <= 1 - options.confidenceLevel
+            u.mutualInformationBits = detected ? u.mutualInformationBits?.withDetectedEffect()
+                                               : u.mutualInformationBits?.withoutDetectableEffect()
+            u.cramersV = detected ? u.cramersV?.withDetectedEffect() : u.cramersV?.withoutDetectableEffect()
             intervals[s] = u
         }
 

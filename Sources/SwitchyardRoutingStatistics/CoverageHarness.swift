@@ -318,7 +318,7 @@ public enum CoverageHarness {
         ]
         var estimates = [[Double]](repeating: [], count: stats.count * scopes.count)
         var corrected = estimates
-        var hits = [[(lower: Double, upper: Double)]](repeating: [], count: stats.count * scopes.count)
+        var hits = [[BootstrapInterval]](repeating: [], count: stats.count * scopes.count)
         var standardErrors = estimates
         var undetected = [Int](repeating: 0, count: stats.count * scopes.count)
         var permutationP: [[Double]] = Array(repeating: [], count: scopes.count)
@@ -336,7 +336,7 @@ public enum CoverageHarness {
                     if let v = stat.estimate(a) { estimates[slot].append(v) }
                     if let v = stat.corrected(a) { corrected[slot].append(v) }
                     if let u = a.uncertainty, let interval = stat.interval(u) {
-                        hits[slot].append((interval.lower, interval.upper))
+                        hits[slot].append(interval)
                         if let se = interval.standardError { standardErrors[slot].append(se) }
                         if interval.noDetectableEffect == true { undetected[slot] += 1 }
                     }
@@ -356,7 +356,7 @@ public enum CoverageHarness {
                     let slot = i * scopes.count + k
                     let t = stat.truth(truth[scope])
                     let intervals = hits[slot]
-                    let covered = intervals.filter { $0.lower <= t && t <= $0.upper }.count
+                    let covered = intervals.filter { $0.contains(t) }.count
                     let total = intervals.count
                     let (lo, hi) = wilson(covered, total)
                     rows.append(CoverageRow(
@@ -365,7 +365,7 @@ public enum CoverageHarness {
                         intervals: total, covered: covered, coverage: total > 0 ? Double(covered) / Double(total) : .nan,
                         coverageLower: lo, coverageUpper: hi,
                         missBelow: intervals.filter { $0.upper < t }.count,
-                        missAbove: intervals.filter { $0.lower > t }.count,
+                        missAbove: intervals.filter { !$0.contains(t) && $0.upper >= t }.count,
                         meanWidth: mean(intervals.map { $0.upper - $0.lower }),
                         estimateSD: sd(corrected[slot].isEmpty ? estimates[slot] : corrected[slot]),
                         plugInSD: sd(estimates[slot]),

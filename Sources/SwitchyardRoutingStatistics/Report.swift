@@ -229,5 +229,6 @@ func formatInterval(_ i: BootstrapInterval?) -> String {
     guard let i else { return "" }
     if let label = i.fixedLabel ?? i.withheldLabel { return " " + label }
     if i.noDetectableEffect == true { return " [0, \(formatNumber(i.upper))] (no detectable affinity)" }
-    return " [\(formatNumber(i.lower)), \(formatNumber(i.upper))]" + (i.warning == nil ? "" : " (!: excludes estimate)")
+    return " \(i.lowerOpen == true ? "(" : "[")\(formatNumber(i.lower)), \(formatNumber(i.upper))]"
+        + (i.warning == nil ? "" : " (!: excludes estimate)")
 }

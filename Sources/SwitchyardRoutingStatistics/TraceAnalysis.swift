@@ -457,6 +457,10 @@ public struct BootstrapInterval: Codable, Sendable, Equatable {
     /// True when the permutation test did not reject independence at 1 − level: the lower end
     /// is then 0 ("no detectable affinity"; the interval bounds the affinity from above).
     public var noDetectableEffect: Bool?
+    /// True when the interval is `(lower, upper]`, open at a lower end of 0: the permutation
+    /// test rejected independence, so 0 is outside the confidence set although the bootstrap
+    /// interval reaches it (the set is the test's inversion at 0; docs/statistics.md).
+    public var lowerOpen: Bool?
     /// Set when the interval does not contain ``estimate`` (a skewed bootstrap distribution):
     /// read the interval with care.
     public var warning: String?
@@ -513,6 +517,22 @@ public struct BootstrapInterval: Codable, Sendable, Equatable {
         return out
     }
 
+    /// This interval for a statistic whose permutation test rejected independence: 0 leaves the
+    /// set, so a lower end of 0 becomes open.
+    func withDetectedEffect() -> BootstrapInterval {
+        guard lower <= 0 else { return self }
+        var out = self
+        out.lowerOpen = true
+        out.warning = nil
+        out.checkContainsEstimate()
+        return out
+    }
+
+    /// Whether `x` is in the interval (``lowerOpen`` respected).
+    public func contains(_ x: Double) -> Bool {
+        (lowerOpen == true ? lower < x : lower <= x) && x <= upper
+    }
+
     /// This interval withheld for a sparse table (see ``sparseTableShare``).
     func withheld(sparseShare share: Double) -> BootstrapInterval {
         var out = self
@@ -528,13 +548,13 @@ public struct BootstrapInterval: Codable, Sendable, Equatable {
 
     /// Sets ``warning`` when the interval excludes the estimate.
     mutating func checkContainsEstimate() {
-        guard let estimate, !(lower <= estimate && estimate <= upper) else { return }
+        guard let estimate, !contains(estimate) else { return }
         warning = "the interval does not contain the estimate"
     }
 
     enum CodingKeys: String, CodingKey {
         case estimate, lower, upper, standardError = "standard_error", resamples, fixedBy = "fixed_by"
-        case method, plugIn = "plug_in", noDetectableEffect = "no_detectable_effect", warning
+        case method, plugIn = "plug_in", noDetectableEffect = "no_detectable_effect", lowerOpen = "lower_open", warning
         case sparseTableShare = "sparse_table_share"
     }
 }
