@@ -17,7 +17,7 @@ extension RoutingReport {
             let imbalanced: [LayerAnalysis]
             let test: String
             if clustered {
-                imbalanced = a.layers.filter { ($0.uncertainty?.cv?.lower ?? 0) > 0 && $0.uncertainty?.cv?.fixedBy == nil }
+                imbalanced = a.layers.filter { ($0.uncertainty?.cv?.lower ?? 0) > 0 }
                 test = "the 95% interval of CV, resampled by \(a.resampling.unit == "images" ? "image" : "routing group"), excludes 0"
             } else {
                 let adjusted = Statistics.holm(a.layers.map { $0.load.chi2P })
@@ -33,16 +33,17 @@ extension RoutingReport {
                     $0.fixedLabel.map { " " + $0 }
                         ?? ", 95% interval [\(ReportFormat.number($0.lower)), \(ReportFormat.number($0.upper))]"
                 } ?? ""
+                let corrected = worst.uncertainty?.cv?.fixedBy == nil ? " (bias-corrected)" : ""
                 if a.metadata["router.soft"] == "true" {
                     // A soft router's experts all compute p slots per image; the load is of the record.
                     out.append("Soft routing: every expert computes the same number of slots per image by construction. "
                                + "Counting each token at its expert of largest combine mass, \(which.prefix(1).lowercased() + which.dropFirst()); "
-                               + "the most uneven is \(worst.scope) with CV \(ReportFormat.number(worst.headlineCV))\(interval) "
-                               + "(bias-corrected): its most-favoured expert is the largest-mass expert of "
+                               + "the most uneven is \(worst.scope) with CV \(ReportFormat.number(worst.headlineCV))\(interval)"
+                               + "\(corrected): its most-favoured expert is the largest-mass expert of "
                                + "\(ReportFormat.percent(worst.headlineMaxVio, 1)) more tokens than the mean.")
                 } else {
-                    out.append("\(which); the most imbalanced is \(worst.scope) with CV \(ReportFormat.number(worst.headlineCV))\(interval) "
-                               + "(bias-corrected): its busiest expert takes \(ReportFormat.percent(worst.headlineMaxVio, 1)) more "
+                    out.append("\(which); the most imbalanced is \(worst.scope) with CV \(ReportFormat.number(worst.headlineCV))\(interval)"
+                               + "\(corrected): its busiest expert takes \(ReportFormat.percent(worst.headlineMaxVio, 1)) more "
                                + "than the mean.")
                 }
             }

@@ -150,6 +150,21 @@ struct AnalysisContext {
                 u.meanExpertsPerToken = .fixed(at: e.meanExpertsPerToken, by: "capacity")
                 intervals[s] = u
             }
+            // Loads alike in every resampling unit (LoadsAlike): no resample changes them, so the
+            // plug-in values are exact and no bias correction applies.
+            let unit = groupLoads != nil ? "routing group" : plan.blockSize > 1 ? "block" : String(plan.unitName.dropLast())
+            for s in 0...layerCount {
+                guard var u = intervals[s], u.cv?.fixedBy == nil else { continue }
+                let layers = s < layerCount ? s..<(s + 1) : 0..<layerCount
+                guard groupLoads?.loadsAlike(layers: layers)
+                        ?? plan.loadsAlike(layers: layers, expertCount: e) else { continue }
+                let h = estimates[s], reason = "routing alike in every \(unit)"
+                u.cv = .fixed(at: h.cv, by: reason)
+                u.gini = .fixed(at: h.gini, by: reason)
+                u.maxVio = .fixed(at: h.maxVio, by: reason)
+                u.meanExpertsPerToken = .fixed(at: h.meanExpertsPerToken, by: reason)
+                intervals[s] = u
+            }
         }
 
         // At the boundary the calibrated permutation test decides whether 0 is in the set:

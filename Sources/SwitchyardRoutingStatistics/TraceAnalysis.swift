@@ -446,7 +446,10 @@ public struct BootstrapInterval: Codable, Sendable, Equatable {
     /// same for any sample the router is run on; resampling the recorded tokens instead would
     /// break the per-batch balance and give an interval above the estimate. Token-choice
     /// routers are never marked, even with every buffer full (a capacity factor below 1): a
-    /// different sample could leave one short. Absent otherwise.
+    /// different sample could leave one short. `"routing alike in every image"` (or `routing
+    /// group`, `token`, `block`): every resampling unit loads the experts in the same
+    /// proportions (routing by position, for example), so no resample changes the loads and
+    /// the plug-in values are exact (``LoadsAlike``). Absent otherwise.
     public var fixedBy: String?
     /// How the interval was formed: "basic" (basic bootstrap interval of the bias-corrected
     /// statistic), "percentile", "moment selection" (MaxVio), "shrunk-world basic" (MI, V),

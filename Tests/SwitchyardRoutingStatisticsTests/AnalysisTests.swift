@@ -388,8 +388,9 @@ final class AnalysisTests: XCTestCase {
 
     func testExpertChoiceGroupsGiveDegenerateLoadIntervalsWithoutTheRouterName() throws {
         // Every expert takes exactly its k in each of 10 groups: any resample of whole groups has
-        // equal loads, so CV, Gini and MaxVio are 0 in every replicate, whatever the router is
-        // called (a user's router that fills every expert is covered too).
+        // equal loads, so CV, Gini and MaxVio are exactly 0, whatever the router is called (a
+        // user's router that fills every expert is covered too): fixed, as routing alike in
+        // every group (LoadsAlike).
         let group: [[Int]] = [[0, 1], [0], [2], [], [1, 3], [2, 3]]
         let chosen = Array([[[Int]]](repeating: group, count: 10).joined())
         let t = RoutingTrace(expertCount: 4, tokenCount: 60, layers: [layer(0, chosen, capacity: 20)],
@@ -400,7 +401,7 @@ final class AnalysisTests: XCTestCase {
             let i = try XCTUnwrap(interval)
             XCTAssertEqual(i.lower, 0)
             XCTAssertEqual(i.upper, 0)
-            XCTAssertNil(i.fixedBy)
+            XCTAssertEqual(i.fixedBy, "routing alike in every routing group")
         }
         XCTAssertEqual(try XCTUnwrap(u.meanExpertsPerToken).lower, 8.0 / 6, accuracy: 1e-12)
         XCTAssertEqual(try XCTUnwrap(u.meanExpertsPerToken).upper, 8.0 / 6, accuracy: 1e-12)
