@@ -23,6 +23,13 @@ enum ReportFormat {
         return String(format: "%.3f", x)
     }
 
+    /// "bootstrap intervals at 95% (…) over 200 resamples": how an analysis's intervals were
+    /// formed, for a report's opening.
+    static func bootstrapIntervals(_ r: ResamplingSummary) -> String {
+        "bootstrap intervals at \(percent(r.confidenceLevel, 0)) (basic, moment-selection or shrunk-world, "
+            + "by statistic: docs/statistics.md) over \(r.bootstrapResamples) resamples"
+    }
+
     /// A p-value after "p": "= 0.012", "= 3.1e-05" or "< 1e-300".
     static func pClause(_ x: Double?) -> String {
         let text = p(x)

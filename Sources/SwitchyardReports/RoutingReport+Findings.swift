@@ -18,7 +18,8 @@ extension RoutingReport {
             let test: String
             if clustered {
                 imbalanced = a.layers.filter { ($0.uncertainty?.cv?.lower ?? 0) > 0 }
-                test = "the 95% interval of CV, resampled by \(a.resampling.unit == "images" ? "image" : "routing group"), excludes 0"
+                let unit = a.resampling.loadRoutingGroups != nil || a.resampling.unit != "images" ? "routing group" : "image"
+                test = "the 95% interval of CV, resampled by \(unit), excludes 0"
             } else {
                 let adjusted = Statistics.holm(a.layers.map { $0.load.chi2P })
                 imbalanced = a.layers.indices.filter { (adjusted[$0] ?? 1) < Self.alpha }.map { a.layers[$0] }

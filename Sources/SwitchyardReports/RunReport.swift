@@ -149,8 +149,7 @@ public struct RunReport: RoutingReport {
     /// How the intervals were computed, for the report's opening.
     var intervalDescription: String {
         guard let r = analysis?.resampling, r.bootstrapResamples > 0 else { return "not computed (no bootstrap)" }
-        return "percentile bootstrap intervals at \(ReportFormat.percent(r.confidenceLevel, 0)) over "
-            + "\(r.bootstrapResamples) resamples of the test set's \(r.unit)"
+        return ReportFormat.bootstrapIntervals(r) + " of the test set's \(r.unit)"
             + (r.loadRoutingGroups.map { groups in
                 "; for the load numbers (CV, Gini, MaxVio, experts per token), of its \(groups) evaluation "
                     + "batches, the routing groups"

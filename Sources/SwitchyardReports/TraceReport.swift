@@ -74,8 +74,7 @@ public struct TraceReport: RoutingReport {
 
     var intervalDescription: String {
         guard let r = analysis?.resampling, r.bootstrapResamples > 0 else { return "not computed (no bootstrap)" }
-        return "basic bootstrap intervals at \(ReportFormat.percent(r.confidenceLevel, 0)) over "
-            + "\(r.bootstrapResamples) resamples of the trace's \(r.unit)"
+        return ReportFormat.bootstrapIntervals(r) + " of the trace's \(r.unit)"
             + (r.loadRoutingGroups.map { "; for the load numbers, of its \($0) routing groups" } ?? "")
             + " (seed \(r.seed))"
     }

@@ -72,6 +72,10 @@ final class RunReportTests: XCTestCase {
         XCTAssertTrue(before.contains("departs from uniform (the 95% interval of CV, resampled by image, excludes 0)"), before)
         XCTAssertFalse(before.contains("χ²"), before)
         XCTAssertFalse(before.contains("Unused:"), before)
+        // With the load intervals over routing groups, the sentence names that unit.
+        var grouped = report
+        grouped.analysis!.resampling.loadRoutingGroups = 79
+        XCTAssertTrue(grouped.findings().joined().contains("resampled by routing group, excludes 0"))
         // Make layer 1 lose an expert and look uniform: the sentences must follow.
         report.analysis!.layers[1].load.unusedExperts = [2]
         report.analysis!.layers[1].uncertainty!.cv!.lower = 0
