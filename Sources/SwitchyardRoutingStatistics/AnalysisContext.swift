@@ -134,7 +134,8 @@ struct AnalysisContext {
             // as the trainer records it) fills every expert by design, and only when no per-token
             // cap held an expert below its capacity: every expert's load equals its capacity.
             // Token-choice routers can fill every buffer too (capacity factor < 1), but a different
-            // sample can leave one short, so their loads are not fixed.
+            // sample can leave one short, so their loads are not fixed by capacity (only by the
+            // rule below, when every resampling unit happened to load them alike).
             let fillsByDesign = routerFillsEveryExpert(trace.metadata)
             let full = reductions.enumerated().map { l, r -> Bool in
                 guard fillsByDesign, let capacity = r.capacity else { return false }

@@ -55,8 +55,10 @@ extension ResamplingPlan {
             for i in row.indices { row[i] = 0 }
             for (j, l) in range.enumerated() {
                 let entries = layers[l]
-                if let offsets = entries.offsets, let counts = entries.count {
-                    for x in Int(offsets[r])..<Int(offsets[r + 1]) { row[j * e + Int(entries.pattern[x])] += counts[x] }
+                if let offsets = entries.offsets {
+                    for x in Int(offsets[r])..<Int(offsets[r + 1]) {
+                        row[j * e + Int(entries.pattern[x])] += entries.count?[x] ?? 1
+                    }
                 } else {
                     row[j * e + Int(entries.pattern[r])] += 1
                 }

@@ -445,8 +445,8 @@ public struct BootstrapInterval: Codable, Sendable, Equatable {
     /// below), so the loads — and CV, Gini, MaxVio and the mean experts per token — are the
     /// same for any sample the router is run on; resampling the recorded tokens instead would
     /// break the per-batch balance and give an interval above the estimate. Token-choice
-    /// routers are never marked, even with every buffer full (a capacity factor below 1): a
-    /// different sample could leave one short. `"routing alike in every image"` (or `routing
+    /// routers are never marked `capacity`, even with every buffer full (a capacity factor
+    /// below 1): a different sample could leave one short. `"routing alike in every image"` (or `routing
     /// group`, `token`, `block`): every resampling unit loads the experts in the same
     /// proportions (routing by position, for example), so no resample changes the loads and
     /// the plug-in values are exact (``LoadsAlike``). Absent otherwise.
