@@ -104,15 +104,8 @@ public struct ComparisonReport: Sendable {
 
     /// The paired test of `metric` over the seeds both groups ran (at least two), or nil.
     func pairedTest(_ metric: Metric, _ a: RunGroup, _ b: RunGroup) -> (mean: Double, t: Double?, degreesOfFreedom: Double, p: Double?)? {
-        var bySeed: [Int: Double] = [:]
-        for r in b.runs { if let v = metric.value(r), v.isFinite { bySeed[r.run.configuration.seed] = v } }
-        var d: [Double] = []
-        var seen = Set<Int>()
-        for r in a.runs {
-            let seed = r.run.configuration.seed
-            if let v = metric.value(r), v.isFinite, let w = bySeed[seed], seen.insert(seed).inserted { d.append(v - w) }
-        }
-        return Statistics.pairedTTest(d)
+        Statistics.pairedTTest(Statistics.seedDifferences(a.runs.map { ($0.run.configuration.seed, metric.value($0)) },
+                                                          b.runs.map { ($0.run.configuration.seed, metric.value($0)) }))
     }
 
     /// The markdown report and its charts. The same inputs give the same bytes.

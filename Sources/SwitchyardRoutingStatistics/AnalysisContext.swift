@@ -141,29 +141,17 @@ struct AnalysisContext {
                 guard fillsByDesign, let capacity = r.capacity else { return false }
                 return scopes.expertCounts(classSlot, layer: l).allSatisfy { $0 == Double(capacity) }
             }
-            for s in 0...layerCount where (s < layerCount ? full[s] : !full.isEmpty && full.allSatisfy { $0 }) {
-                guard var u = intervals[s] else { continue }
-                // No sampling error: the plug-in values are exact.
-                let e = estimates[s]
-                u.cv = .fixed(at: e.cv, by: "capacity")
-                u.gini = .fixed(at: e.gini, by: "capacity")
-                u.maxVio = .fixed(at: e.maxVio, by: "capacity")
-                u.meanExpertsPerToken = .fixed(at: e.meanExpertsPerToken, by: "capacity")
-                intervals[s] = u
-            }
             // Loads alike in every resampling unit (LoadsAlike): no resample changes them, so the
-            // plug-in values are exact and no bias correction applies.
+            // plug-in values are exact and no bias correction applies. All layers are alike when
+            // every layer is (each unit's loads are then its tokens times one share vector).
             let unit = groupLoads != nil ? "routing group" : plan.blockSize > 1 ? "block" : String(plan.unitName.dropLast())
+            let alike = (0..<layerCount).map { groupLoads?.loadsAlike(layer: $0) ?? plan.loadsAlike(layer: $0, expertCount: e) }
+            func all(_ flags: [Bool]) -> Bool { !flags.isEmpty && flags.allSatisfy { $0 } }
             for s in 0...layerCount {
-                guard var u = intervals[s], u.cv?.fixedBy == nil else { continue }
-                let layers = s < layerCount ? s..<(s + 1) : 0..<layerCount
-                guard groupLoads?.loadsAlike(layers: layers)
-                        ?? plan.loadsAlike(layers: layers, expertCount: e) else { continue }
-                let h = estimates[s], reason = "routing alike in every \(unit)"
-                u.cv = .fixed(at: h.cv, by: reason)
-                u.gini = .fixed(at: h.gini, by: reason)
-                u.maxVio = .fixed(at: h.maxVio, by: reason)
-                u.meanExpertsPerToken = .fixed(at: h.meanExpertsPerToken, by: reason)
+                let reason = (s < layerCount ? full[s] : all(full)) ? "capacity"
+                    : (s < layerCount ? alike[s] : all(alike)) ? "routing alike in every \(unit)" : nil
+                guard let reason, var u = intervals[s] else { continue }
+                u.fixLoads(at: estimates[s], by: reason)
                 intervals[s] = u
             }
         }

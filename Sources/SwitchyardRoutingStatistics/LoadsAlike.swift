@@ -29,13 +29,13 @@ struct LoadsAlike {
 }
 
 extension RoutingGroupLoads {
-    /// Whether every unit of routing groups loads `layers` alike (``LoadsAlike``).
-    func loadsAlike(layers: Range<Int>) -> Bool {
-        let slots = layerCount * expertCount
+    /// Whether every unit of routing groups loads `layer` alike (``LoadsAlike``).
+    func loadsAlike(layer: Int) -> Bool {
+        let slots = layerCount * expertCount, first = layer * expertCount
         var check = LoadsAlike()
         loads.withUnsafeBufferPointer { table in
             for u in 0..<unitCount {
-                let row = UnsafeBufferPointer(rebasing: table[(u * slots + layers.lowerBound * expertCount)..<(u * slots + layers.upperBound * expertCount)])
+                let row = UnsafeBufferPointer(rebasing: table[(u * slots + first)..<(u * slots + first + expertCount)])
                 check.add(row, tokens: tokens[u])
                 if !check.alike { return }
             }
@@ -45,23 +45,19 @@ extension RoutingGroupLoads {
 }
 
 extension ResamplingPlan {
-    /// Whether every row (image, token or block) loads `layers` alike (``LoadsAlike``); false
+    /// Whether every row (image, token or block) loads `layer` alike (``LoadsAlike``); false
     /// for the grouped form, whose columns are routing patterns.
-    func loadsAlike(layers range: Range<Int>, expertCount e: Int) -> Bool {
+    func loadsAlike(layer: Int, expertCount e: Int) -> Bool {
         guard columnsAreExperts else { return false }
         var check = LoadsAlike()
-        var row = [Double](repeating: 0, count: range.count * e)
+        var row = [Double](repeating: 0, count: e)
+        let entries = layers[layer]
         for r in 0..<rowCount {
             for i in row.indices { row[i] = 0 }
-            for (j, l) in range.enumerated() {
-                let entries = layers[l]
-                if let offsets = entries.offsets {
-                    for x in Int(offsets[r])..<Int(offsets[r + 1]) {
-                        row[j * e + Int(entries.pattern[x])] += entries.count?[x] ?? 1
-                    }
-                } else {
-                    row[j * e + Int(entries.pattern[r])] += 1
-                }
+            if let offsets = entries.offsets {
+                for x in Int(offsets[r])..<Int(offsets[r + 1]) { row[Int(entries.pattern[x])] += entries.count?[x] ?? 1 }
+            } else {
+                row[Int(entries.pattern[r])] += 1
             }
             row.withUnsafeBufferPointer { check.add($0, tokens: rowTokens[r]) }
             if !check.alike { return false }

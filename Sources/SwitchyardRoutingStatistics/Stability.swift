@@ -247,12 +247,8 @@ public func compareRuns(_ a: [TraceAnalysis], _ b: [TraceAnalysis], alternative:
             comparison.hedgesG = test.flatMap(Statistics.hedgesG)
             comparison.minimumDetectableDifference = test.flatMap { Statistics.minimumDetectableDifference($0) }
             if let seedsA, let seedsB, seedsA.count == a.count, seedsB.count == b.count {
-                var bySeed: [Int: Double] = [:]
-                for (run, seed) in zip(b, seedsB) { if let v = value(pick(run)), v.isFinite { bySeed[seed] = v } }
-                var d: [Double] = [], seen = Set<Int>()
-                for (run, seed) in zip(a, seedsA) {
-                    if let v = value(pick(run)), v.isFinite, let w = bySeed[seed], seen.insert(seed).inserted { d.append(v - w) }
-                }
+                let d = Statistics.seedDifferences(zip(seedsA, a).map { ($0, value(pick($1))) },
+                                                   zip(seedsB, b).map { ($0, value(pick($1))) })
                 comparison.paired = Statistics.pairedTTest(d).map {
                     PairedComparison(pairs: d.count, meanDifference: $0.mean, t: $0.t, degreesOfFreedom: $0.degreesOfFreedom, p: $0.p)
                 }

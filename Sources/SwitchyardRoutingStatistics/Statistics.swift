@@ -294,6 +294,18 @@ public enum Statistics {
         return finite((gsl_cdf_tdist_Pinv(1 - alpha / 2, df) + gsl_cdf_tdist_Pinv(power, df)) * se)
     }
 
+    /// The differences A − B of the runs that share a seed, in the order of `a` (a seed's first
+    /// run in A against its last in B; non-finite values left out): what ``pairedTTest(_:)`` tests.
+    public static func seedDifferences(_ a: [(seed: Int, value: Double?)], _ b: [(seed: Int, value: Double?)]) -> [Double] {
+        var bySeed: [Int: Double] = [:]
+        for (seed, value) in b { if let value, value.isFinite { bySeed[seed] = value } }
+        var d: [Double] = [], seen = Set<Int>()
+        for (seed, value) in a {
+            if let value, value.isFinite, let w = bySeed[seed], seen.insert(seed).inserted { d.append(value - w) }
+        }
+        return d
+    }
+
     /// Student's paired t-test of differences d_i = a_i − b_i (Student 1908; runs paired by seed
     /// share the initialisation draws and the data order): `t = d̄/(s_d/√n)`, ν = n − 1, two-sided
     /// p. Equals `scipy.stats.ttest_rel`. Nil for fewer than two pairs; t and p nil when every

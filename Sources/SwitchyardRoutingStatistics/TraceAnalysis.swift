@@ -424,6 +424,17 @@ public struct UncertaintyStatistics: Codable, Sendable, Equatable {
     }
 }
 
+extension UncertaintyStatistics {
+    /// Loads that no resample can change (``BootstrapInterval/fixedBy``): CV, Gini, MaxVio and
+    /// experts per token become their plug-in values in `h`, fixed by `reason`.
+    mutating func fixLoads(at h: Headline, by reason: String) {
+        cv = .fixed(at: h.cv, by: reason)
+        gini = .fixed(at: h.gini, by: reason)
+        maxVio = .fixed(at: h.maxVio, by: reason)
+        meanExpertsPerToken = .fixed(at: h.meanExpertsPerToken, by: reason)
+    }
+}
+
 /// A percentile bootstrap interval, or the estimate itself when the statistic cannot vary
 /// (``fixedBy``).
 public struct BootstrapInterval: Codable, Sendable, Equatable {
