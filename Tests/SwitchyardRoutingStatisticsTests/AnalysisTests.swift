@@ -237,10 +237,7 @@ final class AnalysisTests: XCTestCase {
         let a = try analyze(trace: ecTrace([3, 3]), options: options)
         for scope in a.layers + [a.overall] {
             let u = try XCTUnwrap(scope.uncertainty, scope.scope)
-            for (name, interval, value) in [("cv", u.cv, scope.load.cv), ("gini", u.gini, scope.load.gini),
-                                            ("maxVio", u.maxVio, scope.load.maxVio),
-                                            ("meanExpertsPerToken", u.meanExpertsPerToken,
-                                             scope.heterogeneity.meanExpertsPerToken)] {
+            for (name, interval, value) in try loadIntervals(scope) {
                 let i = try XCTUnwrap(interval, "\(scope.scope) \(name)")
                 XCTAssertEqual(i.fixedBy, "capacity", "\(scope.scope) \(name)")
                 XCTAssertEqual(try XCTUnwrap(i.estimate), try XCTUnwrap(value), accuracy: 1e-12, "\(scope.scope) \(name)")

@@ -23,11 +23,7 @@ final class LoadsAlikeTests: XCTestCase {
         for (groups, unit) in [(false, "image"), (true, "routing group")] {
             let a = try analyze(trace: trace(groups: groups), options: options)
             for scope in a.layers + [a.overall] {
-                let u = try XCTUnwrap(scope.uncertainty)
-                for (name, interval, plugIn) in [("cv", u.cv, scope.load.cv), ("gini", u.gini, scope.load.gini),
-                                                 ("maxVio", u.maxVio, scope.load.maxVio),
-                                                 ("experts/token", u.meanExpertsPerToken,
-                                                  scope.heterogeneity.meanExpertsPerToken)] {
+                for (name, interval, plugIn) in try loadIntervals(scope) {
                     let i = try XCTUnwrap(interval, "\(unit) \(scope.scope) \(name)")
                     XCTAssertEqual(i.fixedBy, "routing alike in every \(unit)", "\(scope.scope) \(name)")
                     XCTAssertEqual(i.estimate, plugIn, "\(unit) \(scope.scope) \(name): the plug-in, uncorrected")

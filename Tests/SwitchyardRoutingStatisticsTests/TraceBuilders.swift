@@ -1,4 +1,6 @@
 import SwitchyardTraces
+import XCTest
+@testable import SwitchyardRoutingStatistics
 
 /// A layer from one list of experts per token (weights decreasing in list order, so the
 /// first expert listed is the token's top-1).
@@ -50,4 +52,12 @@ struct SimulationStream {
         state = state &* 6364136223846793005 &+ 1442695040888963407
         return Double(state >> 11) / Double(1 << 53)
     }
+}
+
+/// The load statistics of `scope` that the fixed-load rules cover, each with its interval and
+/// its plug-in value.
+func loadIntervals(_ scope: LayerAnalysis) throws -> [(name: String, interval: BootstrapInterval?, plugIn: Double?)] {
+    let u = try XCTUnwrap(scope.uncertainty, scope.scope)
+    return [("cv", u.cv, scope.load.cv), ("gini", u.gini, scope.load.gini), ("maxVio", u.maxVio, scope.load.maxVio),
+            ("meanExpertsPerToken", u.meanExpertsPerToken, scope.heterogeneity.meanExpertsPerToken)]
 }
